@@ -1,0 +1,17 @@
+"""matdiff: symbolic matrix calculus in textbook matrix notation.
+
+    >>> import matdiff as md
+    >>> md.derivative("tr(A @ X @ B)", "X", {"A": ("n", "p"), "X": ("p", "q"), "B": ("q", "n")}).text
+    'A.T @ B.T'
+    >>> md.vjp("W @ X", "W", "W: m×q, X: q×n", cotangent="G").text
+    'G @ X.T'
+"""
+from .errors import (DeclarationError, MatdiffError, NotSupportedError, ParseError, ShapeError,  # noqa: F401
+                     UnknownNameError, ValueBindingError)
+from .dims import VarSpec, parse_declarations  # noqa: F401
+from .api import Derivative, Expression, derivative, gradient, hessian, parse, vjp  # noqa: F401
+
+__version__ = "0.1.0"
+__all__ = ["MatdiffError", "ParseError", "ShapeError", "UnknownNameError", "DeclarationError",
+           "ValueBindingError", "NotSupportedError", "Expression", "Derivative", "parse", "derivative", "vjp",
+           "gradient", "hessian", "parse_declarations", "VarSpec"]

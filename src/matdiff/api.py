@@ -1,0 +1,236 @@
+"""The public functions: parse, derivative (gradients, Jacobians, vec forms, Hessians) and vjp.
+
+Conventions (stated on every result as `.layout`):
+- the derivative of f (shape F) by X (shape S) is D[i..., j...] = ∂f[i...]/∂X[j...], shape F + S:
+  the gradient of a scalar has the shape of X; a vector by a vector is the m×n Jacobian;
+- where no matrix has that shape (a matrix by a matrix is a 4th-order tensor) the answer is the
+  vec form d vec(f) / d vec(X), column-major vec as in the Matrix Cookbook;
+- a Hessian of a scalar by a vector is the n×n matrix; by a matrix it is in vec form;
+- a VJP (backpropagation rule) is the gradient of φ = sum(G ⊙ f) for an upstream gradient G.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .calculus import differential, pullback, vec_form
+from .dims import VarSpec, format_shape, parse_declarations, size_of
+from .errors import DeclarationError, MatdiffError, NotSupportedError, UnknownNameError, close_matches
+from .evaluate import evaluate as _evaluate
+from .expr import Node, node_count
+from .language import parse as _parse
+from .language import to_latex, to_text, to_unicode
+from .ops import ONE, add, const, div, eye, mul, transpose, var
+
+SYMMETRIC_CONVENTIONS = ("sym", "cookbook", "none")
+
+
+class Expression:
+    """An expression of the language with its declared variables; prints, evaluates, re-parses."""
+
+    def __init__(self, node: Node, variables: Mapping[str, VarSpec]) -> None:
+        self.node = node
+        self.variables = dict(variables)
+
+    @property
+    def text(self) -> str:
+        """The expression in the language (re-parseable by `matdiff.parse`)."""
+        return to_text(self.node)
+
+    @property
+    def unicode(self) -> str:
+        return to_unicode(self.node)
+
+    @property
+    def latex(self) -> str:
+        return to_latex(self.node)
+
+    @property
+    def shape(self) -> tuple:
+        return self.node.shape
+
+    @property
+    def shape_text(self) -> str:
+        return format_shape(self.node.shape)
+
+    @property
+    def size(self) -> int:
+        """Distinct nodes of the expression DAG (shared subexpressions counted once)."""
+        return node_count(self.node)
+
+    def evaluate(self, values: Mapping[str, Any], sizes: Mapping[str, int] | None = None) -> np.ndarray:
+        """The value for the given variable values (arrays), as NumPy computes it."""
+        declared = {name: spec.shape for name, spec in self.variables.items()}
+        return _evaluate(self.node, values, declared, sizes)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.text!r}, shape={self.shape_text})"
+
+    def _repr_latex_(self) -> str:
+        return f"${self.latex}$"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Expression):
+            return self.node is other.node
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.node)
+
+
+class Derivative(Expression):
+    """A derivative: the expression, what it is the derivative of, and the layout it is given in."""
+
+    def __init__(self, node: Node, variables: Mapping[str, VarSpec], function: Node, wrt: tuple[str, ...],
+                 kind: str, layout: str) -> None:
+        super().__init__(node, variables)
+        self.function = function
+        self.wrt = wrt
+        self.kind = kind
+        self.layout = layout
+
+    def __repr__(self) -> str:
+        return f"Derivative({self.text!r}, kind={self.kind!r}, shape={self.shape_text})"
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self.kind}** of ${to_latex(self.function)}$ by {', '.join(self.wrt)} ({self.layout}):\n\n" \
+               f"$${self.latex}$$"
+
+
+# ---- entry points -----------------------------------------------------------------------------
+
+
+def _declarations(shapes: Any) -> dict[str, VarSpec]:
+    return parse_declarations(shapes)
+
+
+def _expression(expr: "str | Expression", shapes: Any) -> tuple[Node, dict[str, VarSpec]]:
+    if isinstance(expr, Expression):
+        variables = dict(expr.variables)
+        if shapes is not None:
+            variables.update(_declarations(shapes))
+        return expr.node, variables
+    variables = _declarations(shapes)
+    return _parse(expr, variables), variables
+
+
+def parse(expr: str, shapes: Any = None) -> Expression:
+    """Parse and shape-check `expr` with the declared variables (a dict or text like "X: n×m")."""
+    node, variables = _expression(expr, shapes)
+    return Expression(node, variables)
+
+
+def _variable(name: Any, variables: Mapping[str, VarSpec]) -> Node:
+    if isinstance(name, Expression) and name.node.op == "var":
+        name = name.node.params[0]
+    if not isinstance(name, str) or name not in variables:
+        hint = close_matches(str(name), variables)
+        declared = ", ".join(sorted(variables)) or "none"
+        raise UnknownNameError(f"cannot differentiate by {name!r}: it is not a declared variable{hint} "
+                               f"(declared: {declared})")
+    spec = variables[name]
+    return var(spec.name, spec.shape, spec.properties)
+
+
+def _symmetrize(g: Node, x: Node, convention: str) -> Node:
+    """The gradient by a symmetric matrix variable, from the unstructured gradient g."""
+    if convention == "none" or not (x.params[1] & {"sym", "spd"}):
+        return g
+    if convention == "sym":  # sym(G) = (G + Gᵀ)/2: the gradient in the space of symmetric matrices
+        return div(add(g, transpose(g)), const(2.0))
+    # the Cookbook's G + Gᵀ − G ⊙ I
+    return add(g, transpose(g), mul(const(-1.0), g, eye(x.shape[0])))
+
+
+def _layout(f: Node, x: Node) -> tuple[str, str]:
+    if not f.shape:
+        return "gradient", f"gradient: the shape of {x.params[0]} ({format_shape(x.shape)})"
+    if not x.shape:
+        return "derivative", f"derivative by a scalar: the shape of the function ({format_shape(f.shape)})"
+    if f.ndim == 1 and x.ndim == 1:
+        return "jacobian", "Jacobian, numerator layout: J[i, j] = ∂f[i]/∂x[j]"
+    return "vec", "vec form: d vec(f) / d vec(X), column-major vec (Matrix Cookbook)"
+
+
+def derive_once(f: Node, x: Node, symmetric: str = "sym") -> Node:
+    """One derivative of f by the variable node x, in the layout described in the module docstring."""
+    if not f.shape:
+        return _symmetrize(pullback(f, x), x, symmetric)
+    if not x.shape:
+        return differential(f, x, ONE)
+    d_x = var("∂" + x.params[0], x.shape)  # a name no user variable can have
+    return vec_form(differential(f, x, d_x), d_x)
+
+
+def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any = None, order: int = 1,
+               symmetric: str = "sym") -> Derivative:
+    """The derivative of `expr` by `wrt`, of the given order, in compact matrix notation.
+
+    `wrt` is a variable name, or a sequence of names for a mixed derivative (d/dW2 of d/dW1 f).
+    `symmetric` says how a variable declared `sym`/`spd` is treated: "sym" (default) gives
+    sym(G) = (G + Gᵀ)/2, "cookbook" gives G + Gᵀ − G ⊙ I, "none" the unstructured gradient.
+    """
+    node, variables = _expression(expr, shapes)
+    if symmetric not in SYMMETRIC_CONVENTIONS:
+        raise DeclarationError(f"symmetric must be one of {SYMMETRIC_CONVENTIONS}, got {symmetric!r}")
+    names = (wrt,) if isinstance(wrt, (str, Expression)) else tuple(wrt)
+    if not names:
+        raise UnknownNameError("no variable to differentiate by")
+    if len(names) == 1:
+        if not isinstance(order, int) or isinstance(order, bool) or order < 1:
+            raise DeclarationError(f"order must be a positive integer, got {order!r}")
+        names = names * order
+    xs = [_variable(n, variables) for n in names]
+    if len(xs) > 1 and node.shape:
+        raise NotSupportedError("derivatives of order 2 and more are for scalar functions; "
+                                f"this function is {format_shape(node.shape)}")
+    result = node
+    for x in xs:
+        result = derive_once(result, x, symmetric)
+    kind, layout = _layout(node, xs[0])
+    if len(xs) > 1:
+        kind = "hessian" if len(xs) == 2 else f"derivative of order {len(xs)}"
+        first = xs[0]
+        layout = ("Hessian: the matrix d²f / dx dxᵀ" if first.ndim <= 1 and xs[1].ndim <= 1
+                  else "Hessian in vec form: d² f / d vec(X) d vec(X)ᵀ (column-major vec)")
+    return Derivative(result, variables, node, tuple(x.params[0] for x in xs), kind, layout)
+
+
+def vjp(expr: "str | Expression", wrt: str, shapes: Any = None, cotangent: str = "G",
+        symmetric: str = "none") -> Derivative:
+    """The backpropagation rule: ∂φ/∂wrt for an upstream gradient `cotangent` = ∂φ/∂f (f's shape)."""
+    node, variables = _expression(expr, shapes)
+    x = _variable(wrt, variables)
+    if not isinstance(cotangent, str) or not cotangent.isidentifier():
+        raise DeclarationError(f"the cotangent needs a name such as 'G', got {cotangent!r}")
+    if cotangent in variables and variables[cotangent].shape != node.shape:
+        raise DeclarationError(f"{cotangent} is declared {format_shape(variables[cotangent].shape)}, but as the "
+                               f"upstream gradient it must have the function's shape {format_shape(node.shape)}")
+    g = var(cotangent, node.shape)
+    variables = dict(variables)
+    variables[cotangent] = VarSpec(cotangent, node.shape)
+    result = _symmetrize(pullback(node, x, g), x, symmetric)
+    layout = f"backpropagation rule: ∂φ/∂{x.params[0]} given {cotangent} = ∂φ/∂f, the shape of {x.params[0]}"
+    return Derivative(result, variables, node, (x.params[0],), "vjp", layout)
+
+
+def gradient(expr: "str | Expression", wrt: str, shapes: Any = None, symmetric: str = "sym") -> Derivative:
+    """The gradient of a scalar expression (shape of `wrt`)."""
+    result = derivative(expr, wrt, shapes, 1, symmetric)
+    if result.function.shape:
+        raise NotSupportedError(f"a gradient needs a scalar function; this one is "
+                                f"{format_shape(result.function.shape)} (use derivative or vjp)")
+    return result
+
+
+def hessian(expr: "str | Expression", wrt: str, shapes: Any = None) -> Derivative:
+    return derivative(expr, wrt, shapes, order=2)
+
+
+__all__ = ["Expression", "Derivative", "parse", "derivative", "vjp", "gradient", "hessian", "MatdiffError",
+           "size_of"]

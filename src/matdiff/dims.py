@@ -1,0 +1,214 @@
+"""Symbolic dimensions and shapes, and the declarations that give variables their shapes.
+
+A dimension is an `int`, a symbol (`str`, e.g. "n"), or a `DimProduct` such as n·m (the length of
+vec(X) for an n×m matrix X). Dimension names are symbols: "n" and "m" never match, so every shape
+error is found without sizes. A shape is a tuple of 0, 1 or 2 dimensions.
+
+Declarations come as a dictionary (`{"X": ("n", "m"), "x": ("n",), "s": ()}`, optionally with
+properties `{"S": ("n", "n", "sym")}`) or as a string a person types: `"X: n×m, x: n, s: scalar,
+S: n×n sym"` (also `n x m`, `(n, m)`, `n*m`, `n m`).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Union
+
+from .errors import DeclarationError
+
+
+@dataclass(frozen=True, slots=True)
+class DimProduct:
+    """A product of dimension symbols with an integer coefficient, e.g. 2·n·m; kept canonical."""
+
+    coefficient: int
+    symbols: tuple[str, ...]  # sorted, with repetition
+
+    def __str__(self) -> str:
+        parts = ([str(self.coefficient)] if self.coefficient != 1 else []) + list(self.symbols)
+        return "*".join(parts)
+
+
+Dim = Union[int, str, DimProduct]
+Shape = tuple[Dim, ...]
+
+PROPERTIES = ("sym", "spd", "pos", "small")
+
+
+def _factors(d: Dim) -> tuple[int, tuple[str, ...]]:
+    if isinstance(d, int):
+        return d, ()
+    if isinstance(d, str):
+        return 1, (d,)
+    return d.coefficient, d.symbols
+
+
+def dim_product(*dims: Dim) -> Dim:
+    """The product of dimensions, in canonical form (an int, a symbol or a DimProduct)."""
+    coefficient, symbols = 1, []
+    for d in dims:
+        c, s = _factors(d)
+        coefficient *= c
+        symbols.extend(s)
+    symbols.sort()
+    if not symbols:
+        return coefficient
+    if coefficient == 1 and len(symbols) == 1:
+        return symbols[0]
+    return DimProduct(coefficient, tuple(symbols))
+
+
+def size_of(shape: Shape) -> Dim:
+    """The number of entries of an array of this shape (a dimension itself)."""
+    return dim_product(*shape)
+
+
+def dim_value(d: Dim, sizes: dict[str, int]) -> int:
+    """The integer a dimension stands for once every symbol has a size."""
+    c, symbols = _factors(d)
+    return c * math.prod(sizes[s] for s in symbols)
+
+
+def format_dim(d: Dim) -> str:
+    return str(d)
+
+
+def format_shape(shape: Shape) -> str:
+    """'scalar', 'n' or 'n×m', as a person writes it."""
+    if not shape:
+        return "scalar"
+    return "×".join(format_dim(d) for d in shape)
+
+
+def dim_symbols(shape: Shape) -> list[str]:
+    out = []
+    for d in shape:
+        out.extend(_factors(d)[1])
+    return out
+
+
+# ---- declarations -----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class VarSpec:
+    """A declared variable: its name, symbolic shape and properties (sym, spd, pos, small)."""
+
+    name: str
+    shape: Shape
+    properties: frozenset[str] = frozenset()
+
+    @property
+    def symmetric(self) -> bool:
+        return bool(self.properties & {"sym", "spd"})
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_DIM_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z|[0-9]+\Z")
+
+
+def _parse_dim(word: str, where: str) -> Dim:
+    word = word.strip()
+    if "*" in word or "·" in word:
+        return dim_product(*(_parse_dim(w, where) for w in re.split(r"[*·]", word)))
+    if not _DIM_WORD.match(word):
+        raise DeclarationError(f"{where}: {word!r} is not a dimension (a name such as n, or a number)")
+    if word.isdigit():
+        value = int(word)
+        if value < 1:
+            raise DeclarationError(f"{where}: dimension {value} must be at least 1")
+        return value
+    return word
+
+
+def _spec_from_words(name: str, words: list, where: str) -> VarSpec:
+    dims, props = [], set()
+    for w in words:
+        if isinstance(w, str) and w.strip().lower() in PROPERTIES:
+            props.add(w.strip().lower())
+        elif isinstance(w, str) and w.strip().lower() == "scalar":
+            continue
+        elif isinstance(w, bool):
+            raise DeclarationError(f"{where}: {w!r} is not a dimension")
+        elif isinstance(w, int):
+            if w < 1:
+                raise DeclarationError(f"{where}: dimension {w} must be at least 1")
+            dims.append(w)
+        elif isinstance(w, str):
+            dims.append(_parse_dim(w, where))
+        else:
+            raise DeclarationError(f"{where}: {w!r} is not a dimension")
+    if len(dims) > 2:
+        raise DeclarationError(f"{where}: matdiff handles scalars, vectors and matrices; got {len(dims)} dimensions")
+    if props & {"sym", "spd"} and (len(dims) != 2 or dims[0] != dims[1]):
+        raise DeclarationError(f"{where}: 'sym'/'spd' need a square matrix, got {format_shape(tuple(dims))}")
+    if props & {"sym", "spd"} == {"sym", "spd"}:
+        props.discard("sym")
+    return VarSpec(name, tuple(dims), frozenset(props))
+
+
+def _check_name(name: object, where: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise DeclarationError(f"{where}: {name!r} is not a valid variable name")
+    return name
+
+
+def parse_declarations(spec: "str | dict | None") -> dict[str, VarSpec]:
+    """Variables and their shapes from a dictionary or from text such as "X: n×m, x: n, s: scalar"."""
+    if spec is None:
+        return {}
+    if isinstance(spec, dict):
+        out = {}
+        for name, dims in spec.items():
+            _check_name(name, f"declaration of {name!r}")
+            where = f"declaration of {name}"
+            if isinstance(dims, VarSpec):
+                out[name] = VarSpec(name, dims.shape, dims.properties)
+                continue
+            if isinstance(dims, str):
+                words = _split_dims(dims, where)
+            elif isinstance(dims, (tuple, list)):
+                words = list(dims)
+            elif isinstance(dims, int) and not isinstance(dims, bool):
+                words = [dims]
+            else:
+                raise DeclarationError(f"{where}: expected a tuple of dimensions such as ('n', 'm'), got {dims!r}")
+            out[name] = _spec_from_words(name, words, where)
+        return out
+    if not isinstance(spec, str):
+        raise DeclarationError(f"declarations must be a dict or a string, got {type(spec).__name__}")
+    out = {}
+    for item in _split_items(spec):
+        if ":" not in item:
+            raise DeclarationError(f"declaration {item.strip()!r} needs a colon, as in 'X: n×m'")
+        name, _, rest = item.partition(":")
+        name = _check_name(name.strip(), f"declaration {item.strip()!r}")
+        if name in out:
+            raise DeclarationError(f"{name} is declared twice")
+        out[name] = _spec_from_words(name, _split_dims(rest, f"declaration of {name}"), f"declaration of {name}")
+    return out
+
+
+def _split_items(text: str) -> list[str]:
+    """Split 'X: (n, m), x: n; s: scalar' at the commas/semicolons outside parentheses."""
+    items, depth, current = [], 0, []
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch in ",;\n" and depth == 0:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    items.append("".join(current))
+    return [i for i in items if i.strip()]
+
+
+def _split_dims(text: str, where: str) -> list[str]:
+    text = text.strip().strip("()[]")
+    # n×m, n x m, n X m, (n, m), n m, n by m
+    text = re.sub(r"\s*(×|\bx\b|\bby\b|,)\s*", " ", text.replace("×", " × "))
+    text = text.replace("×", " ")
+    return [w for w in text.split() if w]

@@ -1,0 +1,132 @@
+"""Expression nodes: small, immutable and hash-consed.
+
+A `Node` is an operation name, a tuple of argument nodes, a tuple of parameters (a number, a
+variable's name, an axis, ...) and its symbolic shape. Nodes are interned: building the same
+operation on the same arguments twice returns the same object, so equality is identity, hashing
+is cheap, and derivatives share subexpressions with the expressions they come from.
+
+Nodes are made only through the smart constructors of `matdiff.ops`, which check shapes and apply
+always-valid simplifications; this module owns only the node type and graph walks.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .dims import Shape
+
+
+class Node:
+    """One operation applied to argument nodes; never mutated, never built twice."""
+
+    __slots__ = ("op", "args", "params", "shape", "serial", "_cache", "__weakref__")
+    op: str
+    args: tuple["Node", ...]
+    params: tuple
+    shape: Shape
+    serial: int
+
+    def __setattr__(self, key, value):  # immutability: only `make` sets fields
+        raise AttributeError("matdiff expression nodes are immutable")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def is_scalar(self) -> bool:
+        return not self.shape
+
+    def cached(self, key: str, compute) -> Any:
+        """A per-node memo for derived facts (symmetry, variables, ...)."""
+        cache = self._cache
+        if key not in cache:
+            cache[key] = compute(self)
+        return cache[key]
+
+    def __str__(self) -> str:
+        from .language.printing import to_text  # printing sits above nodes; imported when used
+
+        return to_text(self)
+
+    def __repr__(self) -> str:
+        return f"<{self.op} {self}>"
+
+    def __reduce__(self):
+        raise TypeError("matdiff nodes are interned; pickle their text instead")
+
+
+_INTERN: dict[tuple, Node] = {}
+_serial = 0
+
+
+def make(op: str, args: tuple[Node, ...], params: tuple, shape: Shape) -> Node:
+    """The unique node for (op, args, params); `shape` is stored on first creation."""
+    global _serial
+    key = (op, args, params)
+    node = _INTERN.get(key)
+    if node is not None:
+        return node
+    node = object.__new__(Node)
+    object.__setattr__(node, "op", op)
+    object.__setattr__(node, "args", args)
+    object.__setattr__(node, "params", params)
+    object.__setattr__(node, "shape", shape)
+    object.__setattr__(node, "serial", _serial)
+    object.__setattr__(node, "_cache", {})
+    _serial += 1
+    _INTERN[key] = node
+    return node
+
+
+def topological(root: Node) -> list[Node]:
+    """Every node under `root` once, arguments before the nodes that use them."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for arg in reversed(node.args):
+            if id(arg) not in seen:
+                stack.append((arg, False))
+    return order
+
+
+def walk(root: Node) -> Iterator[Node]:
+    yield from topological(root)
+
+
+def free_variables(root: Node) -> frozenset[Node]:
+    """The variable nodes an expression depends on (memoised per node)."""
+
+    cached = root._cache.get("free")
+    if cached is not None:
+        return cached
+    # Iterative, in topological order, so that deep expressions do not hit the recursion limit.
+    for node in topological(root):
+        if "free" in node._cache:
+            continue
+        if node.op == "var":
+            found: frozenset[Node] = frozenset((node,))
+        else:
+            found = frozenset()
+            for a in node.args:
+                found = found | a._cache["free"]
+        node._cache["free"] = found
+    return root._cache["free"]
+
+
+def depends_on(node: Node, var: Node) -> bool:
+    return var in free_variables(node)
+
+
+def node_count(root: Node) -> int:
+    """Distinct nodes of the DAG (shared subexpressions counted once)."""
+    return len(topological(root))

@@ -1,0 +1,423 @@
+"""Printing: nodes to the language (re-parseable), Unicode math and LaTeX.
+
+A node is first turned into a small *display tree*, choosing for each subexpression the shorter of
+two equal spellings: as built (transposes at the leaves) or transposed as a whole, so that
+`-inv(X).T @ A.T @ B.T @ inv(X).T` prints as `-(inv(X) @ B @ A @ inv(X)).T`. Sizes count the
+nodes of Python's syntax tree, the measure of compactness. The display tree is then rendered by
+one of three renderers with minimal parentheses. The constructors make every printed spelling
+parse back to the very node it came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..dims import DimProduct
+from ..expr import Node
+from ..ops import OPS, is_symmetric, split_coefficient
+
+# ---- display trees ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Disp:
+    kind: str  # name num call T neg add mul matmul div pow
+    items: tuple = ()
+    value: object = None  # name text, number, function op name
+    size: int = 0  # syntax-tree nodes of the printed text
+    cost: int = 0  # size, plus 2 for each transpose of a compound: prefer transposes at the leaves
+
+
+def _plain(kind: str, items: tuple = (), value: object = None, size: int = 0, cost: int | None = None) -> Disp:
+    return Disp(kind, items, value, size, size if cost is None else cost)
+
+
+def _name(text: str) -> Disp:
+    return _plain("name", value=text, size=2)
+
+
+def _num(value: float) -> Disp:
+    return _plain("num", value=value, size=1 if value >= 0 else 3)
+
+
+def _call(op: str, args: list[Disp], keywords: tuple = ()) -> Disp:
+    size = 3 + sum(a.size for a in args) + sum(1 + v.size for _, v in keywords)
+    cost = 3 + sum(a.cost for a in args) + sum(1 + v.cost for _, v in keywords)
+    return _plain("call", (tuple(args), tuple(keywords)), op, size, cost)
+
+
+def _t(d: Disp) -> Disp:
+    if d.kind == "T":
+        return d.items[0]
+    compound = d.kind not in ("name", "call", "num")
+    return _plain("T", (d,), size=d.size + 2, cost=d.cost + 2 + (2 if compound else 0))
+
+
+def _neg(d: Disp) -> Disp:
+    return _plain("neg", (d,), size=d.size + 2, cost=d.cost + 2)
+
+
+def _chain(kind: str, parts: list[Disp]) -> Disp:
+    if len(parts) == 1:
+        return parts[0]
+    extra = 2 * (len(parts) - 1)
+    return _plain(kind, tuple(parts), size=sum(p.size for p in parts) + extra,
+                  cost=sum(p.cost for p in parts) + extra)
+
+
+def _sum(terms: list[tuple[str, Disp]]) -> Disp:
+    extra = 2 * (len(terms) - 1) + (2 if terms[0][0] == "-" else 0)
+    return _plain("add", tuple(terms), size=sum(t.size for _, t in terms) + extra,
+                  cost=sum(t.cost for _, t in terms) + extra)
+
+
+def _bin(kind: str, a: Disp, b: Disp) -> Disp:
+    return _plain(kind, (a, b), size=a.size + b.size + 2, cost=a.cost + b.cost + 2)
+
+
+def _dim(d) -> Disp:
+    if isinstance(d, int):
+        return _num(float(d))
+    if isinstance(d, str):
+        return _name(d)
+    assert isinstance(d, DimProduct)
+    parts = ([_num(float(d.coefficient))] if d.coefficient != 1 else []) + [_name(s) for s in d.symbols]
+    return _chain("mul", parts)
+
+
+def _smaller(a: Disp, b: Disp) -> Disp:
+    return b if b.cost < a.cost else a
+
+
+class _Displayer:
+    """best(node): the shortest display of node; best_t(node): of node transposed."""
+
+    def __init__(self) -> None:
+        self.memo: dict[Node, Disp] = {}
+        self.memo_t: dict[Node, Disp] = {}
+
+    def best(self, node: Node) -> Disp:
+        found = self.memo.get(node)
+        if found is None:
+            found = self._best(node)
+            self.memo[node] = found
+        return found
+
+    def best_t(self, node: Node) -> Disp:
+        if node.ndim < 2 or is_symmetric(node):
+            return self.best(node)
+        found = self.memo_t.get(node)
+        if found is None:
+            found = self._best_t(node)
+            self.memo_t[node] = found
+        return found
+
+    # -- as built
+    def _best(self, node: Node) -> Disp:
+        op, args = node.op, node.args
+        if op == "const":
+            return _num(node.params[0])
+        if op == "var":
+            return _name(node.params[0])
+        if op == "dim":
+            return _dim(node.params[0])
+        if op == "eye":
+            return _call("eye", [_dim(node.params[0])])
+        if op in ("ones", "zeros"):
+            return _call(op, [_dim(d) for d in node.shape])
+        if op == "commutation":
+            return _call(op, [_dim(d) for d in node.params])
+        if op == "transpose":
+            return self.best_t(args[0])
+        if op == "add":
+            built = self._add(args, transposed=False)
+            if node.ndim == 2:
+                built = _smaller(built, _t(self._add(args, transposed=True)))
+            return built
+        if op == "mul":
+            return self._mul(args, transposed=False)
+        if op == "matmul":
+            built = _chain("matmul", [self.best(f) for f in args])
+            flipped = _chain("matmul", [self.best_t(f) for f in reversed(args)])
+            if node.ndim == 2:
+                flipped = _t(flipped)
+            return _smaller(built, flipped)
+        if op == "div":
+            return _bin("div", self.best(args[0]), self.best(args[1]))
+        if op == "pow":
+            return _bin("pow", self.best(args[0]), self.best(args[1]))
+        if op == "sum" and node.params[0] is not None:
+            return _call("sum", [self.best(args[0])], (("axis", _num(float(node.params[0]))),))
+        return _call(op, [self.best(a) for a in args])
+
+    # -- transposed
+    def _best_t(self, node: Node) -> Disp:
+        op, args = node.op, node.args
+        wrapped = _t(self.best(node))
+        if op == "matmul":
+            return _smaller(wrapped, _chain("matmul", [self.best_t(f) for f in reversed(args)]))
+        if op == "add":
+            return _smaller(wrapped, self._add(args, transposed=True))
+        if op == "mul":
+            return _smaller(wrapped, self._mul(args, transposed=True))
+        if op == "div" and not args[1].shape:
+            return _smaller(wrapped, _bin("div", self.best_t(args[0]), self.best(args[1])))
+        if op == "outer":
+            return _smaller(wrapped, _call("outer", [self.best(args[1]), self.best(args[0])]))
+        if op == "kron" and all(a.ndim == 2 for a in args):
+            return _smaller(wrapped, _call("kron", [self.best_t(a) for a in args]))
+        if op == "inv" or OPS[op].elementwise:
+            return _smaller(wrapped, _call(op, [self.best_t(args[0])]))
+        return wrapped
+
+    def _add(self, terms, transposed: bool) -> Disp:
+        parts = []
+        for t in terms:
+            c, body = split_coefficient(t)
+            shown = self.best_t(body) if transposed else self.best(body)
+            if abs(c) != 1.0:
+                shown = _chain("mul", [_num(abs(c)), shown])
+            parts.append(("-" if c < 0 else "+", shown))
+        return _sum(parts)
+
+    def _mul(self, factors, transposed: bool) -> Disp:
+        shown = [self.best_t(f) if transposed else self.best(f) for f in factors]
+        negative = factors[0].op == "const" and factors[0].params[0] == -1.0
+        if negative:
+            shown = shown[1:]
+        last = shown[-1]
+        if last.kind == "matmul" and all(not f.shape for f in factors[:-1]):
+            # s * A @ B reads back as (s * A) @ B, which the constructors make s * (A @ B) again
+            head = _chain("mul", shown[:-1] + [last.items[0]])
+            built = _chain("matmul", [head, *last.items[1:]])
+        else:
+            built = _chain("mul", shown)
+        return _neg(built) if negative else built
+
+
+def display(node: Node) -> Disp:
+    return _Displayer().best(node)
+
+
+# ---- renderers --------------------------------------------------------------------------------
+
+ATOM, POW, UNARY, PRODUCT, SUM = 5, 4, 3, 2, 1
+
+
+def _precedence(d: Disp) -> int:
+    kind = d.kind
+    if kind in ("name", "call", "T"):
+        return ATOM
+    if kind == "num":
+        return ATOM if d.value >= 0 else UNARY
+    if kind == "neg":
+        return UNARY
+    if kind == "pow":
+        return POW
+    if kind in ("mul", "matmul", "div"):
+        return PRODUCT
+    return SUM
+
+
+def _format_number(value: float) -> str:
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value)
+
+
+class _TextRenderer:
+    """The language itself: what `parse` reads back to the same node."""
+
+    def render(self, d: Disp, minimum: int = 0) -> str:
+        text = self._render(d)
+        return f"({text})" if _precedence(d) < minimum else text
+
+    def _render(self, d: Disp) -> str:
+        kind = d.kind
+        if kind == "name":
+            return d.value
+        if kind == "num":
+            return _format_number(d.value)
+        if kind == "call":
+            args, keywords = d.items
+            inner = [self.render(a) for a in args] + [f"{k}={self.render(v)}" for k, v in keywords]
+            return f"{OPS[d.value].text}({', '.join(inner)})"
+        if kind == "T":
+            return self.render(d.items[0], ATOM) + ".T"
+        if kind == "neg":
+            return "-" + self.render(d.items[0], PRODUCT)
+        if kind == "add":
+            out = []
+            for i, (sign, term) in enumerate(d.items):
+                text = self.render(term, PRODUCT if (sign == "-" or i == 0) else SUM + 1)
+                out.append(("-" if sign == "-" else "") + text if i == 0 else f" {sign} {text}")
+            return "".join(out)
+        if kind in ("mul", "matmul"):
+            symbol = " * " if kind == "mul" else " @ "
+            parts = d.items
+            out = [self.render(parts[0], PRODUCT)]
+            for p in parts[1:]:
+                out.append(symbol + self.render(p, PRODUCT + 1))
+            return "".join(out)
+        if kind == "div":
+            return self.render(d.items[0], PRODUCT) + " / " + self.render(d.items[1], PRODUCT + 1)
+        if kind == "pow":
+            return self.render(d.items[0], ATOM) + " ** " + self.render(d.items[1], UNARY)
+        raise AssertionError(kind)
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_SUBSCRIPT = str.maketrans("0123456789aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
+
+
+class _UnicodeRenderer(_TextRenderer):
+    """Math for a terminal: Xᵀ, X⁻¹, ⊙, ⊗, ‖x‖, tr, Iₙ."""
+
+    def _render(self, d: Disp) -> str:
+        kind = d.kind
+        if kind == "num":
+            return _format_number(d.value).replace("-", "−")
+        if kind == "call":
+            return self._call(d)
+        if kind == "T":
+            return self.render(d.items[0], ATOM) + "ᵀ"
+        if kind == "neg":
+            return "−" + self.render(d.items[0], PRODUCT)
+        if kind == "add":
+            out = []
+            for i, (sign, term) in enumerate(d.items):
+                text = self.render(term, PRODUCT if (sign == "-" or i == 0) else SUM + 1)
+                sym = "−" if sign == "-" else "+"
+                out.append(("−" if sign == "-" else "") + text if i == 0 else f" {sym} {text}")
+            return "".join(out)
+        if kind == "mul":
+            out = [self.render(d.items[0], PRODUCT)]
+            for prev, p in zip(d.items, d.items[1:]):
+                symbol = " " if prev.kind == "num" else " ⊙ "
+                out.append(symbol + self.render(p, PRODUCT + 1))
+            return "".join(out)
+        if kind == "matmul":
+            return " ".join(self.render(p, PRODUCT + 1) for p in d.items)
+        if kind == "div":
+            return self.render(d.items[0], PRODUCT) + " / " + self.render(d.items[1], PRODUCT + 1)
+        if kind == "pow":
+            exponent = d.items[1]
+            if exponent.kind == "num" and float(exponent.value).is_integer():
+                return self.render(d.items[0], ATOM) + _format_number(exponent.value).translate(_SUPERSCRIPT)
+            return self.render(d.items[0], ATOM) + "^" + self.render(exponent, ATOM)
+        return super()._render(d)
+
+    def _sub(self, d: Disp) -> str:
+        text = self.render(d).replace(" * ", "")
+        translated = text.translate(_SUBSCRIPT)
+        return translated if all(not c.isascii() for c in translated) else f"[{text}]"
+
+    def _call(self, d: Disp) -> str:
+        args, keywords = d.items
+        op = d.value
+        if op == "inv":
+            return self.render(args[0], ATOM) + "⁻¹"
+        if op == "norm2":
+            return "‖" + self.render(args[0]) + "‖"
+        if op == "eye":
+            return "I" + self._sub(args[0])
+        if op == "commutation":
+            return f"K({self.render(args[0])},{self.render(args[1])})"
+        if op == "ones":
+            return "𝟙" + self._sub(args[0]) if len(args) == 1 else f"𝟙({', '.join(self.render(a) for a in args)})"
+        if op == "zeros":
+            return "0" + self._sub(args[0]) if len(args) == 1 else f"0({', '.join(self.render(a) for a in args)})"
+        if op == "outer":
+            return f"{self.render(args[0], ATOM)} {self.render(args[1], ATOM)}ᵀ"
+        if op == "kron":
+            return f"({self.render(args[0], PRODUCT + 1)} ⊗ {self.render(args[1], PRODUCT + 1)})"
+        inner = [self.render(a) for a in args] + [f"{k}={self.render(v)}" for k, v in keywords]
+        return f"{OPS[op].unicode}({', '.join(inner)})"
+
+
+class _LatexRenderer(_TextRenderer):
+    """LaTeX math (no surrounding dollars)."""
+
+    def render(self, d: Disp, minimum: int = 0) -> str:
+        text = self._render(d)
+        return rf"\left({text}\right)" if _precedence(d) < minimum else text
+
+    def _render(self, d: Disp) -> str:
+        kind = d.kind
+        if kind == "name":
+            name = d.value
+            if len(name) > 1 and name[1:].isdigit():
+                return f"{name[0]}_{{{name[1:]}}}"
+            if len(name) > 1 and "_" not in name:
+                return rf"\mathrm{{{name}}}"
+            return name.replace("_", r"\_")
+        if kind == "num":
+            return _format_number(d.value)
+        if kind == "call":
+            return self._call(d)
+        if kind == "T":
+            return "{" + self.render(d.items[0], ATOM) + r"}^\top"
+        if kind == "neg":
+            return "-" + self.render(d.items[0], PRODUCT)
+        if kind == "add":
+            out = []
+            for i, (sign, term) in enumerate(d.items):
+                text = self.render(term, PRODUCT if (sign == "-" or i == 0) else SUM + 1)
+                out.append(("-" if sign == "-" else "") + text if i == 0 else f" {sign} {text}")
+            return "".join(out)
+        if kind == "mul":
+            out = [self.render(d.items[0], PRODUCT)]
+            for prev, p in zip(d.items, d.items[1:]):
+                symbol = " " if prev.kind == "num" else r" \odot "
+                out.append(symbol + self.render(p, PRODUCT + 1))
+            return "".join(out)
+        if kind == "matmul":
+            return " ".join(self.render(p, PRODUCT + 1) for p in d.items)
+        if kind == "div":
+            return r"\frac{" + self.render(d.items[0]) + "}{" + self.render(d.items[1]) + "}"
+        if kind == "pow":
+            return "{" + self.render(d.items[0], ATOM) + "}^{" + self.render(d.items[1]) + "}"
+        raise AssertionError(kind)
+
+    def _call(self, d: Disp) -> str:
+        args, keywords = d.items
+        op = d.value
+        a = [self.render(x) for x in args]
+        if op == "inv":
+            return "{" + self.render(args[0], ATOM) + "}^{-1}"
+        if op == "norm2":
+            return rf"\left\lVert {a[0]} \right\rVert"
+        if op == "eye":
+            return f"I_{{{a[0]}}}"
+        if op == "commutation":
+            return f"K_{{{a[0]},{a[1]}}}"
+        if op in ("ones", "zeros"):
+            symbol = r"\mathbf{1}" if op == "ones" else r"\mathbf{0}"
+            return f"{symbol}_{{{', '.join(a)}}}"
+        if op == "outer":
+            return self.render(args[0], ATOM) + " {" + self.render(args[1], ATOM) + r"}^\top"
+        if op == "kron":
+            return rf"\left({self.render(args[0], PRODUCT + 1)} \otimes {self.render(args[1], PRODUCT + 1)}\right)"
+        if op == "sum" and keywords:
+            return rf"\operatorname{{sum}}_{{{self.render(keywords[0][1])}}}\left({a[0]}\right)"
+        return rf"{OPS[op].latex}\left({', '.join(a)}\right)"
+
+
+_TEXT, _UNICODE, _LATEX = _TextRenderer(), _UnicodeRenderer(), _LatexRenderer()
+
+
+def to_text(node: Node) -> str:
+    """The node in the expression language; `parse(to_text(e))` is `e`."""
+    return _TEXT.render(display(node))
+
+
+def to_unicode(node: Node) -> str:
+    return _UNICODE.render(display(node))
+
+
+def to_latex(node: Node) -> str:
+    return _LATEX.render(display(node))
+
+
+def display_size(node: Node) -> int:
+    """Syntax-tree nodes of the printed text (the compactness measure), without printing it."""
+    return display(node).size + 1

@@ -1,0 +1,12 @@
+"""The operations of the language, one entry each (see `registry.py`), and their smart constructors.
+
+Importing this package registers every operation. Constructors are the only way nodes are made.
+"""
+from .registry import OPS, Op, op_of  # noqa: F401
+from .algebra import (ONE, ZERO, add, broadcast_to, chain_factors, commutation, const, dim, div, eye,  # noqa: F401
+                      grad_left, grad_right, is_const, is_symmetric, is_zero, matmul, matmul_chain, mul, neg,
+                      ones, power, scale, split_coefficient, split_scalars, sub, transpose, unbroadcast, var,
+                      var_from_spec, zeros)
+from .structure import diag, inner, kron, logsumexp, norm2, outer, softmax, sum_, unvec, vec  # noqa: F401
+from .elementwise import ELEMENTWISE, abs_, cos, exp, log_, sigmoid, sin, softplus, sqrt, tanh  # noqa: F401
+from .linalg import det, inv, logdet, tr  # noqa: F401

@@ -1,0 +1,810 @@
+"""Leaves and the arithmetic of the language: constants, variables, dimensions, `+ - * / ** @ .T`.
+
+Each operation's smart constructor checks shapes (NumPy broadcasting for the elementwise ones) and
+keeps nodes canonical, so that equal values built in different ways tend to be the same node:
+- sums are flat, like terms merged (`X + X` is `2 * X`), zeros dropped, and a common left or right
+  matrix factor collected (`A @ X + A.T @ X` is `(A + A.T) @ X`);
+- products are flat, numeric coefficients folded to the front, scalar factors before arrays;
+- `@` chains are flat where vectors stay at the ends, scalar factors are pulled out, identities
+  dropped, `F @ inv(F)` cancelled, Kronecker mixed products formed, and a chain that yields a vector
+  ends with its vector (`B.T @ x` rather than `x @ B`);
+- transposes are pushed through `@`, sums and scalar factors down to the leaves; a symmetric
+  operand is its own transpose.
+Every rewrite is an identity that holds for all sizes; `tests/test_simplify.py` checks each one.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..dims import Dim, Shape, VarSpec, dim_value, format_shape, size_of
+from ..errors import NotSupportedError, ShapeError
+from ..expr import Node, make
+from .registry import Op, register
+
+# ---- leaves ---------------------------------------------------------------------------------
+
+
+def const(value: float) -> Node:
+    value = float(value)
+    if value == 0.0:
+        value = 0.0  # one zero, not two
+    return make("const", (), (value,), ())
+
+
+def var(name: str, shape: Shape = (), properties: frozenset[str] = frozenset()) -> Node:
+    return make("var", (), (name, frozenset(properties), tuple(shape)), tuple(shape))
+
+
+def var_from_spec(spec: VarSpec) -> Node:
+    return var(spec.name, spec.shape, spec.properties)
+
+
+def dim(d: Dim) -> Node:
+    """A dimension used as a number (`n` in `sum(x) / n`): a scalar constant of unknown size."""
+    return make("dim", (), (d,), ())
+
+
+def eye(d: Dim) -> Node:
+    return make("eye", (), (d,), (d, d))
+
+
+def ones(shape: Shape) -> Node:
+    return const(1.0) if not shape else make("ones", (), tuple(shape), tuple(shape))
+
+
+def zeros(shape: Shape) -> Node:
+    return const(0.0) if not shape else make("zeros", (), tuple(shape), tuple(shape))
+
+
+def commutation(m: Dim, n: Dim) -> Node:
+    """K with K @ vec(A) == vec(A.T) for an m×n matrix A."""
+    if m == 1 or n == 1:
+        return eye(size_of((m, n)))
+    return make("commutation", (), (m, n), (size_of((m, n)), size_of((m, n))))
+
+
+ONE = const(1.0)
+ZERO = const(0.0)
+
+
+def is_const(node: Node, value: float | None = None) -> bool:
+    return node.op == "const" and (value is None or node.params[0] == value)
+
+
+def is_zero(node: Node) -> bool:
+    return node.op == "zeros" or is_const(node, 0.0)
+
+
+def _commutation_matrix(m: int, n: int) -> np.ndarray:
+    k = np.zeros((m * n, m * n))
+    for i in range(m):
+        for j in range(n):
+            k[i * n + j, j * m + i] = 1.0
+    return k
+
+
+register(Op("const", lambda node, args, sizes: np.asarray(node.params[0])))
+register(Op("var", lambda node, args, sizes: sizes["$values"][node.params[0]]))
+register(Op("dim", lambda node, args, sizes: np.asarray(float(dim_value(node.params[0], sizes))),
+            text="dim"))
+register(Op("eye", lambda node, args, sizes: np.eye(dim_value(node.params[0], sizes)),
+            text="eye", unicode="I", latex="I"))
+register(Op("ones", lambda node, args, sizes: np.ones(tuple(dim_value(d, sizes) for d in node.shape)),
+            text="ones", unicode="𝟙", latex=r"\mathbf{1}"))
+register(Op("zeros", lambda node, args, sizes: np.zeros(tuple(dim_value(d, sizes) for d in node.shape)),
+            text="zeros", unicode="0", latex=r"\mathbf{0}"))
+register(Op("commutation",
+            lambda node, args, sizes: _commutation_matrix(*(dim_value(d, sizes) for d in node.params)),
+            text="commutation", unicode="K", latex="K"))
+
+# ---- symmetry -------------------------------------------------------------------------------
+
+
+def is_symmetric(node: Node) -> bool:
+    """A square matrix known to equal its transpose for every value of its variables."""
+    if node.ndim != 2 or node.shape[0] != node.shape[1]:
+        return False
+    return node.cached("symmetric", _symmetric)
+
+
+def _symmetric(node: Node) -> bool:
+    op = node.op
+    if op == "var":
+        return bool(node.params[1] & {"sym", "spd"})
+    if op in ("eye", "zeros", "ones", "diag"):
+        return True
+    if op == "commutation":
+        return node.params[0] == node.params[1]
+    if op == "outer":
+        return node.args[0] is node.args[1]
+    if op in ("add", "mul", "div", "inv", "kron") or (op in _ELEMENTWISE_UNARY):
+        return all(a.ndim < 2 or is_symmetric(a) for a in node.args)
+    if op == "pow":
+        return is_symmetric(node.args[0])
+    if op == "matmul":
+        factors = node.args
+        k = len(factors)
+        for i in range(k // 2):
+            if transpose(factors[i]) is not factors[k - 1 - i]:
+                return False
+        return k % 2 == 0 or is_symmetric(factors[k // 2])
+    return False
+
+
+# Filled by `elementwise.py`: the unary elementwise functions (they commute with transposition).
+_ELEMENTWISE_UNARY: set[str] = set()
+
+# ---- shapes ---------------------------------------------------------------------------------
+
+
+def broadcast_shapes(symbol: str, operands: Sequence[Node]) -> Shape:
+    """NumPy broadcasting of symbolic shapes; an error names the two operands that clash."""
+    shape: Shape = ()
+    first: Node | None = None
+    for node in operands:
+        s = node.shape
+        if not s:
+            continue
+        if not shape:
+            shape, first = s, node
+            continue
+        merged = _broadcast_pair(shape, s)
+        if merged is None:
+            raise ShapeError(shape_mismatch(symbol, first, node, "cannot be broadcast together"), (first, node))
+        if merged != shape:
+            first = node
+        shape = merged
+    return shape
+
+
+def _broadcast_pair(a: Shape, b: Shape) -> Shape | None:
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        da = a[-i] if i <= len(a) else 1
+        db = b[-i] if i <= len(b) else 1
+        if da == db or db == 1:
+            out.append(da)
+        elif da == 1:
+            out.append(db)
+        else:
+            return None
+    return tuple(reversed(out))
+
+
+def shape_mismatch(symbol: str, left: Node | None, right: Node, why: str) -> str:
+    """'W @ X: W is m×q but X is n×q (q ≠ n)'-style text; the parser swaps in the user's spelling."""
+    lt, rt = _describe(left), _describe(right)
+    ls = format_shape(left.shape) if left is not None else "?"
+    rs = format_shape(right.shape)
+    return f"{lt} {symbol} {rt}: {lt} is {ls} but {rt} is {rs} ({why})"
+
+
+def _describe(node: Node | None) -> str:
+    if node is None:
+        return "?"
+    text = str(node)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ---- sums -------------------------------------------------------------------------------------
+
+
+def split_coefficient(node: Node) -> tuple[float, Node]:
+    """(c, body) with node == c * body and body free of a numeric coefficient."""
+    if node.op == "const":
+        return node.params[0], ONE
+    if node.op == "mul" and node.args[0].op == "const":
+        rest = node.args[1:]
+        body = rest[0] if len(rest) == 1 else make("mul", rest, (), node.shape)
+        if body.shape != node.shape:  # the coefficient was what broadcast; keep it whole
+            return 1.0, node
+        return node.args[0].params[0], body
+    return 1.0, node
+
+
+def add(*terms: Node) -> Node:
+    flat: list[Node] = []
+    for t in terms:
+        flat.extend(t.args if t.op == "add" else (t,))
+    shape = broadcast_shapes("+", flat)
+    coefficients: dict[Node, float] = {}
+    for t in flat:
+        c, body = split_coefficient(t)
+        if is_zero(body) or c == 0.0:
+            continue
+        coefficients[body] = coefficients.get(body, 0.0) + c
+    kept = [scale(c, body) for body, c in coefficients.items() if c != 0.0]
+    if len(kept) > 1:
+        kept = _collect_common_factors(kept)
+    if not kept:
+        return zeros(shape)
+    if len(kept) == 1:
+        only = kept[0]
+        return only if only.shape == shape else mul(only, ones(shape))
+    if broadcast_shapes("+", kept) != shape:
+        kept.append(zeros(shape))
+    return make("add", tuple(kept), (), shape)
+
+
+def sub(a: Node, b: Node) -> Node:
+    broadcast_shapes("-", (a, b))
+    return add(a, neg(b))
+
+
+def neg(a: Node) -> Node:
+    return scale(-1.0, a)
+
+
+def scale(c: float, a: Node) -> Node:
+    return a if c == 1.0 else mul(const(c), a)
+
+
+def _collect_common_factors(terms: list[Node]) -> list[Node]:
+    """c1 * P1 @ F + c2 * P2 @ F -> (c1 * P1 + c2 * P2) @ F, and the same on the left."""
+    for side in (-1, 0):
+        groups: dict[Node, list[int]] = {}
+        for i, t in enumerate(terms):
+            _, body = split_coefficient(t)
+            scalars, array = split_scalars(body)
+            if array.op == "matmul" and not scalars:
+                groups.setdefault(array.args[side], []).append(i)
+        shared = {f: idx for f, idx in groups.items() if len(idx) > 1}
+        if not shared:
+            continue
+        out: list[Node] = []
+        done: set[int] = set()
+        for i, t in enumerate(terms):
+            if i in done:
+                continue
+            c, body = split_coefficient(t)
+            _, array = split_scalars(body)
+            factor = array.args[side] if array.op == "matmul" else None
+            members = shared.get(factor) if factor is not None else None
+            if not members or members[0] != i:
+                out.append(t)
+                continue
+            rests = []
+            for j in members:
+                cj, bj = split_coefficient(terms[j])
+                _, aj = split_scalars(bj)
+                rest = aj.args[:-1] if side == -1 else aj.args[1:]
+                rests.append(scale(cj, matmul_chain(rest)))
+                done.add(j)
+            combined = add(*rests)
+            out.append(matmul(combined, factor) if side == -1 else matmul(factor, combined))
+        terms = out
+    return terms
+
+
+def _eval_add(node, args, sizes):
+    total = args[0]
+    for a in args[1:]:
+        total = total + a
+    return total
+
+
+def _pull_add(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    return [(t, unbroadcast(g, t.shape)) for t in node.args if needed(t)]
+
+
+def _d_add(node: Node, d) -> Node:
+    return add(*(broadcast_to(x, node.shape) for x in d if x is not None))
+
+
+def _vec_add(node: Node, jacobians) -> Node:
+    return add(*(broadcast_jacobian(j, t.shape, node.shape) for t, j in zip(node.args, jacobians) if j is not None))
+
+
+register(Op("add", _eval_add, text="+", unicode="+", latex="+",
+            pullback=_pull_add, differential=_d_add, vec_jacobian=_vec_add))
+
+
+def broadcast_jacobian(jac: Node, source: Shape, target: Shape) -> Node:
+    """J of x broadcast to `target`, from the J of x (of shape `source`)."""
+    if source == target:
+        return jac
+    if not source:
+        return outer(ones((size_of(target),)), jac) if jac.ndim == 1 else matmul(ones((size_of(target), 1)), jac)
+    if len(target) == 2 and (len(source) == 1 or source[0] == 1):  # rows: vec(1 lᵀ) = (I ⊗ 1) l
+        n, m = target
+        return matmul(transpose(kron(eye(m), ones((n,)))), jac)
+    if len(target) == 2 and source == (target[0], 1):  # columns: vec(l 1ᵀ) = (1 ⊗ I) l
+        n, m = target
+        return matmul(transpose(kron(ones((m,)), eye(n))), jac)
+    # a single entry, (1,) or (1, 1), copied everywhere
+    return matmul(outer(ones((size_of(target),)), ones((size_of(source),))), jac)
+
+
+def vec_broadcast(u: Node, target: Shape) -> Node:
+    """vec(u broadcast to `target`) as an expression (u itself for a vector of that length)."""
+    if u.shape == target:
+        return vec(u) if u.ndim == 2 else u
+    if len(target) == 2 and u.ndim == 1:  # vec(1 uᵀ) = u ⊗ 1
+        return kron(u, ones((target[0],)))
+    if len(target) == 2 and u.shape == (1, target[1]):
+        return kron(vec(u), ones((target[0],)))
+    if len(target) == 2 and u.shape == (target[0], 1):  # vec(u 1ᵀ) = 1 ⊗ u
+        return kron(ones((target[1],)), vec(u))
+    return mul(u, ones((size_of(target),))) if not u.shape else vec(mul(u, ones(target)))
+
+
+def scale_jacobian(jac: Node, u: Node, linear_shape: Shape, target: Shape) -> Node:
+    """J of u ⊙ l (broadcast to `target`) from the J of l (of shape `linear_shape`)."""
+    if not u.shape:
+        return mul(u, broadcast_jacobian(jac, linear_shape, target))
+    if not linear_shape:  # vec(u l) = vec(u) l: an outer product with l's row
+        return outer(vec_broadcast(u, target), jac)
+    return matmul(diag(vec_broadcast(u, target)), broadcast_jacobian(jac, linear_shape, target))
+
+
+def _single(node: Node, jacobians) -> int:
+    found = [i for i, j in enumerate(jacobians) if j is not None]
+    if len(found) != 1:
+        raise NotSupportedError(f"{node.op} is not linear in the differential")
+    return found[0]
+
+
+def unbroadcast(g: Node, shape: Shape) -> Node:
+    """The cotangent of an operand that NumPy broadcast to g's shape: sum over the copied axes."""
+    if g.shape == shape:
+        return g
+    if not shape:
+        return sum_(g)
+    if len(shape) == 1 and len(g.shape) == 2:
+        if shape[0] == 1 and g.shape[1] != 1:
+            return mul(sum_(g), ones((1,)))
+        return sum_(g, 0)
+    if len(shape) == 1 and len(g.shape) == 1:  # (1,) broadcast to (n,)
+        return mul(sum_(g), ones((1,)))
+    if len(shape) == 2 and len(g.shape) == 2:
+        rows = sum_(g, 1) if shape[1] == 1 and g.shape[1] != 1 else None
+        if rows is not None and shape[0] == g.shape[0]:
+            return outer(rows, ones((1,)))
+        if shape[0] == 1 and g.shape[0] != 1 and shape[1] == g.shape[1]:
+            return outer(ones((1,)), sum_(g, 0))
+        return mul(sum_(g), ones(shape))
+    if len(shape) == 2 and len(g.shape) == 1:  # (1, n) or (1, 1) broadcast against a vector
+        return outer(ones((1,)), g) if shape[1] != 1 else mul(sum_(g), ones(shape))
+    raise AssertionError(f"unbroadcast {g.shape} -> {shape}")
+
+
+def broadcast_to(x: Node, shape: Shape) -> Node:
+    """x as NumPy broadcasts it to `shape` (for differentials of broadcasting operations)."""
+    return x if x.shape == shape else mul(x, ones(shape))
+
+
+# ---- products ---------------------------------------------------------------------------------
+
+
+def split_scalars(node: Node) -> tuple[list[Node], Node]:
+    """([scalar factors], array part) of an array-valued product; ([], node) otherwise."""
+    if node.op == "mul" and node.ndim > 0:
+        scalars = [f for f in node.args if not f.shape]
+        if scalars:
+            arrays = tuple(f for f in node.args if f.shape)
+            if len(arrays) == 1 and arrays[0].shape == node.shape:
+                return scalars, arrays[0]
+            rest = make("mul", arrays, (), broadcast_shapes("*", arrays))
+            if rest.shape == node.shape:
+                return scalars, rest
+    return [], node
+
+
+def split_divisor(node: Node) -> tuple[Node, Node | None]:
+    """(A, s) for an array divided by a scalar, A / s; (node, None) otherwise."""
+    if node.op == "div" and node.ndim > 0 and not node.args[1].shape and node.args[0].shape == node.shape:
+        return node.args[0], node.args[1]
+    return node, None
+
+
+def mul(*factors: Node) -> Node:
+    flat: list[Node] = []
+    for f in factors:
+        flat.extend(f.args if f.op == "mul" else (f,))
+    shape = broadcast_shapes("*", flat)
+    coefficient = 1.0
+    exponents: dict[Node, list[float]] = {}  # base -> exponents, in order of first appearance
+    for f in flat:
+        if f.op == "const":
+            coefficient *= f.params[0]
+        elif is_zero(f):
+            return zeros(shape)
+        elif f.op == "ones":
+            continue  # the final shape check below restores any broadcasting it did
+        elif f.op == "pow" and f.args[1].op == "const":
+            exponents.setdefault(f.args[0], []).append(f.args[1].params[0])
+        else:
+            exponents.setdefault(f, []).append(1.0)
+    if coefficient == 0.0:
+        return zeros(shape)
+    rest = []
+    for base, found in exponents.items():
+        merged = power(base, const(sum(found)))  # x * x is x ** 2; x * x ** -1 is 1
+        if merged.op == "const":
+            coefficient *= merged.params[0]
+        elif merged.op != "ones":
+            rest.append(merged)
+    rest.sort(key=lambda f: 0 if not f.shape else 1)  # scalar factors first (stable)
+    args = ([const(coefficient)] if coefficient != 1.0 or not rest else []) + rest
+    if broadcast_shapes("*", args) != shape:
+        args.append(ones(shape))
+    if len(args) == 1:
+        return args[0]
+    return make("mul", tuple(args), (), shape)
+
+
+def _eval_mul(node, args, sizes):
+    out = args[0]
+    for a in args[1:]:
+        out = out * a
+    return out
+
+
+def _pull_mul(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    out = []
+    for i, f in enumerate(node.args):
+        if needed(f):
+            others = [x for j, x in enumerate(node.args) if j != i]
+            out.append((f, unbroadcast(mul(g, *others), f.shape)))
+    return out
+
+
+def _d_mul(node: Node, d) -> Node:
+    terms = []
+    for i, di in enumerate(d):
+        if di is not None:
+            others = [x for j, x in enumerate(node.args) if j != i]
+            terms.append(mul(di, *others))
+    return add(*terms)
+
+
+def _vec_mul(node: Node, jacobians) -> Node:
+    i = _single(node, jacobians)
+    others = mul(*(f for j, f in enumerate(node.args) if j != i))
+    return scale_jacobian(jacobians[i], others, node.args[i].shape, node.shape)
+
+
+register(Op("mul", _eval_mul, text="*", unicode="⊙", latex=r"\odot",
+            pullback=_pull_mul, differential=_d_mul, vec_jacobian=_vec_mul))
+
+
+def div(a: Node, b: Node) -> Node:
+    shape = broadcast_shapes("/", (a, b))
+    if is_const(b, 1.0):
+        return broadcast_to(a, shape)
+    if a.op == "const" and b.op == "const":
+        return const(_fold(lambda: a.params[0] / b.params[0], a, b, "/"))
+    if is_zero(a):
+        return zeros(shape)
+    if a is b:
+        return ones(shape)
+    c, body = split_coefficient(a)
+    if c != 1.0:
+        return scale(c, div(body, b))
+    cb, body_b = split_coefficient(b)
+    if cb == -1.0:
+        return neg(div(a, body_b))
+    if a.op == "div":  # (x / y) / b = x / (y * b)
+        return div(a.args[0], mul(a.args[1], b))
+    if b.op == "div":  # a / (x / y) = (a * y) / x
+        return div(mul(a, b.args[1]), b.args[0])
+    if a.op == "mul" and not b.shape and b in a.args:  # (s * X) / s = X
+        return broadcast_to(mul(*(f for f in a.args if f is not b)), shape) \
+            if a.args.count(b) == 1 else make("div", (a, b), (), shape)
+    return make("div", (a, b), (), shape)
+
+
+def _fold(compute, a: Node, b: Node, symbol: str) -> float:
+    try:
+        value = compute()
+    except (ZeroDivisionError, OverflowError, ValueError):
+        value = float("nan")
+    if not math.isfinite(value):
+        raise ShapeError(f"{a} {symbol} {b}: the constant result is not a finite number", (a, b))
+    return value
+
+
+def _pull_div(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    a, b = node.args
+    out = []
+    if needed(a):
+        out.append((a, unbroadcast(div(g, b), a.shape)))
+    if needed(b):
+        out.append((b, unbroadcast(neg(div(mul(g, a), power(b, const(2.0)))), b.shape)))
+    return out
+
+
+def _d_div(node: Node, d) -> Node:
+    a, b = node.args
+    da, db = d
+    terms = []
+    if da is not None:
+        terms.append(div(da, b))
+    if db is not None:
+        terms.append(neg(mul(div(a, power(b, const(2.0))), db)))
+    return add(*terms)
+
+
+def _vec_div(node: Node, jacobians) -> Node:
+    a, b = node.args
+    if _single(node, jacobians) != 0:
+        raise NotSupportedError("a quotient is not linear in its denominator")
+    if not b.shape:
+        return div(broadcast_jacobian(jacobians[0], a.shape, node.shape), b)
+    return scale_jacobian(jacobians[0], div(ONE, b), a.shape, node.shape)
+
+
+register(Op("div", lambda node, args, sizes: args[0] / args[1], text="/", unicode="/", latex="/",
+            pullback=_pull_div, differential=_d_div, vec_jacobian=_vec_div))
+
+
+def power(a: Node, p: Node) -> Node:
+    shape = broadcast_shapes("**", (a, p))
+    if p.op == "const":
+        e = p.params[0]
+        if e == 1.0:
+            return broadcast_to(a, shape)
+        if e == 0.0:
+            return ones(shape)
+        if a.op == "const":
+            return const(_fold(lambda: a.params[0] ** e, a, p, "**"))
+        if a.op == "pow" and a.args[1].op == "const":
+            inner = a.args[1].params[0]
+            if float(inner).is_integer() and float(e).is_integer():
+                return power(a.args[0], const(inner * e))
+    return make("pow", (a, p), (), shape)
+
+
+def _pull_pow(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    a, p = node.args
+    out = []
+    if a.op == "norm2" and is_const(p, 2.0) and not needed(p):
+        # d ||u||² = 2 u : du, stated directly so the answer never shows ||u|| * u / ||u||.
+        u = a.args[0]
+        return [(u, mul(const(2.0), g, u))] if needed(u) else []
+    if needed(a):
+        slope = mul(p, power(a, add(p, const(-1.0))))
+        out.append((a, unbroadcast(mul(g, slope), a.shape)))
+    if needed(p):
+        out.append((p, unbroadcast(mul(g, node, log_(a)), p.shape)))
+    return out
+
+
+def _d_pow(node: Node, d) -> Node:
+    a, p = node.args
+    da, dp = d
+    terms = []
+    if da is not None:
+        terms.append(mul(p, power(a, add(p, const(-1.0))), da))
+    if dp is not None:
+        terms.append(mul(node, log_(a), dp))
+    return add(*terms)
+
+
+register(Op("pow", lambda node, args, sizes: np.power(args[0], args[1]), text="**", unicode="^", latex="^",
+            pullback=_pull_pow, differential=_d_pow))
+
+
+# ---- matrix products --------------------------------------------------------------------------
+
+
+def matmul_shape(a: Node, b: Node) -> Shape:
+    for x in (a, b):
+        if not x.shape:
+            raise ShapeError(f"{_describe(a)} @ {_describe(b)}: {_describe(x)} is a scalar, "
+                             f"but @ needs a vector or matrix on both sides (use * to scale)", (a, b))
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0]
+    if inner_a != inner_b:
+        ia, ib = ("columns", "rows") if a.ndim == 2 else ("length", "length")
+        if b.ndim == 1:
+            ib = "length"
+        raise ShapeError(shape_mismatch("@", a, b, f"{ia} {inner_a} ≠ {ib} {inner_b}"), (a, b))
+    return a.shape[:-1] + b.shape[1:]
+
+
+def chain_factors(node: Node) -> tuple[Node, ...]:
+    return node.args if node.op == "matmul" else (node,)
+
+
+def matmul(a: Node, b: Node) -> Node:
+    shape = matmul_shape(a, b)
+    a, divisor_a = split_divisor(a)
+    b, divisor_b = split_divisor(b)
+    if divisor_a is not None or divisor_b is not None:  # (A / s) @ B = (A @ B) / s
+        divisor = mul(*(d for d in (divisor_a, divisor_b) if d is not None))
+        return div(matmul(a, b), divisor)
+    scalars_a, a = split_scalars(a)
+    scalars_b, b = split_scalars(b)
+    scalars = scalars_a + scalars_b
+    if is_zero(a) or is_zero(b):
+        return zeros(shape)
+    left = chain_factors(a)
+    if len(left) > 1 and left[-1].ndim != 2:
+        left = (a,)
+    right = chain_factors(b)
+    if len(right) > 1 and right[0].ndim != 2:
+        right = (b,)
+    product = _chain(list(left) + list(right), shape)
+    return mul(*scalars, product) if scalars else product
+
+
+def matmul_chain(factors: Sequence[Node]) -> Node:
+    """F1 @ F2 @ ... @ Fk (left to right), through the constructor."""
+    out = factors[0]
+    for f in factors[1:]:
+        out = matmul(out, f)
+    return out
+
+
+def _chain(factors: list[Node], shape: Shape) -> Node:
+    stack: list[Node] = []
+    for f in factors:
+        if f.op == "eye" and (stack or f is not factors[-1] or len(factors) > 1):
+            continue
+        if stack:
+            merged = _merge_adjacent(stack[-1], f)
+            if merged is not None:
+                stack.pop()
+                if merged.op != "eye":
+                    stack.append(merged)
+                continue
+        stack.append(f)
+    if not stack:
+        return eye(shape[0])
+    if stack[0].ndim == 1 and stack[-1].ndim == 2:
+        # x @ B @ C is the vector C.T @ B.T @ x: a chain that gives a vector ends with its vector.
+        stack = [transpose(f) for f in reversed(stack)]
+        # the transposed factors may themselves simplify against each other
+        if any(f.op == "matmul" for f in stack):
+            return matmul_chain(stack)
+    if len(stack) == 1:
+        return stack[0]
+    return make("matmul", tuple(stack), (), shape)
+
+
+def _merge_adjacent(x: Node, y: Node) -> Node | None:
+    """x @ y as one factor when an identity applies (inverse pairs, Kronecker products), else None."""
+    if x.ndim != 2 or y.ndim != 2:
+        return None
+    if (y.op == "inv" and y.args[0] is x) or (x.op == "inv" and x.args[0] is y):
+        return eye(x.shape[0])
+    if x.op == "transpose" and y.op == "transpose":
+        p, q = x.args[0], y.args[0]
+        if (q.op == "inv" and q.args[0] is p) or (p.op == "inv" and p.args[0] is q):
+            return eye(x.shape[0])
+    if x.op == "commutation" and y.op == "commutation" and x.params == tuple(reversed(y.params)):
+        return eye(x.shape[0])
+    if x.op == "kron" and y.op == "kron":
+        (a, b), (c, d) = x.args, y.args
+        if a.ndim == b.ndim == c.ndim == d.ndim == 2 and a.shape[1] == c.shape[0] and b.shape[1] == d.shape[0]:
+            return kron(matmul(a, c), matmul(b, d))
+    return None
+
+
+def _eval_matmul(node, args, sizes):
+    out = args[0]
+    for a in args[1:]:
+        out = out @ a
+    return out
+
+
+def grad_left(a: Node, b: Node, g: Node) -> Node:
+    """Cotangent of A in C = A @ B (NumPy's 1-D rules included)."""
+    if a.ndim == 2:
+        return matmul(g, transpose(b)) if b.ndim == 2 else outer(g, b)
+    return matmul(b, g) if b.ndim == 2 else mul(g, b)
+
+
+def grad_right(a: Node, b: Node, g: Node) -> Node:
+    """Cotangent of B in C = A @ B."""
+    if b.ndim == 2:
+        return matmul(transpose(a), g) if a.ndim == 2 else outer(a, g)
+    return matmul(transpose(a), g) if a.ndim == 2 else mul(g, a)
+
+
+def _pull_matmul(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    factors = node.args
+    out = []
+    for i, f in enumerate(factors):
+        if not needed(f):
+            continue
+        cot = g
+        if i > 0:  # C = L @ M with M = F_i @ R
+            cot = grad_right(matmul_chain(factors[:i]), matmul_chain(factors[i:]), cot)
+        if i < len(factors) - 1:  # M = F_i @ R
+            cot = grad_left(f, matmul_chain(factors[i + 1:]), cot)
+        out.append((f, cot))
+    return out
+
+
+def _d_matmul(node: Node, d) -> Node:
+    factors = node.args
+    terms = []
+    for i, di in enumerate(d):
+        if di is not None:
+            terms.append(matmul_chain(list(factors[:i]) + [di] + list(factors[i + 1:])))
+    return add(*terms)
+
+
+def _vec_matmul(node: Node, jacobians) -> Node:
+    """J of L @ F_i @ R from the J of F_i: vec(A M B) = (Bᵀ ⊗ A) vec(M), with the 1-D cases."""
+    i = _single(node, jacobians)
+    jac = jacobians[i]
+    factors = node.args
+    f = factors[i]
+    left = matmul_chain(factors[:i]) if i > 0 else None
+    right = matmul_chain(factors[i + 1:]) if i < len(factors) - 1 else None
+    if f.ndim == 1:  # a vector factor stands at an end: A @ f, a @ f, f @ B or f @ b
+        if left is not None:
+            return matmul(left, jac)
+        return matmul(transpose(right), jac) if right.ndim == 2 else matmul(right, jac)
+    p, q = f.shape
+    if left is None:
+        lhs = eye(p)
+    else:
+        lhs = left  # a 1-D left factor a gives kron(., a) = (. ⊗ aᵀ), as NumPy's kron of 1-D by 2-D
+    if right is None:
+        rhs = eye(q)
+    else:
+        rhs = transpose(right) if right.ndim == 2 else right
+    return matmul(kron(rhs, lhs), jac)
+
+
+register(Op("matmul", _eval_matmul, text="@", unicode=" ", latex=" ",
+            pullback=_pull_matmul, differential=_d_matmul, vec_jacobian=_vec_matmul))
+
+
+# ---- transpose --------------------------------------------------------------------------------
+
+
+def transpose(a: Node) -> Node:
+    if a.ndim < 2:
+        return a
+    op = a.op
+    if op == "transpose":
+        return a.args[0]
+    if is_symmetric(a):
+        return a
+    if op == "matmul":
+        return matmul_chain([transpose(f) for f in reversed(a.args)])
+    if op == "add":
+        return add(*(transpose(t) for t in a.args))
+    if op == "mul":
+        scalars, array = split_scalars(a)
+        if scalars and array is not a:
+            return mul(*scalars, transpose(array))
+    if op == "div":
+        array, divisor = split_divisor(a)
+        if divisor is not None:
+            return div(transpose(array), divisor)
+    if op == "zeros":
+        return zeros(tuple(reversed(a.shape)))
+    if op == "ones":
+        return ones(tuple(reversed(a.shape)))
+    if op == "commutation":
+        return commutation(a.params[1], a.params[0])
+    if op == "outer":
+        return outer(a.args[1], a.args[0])
+    if op == "kron" and a.args[0].ndim == 2 and a.args[1].ndim == 2:
+        return kron(transpose(a.args[0]), transpose(a.args[1]))
+    return make("transpose", (a,), (), (a.shape[1], a.shape[0]))
+
+
+def _vec_transpose(node: Node, jacobians) -> Node:
+    p, q = node.args[0].shape
+    return matmul(commutation(p, q), jacobians[0])
+
+
+register(Op("transpose", lambda node, args, sizes: np.transpose(args[0]), text=".T", unicode="ᵀ", latex=r"^\top",
+            pullback=lambda node, g, needed: [(node.args[0], transpose(g))],
+            differential=lambda node, d: transpose(d[0]),
+            vec_jacobian=_vec_transpose))
+
+
+# Late imports: the structural operations used by the rules above (they import this module).
+from .structure import diag, kron, outer, sum_, vec  # noqa: E402
+from .elementwise import log_  # noqa: E402

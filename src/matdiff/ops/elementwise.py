@@ -1,0 +1,96 @@
+"""Elementwise functions: exp, log, sin, cos, tanh, sqrt, abs, sigmoid, softplus.
+
+Each is one entry: its NumPy meaning, its derivative f'(u) written in the language, its spellings.
+The pullback (g ⊙ f'(u)) and the differential (f'(u) ⊙ du) are the same for all of them.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..expr import Node, make
+from .registry import Op, register
+from . import algebra
+from .algebra import ONE, add, const, div, is_const, mul, neg, power, sub
+
+
+def _logistic(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # stable for large |x|
+
+
+ELEMENTWISE: dict[str, Callable[[Node], Node]] = {}
+
+
+def _pullback(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    (u,) = node.args
+    return [(u, mul(g, OPS_DERIVATIVE[node.op](u)))]
+
+
+def _differential(node: Node, d) -> Node:
+    return mul(OPS_DERIVATIVE[node.op](node.args[0]), d[0])
+
+
+OPS_DERIVATIVE: dict[str, Callable[[Node], Node]] = {}
+
+
+def elementwise(name: str, numpy_fn, derivative: Callable[[Node], Node], scalar_fn, latex: str,
+                simplify: Callable[[Node], Node | None] | None = None) -> Callable[[Node], Node]:
+    """Declare an elementwise function and return its smart constructor."""
+
+    def construct(u: Node) -> Node:
+        if u.op == "const":
+            try:
+                value = scalar_fn(u.params[0])
+            except (ValueError, OverflowError, ZeroDivisionError):
+                value = float("nan")
+            if not math.isfinite(value):
+                raise ShapeError(f"{name}({u}) is not a finite number", (u,))
+            return const(value)
+        if simplify is not None:
+            rewritten = simplify(u)
+            if rewritten is not None:
+                return rewritten
+        return make(name, (u,), (), u.shape)
+
+    OPS_DERIVATIVE[name] = derivative
+    register(Op(name, lambda node, args, sizes: numpy_fn(args[0]), text=name, unicode=name, latex=latex,
+                pullback=_pullback, differential=_differential, elementwise=True, derivative=derivative))
+    algebra._ELEMENTWISE_UNARY.add(name)
+    ELEMENTWISE[name] = construct
+    return construct
+
+
+def _simplify_log(u: Node) -> Node | None:
+    if u.op == "exp":
+        return u.args[0]
+    if u.op == "add" and len(u.args) == 2:  # log(1 + exp(v)) is softplus(v)
+        a, b = u.args
+        if is_const(a, 1.0) and b.op == "exp":
+            return softplus(b.args[0])
+        if is_const(b, 1.0) and a.op == "exp":
+            return softplus(a.args[0])
+    return None
+
+
+def _simplify_exp(u: Node) -> Node | None:
+    return u.args[0] if u.op == "log" else None
+
+
+def _simplify_abs(u: Node) -> Node | None:
+    return u if u.op in ("abs", "exp", "sqrt", "sigmoid", "softplus") else None
+
+
+exp = elementwise("exp", np.exp, lambda u: exp(u), math.exp, r"\exp", _simplify_exp)
+log_ = elementwise("log", np.log, lambda u: div(ONE, u), math.log, r"\log", _simplify_log)
+sin = elementwise("sin", np.sin, lambda u: cos(u), math.sin, r"\sin")
+cos = elementwise("cos", np.cos, lambda u: neg(sin(u)), math.cos, r"\cos")
+tanh = elementwise("tanh", np.tanh, lambda u: sub(ONE, power(tanh(u), const(2.0))), math.tanh, r"\tanh")
+sqrt = elementwise("sqrt", np.sqrt, lambda u: div(const(0.5), sqrt(u)), math.sqrt, r"\sqrt")
+abs_ = elementwise("abs", np.abs, lambda u: div(u, abs_(u)), abs, r"\operatorname{abs}", _simplify_abs)
+sigmoid = elementwise("sigmoid", _logistic, lambda u: mul(sigmoid(u), sub(ONE, sigmoid(u))),
+                      lambda x: 0.5 * (1.0 + math.tanh(0.5 * x)), r"\sigma")
+softplus = elementwise("softplus", lambda x: np.logaddexp(0.0, x), lambda u: sigmoid(u),
+                       lambda x: float(np.logaddexp(0.0, x)), r"\operatorname{softplus}")

@@ -1,0 +1,138 @@
+"""Linear-algebra functions of square matrices: tr, det, logdet, inv.
+
+The rules are the Matrix Cookbook's: d tr(X) = tr(dX), d det(X) = det(X) tr(X⁻¹ dX),
+d logdet(X) = tr(X⁻¹ dX), d X⁻¹ = -X⁻¹ dX X⁻¹; their pullbacks g I, g det(X) X⁻ᵀ, g X⁻ᵀ and
+-X⁻ᵀ G X⁻ᵀ.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dims import format_shape
+from ..errors import ShapeError
+from ..expr import Node, make
+from .registry import Op, register
+from .algebra import (ONE, ZERO, _describe, const, add, chain_factors, dim, div, eye, is_symmetric, matmul, matmul_chain,
+                      mul, neg, split_coefficient, split_scalars, transpose)
+from .structure import kron, vec
+
+
+def _require_square(name: str, x: Node, allow_scalar: bool = False) -> None:
+    if allow_scalar and not x.shape:
+        return
+    if x.ndim != 2 or x.shape[0] != x.shape[1]:
+        what = "a scalar" if not x.shape else f"{format_shape(x.shape)}"
+        raise ShapeError(f"{name}({_describe(x)}): {name} needs a square matrix, but {_describe(x)} is {what}", (x,))
+
+
+# ---- trace ----------------------------------------------------------------------------------
+
+
+def tr(x: Node) -> Node:
+    _require_square("tr", x, allow_scalar=True)
+    if not x.shape:
+        return x
+    op = x.op
+    if op == "transpose":
+        return tr(x.args[0])
+    if op == "add":
+        return add(*(tr(t) for t in x.args))
+    if op == "mul":
+        scalars, array = split_scalars(x)
+        if scalars and array is not x:
+            return mul(*scalars, tr(array))
+    if op == "div" and not x.args[1].shape:
+        return div(tr(x.args[0]), x.args[1])
+    if op == "eye":
+        return dim(x.params[0])
+    if op == "outer":
+        return matmul(x.args[0], x.args[1])
+    if op == "kron" and x.args[0].ndim == 2 and x.args[1].ndim == 2:
+        return mul(tr(x.args[0]), tr(x.args[1]))
+    if op == "matmul" and x.args[0].ndim == 2 and len(x.args) == 2 and x.args[1].op == "outer":
+        a, b = x.args[1].args  # tr(M a bᵀ) = bᵀ M a
+        return matmul(b, matmul(x.args[0], a))
+    return make("tr", (x,), (), ())
+
+
+register(Op("tr", lambda node, args, sizes: np.trace(args[0]), text="tr", unicode="tr", latex=r"\operatorname{tr}",
+            pullback=lambda node, g, needed: [(node.args[0], mul(g, eye(node.args[0].shape[0])))],
+            differential=lambda node, d: tr(d[0]),
+            vec_jacobian=lambda node, jacobians: matmul(vec(eye(node.args[0].shape[0])), jacobians[0])))
+
+
+# ---- determinants ---------------------------------------------------------------------------
+
+
+def det(x: Node) -> Node:
+    _require_square("det", x)
+    if x.op == "transpose":
+        return det(x.args[0])
+    if x.op == "eye":
+        return ONE
+    return make("det", (x,), (), ())
+
+
+def logdet(x: Node) -> Node:
+    _require_square("logdet", x)
+    if x.op == "transpose":
+        return logdet(x.args[0])
+    if x.op == "eye":
+        return ZERO
+    return make("logdet", (x,), (), ())
+
+
+def _logdet_value(a):
+    sign, value = np.linalg.slogdet(a)
+    if sign <= 0:
+        return np.nan  # the evaluator reports where a non-positive determinant came from
+    return value
+
+
+register(Op("det", lambda node, args, sizes: np.linalg.det(args[0]), text="det", unicode="det", latex=r"\det",
+            pullback=lambda node, g, needed: [(node.args[0], mul(g, node, transpose(inv(node.args[0]))))],
+            differential=lambda node, d: mul(node, tr(matmul(inv(node.args[0]), d[0])))))
+register(Op("logdet", lambda node, args, sizes: _logdet_value(args[0]), text="logdet", unicode="log det",
+            latex=r"\log\det",
+            pullback=lambda node, g, needed: [(node.args[0], mul(g, transpose(inv(node.args[0]))))],
+            differential=lambda node, d: tr(matmul(inv(node.args[0]), d[0]))))
+
+
+# ---- inverse --------------------------------------------------------------------------------
+
+
+def inv(x: Node) -> Node:
+    _require_square("inv", x)
+    op = x.op
+    if op == "inv":
+        return x.args[0]
+    if op == "transpose":
+        return transpose(inv(x.args[0]))
+    if op == "eye":
+        return x
+    c, body = split_coefficient(x)
+    if c != 1.0:
+        return div(inv(body), const(c))
+    scalars, array = split_scalars(x)
+    if scalars and array is not x:
+        return div(inv(array), mul(*scalars))
+    if op == "matmul" and all(f.ndim == 2 and f.shape[0] == f.shape[1] for f in x.args):
+        # (A B C)⁻¹ = C⁻¹ B⁻¹ A⁻¹ when every factor is square (then each is invertible)
+        return matmul_chain([inv(f) for f in reversed(x.args)])
+    if op == "kron" and all(a.ndim == 2 and a.shape[0] == a.shape[1] for a in x.args):
+        return kron(inv(x.args[0]), inv(x.args[1]))
+    return make("inv", (x,), (), x.shape)
+
+
+def _pull_inv(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    inv_t = transpose(node)
+    return [(node.args[0], neg(matmul_chain([inv_t, g, inv_t])))]
+
+
+def _eval_inv(node, args, sizes):
+    return np.linalg.inv(args[0])
+
+
+register(Op("inv", _eval_inv, text="inv", unicode="⁻¹", latex="^{-1}",
+            pullback=_pull_inv,
+            differential=lambda node, d: neg(matmul_chain([node, d[0], node]))))

@@ -1,0 +1,381 @@
+"""Reductions and structural operations: sum, norm2, softmax, logsumexp, diag, outer, kron, vec.
+
+Their linear uses in vec form follow the Cookbook: vec(a bᵀ) = b ⊗ a, vec(A ⊗ B) =
+(I ⊗ K ⊗ I)(vec A ⊗ vec B), 1ᵀX = (I ⊗ 1ᵀ) vec X, X1 = (1ᵀ ⊗ I) vec X.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..dims import format_shape, size_of
+from ..errors import NotSupportedError, ShapeError
+from ..expr import Node, make
+from .registry import Op, register
+from . import algebra as A
+
+
+def _describe(x: Node) -> str:
+    return A._describe(x)
+
+
+# ---- sum --------------------------------------------------------------------------------------
+
+
+def sum_(x: Node, axis: int | None = None) -> Node:
+    if axis is not None:
+        if x.ndim == 0 or axis >= x.ndim or axis < -x.ndim:
+            have = "a scalar has no axes" if x.ndim == 0 else \
+                f"{_describe(x)} is {format_shape(x.shape)} with axis 0 only" if x.ndim == 1 else \
+                f"{_describe(x)} is {format_shape(x.shape)} with axes 0 and 1"
+            raise ShapeError(f"sum({_describe(x)}, axis={axis}): no axis {axis} ({have})", (x,))
+        axis %= x.ndim
+        if x.ndim == 1:
+            axis = None
+    if not x.shape:
+        return x
+    scalars, array = A.split_scalars(x)
+    if scalars and array is not x:
+        return A.mul(*scalars, sum_(array, axis))
+    array, divisor = A.split_divisor(x)
+    if divisor is not None:
+        return A.div(sum_(array, axis), divisor)
+    if x.op == "transpose" and axis is not None:
+        return sum_(x.args[0], 1 - axis)
+    if x.op == "transpose":
+        return sum_(x.args[0])
+    if x.op == "outer" and axis is None:
+        return A.mul(sum_(x.args[0]), sum_(x.args[1]))
+    if x.op == "kron" and axis is None and x.args[0].ndim == x.args[1].ndim:
+        return A.mul(sum_(x.args[0]), sum_(x.args[1]))
+    if axis == 0 and x.op == "matmul" and x.args[0].op == "diag" and x.args[0].args[0].ndim == 1:
+        rest = A.matmul_chain(x.args[1:])  # 1ᵀ diag(v) M = vᵀ M
+        return A.matmul(x.args[0].args[0], rest)
+    if x.op == "ones" and axis is not None:
+        return A.mul(A.dim(x.shape[axis]), A.ones((x.shape[1 - axis],)))
+    shape = () if axis is None else (x.shape[1 - axis],)
+    return make("sum", (x,), (axis,), shape)
+
+
+def _pull_sum(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    (x,) = node.args
+    axis = node.params[0]
+    if axis is None:
+        return [(x, A.mul(g, A.ones(x.shape)))]
+    n, m = x.shape
+    return [(x, outer(A.ones((n,)), g) if axis == 0 else outer(g, A.ones((m,))))]
+
+
+def _vec_sum(node: Node, jacobians) -> Node:
+    (x,), (jac,) = node.args, jacobians
+    axis = node.params[0]
+    if axis is None:
+        return sum_(jac, 0) if jac.ndim == 2 else sum_(jac)
+    n, m = x.shape
+    if axis == 0:  # 1ᵀ X = (I_m ⊗ 1ᵀ) vec X
+        return A.matmul(kron(A.eye(m), A.ones((n,))), jac)
+    return A.matmul(kron(A.ones((m,)), A.eye(n)), jac)  # X 1 = (1ᵀ ⊗ I_n) vec X
+
+
+register(Op("sum", lambda node, args, sizes: np.sum(args[0], axis=node.params[0]), text="sum", unicode="sum",
+            latex=r"\operatorname{sum}",
+            pullback=_pull_sum, differential=lambda node, d: sum_(d[0], node.params[0]), vec_jacobian=_vec_sum))
+
+
+def inner(a: Node, b: Node) -> Node:
+    """⟨a, b⟩ = sum(a ⊙ b), written a @ b for vectors."""
+    return A.matmul(a, b) if a.ndim == 1 and b.ndim == 1 else sum_(A.mul(a, b))
+
+
+# ---- norm2, softmax, logsumexp ------------------------------------------------------------------
+
+
+def norm2(x: Node) -> Node:
+    if not x.shape:
+        return abs_(x)
+    scalars, array = A.split_scalars(x)
+    c, body = A.split_coefficient(x)
+    if c != 1.0:
+        return A.mul(A.const(abs(c)), norm2(body))
+    if x.op == "transpose":
+        return norm2(x.args[0])
+    if x.op == "kron":
+        return A.mul(norm2(x.args[0]), norm2(x.args[1]))
+    return make("norm2", (x,), (), ())
+
+
+def abs_(x: Node) -> Node:
+    from .elementwise import abs_ as absolute
+    return absolute(x)
+
+
+register(Op("norm2", lambda node, args, sizes: np.linalg.norm(args[0]), text="norm2", unicode="‖",
+            latex=r"\lVert",
+            pullback=lambda node, g, needed: [(node.args[0], A.div(A.mul(g, node.args[0]), node))],
+            differential=lambda node, d: A.div(inner(node.args[0], d[0]), node)))
+
+
+def _softmax_value(x):
+    z = np.exp(x - np.max(x))
+    return z / np.sum(z)
+
+
+def _logsumexp_value(x):
+    top = np.max(x)
+    return top + np.log(np.sum(np.exp(x - top)))
+
+
+def softmax(x: Node) -> Node:
+    if not x.shape:
+        return A.ONE
+    return make("softmax", (x,), (), x.shape)
+
+
+def logsumexp(x: Node) -> Node:
+    if not x.shape:
+        return x
+    return make("logsumexp", (x,), (), ())
+
+
+def _pull_softmax(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    return [(node.args[0], A.mul(node, A.sub(g, inner(g, node))))]  # s ⊙ (g - ⟨g, s⟩)
+
+
+def _d_softmax(node: Node, d) -> Node:
+    return A.sub(A.mul(node, d[0]), A.mul(node, inner(node, d[0])))  # s ⊙ dx - s ⟨s, dx⟩
+
+
+register(Op("softmax", lambda node, args, sizes: _softmax_value(args[0]), text="softmax", unicode="softmax",
+            latex=r"\operatorname{softmax}", pullback=_pull_softmax, differential=_d_softmax))
+register(Op("logsumexp", lambda node, args, sizes: _logsumexp_value(args[0]), text="logsumexp",
+            unicode="logsumexp", latex=r"\operatorname{logsumexp}",
+            pullback=lambda node, g, needed: [(node.args[0], A.mul(g, softmax(node.args[0])))],
+            differential=lambda node, d: inner(softmax(node.args[0]), d[0])))
+
+
+# ---- diag -------------------------------------------------------------------------------------
+
+
+def diag(x: Node) -> Node:
+    if x.ndim == 1:
+        if x.op == "diag":
+            return x.args[0]
+        if x.op == "ones":
+            return A.eye(x.shape[0])
+        scalars, array = A.split_scalars(x)
+        if scalars and array is not x:
+            return A.mul(*scalars, diag(array))
+        return make("diag", (x,), (), (x.shape[0], x.shape[0]))
+    if x.ndim == 2:
+        if x.shape[0] != x.shape[1] and not (isinstance(x.shape[0], int) and isinstance(x.shape[1], int)):
+            raise ShapeError(f"diag({_describe(x)}): the diagonal of a non-square {format_shape(x.shape)} matrix "
+                             f"has no symbolic length; diag needs a square matrix here", (x,))
+        if x.op == "diag":
+            return x.args[0]
+        if x.op == "eye":
+            return A.ones((x.shape[0],))
+        if x.op == "transpose":
+            return diag(x.args[0])
+        scalars, array = A.split_scalars(x)
+        if scalars and array is not x:
+            return A.mul(*scalars, diag(array))
+        length = x.shape[0] if x.shape[0] == x.shape[1] else min(x.shape)
+        return make("diag", (x,), (), (length,))
+    raise ShapeError(f"diag({_describe(x)}): diag needs a vector or a matrix, but {_describe(x)} is a scalar", (x,))
+
+
+def _diagonal_selector(n) -> Node:
+    """S (n²×n) with vec(diag(v)) = S v: columns vec(e_i e_iᵀ)."""
+    return A.matmul(diag(vec(A.eye(n))), A.transpose(kron(A.ones((n,)), A.eye(n))))
+
+
+def _vec_diag(node: Node, jacobians) -> Node:
+    (x,), (jac,) = node.args, jacobians
+    if x.ndim == 1:
+        return A.matmul(_diagonal_selector(x.shape[0]), jac)
+    return A.matmul(A.transpose(_diagonal_selector(x.shape[0])), jac)
+
+
+register(Op("diag", lambda node, args, sizes: np.diag(args[0]), text="diag", unicode="diag",
+            latex=r"\operatorname{diag}",
+            pullback=lambda node, g, needed: [(node.args[0], diag(g))],
+            differential=lambda node, d: diag(d[0]), vec_jacobian=_vec_diag))
+
+
+# ---- outer ------------------------------------------------------------------------------------
+
+
+def outer(a: Node, b: Node) -> Node:
+    for x in (a, b):
+        if x.ndim != 1:
+            raise ShapeError(f"outer({_describe(a)}, {_describe(b)}): outer needs two vectors, "
+                             f"but {_describe(x)} is {format_shape(x.shape)}", (a, b))
+    scalars_a, a2 = A.split_scalars(a)
+    scalars_b, b2 = A.split_scalars(b)
+    if scalars_a or scalars_b:
+        return A.mul(*scalars_a, *scalars_b, outer(a2, b2))
+    for x, i in ((a, 0), (b, 1)):
+        array, divisor = A.split_divisor(x)
+        if divisor is not None:
+            return A.div(outer(array, b) if i == 0 else outer(a, array), divisor)
+    if A.is_zero(a) or A.is_zero(b):
+        return A.zeros((a.shape[0], b.shape[0]))
+    if a.op == "ones" and b.op == "ones":
+        return A.ones((a.shape[0], b.shape[0]))
+    if a.op == "matmul" and a.args[0].ndim == 2:  # (M u) bᵀ = M (u bᵀ)
+        return A.matmul(A.matmul_chain(a.args[:-1]), outer(a.args[-1], b))
+    if b.op == "matmul" and b.args[0].ndim == 2:  # a (M v)ᵀ = (a vᵀ) Mᵀ
+        return A.matmul(outer(a, b.args[-1]), A.transpose(A.matmul_chain(b.args[:-1])))
+    return make("outer", (a, b), (), (a.shape[0], b.shape[0]))
+
+
+def _pull_outer(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    a, b = node.args
+    out = []
+    if needed(a):
+        out.append((a, A.matmul(g, b)))
+    if needed(b):
+        out.append((b, A.matmul(A.transpose(g), a)))
+    return out
+
+
+def _d_outer(node: Node, d) -> Node:
+    a, b = node.args
+    terms = []
+    if d[0] is not None:
+        terms.append(outer(d[0], b))
+    if d[1] is not None:
+        terms.append(outer(a, d[1]))
+    return A.add(*terms)
+
+
+def _vec_outer(node: Node, jacobians) -> Node:
+    a, b = node.args
+    i = A._single(node, jacobians)
+    jac = jacobians[i]
+    if i == 0:  # vec(l bᵀ) = (b ⊗ I) l
+        return A.matmul(A.transpose(kron(b, A.eye(a.shape[0]))), jac)
+    return A.matmul(A.transpose(kron(A.eye(b.shape[0]), a)), jac)  # vec(a lᵀ) = (I ⊗ a) l
+
+
+register(Op("outer", lambda node, args, sizes: np.outer(args[0], args[1]), text="outer", unicode="outer",
+            latex=r"\operatorname{outer}", pullback=_pull_outer, differential=_d_outer, vec_jacobian=_vec_outer))
+
+
+# ---- kron -------------------------------------------------------------------------------------
+
+
+def kron_shape(a: Node, b: Node):
+    sa, sb = a.shape, b.shape
+    if len(sa) == 1 and len(sb) == 1:
+        return (size_of(sa + sb),)
+    if len(sa) == 1:
+        sa = (1,) + sa
+    if len(sb) == 1:
+        sb = (1,) + sb
+    return (size_of((sa[0], sb[0])), size_of((sa[1], sb[1])))
+
+
+def kron(a: Node, b: Node) -> Node:
+    if not a.shape or not b.shape:
+        return A.mul(a, b)
+    scalars_a, a2 = A.split_scalars(a)
+    scalars_b, b2 = A.split_scalars(b)
+    if scalars_a or scalars_b:
+        return A.mul(*scalars_a, *scalars_b, kron(a2, b2))
+    shape = kron_shape(a, b)
+    if A.is_zero(a) or A.is_zero(b):
+        return A.zeros(shape)
+    if a.op == "eye" and b.op == "eye":
+        return A.eye(shape[0])
+    if a.op == "ones" and b.op == "ones":
+        return A.ones(shape)
+    return make("kron", (a, b), (), shape)
+
+
+def _partial_trace_first(m: Node, p, r, s) -> Node:
+    """Σ_i (e_iᵀ ⊗ I_r) M (e_i ⊗ I_s) for M of size pr × ps."""
+    return A.matmul_chain([kron(vec(A.eye(p)), A.eye(r)), kron(A.eye(p), m),
+                           A.transpose(kron(vec(A.eye(p)), A.eye(s)))])
+
+
+def _partial_trace_second(m: Node, p, q, r) -> Node:
+    """Σ_j (I_p ⊗ e_jᵀ) M (I_q ⊗ e_j) for M of size pr × qr."""
+    return A.matmul_chain([kron(A.eye(p), vec(A.eye(r))), kron(m, A.eye(r)),
+                           A.transpose(kron(A.eye(q), vec(A.eye(r))))])
+
+
+def _pull_kron(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    a, b = node.args
+    if a.ndim != 2 or b.ndim != 2:
+        raise NotSupportedError(f"the gradient through kron({_describe(a)}, {_describe(b)}) with a vector operand "
+                                f"is not supported yet; write the vector as a one-column matrix")
+    (p, q), (r, s) = a.shape, b.shape
+    out = []
+    if needed(a):  # dA[i,k] = Σ_jl B[j,l] G[(i,j),(k,l)]
+        out.append((a, _partial_trace_second(A.matmul(g, kron(A.eye(q), A.transpose(b))), p, q, r)))
+    if needed(b):  # dB[j,l] = Σ_ik A[i,k] G[(i,j),(k,l)]
+        out.append((b, _partial_trace_first(A.matmul(g, kron(A.transpose(a), A.eye(s))), p, r, s)))
+    return out
+
+
+def _d_kron(node: Node, d) -> Node:
+    a, b = node.args
+    terms = []
+    if d[0] is not None:
+        terms.append(kron(d[0], b))
+    if d[1] is not None:
+        terms.append(kron(a, d[1]))
+    return A.add(*terms)
+
+
+def _vec_kron(node: Node, jacobians) -> Node:
+    a, b = node.args
+    i = A._single(node, jacobians)
+    jac = jacobians[i]
+    if a.ndim != 2 or b.ndim != 2:
+        raise NotSupportedError("the vec-form derivative of kron with a vector operand is not supported yet")
+    (p, q), (r, s) = a.shape, b.shape
+    rearrange = kron(kron(A.eye(q), commutation_(s, p)), A.eye(r))  # vec(A ⊗ B) = R (vec A ⊗ vec B)
+    if i == 0:
+        return A.matmul_chain([rearrange, A.transpose(kron(A.eye(size_of((p, q))), vec(b))), jac])
+    return A.matmul_chain([rearrange, A.transpose(kron(vec(a), A.eye(size_of((r, s))))), jac])
+
+
+def commutation_(m, n) -> Node:
+    return A.commutation(m, n)
+
+
+register(Op("kron", lambda node, args, sizes: np.kron(args[0], args[1]), text="kron", unicode="⊗",
+            latex=r"\otimes", pullback=_pull_kron, differential=_d_kron, vec_jacobian=_vec_kron))
+
+
+# ---- vec --------------------------------------------------------------------------------------
+
+
+def vec(x: Node) -> Node:
+    if x.ndim == 0:
+        raise ShapeError(f"vec({_describe(x)}): vec needs a vector or a matrix, but {_describe(x)} is a scalar", (x,))
+    if x.ndim == 1:
+        return x
+    scalars, array = A.split_scalars(x)
+    if scalars and array is not x:
+        return A.mul(*scalars, vec(array))
+    if x.op == "outer":  # vec(a bᵀ) = b ⊗ a
+        return kron(x.args[1], x.args[0])
+    if x.op == "ones":
+        return A.ones((size_of(x.shape),))
+    if x.op == "zeros":
+        return A.zeros((size_of(x.shape),))
+    return make("vec", (x,), (), (size_of(x.shape),))
+
+
+def unvec(v: Node, n, m) -> Node:
+    """The n×m matrix X with vec(X) = v: (vec(I_m)ᵀ ⊗ I_n)(I_m ⊗ v)."""
+    return A.matmul(kron(vec(A.eye(m)), A.eye(n)), kron(A.eye(m), outer(v, A.ones((1,)))))
+
+
+register(Op("vec", lambda node, args, sizes: np.reshape(args[0], -1, order="F"), text="vec", unicode="vec",
+            latex=r"\operatorname{vec}",
+            pullback=lambda node, g, needed: [(node.args[0], unvec(g, *node.args[0].shape))],
+            differential=lambda node, d: vec(d[0]),
+            vec_jacobian=lambda node, jacobians: jacobians[0]))
