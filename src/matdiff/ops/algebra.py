@@ -218,7 +218,11 @@ def add(*terms: Node) -> Node:
         coefficients[body] = coefficients.get(body, 0.0) + c
     kept = [scale(c, body) for body, c in coefficients.items() if c != 0.0]
     if len(kept) > 1:
+        kept = _expand_for_cancellation(kept)
+    if len(kept) > 1:
         kept = _collect_common_factors(kept)
+        # terms with a positive coefficient first (stable), so `s - y` rather than `-y + s`
+        kept.sort(key=lambda t: split_coefficient(t)[0] < 0)
     if not kept:
         return zeros(shape)
     if len(kept) == 1:
@@ -242,41 +246,141 @@ def scale(c: float, a: Node) -> Node:
     return a if c == 1.0 else mul(const(c), a)
 
 
+_EXPANSION_LIMIT = 16
+
+
+def _expand_for_cancellation(terms: list[Node]) -> list[Node]:
+    """Multiply out elementwise products of sums when that cancels terms:
+    -y ⊙ (1 - s) + (1 - y) ⊙ s = s - y. Left as it is when nothing cancels."""
+    if not any(t.op == "mul" and any(f.op == "add" for f in t.args) for t in terms):
+        return terms
+    monomials: dict[frozenset, tuple[float, list[Node]]] = {}
+    count = 0
+    for t in terms:
+        c, body = split_coefficient(t)
+        expansion: list[tuple[float, list[Node]]] = [(c, [])]
+        for factor in (body.args if body.op == "mul" else (body,)):
+            choices = [split_coefficient(x) for x in factor.args] if factor.op == "add" else [(1.0, factor)]
+            expansion = [(c1 * c2, fs + ([] if f is ONE else [f])) for c1, fs in expansion for c2, f in choices]
+            if len(expansion) > _EXPANSION_LIMIT:
+                return terms
+        for c, factors in expansion:
+            key = frozenset((f, factors.count(f)) for f in factors)
+            previous = monomials.get(key, (0.0, factors))[0]
+            monomials[key] = (previous + c, monomials.get(key, (0.0, factors))[1])
+            count += 1
+            if count > _EXPANSION_LIMIT:
+                return terms
+    kept = [(c, fs) for c, fs in monomials.values() if c != 0.0]
+    if len(kept) >= count or len(kept) > len(terms):
+        return terms
+    shape = broadcast_shapes("+", terms)
+    return [broadcast_to(scale(c, mul(*fs)), shape) if fs else mul(const(c), ones(shape)) for c, fs in kept]
+
+
 def _collect_common_factors(terms: list[Node]) -> list[Node]:
-    """c1 * P1 @ F + c2 * P2 @ F -> (c1 * P1 + c2 * P2) @ F, and the same on the left."""
+    """Factor out what terms share: a scalar factor common to all of them (s * A + s * B = s * (A + B)),
+    a common right or left factor of matrix products (c1 * P1 @ F + c2 * P2 @ F = (c1 * P1 + c2 * P2) @ F),
+    and a common vector of outer products (outer(a1, b) - outer(a2, b) = outer(a1 - a2, b))."""
+    common = _common_scalar_factors(terms)
+    if common:
+        stripped = [mul(*_without(t, common)) for t in terms]
+        return [mul(*common, add(*stripped))]
     for side in (-1, 0):
-        groups: dict[Node, list[int]] = {}
-        for i, t in enumerate(terms):
-            _, body = split_coefficient(t)
-            scalars, array = split_scalars(body)
-            if array.op == "matmul" and not scalars:
-                groups.setdefault(array.args[side], []).append(i)
-        shared = {f: idx for f, idx in groups.items() if len(idx) > 1}
-        if not shared:
-            continue
-        out: list[Node] = []
-        done: set[int] = set()
-        for i, t in enumerate(terms):
-            if i in done:
-                continue
-            c, body = split_coefficient(t)
-            _, array = split_scalars(body)
-            factor = array.args[side] if array.op == "matmul" else None
-            members = shared.get(factor) if factor is not None else None
-            if not members or members[0] != i:
-                out.append(t)
-                continue
-            rests = []
-            for j in members:
-                cj, bj = split_coefficient(terms[j])
-                _, aj = split_scalars(bj)
-                rest = aj.args[:-1] if side == -1 else aj.args[1:]
-                rests.append(scale(cj, matmul_chain(rest)))
-                done.add(j)
-            combined = add(*rests)
-            out.append(matmul(combined, factor) if side == -1 else matmul(factor, combined))
-        terms = out
+        terms = _factor_side(terms, side)
+    for side in (1, 0):
+        terms = _factor_outer(terms, side)
     return terms
+
+
+def _factors_of(term: Node) -> tuple[Node, ...]:
+    return term.args if term.op == "mul" else (term,)
+
+
+def _common_scalar_factors(terms: list[Node]) -> list[Node]:
+    first = [f for f in _factors_of(terms[0]) if not f.shape and f.op != "const"]
+    return [f for f in first if all(f in _factors_of(t) for t in terms[1:])] if first else []
+
+
+def _without(term: Node, remove: list[Node]) -> list[Node]:
+    factors = list(_factors_of(term))
+    for f in remove:
+        factors.remove(f)
+    return factors or [ONE]
+
+
+def _factor_side(terms: list[Node], side: int) -> list[Node]:
+    groups: dict[Node, list[int]] = {}
+    parts = []
+    for i, t in enumerate(terms):
+        c, body = split_coefficient(t)
+        scalars, array = split_scalars(body)
+        parts.append((c, scalars, array))
+        if array.op == "matmul" and not scalars:
+            groups.setdefault(array.args[side], []).append(i)
+    shared = {f: idx for f, idx in groups.items() if len(idx) > 1}
+    if not shared:
+        return terms
+    out: list[Node] = []
+    done: set[int] = set()
+    for i, t in enumerate(terms):
+        if i in done:
+            continue
+        array = parts[i][2]
+        members = shared.get(array.args[side]) if array.op == "matmul" else None
+        if not members or members[0] != i:
+            out.append(t)
+            continue
+        rests = []
+        for j in members:
+            cj, _, aj = parts[j]
+            rest = aj.args[:-1] if side == -1 else aj.args[1:]
+            rests.append(scale(cj, matmul_chain(rest)))
+            done.add(j)
+        combined = _sum_with_common_coefficient(rests)
+        factor = array.args[side]
+        out.append(matmul(combined, factor) if side == -1 else matmul(factor, combined))
+    return out
+
+
+def _factor_outer(terms: list[Node], side: int) -> list[Node]:
+    groups: dict[Node, list[int]] = {}
+    for i, t in enumerate(terms):
+        _, body = split_coefficient(t)
+        if body.op == "outer":
+            groups.setdefault(body.args[side], []).append(i)
+    shared = {v: idx for v, idx in groups.items() if len(idx) > 1}
+    if not shared:
+        return terms
+    out: list[Node] = []
+    done: set[int] = set()
+    for i, t in enumerate(terms):
+        if i in done:
+            continue
+        c, body = split_coefficient(t)
+        members = shared.get(body.args[side]) if body.op == "outer" else None
+        if not members or members[0] != i:
+            out.append(t)
+            continue
+        others = []
+        for j in members:
+            cj, bj = split_coefficient(terms[j])
+            others.append(scale(cj, bj.args[1 - side]))
+            done.add(j)
+        combined = _sum_with_common_coefficient(others)
+        vector = body.args[side]
+        out.append(outer(combined, vector) if side == 1 else outer(vector, combined))
+    return out
+
+
+def _sum_with_common_coefficient(terms: list[Node]) -> Node:
+    """c * a + c * b as c * (a + b) when every term has the same numeric coefficient c."""
+    coefficients = {split_coefficient(t)[0] for t in terms}
+    if len(coefficients) == 1 and len(terms) > 1:
+        (c,) = coefficients
+        if c != 1.0:
+            return scale(c, add(*(split_coefficient(t)[1] for t in terms)))
+    return add(*terms)
 
 
 def _eval_add(node, args, sizes):
@@ -405,6 +509,13 @@ def mul(*factors: Node) -> Node:
     for f in factors:
         flat.extend(f.args if f.op == "mul" else (f,))
     shape = broadcast_shapes("*", flat)
+    quotients = [f for f in flat if f.op == "div"]
+    if quotients and (len(quotients) > 1 or any(f.op not in ("div", "const") for f in flat)):
+        # x * (a / b) = (x * a) / b: one quotient per product, its numeric coefficient in front
+        numerator = mul(*(f for f in flat if f.op not in ("div", "const")), *(q.args[0] for q in quotients))
+        denominator = mul(*(q.args[1] for q in quotients))
+        quotient = div(numerator, denominator)
+        return broadcast_to(mul(*(f for f in flat if f.op == "const"), quotient), shape)
     coefficient = 1.0
     exponents: dict[Node, list[float]] = {}  # base -> exponents, in order of first appearance
     for f in flat:
@@ -428,6 +539,8 @@ def mul(*factors: Node) -> Node:
         elif merged.op != "ones":
             rest.append(merged)
     rest.sort(key=lambda f: 0 if not f.shape else 1)  # scalar factors first (stable)
+    if not rest and coefficient == 1.0:
+        return ones(shape)
     args = ([const(coefficient)] if coefficient != 1.0 or not rest else []) + rest
     if broadcast_shapes("*", args) != shape:
         args.append(ones(shape))
@@ -481,6 +594,8 @@ def div(a: Node, b: Node) -> Node:
         return zeros(shape)
     if a is b:
         return ones(shape)
+    if a.op == "ones" and b.shape == shape:  # ones / X = 1 / X
+        return div(ONE, b)
     c, body = split_coefficient(a)
     if c != 1.0:
         return scale(c, div(body, b))

@@ -15,6 +15,7 @@ from ..expr import Node, make
 from .registry import Op, register
 from . import algebra
 from .algebra import ONE, add, const, div, is_const, mul, neg, power, sub
+from .structure import logsumexp
 
 
 def _logistic(x):
@@ -66,6 +67,14 @@ def elementwise(name: str, numpy_fn, derivative: Callable[[Node], Node], scalar_
 def _simplify_log(u: Node) -> Node | None:
     if u.op == "exp":
         return u.args[0]
+    if u.op == "sigmoid":  # log σ(v) = -softplus(-v)
+        return neg(softplus(neg(u.args[0])))
+    if u.op == "softmax":  # log softmax(v) = v - logsumexp(v)
+        return sub(u.args[0], logsumexp(u.args[0]))
+    if u.op == "add" and len(u.args) == 2 and is_const(u.args[0], 1.0):  # log(1 - σ(v)) = -softplus(v)
+        c, body = algebra.split_coefficient(u.args[1])
+        if c == -1.0 and body.op == "sigmoid":
+            return neg(softplus(body.args[0]))
     if u.op == "add" and len(u.args) == 2:  # log(1 + exp(v)) is softplus(v)
         a, b = u.args
         if is_const(a, 1.0) and b.op == "exp":
@@ -77,6 +86,13 @@ def _simplify_log(u: Node) -> Node | None:
 
 def _simplify_exp(u: Node) -> Node | None:
     return u.args[0] if u.op == "log" else None
+
+
+def _simplify_sigmoid(u: Node) -> Node | None:
+    c, body = algebra.split_coefficient(u)
+    if c == -1.0:  # σ(-v) = 1 - σ(v): one spelling, so that terms cancel
+        return sub(ONE, sigmoid(body))
+    return None
 
 
 def _simplify_abs(u: Node) -> Node | None:
@@ -91,6 +107,6 @@ tanh = elementwise("tanh", np.tanh, lambda u: sub(ONE, power(tanh(u), const(2.0)
 sqrt = elementwise("sqrt", np.sqrt, lambda u: div(const(0.5), sqrt(u)), math.sqrt, r"\sqrt")
 abs_ = elementwise("abs", np.abs, lambda u: div(u, abs_(u)), abs, r"\operatorname{abs}", _simplify_abs)
 sigmoid = elementwise("sigmoid", _logistic, lambda u: mul(sigmoid(u), sub(ONE, sigmoid(u))),
-                      lambda x: 0.5 * (1.0 + math.tanh(0.5 * x)), r"\sigma")
+                      lambda x: 0.5 * (1.0 + math.tanh(0.5 * x)), r"\sigma", _simplify_sigmoid)
 softplus = elementwise("softplus", lambda x: np.logaddexp(0.0, x), lambda u: sigmoid(u),
                        lambda x: float(np.logaddexp(0.0, x)), r"\operatorname{softplus}")
