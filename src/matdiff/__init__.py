@@ -10,8 +10,13 @@ from .errors import (DeclarationError, MatdiffError, NotSupportedError, ParseErr
                      UnknownNameError, ValueBindingError)
 from .dims import VarSpec, parse_declarations  # noqa: F401
 from .api import Derivative, Expression, derivative, gradient, hessian, parse, vjp  # noqa: F401
+from .symbolic import Symbolic, eye, grad, matrix, ones, scalar, sum, vector, zeros  # noqa: F401
+from .symbolic import functions as _functions
+
+globals().update(_functions)  # md.tr, md.det, md.logdet, md.inv, md.exp, md.tanh, md.kron, ...
 
 __version__ = "0.1.0"
 __all__ = ["MatdiffError", "ParseError", "ShapeError", "UnknownNameError", "DeclarationError",
            "ValueBindingError", "NotSupportedError", "Expression", "Derivative", "parse", "derivative", "vjp",
-           "gradient", "hessian", "parse_declarations", "VarSpec"]
+           "gradient", "hessian", "parse_declarations", "VarSpec", "matrix", "vector", "scalar", "grad",
+           "Symbolic", "eye", "ones", "zeros", "sum", *sorted(_functions)]

@@ -84,15 +84,47 @@ class Expression:
 
 
 class Derivative(Expression):
-    """A derivative: the expression, what it is the derivative of, and the layout it is given in."""
+    """A derivative: the expression, what it is the derivative of, and the layout it is given in.
+
+    `base` is the expression whose derivative by the variable node `by` this is (for a Hessian,
+    the gradient); `evaluate` gives the full tensor D[i..., j...] = ∂base[i...]/∂by[j...] of shape
+    base.shape + by.shape, and `evaluate_as_written` the value of the printed expression (the vec
+    form where that is what is printed).
+    """
 
     def __init__(self, node: Node, variables: Mapping[str, VarSpec], function: Node, wrt: tuple[str, ...],
-                 kind: str, layout: str) -> None:
+                 kind: str, layout: str, base: Node | None = None, by: Node | None = None) -> None:
         super().__init__(node, variables)
         self.function = function
         self.wrt = wrt
         self.kind = kind
         self.layout = layout
+        self.base = function if base is None else base
+        self.by = by
+
+    @property
+    def is_vec_form(self) -> bool:
+        """True when the printed expression is d vec(base) / d vec(by) rather than the full tensor."""
+        if self.by is None or self.kind == "vjp":
+            return False
+        full = tuple(self.base.shape) + tuple(self.by.shape)
+        return tuple(self.node.shape) != full
+
+    def evaluate_as_written(self, values: Mapping[str, Any], sizes: Mapping[str, int] | None = None) -> np.ndarray:
+        return super().evaluate(values, sizes)
+
+    def evaluate(self, values: Mapping[str, Any], sizes: Mapping[str, int] | None = None) -> np.ndarray:
+        """The full derivative tensor, shape base.shape + by.shape (the vec form reshaped if need be)."""
+        value = super().evaluate(values, sizes)
+        if not self.is_vec_form:
+            return value
+        f_shape = _numeric_shape(self.base, self, values, sizes)
+        x_shape = _numeric_shape(self.by, self, values, sizes)
+        # column-major vec on both sides: reverse each group of axes after a C-order reshape
+        tensor = value.reshape(tuple(reversed(f_shape)) + tuple(reversed(x_shape)))
+        nf, nx = len(f_shape), len(x_shape)
+        order = list(range(nf))[::-1] + [nf + a for a in range(nx)][::-1]
+        return tensor.transpose(order)
 
     def __repr__(self) -> str:
         return f"Derivative({self.text!r}, kind={self.kind!r}, shape={self.shape_text})"
@@ -147,6 +179,15 @@ def _symmetrize(g: Node, x: Node, convention: str) -> Node:
     return add(g, transpose(g), mul(const(-1.0), g, eye(x.shape[0])))
 
 
+def _numeric_shape(node: Node, owner: Expression, values, sizes) -> tuple[int, ...]:
+    from .evaluate import bind_sizes
+    from .dims import dim_value
+    declared = {name: spec.shape for name, spec in owner.variables.items()}
+    arrays = {k: np.asarray(v, dtype=float) for k, v in values.items()}
+    bound = bind_sizes(declared, arrays, sizes)
+    return tuple(dim_value(d, bound) for d in node.shape)
+
+
 def _layout(f: Node, x: Node) -> tuple[str, str]:
     if not f.shape:
         return "gradient", f"gradient: the shape of {x.params[0]} ({format_shape(x.shape)})"
@@ -189,8 +230,9 @@ def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any
     if len(xs) > 1 and node.shape:
         raise NotSupportedError("derivatives of order 2 and more are for scalar functions; "
                                 f"this function is {format_shape(node.shape)}")
-    result = node
+    result = base = node
     for x in xs:
+        base = result
         result = derive_once(result, x, symmetric)
     kind, layout = _layout(node, xs[0])
     if len(xs) > 1:
@@ -198,7 +240,7 @@ def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any
         first = xs[0]
         layout = ("Hessian: the matrix d²f / dx dxᵀ" if first.ndim <= 1 and xs[1].ndim <= 1
                   else "Hessian in vec form: d² f / d vec(X) d vec(X)ᵀ (column-major vec)")
-    return Derivative(result, variables, node, tuple(x.params[0] for x in xs), kind, layout)
+    return Derivative(result, variables, node, tuple(x.params[0] for x in xs), kind, layout, base=base, by=xs[-1])
 
 
 def vjp(expr: "str | Expression", wrt: str, shapes: Any = None, cotangent: str = "G",
@@ -216,7 +258,7 @@ def vjp(expr: "str | Expression", wrt: str, shapes: Any = None, cotangent: str =
     variables[cotangent] = VarSpec(cotangent, node.shape)
     result = _symmetrize(pullback(node, x, g), x, symmetric)
     layout = f"backpropagation rule: ∂φ/∂{x.params[0]} given {cotangent} = ∂φ/∂f, the shape of {x.params[0]}"
-    return Derivative(result, variables, node, (x.params[0],), "vjp", layout)
+    return Derivative(result, variables, node, (x.params[0],), "vjp", layout, base=node, by=x)
 
 
 def gradient(expr: "str | Expression", wrt: str, shapes: Any = None, symmetric: str = "sym") -> Derivative:

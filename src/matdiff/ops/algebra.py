@@ -221,8 +221,8 @@ def add(*terms: Node) -> Node:
         kept = _expand_for_cancellation(kept)
     if len(kept) > 1:
         kept = _collect_common_factors(kept)
-        # terms with a positive coefficient first (stable), so `s - y` rather than `-y + s`
-        kept.sort(key=lambda t: split_coefficient(t)[0] < 0)
+        # positive terms first and transposed leaves after their originals (stable): `s - y`, `A + A.T`
+        kept.sort(key=lambda t: (split_coefficient(t)[0] < 0, split_coefficient(t)[1].op == "transpose"))
     if not kept:
         return zeros(shape)
     if len(kept) == 1:

@@ -1,0 +1,64 @@
+"""Timing helpers shared by the benchmarks: one clock (time.perf_counter), medians, budgets.
+
+Benchmarks print what they measure; they never assert on a timing.
+"""
+from __future__ import annotations
+
+import gc
+import signal
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any
+
+
+def once(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """(seconds, result) of one call; garbage from earlier work is collected first, not timed."""
+    gc.collect()
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def warm_median(fn: Callable[[], Any], repeat: int = 5, budget_s: float = 0.5) -> tuple[float, int, Any]:
+    """(median seconds, runs, result) of `fn` after one untimed warm-up call.
+
+    Runs at most `repeat` times and stops early once `budget_s` is spent (at least one timed run),
+    so a slow case costs a bounded time.
+    """
+    result = fn()
+    times: list[float] = []
+    spent = 0.0
+    while len(times) < repeat and (not times or spent < budget_s):
+        elapsed, _ = once(fn)
+        times.append(elapsed)
+        spent += elapsed
+    return statistics.median(times), len(times), result
+
+
+class TimeLimit(Exception):
+    """A call ran past its wall-clock limit (see `time_limit`)."""
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Interrupt the block with TimeLimit after `seconds` (main thread, POSIX); a no-op elsewhere."""
+    if seconds <= 0 or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise TimeLimit(f"over {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.3f}" if seconds < 0.01 else f"{seconds * 1e3:.1f}"

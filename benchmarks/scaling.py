@@ -1,0 +1,212 @@
+"""Scaling: derivative size and derivation time against expression length k (should be linear).
+
+Families, for k = 1, 2, 4, ..., 256 (64 with --quick, any power of two with --max-k):
+  network  sum(tanh(W_k @ ... tanh(W_1 @ x))), W_i: n×n, x: n, differentiated by W1 and by x
+  traces   tr(A1 @ X) + tr(X @ B2 @ X) + tr(X.T @ C3 @ X) + tr(P4 @ X @ Q4 @ X.T) + ...  by X
+
+Per k it prints the nodes of the expression and of its derivative (distinct DAG nodes), the
+derivative nodes per k, and two derivation times with their per-k values:
+  cold  the first derivation of a freshly built expression. matdiff interns nodes globally, so
+        each repetition renames the dimension (n → n7, ...): every node of the expression and
+        of its derivative is new, as for a user's first call. Median over the repetitions.
+  warm  the same derivation repeated on one expression: every node is already interned (the
+        design), so this is the cost of walking and looking up, median after a warm-up.
+Parsing is not timed (the expression is parsed, or built, before the clock starts).
+Linear growth shows as flat per-k columns; a blow-up (recursion, quadratic time) is printed,
+never hidden: where the text cannot be parsed the row says why and the expression is built with
+matdiff's constructors instead, so that the derivation itself is still measured.
+
+    python benchmarks/scaling.py [--quick] [--max-k 4096] [--repeat 5]
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import matdiff as md  # noqa: E402
+from matdiff import ops  # noqa: E402
+from _timing import ms, once, warm_median  # noqa: E402
+
+
+# ---- two ways to build the same expression: as text for the parser, as nodes for the engine ----
+
+class AsText:
+    """Builds the expression's text. Right operands of @ are always names or calls here."""
+
+    def var(self, name, dims):
+        return name
+
+    def matmul(self, a, b):
+        return f"{a} @ {b}"
+
+    def T(self, a):
+        return f"{a}.T"
+
+    def call(self, fn, a):
+        return f"{fn}({a})"
+
+    def add(self, terms):
+        return " + ".join(terms)
+
+
+class AsNodes:
+    """Builds the same expression directly with matdiff's smart constructors (no parser)."""
+
+    FUNCTIONS = {"tanh": ops.tanh, "tr": ops.tr, "sum": ops.sum_}
+
+    def var(self, name, dims):
+        return ops.var(name, dims)
+
+    def matmul(self, a, b):
+        return ops.matmul(a, b)
+
+    def T(self, a):
+        return ops.transpose(a)
+
+    def call(self, fn, a):
+        return self.FUNCTIONS[fn](a)
+
+    def add(self, terms):
+        return ops.add(*terms)
+
+
+def network(build, k: int, n: str):
+    """sum(tanh(W_k @ ... tanh(W_1 @ x))) and its declarations."""
+    shapes = {"x": (n,)}
+    h = build.var("x", (n,))
+    for i in range(1, k + 1):
+        shapes[f"W{i}"] = (n, n)
+        h = build.call("tanh", build.matmul(build.var(f"W{i}", (n, n)), h))
+    return build.call("sum", h), shapes
+
+
+TRACE_TERMS = (  # four term forms, cycled: linear, two quadratics, a four-factor product
+    lambda b, i, X, m: b.call("tr", b.matmul(m(f"A{i}"), X)),
+    lambda b, i, X, m: b.call("tr", b.matmul(b.matmul(X, m(f"B{i}")), X)),
+    lambda b, i, X, m: b.call("tr", b.matmul(b.matmul(b.T(X), m(f"C{i}")), X)),
+    lambda b, i, X, m: b.call("tr", b.matmul(b.matmul(b.matmul(m(f"P{i}"), X), m(f"Q{i}")), b.T(X))),
+)
+
+
+def traces(build, k: int, n: str):
+    """tr(A1 @ X) + tr(X @ B2 @ X) + tr(X.T @ C3 @ X) + tr(P4 @ X @ Q4 @ X.T) + ... (k terms)."""
+    shapes = {"X": (n, n)}
+
+    def matrix(name):
+        shapes[name] = (n, n)
+        return build.var(name, (n, n))
+
+    X = build.var("X", (n, n))
+    terms = [TRACE_TERMS[(i - 1) % len(TRACE_TERMS)](build, i, X, matrix) for i in range(1, k + 1)]
+    return build.add(terms), shapes
+
+
+@dataclass
+class Family:
+    title: str
+    make: Callable  # (build, k, dim name) -> (expression, shapes)
+    wrt: str
+
+
+FAMILIES = (
+    Family("network sum(tanh(W_k @ ... tanh(W1 @ x))) by W1", network, "W1"),
+    Family("network sum(tanh(W_k @ ... tanh(W1 @ x))) by x", network, "x"),
+    Family("traces tr(A1 @ X) + tr(X @ B2 @ X) + tr(X.T @ C3 @ X) + tr(P4 @ X @ Q4 @ X.T) + ... by X",
+           traces, "X"),
+)
+
+_fresh = itertools.count()
+
+
+def fresh_expression(family: Family, k: int) -> tuple[md.Expression, str | None]:
+    """A new expression (new dimension name, so no node of it is interned yet) and, if the text
+    does not parse, why (the expression is then built with the constructors)."""
+    n = f"n{next(_fresh)}"
+    text, shapes = family.make(AsText(), k, n)
+    try:
+        return md.parse(text, shapes), None
+    except md.MatdiffError as exc:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:70]}"
+    except RecursionError:
+        reason = "RecursionError while parsing"
+    node, shapes = family.make(AsNodes(), k, n)
+    return md.Expression(node, md.parse_declarations(shapes)), reason
+
+
+def text_status(d: md.Derivative) -> str:
+    """The derivative's printed length, or the error printing raises."""
+    try:
+        return f"{len(d.text)} chars"
+    except RecursionError:
+        return "RecursionError"
+    except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
+        return type(exc).__name__
+
+
+def measure(family: Family, k: int, repeat: int) -> dict:
+    row: dict = {"k": k}
+    colds = []
+    for _ in range(repeat):
+        expr, row["parse"] = fresh_expression(family, k)
+        try:
+            elapsed, d = once(lambda: md.derivative(expr, family.wrt))
+        except RecursionError:
+            row["error"] = "RecursionError while differentiating"
+            return row
+        colds.append(elapsed)
+    row["cold"] = sorted(colds)[len(colds) // 2]
+    row["warm"], _, d = warm_median(lambda: md.derivative(expr, family.wrt), repeat=repeat)
+    row["expr_nodes"], row["deriv_nodes"] = expr.size, d.size
+    row["text"] = text_status(d)
+    return row
+
+
+def print_table(family: Family, rows: list[dict]) -> None:
+    print(f"\n{family.title}")
+    head = (f"{'k':>5} {'expr nodes':>10} {'deriv nodes':>11} {'deriv/k':>8} {'cold ms':>9} {'cold/k µs':>9} "
+            f"{'warm ms':>9} {'warm/k µs':>9}  derivative text")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        if "error" in r:
+            print(f"{r['k']:>5}  {r['error']}")
+            continue
+        k = r["k"]
+        print(f"{k:>5} {r['expr_nodes']:>10} {r['deriv_nodes']:>11} {r['deriv_nodes'] / k:>8.2f} "
+              f"{ms(r['cold']):>9} {r['cold'] / k * 1e6:>9.1f} {ms(r['warm']):>9} {r['warm'] / k * 1e6:>9.1f}  "
+              f"{r['text']}")
+    for r in rows:
+        if r.get("parse"):
+            print(f"  k={r['k']}: the text does not parse ({r['parse']}); built with matdiff.ops instead")
+    done = [r for r in rows if "error" not in r and r["k"] >= 16]
+    if len(done) >= 2:
+        a, b = done[0], done[-1]
+        growth = lambda key: (b[key] / b["k"]) / (a[key] / a["k"])  # noqa: E731
+        print(f"  per-k growth from k={a['k']} to k={b['k']} (1.0 = linear): derivative nodes "
+              f"×{growth('deriv_nodes'):.2f}, cold time ×{growth('cold'):.2f}, warm time ×{growth('warm'):.2f}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="k up to 64, fewer repetitions")
+    parser.add_argument("--max-k", type=int, help="largest k (default 256, 64 with --quick)")
+    parser.add_argument("--repeat", type=int, help="repetitions per timing (default 5, 3 with --quick)")
+    args = parser.parse_args(argv)
+    max_k = args.max_k or (64 if args.quick else 256)
+    repeat = args.repeat or (3 if args.quick else 5)
+    ks = [2 ** i for i in range(max_k.bit_length()) if 2 ** i <= max_k]
+    print(f"scaling: derivation by matdiff {md.__version__}; cold = first derivation of a fresh expression, "
+          f"warm = repeated (nodes interned); medians of {repeat}; time.perf_counter, one process")
+    for family in FAMILIES:
+        print_table(family, [measure(family, k, repeat) for k in ks])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

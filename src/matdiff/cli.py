@@ -1,0 +1,343 @@
+"""The terminal face of matdiff: `matdiff show` and `matdiff diff` (Typer, rendered with Rich).
+
+This module owns the command line only: options, the output formats and how errors reach a
+person. Parsing, shapes and calculus are the engine's (`matdiff.api`); nothing here computes.
+
+Commands
+    matdiff show "tr(A @ X @ B)" --where "A: n×p, X: p×q, B: q×n"
+    matdiff diff "norm2(tanh(X @ W) - Y) ** 2" --wrt W --where "X: n×p, W: p×k, Y: n×k"
+    matdiff diff "x @ A @ x" --wrt x --where "x: n, A: n×n" --order 2
+    matdiff diff "W @ X" --wrt W --where "W: m×q, X: q×n" --vjp G
+
+Output formats (`--format`, both commands)
+    (default)  `rich` when stdout is a terminal, `plain` when it is piped
+    rich       a panel per form (text, Unicode, LaTeX) with the shape, kind and layout
+    plain      the same report as labelled lines, no colour
+    text       one line: the answer (the derivative for `diff`, the expression for `show`)
+               in the expression language, re-parseable by `matdiff.parse`
+    unicode    one line: the answer in Unicode matrix notation
+    latex      one line: the answer in LaTeX
+    markdown   a Markdown block with display LaTeX, for notes and notebooks
+    json       the schema below
+
+JSON schema (stable: keys are never removed or renamed; both commands emit every key)
+    {
+      "expression": str,            # the parsed expression, in the expression language
+      "unicode": str,               # the expression in Unicode notation
+      "latex": str,                 # the expression in LaTeX
+      "shape": [dim, ...],          # the expression's shape; [] for a scalar
+      "variables": {name: {"shape": [dim, ...], "properties": [str, ...]}},
+      "wrt": [str, ...],            # the variables differentiated by, in order; [] for `show`
+      "derivative": null | {        # null for `show`
+        "text": str, "unicode": str, "latex": str,
+        "kind": str,                # gradient | jacobian | vec | derivative | hessian | vjp | ...
+        "layout": str,              # a sentence naming the layout convention
+        "shape": [dim, ...],
+        "cotangent": null | str     # the upstream-gradient name of a VJP (`--vjp G`)
+      }
+    }
+    A dim is an int (a fixed size) or a str: a symbol such as "n", or a product such as "m*n"
+    (the length of vec(X) for an m×n X). For a VJP, "variables" includes the cotangent.
+
+Errors
+    Any `matdiff.MatdiffError` (text that does not parse, shapes that do not fit, an unknown
+    name) is printed as one red message on stderr, caret lines included, with exit code 2 (the
+    code Click gives usage errors). Other exceptions are bugs and keep their traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from . import __version__
+from .api import SYMMETRIC_CONVENTIONS, Derivative, Expression, derivative, parse, vjp
+from .dims import Dim, Shape, VarSpec, format_shape
+from .errors import MatdiffError
+
+USAGE_ERROR_EXIT_CODE = 2  # what Click uses for a bad command line; a bad expression is one too
+
+app = typer.Typer(
+    name="matdiff",
+    help="Symbolic matrix calculus: gradients, Jacobians, Hessians and backprop rules in matrix notation.",
+    epilog="Run [bold]matdiff show --help[/bold] or [bold]matdiff diff --help[/bold] for examples.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,  # a bug report should not dump every local of the engine
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class OutputFormat(str, Enum):
+    rich = "rich"
+    plain = "plain"
+    text = "text"
+    unicode = "unicode"
+    latex = "latex"
+    markdown = "markdown"
+    json = "json"
+
+
+SymmetricConvention = Enum("SymmetricConvention", {c: c for c in SYMMETRIC_CONVENTIONS}, type=str)
+
+FormatOption = Annotated[
+    Optional[OutputFormat],
+    typer.Option("--format", "-f", case_sensitive=False, show_default=False,
+                 help="Default: rich on a terminal, plain when piped."),
+]
+WhereOption = Annotated[
+    Optional[str],
+    typer.Option("--where", "-w", metavar="DECLARATIONS",
+                 help='The variables\' shapes, e.g. "X: n×m, x: n, s: scalar, S: n×n sym" '
+                      '(also "n x m", "(n, m)").'),
+]
+
+
+# ---- the report: what both commands print, in every format ------------------------------------
+
+
+@dataclass(frozen=True)
+class Report:
+    """An expression and, for `diff`, its derivative: the one thing every output format renders."""
+
+    expression: Expression
+    derivative: Derivative | None = None
+    cotangent: str | None = None
+
+    @property
+    def answer(self) -> Expression:
+        """What a one-line format prints: the derivative when there is one."""
+        return self.derivative if self.derivative is not None else self.expression
+
+    @property
+    def title(self) -> str:
+        if self.derivative is None:
+            return self.expression.text
+        by = ", ".join(self.derivative.wrt)
+        if self.cotangent is not None:
+            return f"vjp of {self.expression.text} by {by} (cotangent {self.cotangent})"
+        return f"{self.derivative.kind} of {self.expression.text} by {by}"
+
+
+def _dim_json(d: Dim) -> int | str:
+    return d if isinstance(d, int) else str(d)
+
+
+def _shape_json(shape: Shape) -> list[int | str]:
+    return [_dim_json(d) for d in shape]
+
+
+def _variable_json(spec: VarSpec) -> dict[str, Any]:
+    return {"shape": _shape_json(spec.shape), "properties": sorted(spec.properties)}
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """The report as the JSON object documented in the module docstring."""
+    e, d = report.expression, report.derivative
+    variables = d.variables if d is not None else e.variables
+    return {
+        "expression": e.text,
+        "unicode": e.unicode,
+        "latex": e.latex,
+        "shape": _shape_json(e.shape),
+        "variables": {name: _variable_json(spec) for name, spec in variables.items()},
+        "wrt": list(d.wrt) if d is not None else [],
+        "derivative": None if d is None else {
+            "text": d.text,
+            "unicode": d.unicode,
+            "latex": d.latex,
+            "kind": d.kind,
+            "layout": d.layout,
+            "shape": _shape_json(d.shape),
+            "cotangent": report.cotangent,
+        },
+    }
+
+
+def _forms(x: Expression) -> list[tuple[str, str]]:
+    return [("text", x.text), ("unicode", x.unicode), ("latex", x.latex)]
+
+
+def _facts(report: Report) -> list[tuple[str, str]]:
+    """The labelled facts above the forms: shapes, kind and layout."""
+    e, d = report.expression, report.derivative
+    if d is None:
+        return [("expression", e.text), ("shape", e.shape_text)]
+    return [("function", e.text), ("function shape", e.shape_text), ("wrt", ", ".join(d.wrt)),
+            ("kind", d.kind), ("shape", d.shape_text), ("layout", d.layout)]
+
+
+def render_plain(report: Report) -> str:
+    rows = _facts(report) + _forms(report.answer)
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
+
+
+def render_markdown(report: Report) -> str:
+    e, d = report.expression, report.derivative
+    if d is None:
+        head = f"**Expression** `{e.text}` ({e.shape_text}):\n\n$${e.latex}$$"
+    else:
+        head = d._repr_markdown_() + f"\n\nShape: {d.shape_text}."
+    forms = "\n".join(f"- {label}: `{value}`" for label, value in _forms(report.answer)[:2])
+    return f"{head}\n\n{forms}"
+
+
+def render_rich(report: Report, console: Console) -> None:
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold cyan", no_wrap=True)
+    facts.add_column()
+    for label, value in _facts(report):
+        facts.add_row(label, Text(value))  # Text, not a markup string: expressions may contain [ ]
+    panels = [Panel(Text(value), title=label, title_align="left", border_style="blue")
+              for label, value in _forms(report.answer)]
+    console.print(Panel(Group(facts, *panels), title=Text(report.title, style="bold"), title_align="left"))
+
+
+ONE_LINE_FORMS: dict[OutputFormat, Callable[[Expression], str]] = {
+    OutputFormat.text: lambda x: x.text,
+    OutputFormat.unicode: lambda x: x.unicode,
+    OutputFormat.latex: lambda x: x.latex,
+}
+
+
+def emit(report: Report, output_format: OutputFormat | None) -> None:
+    """Print the report to stdout in the chosen format (default: rich on a terminal, else plain)."""
+    console = Console(soft_wrap=False, highlight=False)
+    if output_format is None:
+        output_format = OutputFormat.rich if console.is_terminal else OutputFormat.plain
+    if output_format is OutputFormat.rich:
+        render_rich(report, console)
+    elif output_format is OutputFormat.json:
+        typer.echo(json.dumps(report_json(report), indent=2, ensure_ascii=False))
+    elif output_format is OutputFormat.markdown:
+        typer.echo(render_markdown(report))
+    elif output_format is OutputFormat.plain:
+        typer.echo(render_plain(report))
+    else:
+        typer.echo(ONE_LINE_FORMS[output_format](report.answer))
+
+
+@contextlib.contextmanager
+def reporting_errors() -> Iterator[None]:
+    """Turn a MatdiffError into one red message on stderr and exit code 2, without a traceback."""
+    try:
+        yield
+    except MatdiffError as error:
+        # soft_wrap: never re-wrap the message, or the caret would no longer sit under its column
+        Console(stderr=True, soft_wrap=True, highlight=False).print(
+            Text(f"error: {error}", style="bold red"))
+        raise typer.Exit(USAGE_ERROR_EXIT_CODE) from None
+
+
+# ---- commands ---------------------------------------------------------------------------------
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"matdiff {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Symbolic matrix calculus: gradients, Jacobians, Hessians and backprop rules in matrix notation."""
+
+
+SHOW_EXAMPLES = """\
+[bold]Examples[/bold]
+
+  matdiff show "tr(A @ X @ B)" --where "A: n×p, X: p×q, B: q×n"
+
+  matdiff show "norm2(tanh(X @ W) - Y) ** 2" -w "X: n×p, W: p×k, Y: n×k" -f latex
+
+  matdiff show "x @ A @ x" -w "x: n, A: (n, n)" --format json
+"""
+
+DIFF_EXAMPLES = """\
+[bold]Examples[/bold]
+
+  [dim]# gradient of a scalar: the shape of X -> A.T @ B.T[/dim]
+  matdiff diff "tr(A @ X @ B)" --wrt X --where "A: n×p, X: p×q, B: q×n"
+
+  matdiff diff "norm2(tanh(X @ W) - Y) ** 2" --wrt W -w "X: n×p, W: p×k, Y: n×k"
+
+  [dim]# matrix by matrix: vec form -> kron(X.T, eye(m))[/dim]
+  matdiff diff "W @ X" --wrt W -w "W: m×q, X: q×n"
+
+  [dim]# backpropagation rule for an upstream gradient G -> G @ X.T[/dim]
+  matdiff diff "W @ X" --wrt W -w "W: m×q, X: q×n" --vjp G
+
+  [dim]# Hessian -> A.T + A[/dim]
+  matdiff diff "x @ A @ x" --wrt x -w "x: n, A: n×n" --order 2
+
+  matdiff diff "logdet(S)" --wrt S -w "S: n×n sym" --symmetric cookbook
+
+  matdiff diff "norm2(X - D @ R) ** 2" --wrt D -w "X: m×n, D: m×k, R: k×n"
+
+  matdiff diff "a @ G @ a" --wrt G -w "a: n, G: n×n" --format json
+"""
+
+
+@app.command(epilog=SHOW_EXAMPLES)
+def show(
+    expression: Annotated[str, typer.Argument(help="An expression, e.g. \"tr(A @ X @ B)\".", show_default=False)],
+    where: WhereOption = None,
+    output_format: FormatOption = None,
+) -> None:
+    """Parse and shape-check an expression; print its shape and its text, Unicode and LaTeX forms."""
+    with reporting_errors():
+        emit(Report(parse(expression, where)), output_format)
+
+
+@app.command(epilog=DIFF_EXAMPLES)
+def diff(
+    expression: Annotated[str, typer.Argument(help="The function to differentiate.", show_default=False)],
+    wrt: Annotated[list[str], typer.Option(
+        "--wrt", "-x", metavar="NAME", show_default=False,
+        help="The variable to differentiate by; repeat it for a mixed derivative (--wrt W --wrt V).")],
+    where: WhereOption = None,
+    order: Annotated[int, typer.Option("--order", "-n", min=1, help="The order: 2 gives the Hessian.")] = 1,
+    cotangent: Annotated[Optional[str], typer.Option(
+        "--vjp", metavar="COTANGENT", show_default=False,
+        help="Give the backpropagation rule (VJP) for an upstream gradient with this name, e.g. G.")] = None,
+    symmetric: Annotated[Optional[SymmetricConvention], typer.Option(
+        "--symmetric", case_sensitive=False, show_default=False,
+        help="For a variable declared sym/spd: sym gives (G + Gᵀ)/2 (default), cookbook G + Gᵀ − G ⊙ I, "
+             "none the unstructured gradient (the default for --vjp).")] = None,
+    output_format: FormatOption = None,
+) -> None:
+    """Differentiate an expression; print the derivative (text, Unicode, LaTeX), its kind, shape and layout.
+
+    A scalar function gives the gradient, the shape of the variable.
+    A vector by a vector gives the Jacobian ∂f/∂x (numerator layout, one row per entry of f).
+    Anything else gives the vec form d vec(f) / d vec(X) (column-major, Matrix Cookbook).
+    --vjp gives the backpropagation rule instead.
+    """
+    with reporting_errors():
+        if cotangent is not None and (len(wrt) != 1 or order != 1):
+            raise typer.BadParameter("a VJP is by one variable, of order 1", param_hint="'--vjp'")
+        if len(wrt) > 1 and order != 1:
+            raise typer.BadParameter("give either --order or several --wrt, not both", param_hint="'--order'")
+        function = parse(expression, where)
+        options = {} if symmetric is None else {"symmetric": symmetric.value}
+        if cotangent is not None:
+            result = vjp(function, wrt[0], cotangent=cotangent, **options)
+        else:
+            result = derivative(function, tuple(wrt), order=order, **options)
+        emit(Report(function, result, cotangent), output_format)
+
+if __name__ == "__main__":  # python -m matdiff.cli
+    app()
