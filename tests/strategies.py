@@ -109,7 +109,7 @@ class _Writer:
 
     # -- leaves
     def leaf(self, shape) -> Text:
-        options = ["variable", "variable", "ones", "zeros"]
+        options = ["variable"] * 4 + ["ones", "zeros"]
         if not shape:
             options += ["number", "number", "dimension"]
         if len(shape) == 2 and shape[0] == shape[1]:
@@ -173,14 +173,18 @@ class _Writer:
         if choice == "integer":
             return Text(f"{self.any(shape, depth).operand()} ** {self.pick(('2', '3', '1', '0'))}")
         if choice == "positive_base":
-            return Text(f"{self.positive(shape, depth).operand()} ** {self.pick(('0.5', '-1', '1.5', '-0.5', '2.0'))}")
+            # NumPy refuses an integer (2, n) to a negative integer power: those bases get -1.0
+            exponents = ("0.5", "-1", "1.5", "-0.5", "2.0") if shape else ("0.5", "-1.0", "1.5", "-0.5", "2.0")
+            return Text(f"{self.positive(shape, depth).operand()} ** {self.pick(exponents)}")
         if choice == "bounded_exponent":
             exponent = self.call(self.pick(BOUNDED), self.any(self.broadcastable(shape), depth))
             return Text(f"{self.positive(shape, depth).operand()} ** {exponent.text}")
         return Text(f"{self.pick(('2', '0.5', '3'))} ** {self.call(self.pick(BOUNDED), self.any(shape, depth)).text}")
 
     def _transpose(self, shape, depth):
-        return Text(f"{self.any(shape[::-1], depth).operand()}.T", atomic=True)
+        u = self.any(shape[::-1], depth)
+        operand = f"({u.text})" if u.text[0].isdigit() else u.operand()  # 2.T is not Python
+        return Text(f"{operand}.T", atomic=True)
 
     def _matmul(self, shape, depth):
         inner = self.dim()
@@ -239,7 +243,7 @@ class _Writer:
 
     def flat_vector(self, p, q, depth) -> Text:
         """A vector of length p·q."""
-        choice = self.pick(("vec", "vec_transposed", "kron", "kron_vec", "elementwise"))
+        choice = self.pick(("vec", "vec_transposed", "kron", "kron_vec") + (("elementwise",) if depth > 0 else ()))
         if choice == "vec":
             return self.call("vec", self.any((p, q), depth))
         if choice == "vec_transposed":  # commutation(q, p) @ vec(A) is vec(A.T) for a q×p matrix A
@@ -251,7 +255,7 @@ class _Writer:
             i, j = self.dim(), self.dim()
             kron = self.call("kron", self.any((q, j), depth), self.any((p, i), depth))
             return Text(f"{kron.text} @ {self.call('vec', self.any((i, j), depth)).text}")
-        return self.call(self.pick(ELEMENTWISE), self.flat_vector(p, q, max(0, depth - 1)))
+        return self.call(self.pick(ELEMENTWISE), self.flat_vector(p, q, depth - 1))
 
     def _kron(self, shape, depth):
         """A scalar of a Kronecker product of matrices."""

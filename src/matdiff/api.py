@@ -133,6 +133,12 @@ class Derivative(Expression):
         return f"**{self.kind}** of ${to_latex(self.function)}$ by {', '.join(self.wrt)} ({self.layout}):\n\n" \
                f"$${self.latex}$$"
 
+    @property
+    def index(self):
+        """This derivative in index (Einstein) notation, ∂base[i…]/∂by[k…] (`matdiff.calculus.index`)."""
+        from .calculus.index import index_form
+        return index_form(self)
+
 
 # ---- entry points -----------------------------------------------------------------------------
 

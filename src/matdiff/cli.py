@@ -61,14 +61,13 @@ from rich.text import Text
 
 from . import __version__
 from .api import SYMMETRIC_CONVENTIONS, Derivative, Expression, derivative, parse, vjp
-from .dims import Dim, Shape, VarSpec, format_shape
+from .dims import Dim, Shape, VarSpec
 from .errors import MatdiffError
 
 USAGE_ERROR_EXIT_CODE = 2  # what Click uses for a bad command line; a bad expression is one too
 
 app = typer.Typer(
     name="matdiff",
-    help="Symbolic matrix calculus: gradients, Jacobians, Hessians and backprop rules in matrix notation.",
     epilog="Run [bold]matdiff show --help[/bold] or [bold]matdiff diff --help[/bold] for examples.",
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -171,7 +170,7 @@ def _facts(report: Report) -> list[tuple[str, str]]:
     """The labelled facts above the forms: shapes, kind and layout."""
     e, d = report.expression, report.derivative
     if d is None:
-        return [("expression", e.text), ("shape", e.shape_text)]
+        return [("shape", e.shape_text)]
     return [("function", e.text), ("function shape", e.shape_text), ("wrt", ", ".join(d.wrt)),
             ("kind", d.kind), ("shape", d.shape_text), ("layout", d.layout)]
 
@@ -203,28 +202,25 @@ def render_rich(report: Report, console: Console) -> None:
     console.print(Panel(Group(facts, *panels), title=Text(report.title, style="bold"), title_align="left"))
 
 
-ONE_LINE_FORMS: dict[OutputFormat, Callable[[Expression], str]] = {
-    OutputFormat.text: lambda x: x.text,
-    OutputFormat.unicode: lambda x: x.unicode,
-    OutputFormat.latex: lambda x: x.latex,
+TEXT_RENDERERS: dict[OutputFormat, Callable[[Report], str]] = {
+    OutputFormat.plain: render_plain,
+    OutputFormat.text: lambda report: report.answer.text,
+    OutputFormat.unicode: lambda report: report.answer.unicode,
+    OutputFormat.latex: lambda report: report.answer.latex,
+    OutputFormat.markdown: render_markdown,
+    OutputFormat.json: lambda report: json.dumps(report_json(report), indent=2, ensure_ascii=False),
 }
 
 
 def emit(report: Report, output_format: OutputFormat | None) -> None:
     """Print the report to stdout in the chosen format (default: rich on a terminal, else plain)."""
-    console = Console(soft_wrap=False, highlight=False)
+    console = Console(highlight=False)
     if output_format is None:
         output_format = OutputFormat.rich if console.is_terminal else OutputFormat.plain
     if output_format is OutputFormat.rich:
         render_rich(report, console)
-    elif output_format is OutputFormat.json:
-        typer.echo(json.dumps(report_json(report), indent=2, ensure_ascii=False))
-    elif output_format is OutputFormat.markdown:
-        typer.echo(render_markdown(report))
-    elif output_format is OutputFormat.plain:
-        typer.echo(render_plain(report))
     else:
-        typer.echo(ONE_LINE_FORMS[output_format](report.answer))
+        typer.echo(TEXT_RENDERERS[output_format](report))
 
 
 @contextlib.contextmanager
@@ -280,7 +276,7 @@ DIFF_EXAMPLES = """\
   [dim]# backpropagation rule for an upstream gradient G -> G @ X.T[/dim]
   matdiff diff "W @ X" --wrt W -w "W: m×q, X: q×n" --vjp G
 
-  [dim]# Hessian -> A.T + A[/dim]
+  [dim]# Hessian: the n×n matrix A + Aᵀ[/dim]
   matdiff diff "x @ A @ x" --wrt x -w "x: n, A: n×n" --order 2
 
   matdiff diff "logdet(S)" --wrt S -w "S: n×n sym" --symmetric cookbook

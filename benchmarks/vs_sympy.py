@@ -1,0 +1,396 @@
+"""matdiff against SymPy's matrix expressions on the corpus: time side by side, and is SymPy right?
+
+For every [[case]] and [[vjp]] of the corpus (../shared/corpus/cases/*.toml), the expression is
+translated into SymPy 1.14 matrix expressions (MatrixSymbols of concrete sizes, bound per
+dimension name as the corpus checker's `bind_dims` does, distinct per name), differentiated with
+`expr.diff(X)` (twice for a Hessian; a VJP is the gradient of tr(Gᵀ f)), and timed warm (median
+of a few runs after one warm-up); `matdiff.derivative` / `matdiff.vjp` is timed the same way in
+the same process, on an already parsed expression, so neither side's time includes parsing.
+
+SymPy's answer is then evaluated at random points (lambdify, else substitution of explicit
+matrices) and compared with central finite differences of the case's `f`, computed by the corpus
+checker's own evaluator (imported from check.py). SymPy's layouts differ from matdiff's (a
+Jacobian in denominator layout, a matrix-by-matrix derivative as a 4-index array, vectors as
+n×1 columns), so a result agrees if it matches the truth in any index order, singletons removed.
+
+Columns: sympy ms, matdiff ms, ratio sympy/matdiff, and sympy correct? (yes / no / error /
+unsupported / timeout). `unsupported` means the translator has no SymPy spelling for the case;
+`error` means SymPy raised while differentiating or its answer could not be evaluated.
+
+    python benchmarks/vs_sympy.py [--quick] [--only TEXT] [--corpus PATH/TO/corpus]
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import itertools
+import os
+import statistics
+import sys
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+import matdiff as md  # noqa: E402
+from _timing import TimeLimit, ms, time_limit, warm_median  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = Path(os.environ.get("MATDIFF_CORPUS", REPO.parent / "shared" / "corpus"))
+SYMPY_LIMIT_S = 8.0  # per case, for SymPy's differentiation and for evaluating its answer
+
+
+class Unsupported(Exception):
+    """The case uses something the SymPy translation below has no spelling for."""
+
+
+# ---- the expression language -> SymPy matrix expressions -------------------------------------
+#
+# A translated value is (kind, expr): kind "s" scalar (a SymPy Expr), "v" vector (an n×1 column
+# MatrixExpr; the language's vectors are 1-D, so `v @ M` is Mᵀv and `v @ w` is a scalar) or "m"
+# matrix. Scalars made from 1×1 products are wrapped in Trace so SymPy treats them as scalars.
+
+def load_sympy():
+    import sympy as sp
+
+    return sp
+
+
+class ToSympy:
+    def __init__(self, sp, variables: dict, sizes: dict):
+        self.sp = sp
+        self.variables = variables  # name -> (kind, sympy object)
+        self.sizes = sizes  # dimension name -> int
+        d = sp.Dummy("d")
+        self.elementwise = {
+            "exp": sp.exp, "log": sp.log, "sin": sp.sin, "cos": sp.cos, "tanh": sp.tanh, "sqrt": sp.sqrt,
+            "abs": sp.Abs,
+            "sigmoid": sp.Lambda(d, 1 / (1 + sp.exp(-d))),
+            "softplus": sp.Lambda(d, sp.log(1 + sp.exp(d))),
+        }
+
+    def __call__(self, text: str):
+        return self.walk(ast.parse(text.strip(), mode="eval").body)
+
+    # -- helpers
+    def shape(self, kind, e):
+        return () if kind == "s" else (e.shape[0],) if kind == "v" else tuple(e.shape)
+
+    def scalar(self, e):
+        """A 1×1 matrix expression as a SymPy scalar."""
+        return self.sp.Trace(e)
+
+    def ones_row(self, n):
+        return self.sp.OneMatrix(1, n)
+
+    def walk(self, node):
+        sp = self.sp
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return "s", sp.Integer(node.value) if isinstance(node.value, int) else sp.Float(node.value)
+        if isinstance(node, ast.Name):
+            if node.id in self.variables:
+                return self.variables[node.id]
+            if node.id in self.sizes:
+                return "s", sp.Integer(self.sizes[node.id])
+            raise Unsupported(f"name {node.id}")
+        if isinstance(node, ast.Attribute) and node.attr == "T":
+            kind, e = self.walk(node.value)
+            return (kind, e.T) if kind == "m" else (kind, e)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            kind, e = self.walk(node.operand)
+            return kind, (-e if isinstance(node.op, ast.USub) else e)
+        if isinstance(node, ast.BinOp):
+            return self.binary(node)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise Unsupported(type(node).__name__)
+
+    def binary(self, node):
+        sp = self.sp
+        op = type(node.op)
+        # norm2(M) ** 2 is tr(MᵀM): SymPy differentiates that; sqrt(...)**2 it does not simplify
+        if (op is ast.Pow and isinstance(node.right, ast.Constant) and node.right.value == 2
+                and isinstance(node.left, ast.Call) and _name(node.left.func) == "norm2"):
+            kind, e = self.walk(node.left.args[0])
+            return "s", (e ** 2 if kind == "s" else sp.Trace(e.T * e))
+        (ka, a), (kb, b) = self.walk(node.left), self.walk(node.right)
+        if op is ast.MatMult:
+            if "s" in (ka, kb):
+                raise Unsupported("@ with a scalar")
+            if ka == "v" and kb == "v":
+                return "s", self.scalar(a.T * b)
+            if ka == "v":
+                return "v", b.T * a
+            return ("v" if kb == "v" else "m"), a * b
+        if op in (ast.Add, ast.Sub):
+            if ka != kb or self.shape(ka, a) != self.shape(kb, b):
+                raise Unsupported("broadcasting + or -")
+            return ka, (a + b if op is ast.Add else a - b)
+        if op is ast.Mult:
+            if ka == "s" or kb == "s":
+                return (kb if ka == "s" else ka), a * b
+            if self.shape(ka, a) != self.shape(kb, b):
+                raise Unsupported("broadcasting *")
+            return ka, sp.HadamardProduct(a, b)
+        if op is ast.Div:
+            if kb == "s":
+                return ka, a * b ** -1
+            if ka == "s" or self.shape(ka, a) != self.shape(kb, b):
+                raise Unsupported("broadcasting /")
+            return ka, sp.HadamardProduct(a, sp.HadamardPower(b, -1))
+        if op is ast.Pow:
+            if kb != "s":
+                raise Unsupported("** by an array")
+            return ka, (a ** b if ka == "s" else sp.HadamardPower(a, b))
+        raise Unsupported(type(node.op).__name__)
+
+    def call(self, node):
+        sp = self.sp
+        name = _name(node.func)
+        if node.keywords and not (name == "sum" and [k.arg for k in node.keywords] == ["axis"]):
+            raise Unsupported(f"{name} with keywords")
+        if name in ("eye", "ones", "zeros"):
+            dims = [self.walk(a)[1] for a in node.args]
+            if name == "eye":
+                return "m", sp.Identity(dims[0])
+            if len(dims) == 1:
+                raise Unsupported(f"{name} vector")
+            return "m", (sp.OneMatrix if name == "ones" else sp.ZeroMatrix)(*dims)
+        args = [self.walk(a) for a in node.args]
+        (kind, e) = args[0]
+        if name in ("tr", "trace"):
+            return "s", (e if kind == "s" else sp.Trace(e))
+        if name == "det":
+            return "s", (e if kind == "s" else sp.Determinant(e))
+        if name == "logdet":
+            return "s", sp.log(e if kind == "s" else sp.Determinant(e))
+        if name == "inv":
+            return kind, (1 / e if kind == "s" else sp.Inverse(e))
+        if name == "norm2":
+            return "s", (sp.Abs(e) if kind == "s" else sp.sqrt(sp.Trace(e.T * e)))
+        if name in self.elementwise:
+            fn = self.elementwise[name]
+            return kind, (fn(e) if kind == "s" else e.applyfunc(fn))
+        if name == "sum":
+            axis = node.keywords[0].value.value if node.keywords else None
+            if kind == "s":
+                return "s", e
+            if kind == "v":
+                return "s", self.scalar(self.ones_row(e.shape[0]) * e)
+            rows, cols = e.shape
+            if axis is None:
+                return "s", self.scalar(self.ones_row(rows) * e * self.ones_row(cols).T)
+            return "v", ((self.ones_row(rows) * e).T if axis == 0 else e * self.ones_row(cols).T)
+        if name == "outer":
+            (kb, b) = args[1]
+            if kind != "v" or kb != "v":
+                raise Unsupported("outer of non-vectors")
+            return "m", e * b.T
+        if name == "logsumexp" and kind == "v":
+            return "s", sp.log(self.scalar(self.ones_row(e.shape[0]) * e.applyfunc(sp.exp)))
+        if name == "diag" and kind == "v":
+            return "m", sp.DiagMatrix(e)
+        raise Unsupported(f"{name}()")
+
+
+def _name(func) -> str | None:
+    parts = []
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        return None
+    return [func.id, *reversed(parts)][-1]
+
+
+# ---- one case ---------------------------------------------------------------------------------
+
+def sympy_symbols(sp, shapes: dict, sizes: dict) -> dict:
+    """name -> (kind, SymPy symbol) with concrete sizes; vectors are columns."""
+    out = {}
+    for name, dims in shapes.items():
+        concrete = [sizes[d] if isinstance(d, str) else d for d in dims]
+        if not concrete:
+            out[name] = ("s", sp.Symbol(name))
+        elif len(concrete) == 1:
+            out[name] = ("v", sp.MatrixSymbol(name, concrete[0], 1))
+        else:
+            out[name] = ("m", sp.MatrixSymbol(name, *concrete))
+    return out
+
+
+def sympy_problem(sp, check, case):
+    """(function to time, symbols) for SymPy's derivative of the case, or raise Unsupported."""
+    shapes, _ = check.parse_vars(case["vars"])
+    sizes = check.bind_dims(shapes)
+    if case["kind"] == "vjp":  # the cotangent has the function's shape
+        _, _, _, values = check.setup(case, 0)
+        g = case.get("cotangent", "G")
+        shapes = dict(shapes, **{g: tuple(values[g].shape)})
+    symbols = sympy_symbols(sp, shapes, sizes)
+    kind, f = ToSympy(sp, symbols, sizes)(case["f"])
+    if case["kind"] == "vjp":
+        gk, g = symbols[case.get("cotangent", "G")]
+        f = g * f if kind == "s" else sp.Trace(g.T * f)
+    x = symbols[case["wrt"]][1]
+    order = case.get("order", 1)
+
+    def differentiate():
+        d = f
+        for _ in range(order):
+            d = d.diff(x)
+        return d
+
+    return differentiate, symbols
+
+
+def evaluate_sympy(sp, result, symbols: dict, values: dict) -> np.ndarray:
+    """SymPy's derivative at numeric values: lambdify, else substitute explicit matrices."""
+    names = sorted(symbols)
+    args = [symbols[n][1] for n in names]
+    numeric = [values[n].reshape(-1, 1) if symbols[n][0] == "v" else values[n] for n in names]
+    numeric = [float(v) if symbols[n][0] == "s" else v for n, v in zip(names, numeric)]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = np.asarray(sp.lambdify(args, result, "numpy")(*numeric), dtype=float)
+        if np.all(np.isfinite(out)):
+            return out
+    except Exception:  # noqa: BLE001 - lambdify lacks printers for some array expressions
+        pass
+    subs = {a: (sp.ImmutableMatrix(v) if not isinstance(v, float) else v) for a, v in zip(args, numeric)}
+    explicit = result.subs(subs).doit()
+    if hasattr(explicit, "as_explicit"):
+        explicit = explicit.as_explicit()
+    return np.asarray(np.array(explicit.tolist() if hasattr(explicit, "tolist") else explicit, dtype=float))
+
+
+def same_up_to_layout(result: np.ndarray, reference: np.ndarray, rtol: float) -> bool:
+    """Equal in some order of the indices, after dropping length-1 axes (sizes are all >= 2)."""
+    r = np.squeeze(result)
+    ref = np.squeeze(reference)
+    if r.size != ref.size:
+        return False
+    scale = max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
+    for perm in itertools.permutations(range(ref.ndim)):
+        candidate = np.transpose(ref, perm)
+        if candidate.shape == r.shape and np.allclose(r, candidate, rtol=rtol, atol=rtol * scale):
+            return True
+    return False
+
+
+def sympy_verdict(sp, check, case, result, symbols) -> str:
+    rtol = 1e-4 if case.get("order", 1) == 2 else 1e-5
+    for seed in (0, 1):
+        _, _, sizes, values = check.setup(case, seed)
+        reference, _ = check.reference_for(case, values, sizes)
+        got = evaluate_sympy(sp, result, symbols, values)
+        if not same_up_to_layout(got, reference, rtol):
+            return "no"
+    return "yes"
+
+
+def matdiff_call(case):
+    shapes = {name: dims for name, dims in case["shapes"].items()}
+    expr = md.parse(case["f"], shapes)
+    if case["kind"] == "vjp":
+        return lambda: md.vjp(expr, case["wrt"], cotangent=case.get("cotangent", "G"))
+    return lambda: md.derivative(expr, case["wrt"], order=case.get("order", 1))
+
+
+def run_case(sp, check, case, repeat: int) -> dict:
+    row = {"id": case["id"], "sympy": None, "matdiff": None, "verdict": "unsupported", "why": ""}
+    case = dict(case, shapes=check.parse_vars(case["vars"])[0])
+    try:
+        row["matdiff"], _, _ = warm_median(matdiff_call(case), repeat=repeat)
+    except Exception as exc:  # noqa: BLE001 - reported in the table
+        row["why"] = f"matdiff: {type(exc).__name__}: {exc}"
+    try:
+        differentiate, symbols = sympy_problem(sp, check, case)
+    except Unsupported as exc:
+        row["why"] = f"no SymPy spelling: {exc}"
+        return row
+    try:
+        with time_limit(SYMPY_LIMIT_S):
+            row["sympy"], _, result = warm_median(differentiate, repeat=repeat)
+    except TimeLimit:
+        row["verdict"], row["why"] = "timeout", f"SymPy's diff took over {SYMPY_LIMIT_S:g} s"
+        return row
+    except Exception as exc:  # noqa: BLE001
+        row["verdict"], row["why"] = "error", f"diff: {type(exc).__name__}: {str(exc)[:80]}"
+        return row
+    try:
+        with time_limit(SYMPY_LIMIT_S):
+            row["verdict"] = sympy_verdict(sp, check, case, result, symbols)
+    except TimeLimit:
+        row["verdict"], row["why"] = "error", f"evaluating SymPy's answer took over {SYMPY_LIMIT_S:g} s"
+    except Exception as exc:  # noqa: BLE001
+        row["verdict"], row["why"] = "error", f"evaluating: {type(exc).__name__}: {str(exc)[:80]}"
+    if row["verdict"] == "no":
+        row["why"] = f"SymPy said {str(result)[:90]}"
+    return row
+
+
+def load_check(corpus: Path):
+    spec = importlib.util.spec_from_file_location("corpus_check", corpus / "check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="every third case, fewer repetitions")
+    parser.add_argument("--only", help="only cases whose id contains this text")
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder with check.py and cases/")
+    args = parser.parse_args(argv)
+    if not (args.corpus / "check.py").is_file():
+        print(f"vs_sympy: skipped, no corpus at {args.corpus} (use --corpus)")
+        return 0
+    try:
+        sp = load_sympy()
+    except ImportError:
+        print("vs_sympy: skipped, SymPy is not installed (pip install -e '.[bench]')")
+        return 0
+    check = load_check(args.corpus)
+    cases = [c for c in check.load_cases(sorted((args.corpus / "cases").glob("*.toml"))) if c["kind"] != "bad"]
+    if args.only:
+        cases = [c for c in cases if args.only in c["id"]]
+    if args.quick:
+        cases = cases[::3]
+    repeat = 3 if args.quick else 5
+
+    print(f"vs_sympy: SymPy {sp.__version__} .diff vs matdiff {md.__version__}, warm medians "
+          f"(of up to {repeat}, after a warm-up), {len(cases)} cases, one process")
+    width = max(len(c["id"]) for c in cases)
+    head = f"{'case':<{width}} {'sympy ms':>9} {'matdiff ms':>10} {'ratio':>7}  sympy correct?"
+    print(head)
+    print("-" * len(head))
+    rows = []
+    for case in cases:
+        row = run_case(sp, check, case, repeat)
+        rows.append(row)
+        ratio = row["sympy"] / row["matdiff"] if row["sympy"] and row["matdiff"] else None
+        row["ratio"] = ratio
+        print(f"{row['id']:<{width}} {ms(row['sympy']):>9} {ms(row['matdiff']):>10} "
+              f"{'-' if ratio is None else f'{ratio:.1f}':>7}  {row['verdict']}"
+              f"{'  (' + row['why'] + ')' if row['why'] and row['verdict'] != 'yes' else ''}", flush=True)
+
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("yes", "no", "error", "timeout", "unsupported")}
+    answered = [r["ratio"] for r in rows if r["ratio"] is not None and r["verdict"] in ("yes", "no")]
+    right = [r["ratio"] for r in rows if r["ratio"] is not None and r["verdict"] == "yes"]
+    print()
+    print("sympy verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if answered:
+        print(f"median time ratio sympy/matdiff over the {len(answered)} cases SymPy answers: "
+              f"{statistics.median(answered):.1f}x"
+              + (f" (over the {len(right)} it answers correctly: {statistics.median(right):.1f}x)" if right else ""))
+    print(f"wrong SymPy answers: {counts['no']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

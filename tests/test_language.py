@@ -1,0 +1,237 @@
+"""The expression language: parse, shape-check, print, re-parse to the same node, evaluate.
+
+The meaning of a text is what check.py's own NumPy evaluator computes for it (the corpus judge,
+independent of matdiff). For every expression `e`:
+
+    parse(print(e)) is e            (printing loses nothing; nodes are hash-consed)
+    value(e) == value(print(e))     (simplification and printing keep the meaning)
+
+checked on every expression of the corpus and on random well-shaped expressions.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+
+import matdiff as md
+from corpus import assert_same_value, cases, check, declarations, needs_corpus, random_point, reference
+from strategies import examples, expressions
+
+
+def assert_round_trip(e: md.Expression, shapes) -> None:
+    again = md.parse(e.text, shapes)
+    assert again.node is e.node, f"{e.text!r} re-parses to {again.text!r}"
+    assert again.text == e.text
+    assert isinstance(e.unicode, str) and e.unicode
+    assert isinstance(e.latex, str) and e.latex
+
+
+# ---- every expression of the corpus -----------------------------------------------------------
+
+def _corpus_expressions():
+    for case in cases():
+        if case["kind"] == "bad":
+            continue
+        yield pytest.param(case, "f", id=f"{case['id']}-f")
+        yield pytest.param(case, "expect", id=f"{case['id']}-expect")
+
+
+def _declarations_for(case: dict, field: str, with_properties: bool) -> dict:
+    shapes = declarations(case, with_properties)
+    if case["kind"] == "vjp" and field == "expect":  # the answer is written with the upstream gradient
+        f_shape = md.parse(case["f"], shapes).shape
+        shapes[case.get("cotangent", "G")] = tuple(d if isinstance(d, int) else str(d) for d in f_shape)
+    return shapes
+
+
+@needs_corpus
+@pytest.mark.parametrize("case, field", list(_corpus_expressions()))
+@pytest.mark.parametrize("with_properties", [False, True], ids=["plain", "properties"])
+def test_corpus_expression_parses_prints_and_evaluates(case, field, with_properties):
+    shapes = _declarations_for(case, field, with_properties)
+    text = case[field]
+    e = md.parse(text, shapes)
+    assert_round_trip(e, shapes)
+
+    _, _, sizes, values = check.setup(case, seed=0)  # for a vjp this includes the cotangent G
+    truth = reference(text, values, sizes)
+    assert e.shape == md.parse(e.text, shapes).shape
+    assert len(e.shape) == truth.ndim
+    assert_same_value(e.evaluate(values), truth, f"matdiff's value of {text!r}")
+    assert_same_value(reference(e.text, values, sizes), truth, f"{text!r} printed as {e.text!r}")
+
+
+# ---- random well-shaped expressions -----------------------------------------------------------
+
+@needs_corpus
+@settings(max_examples=examples(300), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(expressions())
+def test_random_expression_round_trips_and_keeps_its_meaning(drawn):
+    text, shapes = drawn
+    e = md.parse(text, shapes)
+    assert_round_trip(e, shapes)
+
+    values, sizes = random_point(shapes, seed=0)
+    try:
+        truth = reference(text, values, sizes)
+    except (FloatingPointError, np.linalg.LinAlgError):
+        assume(False)  # overflow in the reference evaluator: not a question about matdiff
+    assume(np.all(np.abs(truth) < 1e6))
+    assert len(e.shape) == truth.ndim
+    assert_same_value(e.evaluate(values), truth, f"matdiff's value of {text!r} (printed {e.text!r})")
+    assert_same_value(reference(e.text, values, sizes), truth, f"{text!r} printed as {e.text!r}")
+
+
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(expressions(max_depth=4))
+def test_printers_never_crash(drawn):
+    text, shapes = drawn
+    e = md.parse(text, shapes)
+    for printed in (e.text, e.unicode, e.latex, repr(e), e.shape_text):
+        assert isinstance(printed, str) and printed
+
+
+def test_equal_expressions_are_the_same_node():
+    shapes = {"A": ("n", "m"), "X": ("m", "n")}
+    assert md.parse("tr(A @ X)", shapes).node is md.parse("np.trace(A@X)", shapes).node
+    assert md.parse("A.T.T", shapes).node is md.parse("A", shapes).node
+
+
+def test_a_variable_that_shares_a_dimension_name_is_refused_or_round_trips():
+    # `n` is declared as a scalar variable and also names the length of x: the dimension n
+    # (from tr(eye(n))) and the variable n must not print the same way.
+    shapes = "n: scalar, x: n"
+    try:
+        e = md.parse("tr(eye(n)) + n", shapes)
+    except md.DeclarationError:
+        return
+    assert_round_trip(e, shapes)
+
+
+# ---- declarations ---------------------------------------------------------------------------
+
+SHAPE_OF = {"X": ("n", "m"), "x": ("n",), "s": (), "K": (2, "n")}
+
+
+@pytest.mark.parametrize("text", [
+    "X: n×m, x: n, s: scalar, K: 2×n",
+    "X: n x m, x: n, s: scalar, K: 2 x n",
+    "X: (n, m), x: (n,), s: (), K: (2, n)",
+    "X: n m; x: n; s: scalar; K: 2 n",
+    "X: n by m, x: n, s: scalar, K: 2 by n",
+    "X: n X m, x: n, s: scalar, K: 2 X n",   # an upper-case X separates dimensions too
+    "X: [n, m]\nx: n\ns: scalar\nK: [2, n]",
+])
+def test_text_declarations_match_the_dictionary(text):
+    assert {name: spec.shape for name, spec in md.parse_declarations(text).items()} == SHAPE_OF
+    assert md.parse_declarations(text) == md.parse_declarations(SHAPE_OF)
+
+
+@pytest.mark.parametrize("dims", [("n", "m"), ["n", "m"], "n m", "n×m", "(n, m)"])
+def test_dictionary_values_may_be_tuples_lists_or_text(dims):
+    assert md.parse_declarations({"X": dims})["X"].shape == ("n", "m")
+
+
+@pytest.mark.parametrize("text, shape, properties", [
+    ("S: n×n sym", ("n", "n"), {"sym"}),
+    ("S: n x n spd", ("n", "n"), {"spd"}),
+    ("S: (n, n) spd", ("n", "n"), {"spd"}),
+    ("S: 3×3 sym", (3, 3), {"sym"}),
+    ("x: n pos", ("n",), {"pos"}),
+])
+def test_properties_are_declared_after_the_dimensions(text, shape, properties):
+    (spec,) = md.parse_declarations(text).values()
+    assert spec.shape == shape and set(spec.properties) == properties
+    dict_form = md.parse_declarations({spec.name: shape + tuple(properties)})
+    assert dict_form[spec.name] == spec
+
+
+def test_declared_shapes_are_the_shapes_of_expressions():
+    shapes = "X: n×m, x: n, s: scalar"
+    assert md.parse("X", shapes).shape == ("n", "m")
+    assert md.parse("x", shapes).shape == ("n",)
+    assert md.parse("s", shapes).shape == ()
+    assert md.parse("X.T @ x", shapes).shape == ("m",)
+    assert md.parse("x @ X", {"X": ("n", "m"), "x": ("n",)}).shape == ("m",)
+
+
+@pytest.mark.parametrize("bad", [
+    "X n×m",                 # no colon
+    "X: n×m×k",              # three dimensions
+    "1X: n",                 # not a name
+    "X: n, X: m",            # declared twice
+    "S: n×m sym",            # symmetric but not square
+    "x: n spd",              # spd vector
+    "X: 0",                  # a dimension of size 0
+    "X: n-m",                # not a dimension
+    "X: -1",
+    "X: (n, m",              # unbalanced parenthesis
+    {"X": ("n", 0)},
+    {"X": ("n", True)},
+    {"X": 3.5},
+    {"X": None},
+    {"X": ("n", "m", "k")},
+    {"1X": ("n",)},
+    {3: ("n",)},
+    {"X": ("n", 2.0)},
+    [("X", ("n",))],
+], ids=repr)
+def test_bad_declarations_raise_declaration_error(bad):
+    with pytest.raises(md.DeclarationError):
+        md.parse_declarations(bad)
+    with pytest.raises(md.DeclarationError):
+        md.parse("1", bad)
+
+
+# ---- binding values to dimensions ------------------------------------------------------------
+
+def binding_error(text: str, shapes, values: dict) -> str:
+    with pytest.raises(md.ValueBindingError) as info:
+        md.parse(text, shapes).evaluate(values)
+    assert isinstance(info.value, md.MatdiffError)
+    return str(info.value)
+
+
+def test_a_value_whose_length_disagrees_names_the_variable_and_dimension():
+    message = binding_error("A @ x", "A: n×m, x: m", {"A": np.ones((3, 4)), "x": np.ones(5)})
+    assert "x" in message and "m" in message
+    assert "5" in message and "4" in message
+
+
+def test_a_value_that_disagrees_with_an_integer_dimension_is_named():
+    message = binding_error("X @ y", "X: 2×n, y: n", {"X": np.ones((3, 4)), "y": np.ones(4)})
+    assert "X" in message and "2" in message and "3" in message
+
+
+def test_a_value_of_the_wrong_rank_is_named():
+    message = binding_error("A @ x", "A: n×m, x: m", {"A": np.ones((3, 4)), "x": np.ones((4, 1))})
+    assert "x" in message and "(4, 1)" in message
+
+
+def test_the_same_dimension_bound_twice_differently_is_named():
+    message = binding_error("x + y", "x: n, y: n", {"x": np.ones(3), "y": np.ones(4)})
+    assert "n" in message and "y" in message
+
+
+def test_a_missing_value_is_named():
+    message = binding_error("A @ x", "A: n×m, x: m", {"A": np.ones((3, 4))})
+    assert "x" in message
+
+
+def test_a_value_that_is_not_numbers_is_named():
+    message = binding_error("sum(x)", "x: n", {"x": "abc"})
+    assert "x" in message
+
+
+def test_a_dimension_used_only_as_a_number_needs_a_size():
+    e = md.parse("n * x", "x: k, y: n")
+    with pytest.raises(md.ValueBindingError, match="n"):
+        e.evaluate({"x": np.ones(3)})
+    assert np.array_equal(e.evaluate({"x": np.ones(3)}, sizes={"n": 5}), np.full(3, 5.0))
+
+
+def test_values_bind_dimension_names_used_as_numbers():
+    e = md.parse("n * sum(x) + tr(eye(m))", "x: n, A: m×n")
+    assert e.evaluate({"x": np.ones(3), "A": np.ones((4, 3))}) == pytest.approx(3 * 3 + 4)
