@@ -68,7 +68,7 @@ IDENTITIES = [
     ("inv(inv(A))", "A"),
     ("inv(A.T)", "inv(A).T"),
     ("inv(A @ B)", "inv(B) @ inv(A)"),
-    ("inv(2 * A)", "inv(A) / 2"),
+    ("inv(2 * A)", "0.5 * inv(A)"),
     ("det(A.T)", "det(A)"),
     ("logdet(P.T)", "logdet(P)"),
     ("det(eye(n))", "1"),

@@ -225,7 +225,12 @@ def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any
     node, variables = _expression(expr, shapes)
     if symmetric not in SYMMETRIC_CONVENTIONS:
         raise DeclarationError(f"symmetric must be one of {SYMMETRIC_CONVENTIONS}, got {symmetric!r}")
-    names = (wrt,) if isinstance(wrt, (str, Expression)) else tuple(wrt)
+    if isinstance(wrt, (list, tuple)):
+        names = tuple(wrt)
+    elif isinstance(wrt, (str, Expression)):
+        names = (wrt,)
+    else:
+        raise UnknownNameError(f"differentiate by a variable's name (text), not {type(wrt).__name__} {wrt!r}")
     if not names:
         raise UnknownNameError("no variable to differentiate by")
     if len(names) == 1:
@@ -244,8 +249,15 @@ def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any
     if len(xs) > 1:
         kind = "hessian" if len(xs) == 2 else f"derivative of order {len(xs)}"
         first = xs[0]
-        layout = ("Hessian: the matrix d²f / dx dxᵀ" if first.ndim <= 1 and xs[1].ndim <= 1
-                  else "Hessian in vec form: d² f / d vec(X) d vec(X)ᵀ (column-major vec)")
+        a, b = first.params[0], xs[1].params[0]
+        if len(xs) > 2:
+            layout = "repeated derivatives, each step in the layout of a single derivative"
+        elif first.ndim <= 1 and xs[1].ndim <= 1:
+            layout = f"Hessian: the matrix H[i, j] = ∂²f / ∂{b}[i] ∂{a}[j]" if a != b else \
+                f"Hessian: the matrix d²f / d{a} d{a}ᵀ"
+        else:
+            layout = (f"Hessian in vec form: d vec(∂f/∂{a}) / d vec({b}) (column-major vec)" if a != b
+                      else f"Hessian in vec form: d² f / d vec({a}) d vec({a})ᵀ (column-major vec)")
     return Derivative(result, variables, node, tuple(x.params[0] for x in xs), kind, layout, base=base, by=xs[-1])
 
 

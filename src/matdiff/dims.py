@@ -174,7 +174,7 @@ def parse_declarations(spec: "str | dict | None") -> dict[str, VarSpec]:
             else:
                 raise DeclarationError(f"{where}: expected a tuple of dimensions such as ('n', 'm'), got {dims!r}")
             out[name] = _spec_from_words(name, words, where)
-        return out
+        return _refuse_clashes(out)
     if not isinstance(spec, str):
         raise DeclarationError(f"declarations must be a dict or a string, got {type(spec).__name__}")
     out = {}
@@ -186,7 +186,16 @@ def parse_declarations(spec: "str | dict | None") -> dict[str, VarSpec]:
         if name in out:
             raise DeclarationError(f"{name} is declared twice")
         out[name] = _spec_from_words(name, _split_dims(rest, f"declaration of {name}"), f"declaration of {name}")
-    return out
+    return _refuse_clashes(out)
+
+
+def _refuse_clashes(declared: dict[str, VarSpec]) -> dict[str, VarSpec]:
+    """A name is a variable or a dimension, never both: `n` in `sum(x) / n` must mean one thing."""
+    dims = {d for spec in declared.values() for d in dim_symbols(spec.shape)}
+    clash = sorted(dims & set(declared))
+    if clash:
+        raise DeclarationError(f"{clash[0]} is declared as a variable and used as a dimension; rename one of them")
+    return declared
 
 
 def _split_items(text: str) -> list[str]:
@@ -207,8 +216,27 @@ def _split_items(text: str) -> list[str]:
 
 
 def _split_dims(text: str, where: str) -> list[str]:
-    text = text.strip().strip("()[]")
+    tokens = text.split()
+    properties: list[str] = []
+    while tokens and tokens[-1].lower() in PROPERTIES:  # "(n, n) spd": properties follow the shape
+        properties.insert(0, tokens.pop())
+    return _split_shape(" ".join(tokens), where) + properties
+
+
+def _split_shape(text: str, where: str) -> list[str]:
+    text = text.strip()
+    if text.startswith(("(", "[")) != text.endswith((")", "]")):
+        raise DeclarationError(f"{where}: unbalanced parentheses in {text!r}")
+    parenthesised = text.startswith(("(", "["))
+    text = text.strip("()[]").strip()
+    if parenthesised and text.endswith(","):  # (n,) as Python writes a 1-tuple
+        text = text[:-1]
+    if not text:
+        return []
+    if re.search(r"(^|[×,*]|\bx\b|\bby\b)\s*$", text, re.IGNORECASE) \
+            or re.match(r"^\s*([×,*]|x\b|by\b)", text, re.IGNORECASE) or re.search(r"[×,]\s*[×,]", text):
+        raise DeclarationError(f"{where}: a dimension is missing in {text!r} (write 'n×m', 'n x m' or '(n, m)')")
     # n×m, n x m, n X m, (n, m), n m, n by m
-    text = re.sub(r"\s*(×|\bx\b|\bby\b|,)\s*", " ", text.replace("×", " × "))
+    text = re.sub(r"\s*(×|\bx\b|\bby\b|,)\s*", " ", text.replace("×", " × "), flags=re.IGNORECASE)
     text = text.replace("×", " ")
     return [w for w in text.split() if w]

@@ -104,27 +104,21 @@ def walk(root: Node) -> Iterator[Node]:
 
 
 def free_variables(root: Node) -> frozenset[Node]:
-    """The variable nodes an expression depends on (memoised per node)."""
+    """The variable nodes an expression depends on."""
+    return frozenset(n for n in topological(root) if n.op == "var")
 
-    cached = root._cache.get("free")
-    if cached is not None:
-        return cached
-    # Iterative, in topological order, so that deep expressions do not hit the recursion limit.
+
+def dependents(root: Node, var: Node) -> set[Node]:
+    """The nodes under `root` whose value depends on `var` (var included): one linear pass."""
+    found: set[Node] = set()
     for node in topological(root):
-        if "free" in node._cache:
-            continue
-        if node.op == "var":
-            found: frozenset[Node] = frozenset((node,))
-        else:
-            found = frozenset()
-            for a in node.args:
-                found = found | a._cache["free"]
-        node._cache["free"] = found
-    return root._cache["free"]
+        if node is var or any(a in found for a in node.args):
+            found.add(node)
+    return found
 
 
 def depends_on(node: Node, var: Node) -> bool:
-    return var in free_variables(node)
+    return var in dependents(node, var)
 
 
 def node_count(root: Node) -> int:

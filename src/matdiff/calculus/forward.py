@@ -7,15 +7,16 @@ Jacobian off it, and `explain` shows it as the differential route.
 """
 from __future__ import annotations
 
-from ..expr import Node, free_variables, topological
+from ..expr import Node, dependents, topological
 from ..ops import OPS, zeros
 
 
 def differential(f: Node, wrt: Node, d_wrt: Node) -> Node:
     """df when wrt changes by d_wrt (a node of wrt's shape, or the number 1 for a scalar wrt)."""
     found: dict[Node, Node] = {}
+    depending = dependents(f, wrt)
     for node in topological(f):
-        if wrt not in free_variables(node):
+        if node not in depending:
             continue
         if node is wrt:
             found[node] = d_wrt

@@ -27,10 +27,10 @@ expressions (`language.printing`, used for atoms).
 """
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Union
 
 import numpy as np
@@ -134,9 +134,6 @@ class _Translator:
         self.variable_indices = variable_indices
         self.dims = dims  # index name -> dimension
         self.count = 0
-
-    def dim_of(self, entry: Entry) -> Dim:
-        return dim_product(*(self.dims[n] for n in _names(entry)))
 
     def fresh(self, d: Dim) -> str:
         self.count += 1
@@ -586,7 +583,7 @@ class IndexForm:
         return f"{lhs} = {''.join(out)}"
 
     # -- einsum
-    @property
+    @cached_property
     def einsum(self) -> list:
         """[(coefficient, "ik,lj->ijkl", [operand, ...]), ...]: one contraction per term. Operands are
         matdiff nodes (atoms, raised to their power), `Delta` markers (identities) and `Reshaped`
@@ -722,7 +719,7 @@ def index_form(derivative, name: str | None = None) -> IndexForm:
 def _symmetric_convention(derivative) -> str:
     """Which symmetrisation the gradient route applied (it is not recorded on the Derivative):
     found by rebuilding each candidate, which hash-consing makes the very same node."""
-    from ..ops import add, div, eye, mul, transpose
+    from ..ops import add, div, eye, mul
 
     base, by = derivative.base, derivative.by
     if base.shape or by.ndim != 2 or not (by.params[1] & {"sym", "spd"}):

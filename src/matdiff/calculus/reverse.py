@@ -8,7 +8,7 @@ stays linear in the size of the expression.
 """
 from __future__ import annotations
 
-from ..expr import Node, free_variables, topological
+from ..expr import Node, dependents, topological
 from ..ops import ONE, OPS, add, zeros
 
 
@@ -18,13 +18,13 @@ def pullback(f: Node, wrt: Node, cotangent: Node | None = None) -> Node:
     if seed.shape != f.shape:
         raise ValueError(f"cotangent shape {seed.shape} differs from the function's {f.shape}")
 
-    def needed(node: Node) -> bool:
-        return wrt in free_variables(node)
-
-    if not needed(f):
+    order = topological(f)
+    depending = dependents(f, wrt)
+    needed = depending.__contains__
+    if f not in depending:
         return zeros(wrt.shape)
     waiting: dict[Node, list[Node]] = {f: [seed]}
-    for node in reversed(topological(f)):
+    for node in reversed(order):
         parts = waiting.pop(node, None)
         if parts is None:
             continue

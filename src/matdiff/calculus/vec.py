@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from ..dims import size_of
 from ..errors import NotSupportedError
-from ..expr import Node, free_variables, topological
+from ..expr import Node, dependents, topological
 from ..ops import OPS, eye, zeros
 
 
 def vec_form(linear: Node, d_wrt: Node) -> Node:
     """J with vec(linear) = J vec(d_wrt); a vector (a row) when `linear` is a scalar."""
     found: dict[Node, Node] = {}
+    depending = dependents(linear, d_wrt)
     for node in topological(linear):
-        if d_wrt not in free_variables(node):
+        if node not in depending:
             continue
         if node is d_wrt:
             found[node] = eye(size_of(d_wrt.shape))

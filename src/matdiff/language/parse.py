@@ -15,7 +15,7 @@ from ..errors import MatdiffError, ParseError, ShapeError, UnknownNameError, clo
 from ..expr import Node
 from .. import ops
 
-MAX_LENGTH = 10_000
+MAX_LENGTH = 200_000  # long enough for printed derivatives of deep networks
 PREFIXES = ("numpy.linalg.", "np.linalg.", "numpy.", "np.", "matdiff.", "md.", "linalg.")
 
 # name -> (constructor, number of array arguments)
@@ -50,8 +50,12 @@ def parse(text: str, variables: dict[str, VarSpec]) -> Node:
     try:
         tree = ast.parse(stripped, mode="eval")
     except SyntaxError as exc:
-        position = offset + _absolute(stripped, exc.lineno or 1, (exc.offset or 1) - 1)
         reason = (exc.msg or "invalid syntax").replace("invalid syntax. ", "")
+        if not exc.offset:  # Python reports no position when the text stops in the middle of an operation
+            position = offset + len(stripped)
+            reason = "the expression ends before an operand" if reason == "invalid syntax" else reason
+        else:
+            position = offset + _absolute(stripped, exc.lineno or 1, exc.offset - 1)
         raise ParseError(with_caret(f"cannot parse the expression: {reason}", text, position)) from None
     except (ValueError, MemoryError, RecursionError) as exc:
         raise ParseError(f"cannot parse the expression: {exc}") from None

@@ -9,11 +9,13 @@ parse back to the very node it came from.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 
 from ..dims import DimProduct
-from ..expr import Node
-from ..ops import OPS, is_symmetric, split_coefficient
+from ..expr import Node, topological
+from ..ops import OPS, is_symmetric, split_coefficient, transpose
+from ..ops.algebra import transposes_in
 
 # ---- display trees ----------------------------------------------------------------------------
 
@@ -25,6 +27,7 @@ class Disp:
     value: object = None  # name text, number, function op name
     size: int = 0  # syntax-tree nodes of the printed text
     cost: int = 0  # size, plus 2 for each transpose of a compound: prefer transposes at the leaves
+    ndim: int = -1  # of the value shown, where known: math renderers write a leading vector as a row
 
 
 def _plain(kind: str, items: tuple = (), value: object = None, size: int = 0, cost: int | None = None) -> Disp:
@@ -98,7 +101,7 @@ class _Displayer:
     def best(self, node: Node) -> Disp:
         found = self.memo.get(node)
         if found is None:
-            found = self._best(node)
+            found = replace(self._best(node), ndim=node.ndim)
             self.memo[node] = found
         return found
 
@@ -107,7 +110,7 @@ class _Displayer:
             return self.best(node)
         found = self.memo_t.get(node)
         if found is None:
-            found = self._best_t(node)
+            found = replace(self._best_t(node), ndim=node.ndim)
             self.memo_t[node] = found
         return found
 
@@ -130,13 +133,15 @@ class _Displayer:
             return self.best_t(args[0])
         if op == "add":
             built = self._add(args, transposed=False)
-            if node.ndim == 2:
+            if node.ndim == 2 and all(a.ndim != 1 for a in args):
                 built = _smaller(built, _t(self._add(args, transposed=True)))
             return built
         if op == "mul":
             return self._mul(args, transposed=False)
         if op == "matmul":
             built = _chain("matmul", [self.best(f) for f in args])
+            if node.ndim == 0:  # the constructor already chose between aᵀ M b and bᵀ Mᵀ a
+                return built
             flipped = _chain("matmul", [self.best_t(f) for f in reversed(args)])
             if node.ndim == 2:
                 flipped = _t(flipped)
@@ -155,9 +160,11 @@ class _Displayer:
         wrapped = _t(self.best(node))
         if op == "matmul":
             return _smaller(wrapped, _chain("matmul", [self.best_t(f) for f in reversed(args)]))
-        if op == "add":
+        if op == "add" and all(a.ndim != 1 for a in args):
             return _smaller(wrapped, self._add(args, transposed=True))
-        if op == "mul":
+        if op == "mul" and all(a.ndim != 1 for a in args) and sum(a.ndim == 2 for a in args) > 1 and \
+                sum(map(transposes_in, args)) < sum(transposes_in(transpose(a)) for a in args):
+            # (A ⊙ B)ᵀ as Aᵀ ⊙ Bᵀ reads back as this node only when that spelling has more transposes
             return _smaller(wrapped, self._mul(args, transposed=True))
         if op == "div" and not args[1].shape:
             return _smaller(wrapped, _bin("div", self.best_t(args[0]), self.best(args[1])))
@@ -165,7 +172,8 @@ class _Displayer:
             return _smaller(wrapped, _call("outer", [self.best(args[1]), self.best(args[0])]))
         if op == "kron" and all(a.ndim == 2 for a in args):
             return _smaller(wrapped, _call("kron", [self.best_t(a) for a in args]))
-        if op == "inv" or OPS[op].elementwise:
+        if (op == "inv" or OPS[op].elementwise) and transposes_in(args[0]) < transposes_in(transpose(args[0])):
+            # f(Mᵀ) reads back as this very node only when M spells out fewer transposes than Mᵀ
             return _smaller(wrapped, _call(op, [self.best_t(args[0])]))
         return wrapped
 
@@ -195,7 +203,22 @@ class _Displayer:
 
 
 def display(node: Node) -> Disp:
-    return _Displayer().best(node)
+    displayer = _Displayer()
+    for n in topological(node):  # bottom-up, so that deep expressions never recurse deeply
+        displayer.best(n)
+        displayer.best_t(n)
+    return displayer.best(node)
+
+
+class _DeepRecursion:
+    """Rendering recurses once per level of the display tree; deep networks need more than 1000."""
+
+    def __enter__(self):
+        self.previous = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(self.previous, 200_000))
+
+    def __exit__(self, *exc):
+        sys.setrecursionlimit(self.previous)
 
 
 # ---- renderers --------------------------------------------------------------------------------
@@ -296,7 +319,9 @@ class _UnicodeRenderer(_TextRenderer):
                 out.append(symbol + self.render(p, PRODUCT + 1))
             return "".join(out)
         if kind == "matmul":
-            return " ".join(self.render(p, PRODUCT + 1) for p in d.items)
+            first, rest = d.items[0], d.items[1:]
+            head = self.render(first, ATOM) + "ᵀ" if first.ndim == 1 else self.render(first, PRODUCT)
+            return " ".join([head] + [self.render(p, PRODUCT + 1) for p in rest])
         if kind == "div":
             return self.render(d.items[0], PRODUCT) + " / " + self.render(d.items[1], PRODUCT + 1)
         if kind == "pow":
@@ -328,8 +353,11 @@ class _UnicodeRenderer(_TextRenderer):
             return "0" + self._sub(args[0]) if len(args) == 1 else f"0({', '.join(self.render(a) for a in args)})"
         if op == "outer":
             return f"{self.render(args[0], ATOM)} {self.render(args[1], ATOM)}ᵀ"
-        if op == "kron":
-            return f"({self.render(args[0], PRODUCT + 1)} ⊗ {self.render(args[1], PRODUCT + 1)})"
+        if op == "kron":  # NumPy's kron takes a vector beside a matrix as a row
+            rows = args[0].ndim + args[1].ndim == 3
+            a, b = (self.render(x, ATOM) + "ᵀ" if rows and x.ndim == 1 else self.render(x, PRODUCT + 1)
+                    for x in args)
+            return f"({a} ⊗ {b})"
         inner = [self.render(a) for a in args] + [f"{k}={self.render(v)}" for k, v in keywords]
         return f"{OPS[op].unicode}({', '.join(inner)})"
 
@@ -371,7 +399,9 @@ class _LatexRenderer(_TextRenderer):
                 out.append(symbol + self.render(p, PRODUCT + 1))
             return "".join(out)
         if kind == "matmul":
-            return " ".join(self.render(p, PRODUCT + 1) for p in d.items)
+            first, rest = d.items[0], d.items[1:]
+            head = "{" + self.render(first, ATOM) + r"}^\top" if first.ndim == 1 else self.render(first, PRODUCT)
+            return " ".join([head] + [self.render(p, PRODUCT + 1) for p in rest])
         if kind == "div":
             return r"\frac{" + self.render(d.items[0]) + "}{" + self.render(d.items[1]) + "}"
         if kind == "pow":
@@ -395,8 +425,11 @@ class _LatexRenderer(_TextRenderer):
             return f"{symbol}_{{{', '.join(a)}}}"
         if op == "outer":
             return self.render(args[0], ATOM) + " {" + self.render(args[1], ATOM) + r"}^\top"
-        if op == "kron":
-            return rf"\left({self.render(args[0], PRODUCT + 1)} \otimes {self.render(args[1], PRODUCT + 1)}\right)"
+        if op == "kron":  # NumPy's kron takes a vector beside a matrix as a row
+            rows = args[0].ndim + args[1].ndim == 3
+            a, b = ("{" + self.render(x, ATOM) + r"}^\top" if rows and x.ndim == 1 else self.render(x, PRODUCT + 1)
+                    for x in args)
+            return rf"\left({a} \otimes {b}\right)"
         if op == "sum" and keywords:
             return rf"\operatorname{{sum}}_{{{self.render(keywords[0][1])}}}\left({a[0]}\right)"
         return rf"{OPS[op].latex}\left({', '.join(a)}\right)"
@@ -407,15 +440,18 @@ _TEXT, _UNICODE, _LATEX = _TextRenderer(), _UnicodeRenderer(), _LatexRenderer()
 
 def to_text(node: Node) -> str:
     """The node in the expression language; `parse(to_text(e))` is `e`."""
-    return _TEXT.render(display(node))
+    with _DeepRecursion():
+        return _TEXT.render(display(node))
 
 
 def to_unicode(node: Node) -> str:
-    return _UNICODE.render(display(node))
+    with _DeepRecursion():
+        return _UNICODE.render(display(node))
 
 
 def to_latex(node: Node) -> str:
-    return _LATEX.render(display(node))
+    with _DeepRecursion():
+        return _LATEX.render(display(node))
 
 
 def display_size(node: Node) -> int:

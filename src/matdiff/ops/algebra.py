@@ -44,6 +44,8 @@ def var_from_spec(spec: VarSpec) -> Node:
 
 def dim(d: Dim) -> Node:
     """A dimension used as a number (`n` in `sum(x) / n`): a scalar constant of unknown size."""
+    if isinstance(d, int):
+        return const(float(d))
     return make("dim", (), (d,), ())
 
 
@@ -121,7 +123,8 @@ def _symmetric(node: Node) -> bool:
     if op == "outer":
         return node.args[0] is node.args[1]
     if op in ("add", "mul", "div", "inv", "kron") or (op in _ELEMENTWISE_UNARY):
-        return all(a.ndim < 2 or is_symmetric(a) for a in node.args)
+        # scalars broadcast symmetrically; a vector broadcast along rows does not
+        return all(a.ndim == 0 or is_symmetric(a) for a in node.args)
     if op == "pow":
         return is_symmetric(node.args[0])
     if op == "matmul":
@@ -132,6 +135,23 @@ def _symmetric(node: Node) -> bool:
                 return False
         return k % 2 == 0 or is_symmetric(factors[k // 2])
     return False
+
+
+def transposes_in(node: Node) -> int:
+    """How many transposes an expression spells out (memoised per node)."""
+    if not node.args:
+        return 0
+    return node.cached("transposes", lambda n: (n.op == "transpose") + sum(transposes_in(a) for a in n.args))
+
+
+def transposed_spelling_is_simpler(x: Node) -> bool:
+    """f(Mᵀ...) for a function with f(M)ᵀ = f(Mᵀ): is f(transpose(M))ᵀ the canonical spelling?
+
+    Of f(M) and f(Mᵀ)ᵀ, the one whose argument spells out fewer transposes is kept (ties: as written),
+    so that inv(X.T @ A.T @ X) and inv(X.T @ A @ X).T are one node."""
+    if x.ndim != 2 or transposes_in(x) == 0:
+        return False
+    return transposes_in(transpose(x)) < transposes_in(x)
 
 
 # Filled by `elementwise.py`: the unary elementwise functions (they commute with transposition).
@@ -510,12 +530,15 @@ def mul(*factors: Node) -> Node:
         flat.extend(f.args if f.op == "mul" else (f,))
     shape = broadcast_shapes("*", flat)
     quotients = [f for f in flat if f.op == "div"]
-    if quotients and (len(quotients) > 1 or any(f.op not in ("div", "const") for f in flat)):
-        # x * (a / b) = (x * a) / b: one quotient per product, its numeric coefficient in front
-        numerator = mul(*(f for f in flat if f.op not in ("div", "const")), *(q.args[0] for q in quotients))
+    # factors that stay in front of a quotient: numbers, and scalars when the product is an array
+    # (so that @ can still pull them out)
+    outside = [f for f in flat if f.op == "const" or (shape and not f.shape and f.op != "div")]
+    inside = [f for f in flat if f.op != "div" and not any(f is o for o in outside)]
+    if quotients and (len(quotients) > 1 or inside):
+        # x * (a / b) = (x * a) / b: one quotient per product
+        numerator = mul(*inside, *(q.args[0] for q in quotients))
         denominator = mul(*(q.args[1] for q in quotients))
-        quotient = div(numerator, denominator)
-        return broadcast_to(mul(*(f for f in flat if f.op == "const"), quotient), shape)
+        return broadcast_to(mul(*outside, div(numerator, denominator)), shape)
     coefficient = 1.0
     exponents: dict[Node, list[float]] = {}  # base -> exponents, in order of first appearance
     for f in flat:
@@ -544,6 +567,10 @@ def mul(*factors: Node) -> Node:
     args = ([const(coefficient)] if coefficient != 1.0 or not rest else []) + rest
     if broadcast_shapes("*", args) != shape:
         args.append(ones(shape))
+    if len(shape) == 2 and all(f.ndim != 1 for f in args) and sum(f.ndim == 2 for f in args) > 1 and \
+            sum(map(transposes_in, args)) > sum(transposes_in(transpose(f)) for f in args):
+        # (A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ: of the two spellings keep the one with fewer transposes inside
+        return transpose(mul(*(transpose(f) for f in args)))
     if len(args) == 1:
         return args[0]
     return make("mul", tuple(args), (), shape)
@@ -590,6 +617,8 @@ def div(a: Node, b: Node) -> Node:
         return broadcast_to(a, shape)
     if a.op == "const" and b.op == "const":
         return const(_fold(lambda: a.params[0] / b.params[0], a, b, "/"))
+    if b.op == "const" and b.params[0] != 0.0 and len(repr(1.0 / b.params[0])) <= 6:
+        return broadcast_to(scale(1.0 / b.params[0], a), shape)  # X / 2 is 0.5 * X: one spelling
     if is_zero(a):
         return zeros(shape)
     if a is b:
@@ -599,6 +628,9 @@ def div(a: Node, b: Node) -> Node:
     c, body = split_coefficient(a)
     if c != 1.0:
         return scale(c, div(body, b))
+    scalars, array = split_scalars(a)
+    if scalars and array is not a:  # (s * A) / B = s * (A / B): scalars stay where @ can pull them out
+        return mul(*scalars, div(array, b))
     cb, body_b = split_coefficient(b)
     if cb == -1.0:
         return neg(div(a, body_b))
@@ -727,19 +759,20 @@ def chain_factors(node: Node) -> tuple[Node, ...]:
 
 def matmul(a: Node, b: Node) -> Node:
     shape = matmul_shape(a, b)
+    scalars_a, a = split_scalars(a)
+    scalars_b, b = split_scalars(b)
+    scalars = scalars_a + scalars_b
     a, divisor_a = split_divisor(a)
     b, divisor_b = split_divisor(b)
     if divisor_a is not None or divisor_b is not None:  # (A / s) @ B = (A @ B) / s
         divisor = mul(*(d for d in (divisor_a, divisor_b) if d is not None))
-        return div(matmul(a, b), divisor)
-    scalars_a, a = split_scalars(a)
-    scalars_b, b = split_scalars(b)
-    scalars = scalars_a + scalars_b
+        return mul(*scalars, div(matmul(a, b), divisor))
     if is_zero(a) or is_zero(b):
         return zeros(shape)
     left = chain_factors(a)
     if len(left) > 1 and left[-1].ndim != 2:
-        left = (a,)
+        # (F v) @ B is vᵀ Fᵀ B: the vector leads, so that vectors stay at the ends of one flat chain
+        left = (left[-1],) + tuple(transpose(f) for f in reversed(left[:-1]))
     right = chain_factors(b)
     if len(right) > 1 and right[0].ndim != 2:
         right = (b,)
@@ -776,6 +809,12 @@ def _chain(factors: list[Node], shape: Shape) -> Node:
         # the transposed factors may themselves simplify against each other
         if any(f.op == "matmul" for f in stack):
             return matmul_chain(stack)
+    if len(stack) > 2 and stack[0].ndim == 1 and stack[-1].ndim == 1:
+        # aᵀ M b = bᵀ Mᵀ a: of the two spellings keep the one with fewer transposes (a @ X @ b)
+        flipped = [transpose(f) for f in reversed(stack)]
+        if sum(f.op == "transpose" for f in flipped) < sum(f.op == "transpose" for f in stack) \
+                and not any(f.op == "matmul" for f in flipped):
+            stack = flipped
     if len(stack) == 1:
         return stack[0]
     return make("matmul", tuple(stack), (), shape)
@@ -886,7 +925,7 @@ def transpose(a: Node) -> Node:
         return a
     if op == "matmul":
         return matmul_chain([transpose(f) for f in reversed(a.args)])
-    if op == "add":
+    if op == "add" and all(t.ndim != 1 for t in a.args):  # a row-broadcast vector has no transpose term
         return add(*(transpose(t) for t in a.args))
     if op == "mul":
         scalars, array = split_scalars(a)

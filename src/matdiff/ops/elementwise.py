@@ -54,6 +54,8 @@ def elementwise(name: str, numpy_fn, derivative: Callable[[Node], Node], scalar_
             rewritten = simplify(u)
             if rewritten is not None:
                 return rewritten
+        if algebra.transposed_spelling_is_simpler(u):  # f(Xᵀ) is f(X)ᵀ: one node for both spellings
+            return algebra.transpose(construct(algebra.transpose(u)))
         return make(name, (u,), (), u.shape)
 
     OPS_DERIVATIVE[name] = derivative

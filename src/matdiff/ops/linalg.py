@@ -12,7 +12,7 @@ from ..dims import format_shape
 from ..errors import ShapeError
 from ..expr import Node, make
 from .registry import Op, register
-from .algebra import (ONE, ZERO, _describe, const, add, chain_factors, dim, div, eye, is_symmetric, matmul, matmul_chain,
+from .algebra import (ONE, ZERO, _describe, const, transposed_spelling_is_simpler, add, chain_factors, dim, div, eye, is_symmetric, matmul, matmul_chain,
                       mul, neg, split_coefficient, split_scalars, transpose)
 from .structure import kron, vec
 
@@ -35,7 +35,7 @@ def tr(x: Node) -> Node:
     op = x.op
     if op == "transpose":
         return tr(x.args[0])
-    if op == "add":
+    if op == "add" and all(t.shape == x.shape for t in x.args):  # not through broadcasting
         return add(*(tr(t) for t in x.args))
     if op == "mul":
         scalars, array = split_scalars(x)
@@ -121,6 +121,8 @@ def inv(x: Node) -> Node:
         return matmul_chain([inv(f) for f in reversed(x.args)])
     if op == "kron" and all(a.ndim == 2 and a.shape[0] == a.shape[1] for a in x.args):
         return kron(inv(x.args[0]), inv(x.args[1]))
+    if transposed_spelling_is_simpler(x):  # inv(Mᵀ) = inv(M)ᵀ: one node for both spellings
+        return transpose(inv(transpose(x)))
     return make("inv", (x,), (), x.shape)
 
 

@@ -157,7 +157,7 @@ register(Op("logsumexp", lambda node, args, sizes: _logsumexp_value(args[0]), te
 
 def diag(x: Node) -> Node:
     if x.ndim == 1:
-        if x.op == "diag":
+        if x.op == "diag" and x.args[0].ndim == 1:  # diag(diag(v)) = v; diag(diag(A)) is A ⊙ I, kept
             return x.args[0]
         if x.op == "ones":
             return A.eye(x.shape[0])
