@@ -4,8 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORPUS ?= ../shared/corpus/check.py
+# KaTeX for the page of `matdiff serve`, pinned in package.json, served from here (never a CDN)
+KATEX_DIR := src/matdiff/web/static/vendor/katex
+KATEX := $(KATEX_DIR)/katex.min.js
 
-.PHONY: all setup demo test test-fast corpus bench bench-quick fuzz clean
+.PHONY: all setup vendor demo test test-fast corpus bench bench-quick fuzz serve clean
 
 all: test
 
@@ -16,12 +19,28 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test,jax,torch,bench]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Without npm the page still works, showing math as plain text; the rule then runs again next time.
+$(KATEX): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --loglevel=error && \
+		rm -rf $(KATEX_DIR) && mkdir -p $(KATEX_DIR) && \
+		cp -r node_modules/katex/dist/fonts node_modules/katex/LICENSE $(KATEX_DIR)/ && \
+		cp node_modules/katex/dist/katex.min.css node_modules/katex/dist/katex.min.js $(KATEX_DIR)/; \
+	else \
+		echo "npm not found: skipping KaTeX, so the page of 'matdiff serve' shows math as plain text"; \
+	fi
 
-demo: $(STAMP)
+vendor: $(KATEX)
+
+setup: $(STAMP) $(KATEX)
+
+demo: setup
 	$(PY) examples/demo.py
 
-test: $(STAMP)
+serve: setup
+	$(VENV)/bin/matdiff serve
+
+test: setup
 	$(PY) -m pytest
 	@if [ -f $(CORPUS) ]; then $(PY) $(CORPUS); fi
 
@@ -41,4 +60,4 @@ bench-quick: $(STAMP)
 	$(PY) benchmarks/run_all.py --quick
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis node_modules src/matdiff/web/static/vendor

@@ -8,6 +8,7 @@ anything else, or hang.
 from __future__ import annotations
 
 import time
+import warnings
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -75,6 +76,16 @@ def test_a_missing_operand_is_pointed_at_after_the_operator():
     line, start, _ = pointed(error_of("x +", expected=md.ParseError))
     assert line == "x +"
     assert start >= 2, "the caret should stand under or after the +, not under x"
+
+
+@pytest.mark.parametrize("text", ["1or x", "2and x", "1if x else x"])
+def test_a_parse_error_is_the_only_report(text):
+    # Python's own parser warns about such text (SyntaxWarning: invalid decimal literal) on stderr
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(md.ParseError):
+            md.parse(text, "x: n")
+    assert [str(w.message) for w in caught] == []
 
 
 # ---- shape errors name the operands as written --------------------------------------------------

@@ -10,6 +10,8 @@ checked on every expression of the corpus and on random well-shaped expressions.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -56,7 +58,6 @@ def test_corpus_expression_parses_prints_and_evaluates(case, field, with_propert
 
     _, _, sizes, values = check.setup(case, seed=0)  # for a vjp this includes the cotangent G
     truth = reference(text, values, sizes)
-    assert e.shape == md.parse(e.text, shapes).shape
     assert len(e.shape) == truth.ndim
     assert_same_value(e.evaluate(values), truth, f"matdiff's value of {text!r}")
     assert_same_value(reference(e.text, values, sizes), truth, f"{text!r} printed as {e.text!r}")
@@ -64,7 +65,7 @@ def test_corpus_expression_parses_prints_and_evaluates(case, field, with_propert
 
 # ---- random well-shaped expressions -----------------------------------------------------------
 
-RANDOM = settings(max_examples=examples(300), deadline=None,
+RANDOM = settings(max_examples=examples(1000), deadline=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
@@ -92,7 +93,7 @@ def test_matdiff_and_the_judge_agree_on_the_value(drawn):
     assert_same_value(reference(e.text, values, sizes), truth, f"{text!r} printed as {e.text!r}")
 
 
-@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expressions(max_depth=4))
 def test_printers_never_crash(drawn):
     text, shapes = drawn
@@ -120,6 +121,9 @@ def test_printers_never_crash(drawn):
     ("x @ (A * y) @ z", "A: n×m, x: n, y: m, z: m"),
     ("A @ B + A @ v", "A: n×n, B: n×n, v: n"),     # A @ v is broadcast along the rows: not A @ (B + v)
     ("A @ B + A @ v", "A: m×p, B: p×m, v: p"),
+    ("(exp(S) ** A).T", "S: n×n sym, A: n×n"),    # a symmetric base, but not a symmetric power
+    ("x - x - s - t", "s: scalar, t: scalar, x: n"),      # a vector, though x - x cancels
+    ("sum(x - x - s - t)", "s: scalar, t: scalar, x: n"),  # -n (s + t)
     ("s * n ** -1.0 + x", "s: scalar, x: n"),      # NumPy refuses the integer n to the integer power -1
 ])
 def test_meaning_survives_simplification_and_printing(text, shapes):
@@ -142,19 +146,26 @@ def test_meaning_survives_simplification_and_printing(text, shapes):
     ("B @ (-(x / 2))", "B: n×m, x: m"),
     ("tr(kron(A, eye(3))) * s", "A: n×n, s: scalar"),
     ("v @ commutation(k, k) @ w", "v: k*k, w: k*k"),
+    ("tr(eye(2 * n))", "x: n"),                    # the dimension 2·n and the product 2 * n
+    ("tr(eye(n * m)) * x", "x: n, y: m"),
+    ("tr(kron(eye(m), eye(m)))", "x: m"),          # m * m, not m ** 2
+    ("s * ones(n, m) / B", "s: scalar, B: n×m"),   # ones(n, m) is not the number 1
+    ("(B + x).T + C.T", "B: m×n, C: m×n, x: n"),   # a broadcast sum inside a transposed sum
+    ("(x - A).T + A.T", "A: m×n, x: n"),
 ])
 def test_tricky_expressions_round_trip(text, shapes):
     assert_round_trip(md.parse(text, shapes), shapes)
 
 
 @pytest.mark.parametrize("text, printed", [
-    ("2 + x", "2 + x"),
-    ("x - 2", "x - 2"),
-    ("tr(A @ X)", "tr(A @ X)"),
-    ("A.T.T", "A"),
+    ("2 + x", ["2 + x"]),
+    ("x - 2", ["x - 2"]),
+    ("2 * ones(n) / x", ["2 / x", "2 * ones(n) / x"]),
+    ("tr(A @ X)", ["tr(A @ X)"]),
+    ("A.T.T", ["A"]),
 ])
 def test_printing_is_plain(text, printed):
-    assert md.parse(text, "A: n×m, X: m×n, x: n").text == printed
+    assert md.parse(text, "A: n×m, X: m×n, x: n").text in printed
 
 
 def test_equal_expressions_are_the_same_node():
@@ -163,15 +174,10 @@ def test_equal_expressions_are_the_same_node():
     assert md.parse("A.T.T", shapes).node is md.parse("A", shapes).node
 
 
-def test_a_variable_that_shares_a_dimension_name_is_refused_or_round_trips():
-    # `n` is declared as a scalar variable and also names the length of x: the dimension n
-    # (from tr(eye(n))) and the variable n must not print the same way.
-    shapes = "n: scalar, x: n"
-    try:
-        e = md.parse("tr(eye(n)) + n", shapes)
-    except md.DeclarationError:
-        return
-    assert_round_trip(e, shapes)
+def test_a_name_is_a_variable_or_a_dimension_never_both():
+    # were n both, tr(eye(n)) + n would print as "n + n" and re-parse as 2 * n
+    with pytest.raises(md.DeclarationError, match="n"):
+        md.parse("tr(eye(n)) + n", "n: scalar, x: n")
 
 
 # ---- declarations ---------------------------------------------------------------------------
@@ -258,41 +264,44 @@ def binding_error(text: str, shapes, values: dict) -> str:
     return str(info.value)
 
 
+def names(message: str, *words: str) -> bool:
+    """Does the message name each of these (as whole words: `x`, not the x of `matrix`)?"""
+    return all(re.search(rf"(?<![A-Za-z0-9_]){re.escape(w)}(?![A-Za-z0-9_])", message) for w in words)
+
+
 def test_a_value_whose_length_disagrees_names_the_variable_and_dimension():
     message = binding_error("A @ x", "A: n×m, x: m", {"A": np.ones((3, 4)), "x": np.ones(5)})
-    assert "x" in message and "m" in message
-    assert "5" in message and "4" in message
+    assert names(message, "x", "m", "5", "4")
 
 
 def test_a_value_that_disagrees_with_an_integer_dimension_is_named():
     message = binding_error("X @ y", "X: 2×n, y: n", {"X": np.ones((3, 4)), "y": np.ones(4)})
-    assert "X" in message and "2" in message and "3" in message
+    assert names(message, "X", "2", "3")
 
 
 def test_a_value_of_the_wrong_rank_is_named():
     message = binding_error("A @ x", "A: n×m, x: m", {"A": np.ones((3, 4)), "x": np.ones((4, 1))})
-    assert "x" in message and "(4, 1)" in message
+    assert names(message, "x") and "(4, 1)" in message
 
 
 def test_the_same_dimension_bound_twice_differently_is_named():
     message = binding_error("x + y", "x: n, y: n", {"x": np.ones(3), "y": np.ones(4)})
-    assert "n" in message and "y" in message
+    assert names(message, "n", "y", "4", "3")
 
 
 def test_a_missing_value_is_named():
-    message = binding_error("A @ x", "A: n×m, x: m", {"A": np.ones((3, 4))})
-    assert "x" in message
+    assert names(binding_error("A @ x", "A: n×m, x: m", {"A": np.ones((3, 4))}), "x")
 
 
 def test_a_value_that_is_not_numbers_is_named():
-    message = binding_error("sum(x)", "x: n", {"x": "abc"})
-    assert "x" in message
+    assert names(binding_error("sum(x)", "x: n", {"x": "abc"}), "x")
 
 
 def test_a_dimension_used_only_as_a_number_needs_a_size():
     e = md.parse("n * x", "x: k, y: n")
-    with pytest.raises(md.ValueBindingError, match="n"):
+    with pytest.raises(md.ValueBindingError) as info:
         e.evaluate({"x": np.ones(3)})
+    assert names(str(info.value), "n")
     assert np.array_equal(e.evaluate({"x": np.ones(3)}, sizes={"n": 5}), np.full(3, 5.0))
 
 

@@ -335,5 +335,98 @@ def diff(
             result = derivative(function, tuple(wrt), order=order, **options)
         emit(Report(function, result, cotangent), output_format)
 
+
+SERVE_EXAMPLES = """\
+[bold]Examples[/bold]
+
+  [dim]# on 127.0.0.1, a free port; open the URL it prints[/dim]
+  matdiff serve
+
+  matdiff serve --port 8765
+
+  [dim]# reachable from other machines: both options are needed[/dim]
+  matdiff serve --host 0.0.0.0 --allow-remote
+"""
+
+
+@app.command(epilog=SERVE_EXAMPLES)
+def serve(
+    host: Annotated[str, typer.Option(help="The address to listen on; only loopback without --allow-remote.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="The port; 0 picks a free one.")] = 0,
+    allow_remote: Annotated[bool, typer.Option(
+        "--allow-remote", help="Allow a --host that other machines can reach.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log requests.")] = False,
+) -> None:
+    """Serve the local web page: type an expression and its declarations, see the derivative rendered.
+
+    The page shows the derivative in rendered math, its index and vec forms, the steps, generated
+    code and a numeric check, from the JSON API POST /api/derive (the schema of --format json,
+    plus those sections). Runs until Ctrl-C.
+    """
+    from .web.server import is_loopback, serve as serve_page  # the web face loads only when asked for
+    if not is_loopback(host) and not allow_remote:
+        raise typer.BadParameter(f"{host} is reachable from other machines; add --allow-remote to serve there",
+                                 param_hint="'--host'")
+    try:
+        serve_page(host, port, allow_remote=allow_remote, quiet=quiet)
+    except OSError as error:  # the port is taken, the address is not ours
+        Console(stderr=True, highlight=False).print(Text(f"error: cannot serve on {host}:{port}: {error}",
+                                                         style="bold red"))
+        raise typer.Exit(1) from None
+
+
+VERIFY_EXAMPLES = """\
+[bold]Examples[/bold]
+
+  [dim]# wrong: X.T is the factor of the backprop rule G @ X.T, not d(W @ X)/dW[/dim]
+  matdiff verify "W @ X" --wrt W --claim "X.T" --where "W: m×q, X: q×n"
+
+  [dim]# a backprop rule: the claim uses the upstream gradient G (or name it with --vjp G)[/dim]
+  matdiff verify "W @ X" --wrt W --claim "G @ X.T" -w "W: m×q, X: q×n"
+
+  matdiff verify "x @ A @ x" --wrt x --claim "2 * A @ x" -w "x: n, A: n×n" --format json
+"""
+
+
+class VerifyFormat(str, Enum):
+    text = "text"
+    unicode = "unicode"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command(epilog=VERIFY_EXAMPLES)
+def verify(
+    expression: Annotated[str, typer.Argument(help="The function, e.g. \"W @ X\".", show_default=False)],
+    wrt: Annotated[str, typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
+                                     help="The variable the claim differentiates by.")],
+    claim: Annotated[str, typer.Option("--claim", "-c", metavar="EXPRESSION", show_default=False,
+                                       help="The claimed derivative, in the expression language.")],
+    where: WhereOption = None,
+    order: Annotated[int, typer.Option("--order", "-n", min=1, help="The order: 2 for a Hessian.")] = 1,
+    cotangent: Annotated[Optional[str], typer.Option(
+        "--vjp", metavar="COTANGENT", show_default=False,
+        help="The claim is a backpropagation rule in this upstream gradient, e.g. G (found by itself when "
+             "the claim uses one undeclared name).")] = None,
+    output_format: Annotated[VerifyFormat, typer.Option("--format", "-f", case_sensitive=False)] = VerifyFormat.text,
+) -> None:
+    """Check a claimed derivative: correct, correct up to a convention, or wrong, with the diagnosis.
+
+    The claim and the true derivative are compared at three random points, with a different size per dimension name.
+    The report gives the verdict, what the claim is (a transposed layout, a backprop rule's factor, off by 2, ...),
+    the evidence (both sides at the first point, the largest relative error) and the answer.
+    Exit code 1 when the verdict is wrong, 2 when the claim or the expression does not parse.
+    """
+    from .verify import verify as verify_claim  # the verdict's module loads only when asked for
+    with reporting_errors():
+        result = verify_claim(expression, wrt, where, claim=claim, cotangent=cotangent, order=order)
+    render = {VerifyFormat.text: lambda: result.text, VerifyFormat.unicode: lambda: result.unicode,
+              VerifyFormat.markdown: result._repr_markdown_, VerifyFormat.json: result.to_json_text}
+    typer.echo(render[output_format]())
+    if not result.correct:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":  # python -m matdiff.cli
     app()

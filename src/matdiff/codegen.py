@@ -456,7 +456,7 @@ def _lower_var(low: Lowering, node: Node) -> Term:
 def _lower_add(low: Lowering, node: Node) -> Term:
     """A sum, written with `-` for negative terms; T + T.T computes T once (a symmetric Hessian)."""
     parts = [split_coefficient(t) for t in node.args]
-    out: Term | None = None
+    signed: list[tuple[float, Term]] = []
     done: set[int] = set()
     for i, (c, body) in enumerate(parts):
         if i in done:
@@ -469,13 +469,8 @@ def _lower_add(low: Lowering, node: Node) -> Term:
             if j is not None:
                 done.add(j)
                 code = low.binary("+", code, low.make("Attribute", "T", (code,), 2), 2)
-        if out is None:  # the first term keeps its sign
-            out = code if c == 1.0 else low.negate(code) if c == -1.0 else low.binary("*", low.num(c), code)
-            continue
-        if abs(c) != 1.0:
-            code = low.binary("*", low.num(abs(c)), code)
-        out = low.binary("-" if c < 0 else "+", out, code, node.ndim)
-    return out
+        signed.append((c, code))
+    return _signed_sum(low, signed, node.ndim)
 
 
 def _lower_mul(low: Lowering, node: Node) -> Term:
@@ -643,7 +638,23 @@ def _apply_left(low: Lowering, f: Node, x: Term, x_node: Node | None = None) -> 
         return low.spell("solve", low.term(f.args[0]), x, ndim=nd)
     if f.op == "transpose" and _solvable(low, f.args[0]):  # inv(A).T @ x = solve(A.T, x)
         return low.spell("solve", low.term(transpose(f.args[0].args[0])), x, ndim=nd)
+    if f.op == "add" and nd == 1 and low.uses.get(f, 0) <= 1 and f.ndim == 2:
+        # (A + Bᵀ) @ x = A @ x + Bᵀ @ x: matrix-vector products instead of forming the sum
+        return _signed_sum(low, [(c, _apply_left(low, body, x)) for c, body in map(split_coefficient, f.args)], 1)
     return low.binary("@", low.term(f), x, _product_ndim(f.ndim, nd))
+
+
+def _signed_sum(low: Lowering, terms: list[tuple[float, Term]], ndim: int) -> Term:
+    """c1 * t1 + c2 * t2 - ..., the first term keeping its sign."""
+    out: Term | None = None
+    for c, code in terms:
+        if out is None:
+            out = code if c == 1.0 else low.negate(code) if c == -1.0 else low.binary("*", low.num(c), code, ndim)
+            continue
+        if abs(c) != 1.0:
+            code = low.binary("*", low.num(abs(c)), code, ndim)
+        out = low.binary("-" if c < 0 else "+", out, code, ndim)
+    return out
 
 
 def _product_ndim(a: int, b: int) -> int:
@@ -835,13 +846,14 @@ def _shape_checks(low: Lowering, plan: Plan, dims: dict[str, str]) -> list[ast.s
             body.append(ast.Assert(test, _message(f"{arg} must be a scalar (0-D), got ", low.spell("scalar_ndim", x),
                                                   "-D")))
             continue
-        ndim = low.spell("ndim", x)
-        body.append(ast.Assert(_compare(_to_ast(ndim, {}), ast.Constant(len(shape))),
-                               _message(f"{arg} must be {len(shape)}-D ({format_shape(shape)}), got ", ndim, "-D")))
         fresh = [(i, d) for i, d in enumerate(shape) if isinstance(d, str) and d not in bound]
         first = {}
         for i, d in fresh:
             first.setdefault(d, i)
+        if first:  # dimensions are read off this argument: its number of axes first
+            ndim = low.spell("ndim", x)
+            body.append(ast.Assert(_compare(_to_ast(ndim, {}), ast.Constant(len(shape))),
+                                   _message(f"{arg} must be {len(shape)}-D ({format_shape(shape)}), got ", ndim, "-D")))
         if len(first) == len(shape):  # n, m = X.shape
             body.append(ast.Assign([ast.Tuple([ast.Name(dims[d]) for d in shape], ast.Store())],
                                    _to_ast(low.spell("shape", x), {})))

@@ -87,6 +87,27 @@ def _dim(d) -> Disp:
     return _chain("mul", parts)
 
 
+def _prefixed(prefix: list[Disp], shown: Disp) -> Disp:
+    """prefix[0] * ... * shown, without parentheses where reading left to right gives the same node:
+    `s * A @ B` reads as (s * A) @ B and `s * A / b` as (s * A) / b, which the constructors make
+    s * (A @ B) and s * (A / b) again; `2 * s * X` is one flat product."""
+    if shown.kind == "matmul":
+        return _chain("matmul", [_prefixed(prefix, shown.items[0]), *shown.items[1:]])
+    if shown.kind == "div":
+        return _bin("div", _prefixed(prefix, shown.items[0]), shown.items[1])
+    if shown.kind == "mul":
+        return _chain("mul", list(prefix) + list(shown.items))
+    if shown.kind == "num" and shown.value == 1.0:  # 2 * (1 / x) is 2 / x
+        return _chain("mul", list(prefix))
+    return _chain("mul", list(prefix) + [shown])
+
+
+def _transposes_termwise(terms) -> bool:
+    """(a + b)ᵀ may be spelt aᵀ + bᵀ (and back) only when no term broadcasts a vector and no
+    transposed term is itself a sum that reading back would merge into the outer one."""
+    return all(t.ndim != 1 and transpose(t).op != "add" for t in terms)
+
+
 def _smaller(a: Disp, b: Disp) -> Disp:
     return b if b.cost < a.cost else a
 
@@ -133,7 +154,7 @@ class _Displayer:
             return self.best_t(args[0])
         if op == "add":
             built = self._add(args, transposed=False)
-            if node.ndim == 2 and all(a.ndim != 1 for a in args):
+            if node.ndim == 2 and _transposes_termwise(args):
                 built = _smaller(built, _t(self._add(args, transposed=True)))
             return built
         if op == "mul":
@@ -160,7 +181,7 @@ class _Displayer:
         wrapped = _t(self.best(node))
         if op == "matmul":
             return _smaller(wrapped, _chain("matmul", [self.best_t(f) for f in reversed(args)]))
-        if op == "add" and all(a.ndim != 1 for a in args):
+        if op == "add" and _transposes_termwise(args):
             return _smaller(wrapped, self._add(args, transposed=True))
         if op == "mul" and all(a.ndim != 1 for a in args) and sum(a.ndim == 2 for a in args) > 1 and \
                 sum(map(transposes_in, args)) < sum(transposes_in(transpose(a)) for a in args):
@@ -182,8 +203,10 @@ class _Displayer:
         for t in terms:
             c, body = split_coefficient(t)
             shown = self.best_t(body) if transposed else self.best(body)
-            if abs(c) != 1.0:
-                shown = _chain("mul", [_num(abs(c)), shown])
+            if body.op == "const":  # a number term: its coefficient is the number
+                shown = _num(abs(c))
+            elif abs(c) != 1.0:
+                shown = _prefixed([_num(abs(c))], shown)
             parts.append(("-" if c < 0 else "+", shown))
         return _sum(parts)
 
@@ -192,11 +215,8 @@ class _Displayer:
         negative = factors[0].op == "const" and factors[0].params[0] == -1.0
         if negative:
             shown = shown[1:]
-        last = shown[-1]
-        if last.kind == "matmul" and all(not f.shape for f in factors[:-1]):
-            # s * A @ B reads back as (s * A) @ B, which the constructors make s * (A @ B) again
-            head = _chain("mul", shown[:-1] + [last.items[0]])
-            built = _chain("matmul", [head, *last.items[1:]])
+        if len(shown) > 1 and all(not f.shape for f in factors[:-1]):
+            built = _prefixed(shown[:-1], shown[-1])
         else:
             built = _chain("mul", shown)
         return _neg(built) if negative else built

@@ -46,6 +46,8 @@ def dim(d: Dim) -> Node:
     """A dimension used as a number (`n` in `sum(x) / n`): a scalar constant of unknown size."""
     if isinstance(d, int):
         return const(float(d))
+    if not isinstance(d, str):  # n·m as the product of its symbols, as it prints and parses
+        return mul(const(float(d.coefficient)), *(dim(symbol) for symbol in d.symbols))
     return make("dim", (), (d,), ())
 
 
@@ -122,11 +124,9 @@ def _symmetric(node: Node) -> bool:
         return node.params[0] == node.params[1]
     if op == "outer":
         return node.args[0] is node.args[1]
-    if op in ("add", "mul", "div", "inv", "kron") or (op in _ELEMENTWISE_UNARY):
+    if op in ("add", "mul", "div", "pow", "inv", "kron") or (op in _ELEMENTWISE_UNARY):
         # scalars broadcast symmetrically; a vector broadcast along rows does not
         return all(a.ndim == 0 or is_symmetric(a) for a in node.args)
-    if op == "pow":
-        return is_symmetric(node.args[0])
     if op == "matmul":
         factors = node.args
         k = len(factors)
@@ -235,6 +235,8 @@ def add(*terms: Node) -> Node:
         c, body = split_coefficient(t)
         if is_zero(body) or c == 0.0:
             continue
+        if body.op == "ones":  # a block of ones is the number 1, broadcast (the shape is kept below)
+            body = ONE
         coefficients[body] = coefficients.get(body, 0.0) + c
     kept = [scale(c, body) for body, c in coefficients.items() if c != 0.0]
     if len(kept) > 1:
@@ -243,6 +245,10 @@ def add(*terms: Node) -> Node:
         kept = _collect_common_factors(kept)
         # positive terms first and transposed leaves after their originals (stable): `s - y`, `A + A.T`
         kept.sort(key=lambda t: (split_coefficient(t)[0] < 0, split_coefficient(t)[1].op == "transpose"))
+    if len(kept) > 1:
+        common = {split_coefficient(t)[0] for t in kept}
+        if len(common) == 1 and common != {1.0}:  # 2 * a + 2 * b = 2 * (a + b)
+            return broadcast_to(scale(common.pop(), add(*(split_coefficient(t)[1] for t in kept))), shape)
     if not kept:
         return zeros(shape)
     if len(kept) == 1:
@@ -274,7 +280,7 @@ def _expand_for_cancellation(terms: list[Node]) -> list[Node]:
     -y ⊙ (1 - s) + (1 - y) ⊙ s = s - y. Left as it is when nothing cancels."""
     if not any(t.op == "mul" and any(f.op == "add" for f in t.args) for t in terms):
         return terms
-    monomials: dict[frozenset, tuple[float, list[Node]]] = {}
+    monomials: dict[Node, float] = {}
     count = 0
     for t in terms:
         c, body = split_coefficient(t)
@@ -285,17 +291,17 @@ def _expand_for_cancellation(terms: list[Node]) -> list[Node]:
             if len(expansion) > _EXPANSION_LIMIT:
                 return terms
         for c, factors in expansion:
-            key = frozenset((f, factors.count(f)) for f in factors)
-            previous = monomials.get(key, (0.0, factors))[0]
-            monomials[key] = (previous + c, monomials.get(key, (0.0, factors))[1])
+            # each monomial through the constructors, so that s ** 2 * (X / s) and s * X are one key
+            c_body, body = split_coefficient(mul(const(c), *factors) if factors else const(c))
+            monomials[body] = monomials.get(body, 0.0) + c_body
             count += 1
             if count > _EXPANSION_LIMIT:
                 return terms
-    kept = [(c, fs) for c, fs in monomials.values() if c != 0.0]
+    kept = [(c, body) for body, c in monomials.items() if c != 0.0]
     if len(kept) >= count or len(kept) > len(terms):
         return terms
     shape = broadcast_shapes("+", terms)
-    return [broadcast_to(scale(c, mul(*fs)), shape) if fs else mul(const(c), ones(shape)) for c, fs in kept]
+    return [broadcast_to(scale(c, body), shape) for c, body in kept]
 
 
 def _collect_common_factors(terms: list[Node]) -> list[Node]:
@@ -336,8 +342,8 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
         c, body = split_coefficient(t)
         scalars, array = split_scalars(body)
         parts.append((c, scalars, array))
-        if array.op == "matmul" and not scalars:
-            groups.setdefault(array.args[side], []).append(i)
+        if array.op == "matmul" and not scalars:  # only terms of one shape: never through broadcasting
+            groups.setdefault((array.args[side], array.shape), []).append(i)
     shared = {f: idx for f, idx in groups.items() if len(idx) > 1}
     if not shared:
         return terms
@@ -347,7 +353,7 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
         if i in done:
             continue
         array = parts[i][2]
-        members = shared.get(array.args[side]) if array.op == "matmul" else None
+        members = shared.get((array.args[side], array.shape)) if array.op == "matmul" else None
         if not members or members[0] != i:
             out.append(t)
             continue
@@ -534,11 +540,15 @@ def mul(*factors: Node) -> Node:
     # (so that @ can still pull them out)
     outside = [f for f in flat if f.op == "const" or (shape and not f.shape and f.op != "div")]
     inside = [f for f in flat if f.op != "div" and not any(f is o for o in outside)]
-    if quotients and (len(quotients) > 1 or inside):
-        # x * (a / b) = (x * a) / b: one quotient per product
-        numerator = mul(*inside, *(q.args[0] for q in quotients))
+    if quotients:
         denominator = mul(*(q.args[1] for q in quotients))
-        return broadcast_to(mul(*outside, div(numerator, denominator)), shape)
+        scalars_in_front = [f for f in outside if f.op != "const"]
+        if scalars_in_front and _cancel_common_factors(mul(*scalars_in_front), denominator) is not None:
+            inside, outside = inside + scalars_in_front, [f for f in outside if f.op == "const"]
+        if len(quotients) > 1 or inside:
+            # x * (a / b) = (x * a) / b: one quotient per product
+            numerator = mul(*inside, *(q.args[0] for q in quotients))
+            return broadcast_to(mul(*outside, div(numerator, denominator)), shape)
     coefficient = 1.0
     exponents: dict[Node, list[float]] = {}  # base -> exponents, in order of first appearance
     for f in flat:
@@ -628,6 +638,11 @@ def div(a: Node, b: Node) -> Node:
     c, body = split_coefficient(a)
     if c != 1.0:
         return scale(c, div(body, b))
+    cancelled = _cancel_common_factors(a, b)
+    if cancelled is not None:  # (s ** 2 * X) / s = s * X
+        return broadcast_to(div(*cancelled), shape)
+    if shape and not a.shape and a.op != "const":  # s / X is s * (1 / X): scalars stand in front
+        return mul(a, div(ONE, b))
     scalars, array = split_scalars(a)
     if scalars and array is not a:  # (s * A) / B = s * (A / B): scalars stay where @ can pull them out
         return mul(*scalars, div(array, b))
@@ -638,10 +653,34 @@ def div(a: Node, b: Node) -> Node:
         return div(a.args[0], mul(a.args[1], b))
     if b.op == "div":  # a / (x / y) = (a * y) / x
         return div(mul(a, b.args[1]), b.args[0])
-    if a.op == "mul" and not b.shape and b in a.args:  # (s * X) / s = X
-        return broadcast_to(mul(*(f for f in a.args if f is not b)), shape) \
-            if a.args.count(b) == 1 else make("div", (a, b), (), shape)
     return make("div", (a, b), (), shape)
+
+
+def _powers(node: Node) -> dict[Node, float]:
+    """node as a product of powers base ** exponent (numeric exponents), coefficients left out."""
+    found: dict[Node, float] = {}
+    for f in (node.args if node.op == "mul" else (node,)):
+        if f.op == "const" or f.op == "ones":
+            continue
+        base, e = (f.args[0], f.args[1].params[0]) if f.op == "pow" and f.args[1].op == "const" else (f, 1.0)
+        found[base] = found.get(base, 0.0) + e
+    return found
+
+
+def _cancel_common_factors(a: Node, b: Node) -> tuple[Node, Node] | None:
+    top, bottom = _powers(a), _powers(b)
+    common = [base for base in top if base in bottom and top[base] > 0 and bottom[base] > 0]
+    if not common:
+        return None
+    for base in common:
+        e = min(top[base], bottom[base])
+        top[base] -= e
+        bottom[base] -= e
+    c_top, _ = split_coefficient(a)
+    c_bottom, _ = split_coefficient(b)
+    numerator = mul(const(c_top), *(power(base, const(e)) for base, e in top.items() if e))
+    denominator = mul(const(c_bottom), *(power(base, const(e)) for base, e in bottom.items() if e))
+    return numerator, denominator
 
 
 def _fold(compute, a: Node, b: Node, symbol: str) -> float:
@@ -698,6 +737,8 @@ def power(a: Node, p: Node) -> Node:
             return ones(shape)
         if a.op == "const":
             return const(_fold(lambda: a.params[0] ** e, a, p, "**"))
+        if e < 0:  # x ** -2 is 1 / x ** 2: one spelling (and NumPy refuses integer ** negative)
+            return div(broadcast_to(ONE, shape), power(a, const(-e)))
         if a.op == "pow" and a.args[1].op == "const":
             inner = a.args[1].params[0]
             if float(inner).is_integer() and float(e).is_integer():

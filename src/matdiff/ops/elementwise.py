@@ -18,6 +18,11 @@ from .algebra import ONE, add, const, div, is_const, mul, neg, power, sub
 from .structure import logsumexp
 
 
+def logdet(x: Node) -> Node:
+    from .linalg import logdet as construct  # linalg imports this module
+    return construct(x)
+
+
 def _logistic(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # stable for large |x|
 
@@ -71,6 +76,8 @@ def _simplify_log(u: Node) -> Node | None:
         return u.args[0]
     if u.op == "sigmoid":  # log σ(v) = -softplus(-v)
         return neg(softplus(neg(u.args[0])))
+    if u.op == "det":  # log det(X) is logdet(X) wherever it is defined (det(X) > 0)
+        return logdet(u.args[0])
     if u.op == "softmax":  # log softmax(v) = v - logsumexp(v)
         return sub(u.args[0], logsumexp(u.args[0]))
     if u.op == "add" and len(u.args) == 2 and is_const(u.args[0], 1.0):  # log(1 - σ(v)) = -softplus(v)

@@ -52,6 +52,8 @@ def sum_(x: Node, axis: int | None = None) -> Node:
         return A.matmul(x.args[0].args[0], rest)
     if x.op == "ones" and axis is not None:
         return A.mul(A.dim(x.shape[axis]), A.ones((x.shape[1 - axis],)))
+    if x.op == "ones":
+        return A.dim(size_of(x.shape))
     shape = () if axis is None else (x.shape[1 - axis],)
     return make("sum", (x,), (axis,), shape)
 
@@ -166,9 +168,9 @@ def diag(x: Node) -> Node:
             return A.mul(*scalars, diag(array))
         return make("diag", (x,), (), (x.shape[0], x.shape[0]))
     if x.ndim == 2:
-        if x.shape[0] != x.shape[1] and not (isinstance(x.shape[0], int) and isinstance(x.shape[1], int)):
-            raise ShapeError(f"diag({_describe(x)}): the diagonal of a non-square {format_shape(x.shape)} matrix "
-                             f"has no symbolic length; diag needs a square matrix here", (x,))
+        if x.shape[0] != x.shape[1]:
+            raise ShapeError(f"diag({_describe(x)}): diag needs a square matrix, but {_describe(x)} is "
+                             f"{format_shape(x.shape)}", (x,))
         if x.op == "diag":
             return x.args[0]
         if x.op == "eye":
@@ -371,6 +373,11 @@ def vec(x: Node) -> Node:
 
 def unvec(v: Node, n, m) -> Node:
     """The n×m matrix X with vec(X) = v: (vec(I_m)ᵀ ⊗ I_n)(I_m ⊗ v)."""
+    scalars, array = A.split_scalars(v)
+    if scalars and array is not v:
+        return A.mul(*scalars, unvec(array, n, m))
+    if v.op == "vec" and v.args[0].shape == (n, m):
+        return v.args[0]
     return A.matmul(kron(vec(A.eye(m)), A.eye(n)), kron(A.eye(m), outer(v, A.ones((1,)))))
 
 

@@ -1,0 +1,382 @@
+"""Generated code against hand-written NumPy, JAX autodiff and torch.func, side by side in one process.
+
+    python benchmarks/codegen_bench.py            # full sizes (d up to 4000; several minutes)
+    python benchmarks/codegen_bench.py --quick    # smaller sizes, under two minutes
+
+For each problem and size: matdiff's generated NumPy code and its generated JAX code (under jax.jit)
+against hand-written NumPy, `jax.value_and_grad` / `jax.hessian` (jit) and `torch.func.grad_and_value`
+/ `torch.func.hessian` (CPU, eager). Everything is float64. Contestants run interleaved, in rounds,
+and each keeps its fastest round (the least disturbed by other work on the machine). Results match
+before anything is timed.
+
+The table shows ratios peer time / matdiff time (above 1: matdiff is faster). The pairings: hand-
+written NumPy and torch.func against matdiff's NumPy code; jax against matdiff's JAX code (same
+runtime) and against matdiff's NumPy code. `benchmarks/results.json` gets one row per pairing:
+problem, size, quantity, matdiff (which generated code), matdiff_s, peer, peer_s, ratio.
+A benchmark never fails a build: goals are printed, not asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Every framework gets the same number of threads (default 1: on a small shared machine a multi-
+# threaded BLAS call stalls whenever one of its threads is descheduled, and ratios become noise).
+# Set MATDIFF_BENCH_THREADS before starting Python; it must be known before NumPy, JAX and torch load.
+THREADS = os.environ.get("MATDIFF_BENCH_THREADS", "1")
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, THREADS)
+if THREADS == "1":
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep rather than spin
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+import matdiff as md  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results.json"
+
+
+# ---- problems -----------------------------------------------------------------------------------------
+
+@dataclass
+class Problem:
+    """A loss, its variables, and the same computation written by hand in NumPy, JAX and PyTorch."""
+
+    name: str
+    expr: str
+    shapes: str
+    wrt: list[str]
+    quantity: str  # "gradient" or "hessian"
+    sizes: dict[str, list[dict]]  # "quick"/"full" -> [small, medium, large] dimension sizes
+    values: Callable[[dict, np.random.Generator], dict]
+    numpy: Callable  # (**values) -> (value, grads...) or (value, hessian)
+    jax_f: Callable  # (jnp module, jax module) -> f(**values) -> scalar, for jax autodiff
+    torch_f: Callable  # (torch module) -> f(*args) -> scalar, for torch.func
+    torch_limit: Callable[[dict], bool] = lambda size: True  # sizes torch.func can do in reasonable time
+    label: Callable[[dict], str] = lambda size: ", ".join(f"{k}={v}" for k, v in size.items())
+    order: list[str] = field(default_factory=list)  # argument order of the matdiff function
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def quad_numpy_gradient(x, A):
+    ax = A @ x
+    return x @ ax, ax + A.T @ x
+
+
+def quad_numpy_hessian(x, A):
+    return x @ (A @ x), A + A.T
+
+
+def logistic_numpy_gradient(X, w, y):
+    z = X @ w
+    return np.sum(np.logaddexp(0.0, z)) - y @ z, X.T @ (_sigmoid(z) - y)
+
+
+def logistic_numpy_hessian(X, w, y):
+    z = X @ w
+    s = _sigmoid(z)
+    return np.sum(np.logaddexp(0.0, z)) - y @ z, X.T @ (X * (s * (1 - s))[:, None])
+
+
+def factorization_numpy(M, U, V):
+    r = M - U @ V.T
+    return np.vdot(r, r), -2.0 * (r @ V), -2.0 * (r.T @ U)
+
+
+def mlp_numpy(X, W1, b1, W2, b2, Y):
+    h = np.tanh(X @ W1 + b1)
+    r = h @ W2 + b2 - Y
+    g = 2.0 * r
+    gz = (g @ W2.T) * (1.0 - h * h)
+    return np.vdot(r, r), X.T @ gz, gz.sum(axis=0), h.T @ g, g.sum(axis=0)
+
+
+def gaussian_numpy(x, mu, S):
+    si = np.linalg.inv(S)
+    r = x - mu
+    sir = si @ r
+    value = 0.5 * np.linalg.slogdet(S)[1] + 0.5 * (r @ sir)
+    return value, -sir, 0.5 * (si - np.outer(sir, sir))
+
+
+def _normal(rng, *shape, scale=1.0):
+    return rng.normal(scale=scale, size=shape)
+
+
+def _spd(rng, n):
+    a = rng.normal(size=(n, n))
+    return a @ a.T / n + np.eye(n)
+
+
+QUAD = "x @ A @ x"
+LOGISTIC = "sum(softplus(X @ w)) - y @ X @ w"
+FACTORIZATION = "norm2(M - U @ V.T) ** 2"
+MLP = "norm2(tanh(X @ W1 + b1) @ W2 + b2 - Y) ** 2"
+GAUSSIAN = "0.5 * logdet(S) + 0.5 * (x - mu) @ inv(S) @ (x - mu)"
+
+
+def problems() -> list[Problem]:
+    quad_values = lambda s, rng: dict(x=_normal(rng, s["d"]), A=_normal(rng, s["d"], s["d"]))  # noqa: E731
+    logistic_values = lambda s, rng: dict(X=_normal(rng, s["n"], s["d"]),  # noqa: E731
+                                          w=_normal(rng, s["d"], scale=1 / np.sqrt(s["d"])),
+                                          y=rng.uniform(size=s["n"]))
+    quad_jax = lambda jnp, jax: (lambda x, A: x @ A @ x)  # noqa: E731
+    logistic_jax = lambda jnp, jax: (lambda X, w, y: jnp.sum(jax.nn.softplus(X @ w)) - y @ (X @ w))  # noqa: E731
+    quad_torch = lambda torch: (lambda x, A: x @ A @ x)  # noqa: E731
+    logistic_torch = lambda torch: (  # noqa: E731
+        lambda X, w, y: torch.sum(torch.nn.functional.softplus(X @ w)) - y @ (X @ w))
+    d_sizes = {"quick": [{"d": 100}, {"d": 500}, {"d": 1000}], "full": [{"d": 100}, {"d": 2000}, {"d": 4000}]}
+    logistic_sizes = {"quick": [{"n": 10000, "d": 30}, {"n": 10000, "d": 200}, {"n": 10000, "d": 1000}],
+                      "full": [{"n": 10000, "d": 100}, {"n": 10000, "d": 1000}, {"n": 10000, "d": 2000}]}
+    return [
+        Problem("x @ A @ x", QUAD, "x: d, A: d×d", ["x"], "gradient", d_sizes, quad_values, quad_numpy_gradient,
+                quad_jax, quad_torch),
+        Problem("x @ A @ x", QUAD, "x: d, A: d×d", ["x"], "hessian", d_sizes, quad_values, quad_numpy_hessian,
+                quad_jax, quad_torch, torch_limit=lambda s: s["d"] <= 2000),
+        Problem("logistic", LOGISTIC, "X: n×d, w: d, y: n", ["w"], "gradient", logistic_sizes, logistic_values,
+                logistic_numpy_gradient, logistic_jax, logistic_torch),
+        # torch.func.hessian needs 1.3 s at d = 300 and over a minute at d = 1000 on two cores
+        Problem("logistic", LOGISTIC, "X: n×d, w: d, y: n", ["w"], "hessian", logistic_sizes, logistic_values,
+                logistic_numpy_hessian, logistic_jax, logistic_torch, torch_limit=lambda s: s["d"] <= 300),
+        Problem("factorization", FACTORIZATION, "M: n×m, U: n×k, V: m×k", ["U", "V"], "gradient",
+                {"quick": [{"n": 100, "m": 80, "k": 10}, {"n": 500, "m": 400, "k": 20},
+                           {"n": 1500, "m": 1000, "k": 50}],
+                 "full": [{"n": 100, "m": 80, "k": 10}, {"n": 1000, "m": 800, "k": 50},
+                          {"n": 4000, "m": 3000, "k": 100}]},
+                lambda s, rng: dict(M=_normal(rng, s["n"], s["m"]), U=_normal(rng, s["n"], s["k"]),
+                                    V=_normal(rng, s["m"], s["k"])),
+                factorization_numpy,
+                lambda jnp, jax: (lambda M, U, V: jnp.sum((M - U @ V.T) ** 2)),
+                lambda torch: (lambda M, U, V: torch.sum((M - U @ V.T) ** 2))),
+        Problem("mlp", MLP, "X: n×d, W1: d×h, b1: h, W2: h×k, b2: k, Y: n×k", ["W1", "b1", "W2", "b2"], "gradient",
+                {"quick": [{"n": 64, "d": 32, "h": 32, "k": 10}, {"n": 512, "d": 128, "h": 128, "k": 10},
+                           {"n": 2048, "d": 256, "h": 256, "k": 10}],
+                 "full": [{"n": 64, "d": 32, "h": 32, "k": 10}, {"n": 1024, "d": 256, "h": 256, "k": 10},
+                          {"n": 8192, "d": 512, "h": 512, "k": 10}]},
+                lambda s, rng: dict(X=_normal(rng, s["n"], s["d"]),
+                                    W1=_normal(rng, s["d"], s["h"], scale=1 / np.sqrt(s["d"])),
+                                    b1=_normal(rng, s["h"], scale=0.1),
+                                    W2=_normal(rng, s["h"], s["k"], scale=1 / np.sqrt(s["h"])),
+                                    b2=_normal(rng, s["k"], scale=0.1), Y=_normal(rng, s["n"], s["k"])),
+                mlp_numpy,
+                lambda jnp, jax: (lambda X, W1, b1, W2, b2, Y: jnp.sum((jnp.tanh(X @ W1 + b1) @ W2 + b2 - Y) ** 2)),
+                lambda torch: (lambda X, W1, b1, W2, b2, Y:
+                               torch.sum((torch.tanh(X @ W1 + b1) @ W2 + b2 - Y) ** 2))),
+        Problem("gaussian nll", GAUSSIAN, "x: n, mu: n, S: n×n spd", ["mu", "S"], "gradient",
+                {"quick": [{"n": 20}, {"n": 200}, {"n": 600}], "full": [{"n": 20}, {"n": 300}, {"n": 1500}]},
+                lambda s, rng: dict(x=_normal(rng, s["n"]), mu=_normal(rng, s["n"]), S=_spd(rng, s["n"])),
+                gaussian_numpy,
+                lambda jnp, jax: (lambda x, mu, S: 0.5 * jnp.linalg.slogdet(S)[1]
+                                  + 0.5 * (x - mu) @ jnp.linalg.solve(S, x - mu)),
+                lambda torch: (lambda x, mu, S: 0.5 * torch.linalg.slogdet(S)[1]
+                               + 0.5 * (x - mu) @ torch.linalg.solve(S, x - mu))),
+    ]
+
+
+# ---- timing ---------------------------------------------------------------------------------------------
+
+def timed(fn: Callable, calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+# Contestants that are compared are timed together, in interleaved rounds; the frameworks' thread
+# pools (OpenBLAS, XLA, OpenMP) are given a pause between blocks to go idle.
+BLOCKS = (("matdiff numpy", "hand-written"), ("matdiff jax", "jax"), ("torch",))
+
+
+def race(contestants: dict[str, Callable], budget: float, rounds: int) -> dict[str, float]:
+    """Fastest per-call time of each contestant: rounds of about budget/rounds seconds each, interleaved
+    within a block of contestants that are compared with each other."""
+    best: dict[str, float] = {}
+    for block in BLOCKS:
+        members = {name: contestants[name] for name in block if name in contestants}
+        if not members:
+            continue
+        time.sleep(0.2)
+        for fn in members.values():  # warm-up: jit compilation, caches, thread pools
+            fn()
+        single = {name: timed(fn, 1) for name, fn in members.items()}
+        calls = {name: max(1, int(budget / rounds / max(t, 1e-7))) for name, t in single.items()}
+        best.update(single)
+        for round_ in range(rounds):
+            for name, fn in members.items():
+                if single[name] * rounds > 4 * budget and round_ > 0:
+                    continue  # a slow contestant: a couple of calls are all it gets
+                best[name] = min(best[name], timed(fn, calls[name]))
+    return best
+
+
+# ---- the contestants of one problem at one size ------------------------------------------------------
+
+def contestants(problem: Problem, size: dict, values: dict, jax, torch):
+    """name -> zero-argument callable, each checked against hand-written NumPy first."""
+    hessian = problem.quantity == "hessian"
+    kwargs = dict(hessian=hessian, gradients=not hessian)
+    generated = md.compile(problem.expr, problem.wrt, problem.shapes, backend="numpy", **kwargs)
+    names = list(generated.__code__.co_varnames[:generated.__code__.co_argcount])
+    args = [values[n] for n in names]
+    reference = problem.numpy(*args)
+    found = generated(*args)
+    _agree("matdiff numpy", found, reference)
+    out: dict[str, Callable] = {"matdiff numpy": lambda: generated(*args), "hand-written": lambda: problem.numpy(*args)}
+    argnums = tuple(names.index(w) for w in problem.wrt)
+    if jax is not None:
+        jnp = jax.numpy
+        jargs = [jnp.asarray(a) for a in args]
+        gen_jax = jax.jit(md.compile(problem.expr, problem.wrt, problem.shapes, backend="jax", **kwargs))
+        f = problem.jax_f(jnp, jax)
+        peer = jax.jit(jax.hessian(f, argnums=argnums[0]) if hessian else jax.value_and_grad(f, argnums=argnums))
+        _agree("matdiff jax", gen_jax(*jargs), reference)
+        got = peer(*jargs)
+        _agree("jax", ((None, got) if hessian else (got[0], *got[1])), reference, skip_value=hessian)
+        out["matdiff jax"] = lambda: jax.block_until_ready(gen_jax(*jargs))
+        out["jax"] = lambda: jax.block_until_ready(peer(*jargs))
+    if torch is not None and problem.torch_limit(size):
+        targs = [torch.from_numpy(a) for a in args]
+        f = problem.torch_f(torch)
+        if hessian:
+            peer_t = torch.func.hessian(f, argnums=argnums[0])
+            _agree("torch", (None, peer_t(*targs)), reference, skip_value=True)
+        else:
+            peer_t = torch.func.grad_and_value(f, argnums=argnums)
+            grads, value = peer_t(*targs)
+            _agree("torch", (value, *grads), reference)
+        out["torch"] = lambda: peer_t(*targs)
+    return out
+
+
+def _agree(who: str, found, reference, skip_value: bool = False) -> None:
+    for i, (a, b) in enumerate(zip(found, reference)):
+        if i == 0 and skip_value:
+            continue
+        a, b = np.asarray(a), np.asarray(b)
+        scale = max(1.0, float(np.max(np.abs(b))))
+        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-7, atol=1e-7 * scale):
+            raise AssertionError(f"{who} disagrees with hand-written NumPy in output {i}")
+
+
+# ---- the run ------------------------------------------------------------------------------------------------
+
+LEVELS = ("small", "medium", "large")
+PAIRS = [("matdiff numpy", "hand-written"), ("matdiff jax", "jax"), ("matdiff numpy", "jax"),
+         ("matdiff numpy", "torch")]
+
+
+def run(quick: bool = False, only: str | None = None, out: Path | None = RESULTS) -> list[dict]:
+    try:
+        import jax
+        jax.config.update("jax_enable_x64", True)
+    except ImportError:
+        jax = None
+    try:
+        import torch
+        torch.set_num_threads(int(THREADS))
+    except ImportError:
+        torch = None
+    mode = "quick" if quick else "full"
+    budget, rounds = (0.2, 7) if quick else (1.0, 9)
+    rows: list[dict] = []
+    started = time.perf_counter()
+    print(f"codegen benchmark ({mode}): ratio = peer time / matdiff time; >1 means the generated code is faster")
+    print(f"{'problem':14} {'size':24} {'quantity':9} {'matdiff np':>11} {'matdiff jax':>11} "
+          f"{'hand/np':>8} {'jax/jax':>8} {'jax/np':>8} {'torch/np':>9}")
+    for problem in problems():
+        if only and only not in problem.name:
+            continue
+        for level, size in zip(LEVELS, problem.sizes[mode]):
+            rng = np.random.default_rng(0)
+            values = problem.values(size, rng)
+            times = race(contestants(problem, size, values, jax, torch), budget, rounds)
+            label = f"{level} ({problem.label(size)})"
+            ratios = {}
+            for mine, peer in PAIRS:
+                if mine in times and peer in times:
+                    ratio = times[peer] / times[mine]
+                    ratios[(mine, peer)] = ratio
+                    rows.append(dict(problem=problem.name, size=label, quantity=problem.quantity,
+                                     matdiff=mine.split()[1], matdiff_s=times[mine], peer=peer, peer_s=times[peer],
+                                     ratio=ratio))
+            cells = [f"{ratios[p]:8.2f}" if p in ratios else f"{'-':>8}" for p in PAIRS]
+            print(f"{problem.name:14} {label:24} {problem.quantity:9} {_ms(times['matdiff numpy']):>11} "
+                  f"{_ms(times.get('matdiff jax')):>11} {cells[0]} {cells[1]} {cells[2]} {cells[3]:>9}", flush=True)
+    elapsed = time.perf_counter() - started
+    print(f"({elapsed:.0f} s; {THREADS} thread(s) per framework; times are the fastest of {rounds} "
+          f"interleaved rounds)")
+    _goals(rows, quick)
+    if out is not None:
+        out.write_text(json.dumps({"mode": mode, "machine": _machine(), "rows": rows}, indent=1))
+        print(f"wrote {out}")
+    return rows
+
+
+def _ms(t: float | None) -> str:
+    if t is None:
+        return "-"
+    return f"{t * 1e3:.3g} ms" if t >= 1e-3 else f"{t * 1e6:.3g} µs"
+
+
+def _goals(rows: list[dict], quick: bool) -> None:
+    """The issue's goals, as far as this run's sizes reach them (printed, never asserted)."""
+    def find(problem, quantity, size_text, mine, peer):
+        return [r for r in rows if r["problem"] == problem and r["quantity"] == quantity and size_text in r["size"]
+                and r["matdiff"] == mine and r["peer"] == peer]
+
+    print("goals:")
+    hand = [r for r in rows if r["peer"] == "hand-written"]
+    if hand:
+        worst = min(hand, key=lambda r: r["ratio"])
+        print(f"  <= 1.05x hand-written NumPy: worst ratio {worst['ratio']:.2f} ({worst['problem']} "
+              f"{worst['quantity']} {worst['size']}) -> {'met' if worst['ratio'] >= 1 / 1.05 else 'NOT met'}")
+    for problem, quantity, size_text, target in [("x @ A @ x", "hessian", "d=2000", 48.0),
+                                                  ("logistic", "hessian", "n=10000, d=1000", 2.5)]:
+        for mine in ("numpy", "jax"):
+            found = find(problem, quantity, size_text, mine, "jax")
+            if found:
+                r = found[0]["ratio"]
+                print(f"  {problem} {quantity} at {size_text}, matdiff {mine} vs jax.hessian: {r:.1f}x "
+                      f"(goal >= {target}x) -> {'met' if r >= target else 'NOT met'}")
+            elif mine == "numpy":
+                print(f"  {problem} {quantity} at {size_text}: not in this run's sizes"
+                      + (" (run without --quick)" if quick else ""))
+
+
+def _machine() -> dict:
+    import platform
+    info = {"python": platform.python_version(), "cpus": os.cpu_count(), "threads per framework": int(THREADS),
+            "numpy": np.__version__}
+    for name in ("jax", "torch"):
+        try:
+            info[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, under two minutes")
+    parser.add_argument("--only", help="run only problems whose name contains this text")
+    parser.add_argument("--out", default=str(RESULTS), help="where to write the JSON rows")
+    args = parser.parse_args(argv)
+    run(quick=args.quick, only=args.only, out=Path(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,294 @@
+"""The answers behind the page: `POST /api/derive` and `POST /api/variables`, as plain functions.
+
+`derive(request)` takes the page's request, {"expression", "where", "wrt", "order", "vjp"} (and,
+optionally, "symmetric" and a "claim" to judge), and returns the command line's JSON report (`matdiff.cli.report_json`,
+the schema in `matdiff.cli`'s docstring) plus the page's extra sections:
+
+    "index"  {"text", "unicode", "latex"}            the derivative in index notation (for a VJP,
+                                                     the derivative ∂f/∂X whose transpose it applies)
+    "vec"    {"text", "unicode", "latex", "note"}    the derivative as d vec(f) / d vec(X)
+    "steps"  [{"title", "text", "latex", "note"}]     how it was derived (when `matdiff.explain` exists)
+    "code"   {"numpy": source, "jax": ..., "torch": ...}   generated code (when `matdiff.codegen` exists)
+    "check"  {"ok", "text", "rows", "note"}          a numeric check (when `matdiff.check` exists)
+    "verdict" {"verdict", "correct", "diagnosis", "text"}   the judgement of the user's own answer,
+                                                     when a "claim" is sent (`matdiff.verify`)
+
+A section whose feature is not installed is absent; a section that fails on this input holds
+{"error": message} instead, so one unfinished feature never hides the derivative. The features
+are looked up when a request comes, so the page shows each as it lands in the library.
+
+Errors: a `matdiff.MatdiffError` (the text, the shapes, a name) propagates, message and caret
+intact; a request that is not of the form above raises `RequestError`. Both are the user's to
+fix; the server turns them into 400 {"error": message}.
+
+This module owns the shape of the page's answers; it computes nothing itself (`matdiff.api`
+does), knows nothing of HTTP (`server.py`) and runs inside a worker process, under a time limit.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import matdiff
+from matdiff.api import Derivative, Expression, derivative, parse, vjp
+from matdiff.cli import Report, report_json
+from matdiff.dims import format_shape, parse_declarations
+
+MAX_ORDER = 4  # higher derivatives are correct but grow fast; the page has a time limit anyway
+BACKENDS = ("numpy", "jax", "torch")
+FIELDS = ("expression", "where", "wrt", "order", "vjp", "symmetric", "claim")
+
+
+class RequestError(ValueError):
+    """A request that is not of the documented form (a missing field, a field of the wrong type)."""
+
+
+# ---- the request ------------------------------------------------------------------------------
+
+
+def _text_field(request: Mapping[str, Any], name: str, default: str | None = None) -> str:
+    value = request.get(name, default)
+    if not isinstance(value, str):
+        raise RequestError(f'"{name}" must be text, got {type(value).__name__}')
+    return value
+
+
+def _read_request(request: Any) -> dict[str, Any]:
+    """The validated request: expression, where, wrt (a tuple of names), order, cotangent, symmetric."""
+    if not isinstance(request, dict):
+        raise RequestError("the request must be a JSON object")
+    unknown = sorted(set(request) - set(FIELDS))
+    if unknown:
+        raise RequestError(f"unknown field {unknown[0]!r} (fields: {', '.join(FIELDS)})")
+    expression = _text_field(request, "expression")
+    if not expression.strip():
+        raise RequestError("type an expression to differentiate, e.g. W @ X")
+    where = _text_field(request, "where", "")
+    wrt = request.get("wrt")
+    if isinstance(wrt, str):
+        wrt = [wrt]
+    if not isinstance(wrt, list) or not wrt or not all(isinstance(w, str) and w for w in wrt):
+        raise RequestError('"wrt" must name the variable to differentiate by, e.g. "W"')
+    order = request.get("order", 1)
+    if order is None:
+        order = 1
+    if not isinstance(order, int) or isinstance(order, bool) or not 1 <= order <= MAX_ORDER:
+        raise RequestError(f'"order" must be a whole number from 1 to {MAX_ORDER}, got {order!r}')
+    cotangent = request.get("vjp")
+    if cotangent is True:
+        cotangent = "G"
+    elif cotangent is False or cotangent == "":
+        cotangent = None
+    if cotangent is not None and not isinstance(cotangent, str):
+        raise RequestError('"vjp" must be false, true or the upstream gradient\'s name, e.g. "G"')
+    if cotangent is not None and (len(wrt) != 1 or order != 1):
+        raise RequestError("a VJP is by one variable, of order 1")
+    if len(wrt) > 1 and order != 1:
+        raise RequestError('give either "order" or several "wrt" variables, not both')
+    symmetric = request.get("symmetric")
+    if symmetric is not None and not isinstance(symmetric, str):
+        raise RequestError('"symmetric" must be text: sym, cookbook or none')
+    claim = request.get("claim")
+    if claim is not None and not isinstance(claim, str):
+        raise RequestError('"claim" must be text: your answer, in the expression language')
+    return {"expression": expression, "where": where, "wrt": tuple(wrt), "order": order,
+            "cotangent": cotangent, "symmetric": symmetric, "claim": (claim or "").strip() or None}
+
+
+# ---- the answers ------------------------------------------------------------------------------
+
+
+def variables(request: Any) -> dict[str, Any]:
+    """POST /api/variables: the declared variables, for the page's "with respect to" choice, and the features."""
+    if not isinstance(request, dict):
+        raise RequestError("the request must be a JSON object")
+    declared = parse_declarations(_text_field(request, "where", ""))
+    return {"variables": {name: {"shape": [d if isinstance(d, int) else str(d) for d in spec.shape],
+                                 "shape_text": format_shape(spec.shape), "properties": sorted(spec.properties)}
+                          for name, spec in declared.items()},
+            "features": features()}
+
+
+def features() -> dict[str, bool]:
+    """Which of the optional sections this installation can give (the page hides the others' inputs)."""
+    return {name: callable(getattr(matdiff, name, None)) for name in ("explain", "codegen", "check", "verify")}
+
+
+def derive(request: Any) -> dict[str, Any]:
+    """POST /api/derive: the CLI's JSON report of the derivative, plus the page's sections."""
+    asked = _read_request(request)
+    function = parse(asked["expression"], asked["where"])
+    options = {} if asked["symmetric"] is None else {"symmetric": asked["symmetric"]}
+    if asked["cotangent"] is not None:
+        result = vjp(function, asked["wrt"][0], cotangent=asked["cotangent"], **options)
+    else:
+        result = derivative(function, asked["wrt"], order=asked["order"], **options)
+    answer = report_json(Report(function, result, asked["cotangent"]))
+    # a backpropagation rule has no index form of its own: show the one of the derivative it transposes
+    indexed = (lambda: derivative(function, asked["wrt"][0])) if asked["cotangent"] is not None else (lambda: result)
+    answer["index"] = _section(lambda: _forms(indexed().index))
+    answer["vec"] = _section(lambda: vec_section(function, result, asked["cotangent"]))
+    for name, build in (("steps", steps_section), ("code", code_section), ("check", check_section),
+                        ("verdict", verdict_section)):
+        section = build(function, result, asked)
+        if section is not None:
+            answer[name] = section
+    return answer
+
+
+def _section(build: Callable[[], Any]) -> Any:
+    """A section, or {"error": message} when building it fails: the derivative is still worth showing."""
+    try:
+        return build()
+    except Exception as error:  # noqa: BLE001 - optional sections come from features still being written
+        return {"error": f"{type(error).__name__}: {error}" if not isinstance(error, matdiff.MatdiffError)
+                else str(error)}
+
+
+def _forms(x: Any) -> dict[str, str]:
+    return {"text": x.text, "unicode": x.unicode, "latex": x.latex}
+
+
+def vec_section(function: Expression, d: Derivative, cotangent: str | None = None) -> dict[str, str]:
+    """The derivative as d vec(f) / d vec(X) (column-major), with a sentence saying how it relates."""
+    by = d.wrt[-1]
+    if d.kind == "vjp":
+        jacobian = derivative(function, by)
+        return {**_forms(jacobian), "note": f"J = d vec(f) / d vec({by}); the VJP is Jᵀ vec({cotangent}), "
+                                            f"reshaped to the shape of {by}"}
+    if d.kind == "gradient" and len(d.shape) == 2:
+        return {**_forms(parse(f"vec({d.text})", d.variables)),
+                "note": f"d f / d vec({by}) = vec(∇f)ᵀ, column-major vec"}
+    if d.kind == "derivative" and len(d.shape) == 2:
+        return {**_forms(parse(f"vec({d.text})", d.variables)), "note": f"d vec(f) / d{by} = vec(∂f/∂{by})"}
+    return {**_forms(d), "note": f"the derivative above is already in this form ({d.layout})"}
+
+
+def _call(feature: Callable, *args: Any, **options: Any) -> Any:
+    """Call a feature with the options its signature accepts (features still in progress may lack some)."""
+    try:
+        parameters = inspect.signature(feature).parameters
+    except (TypeError, ValueError):
+        return feature(*args, **options)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return feature(*args, **options)
+    return feature(*args, **{k: v for k, v in options.items() if k in parameters})
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else getattr(value, "text", None) or str(value)
+
+
+def _step_json(step: Any) -> dict[str, str]:
+    """One step of `matdiff.explain`, whatever form it takes (a dict, an object, text), as title/text/latex."""
+    if isinstance(step, str):
+        return {"title": "", "text": step, "latex": "", "note": ""}
+    get = step.get if isinstance(step, Mapping) else (lambda key: getattr(step, key, None))
+
+    def first(*keys: str) -> Any:
+        return next((get(k) for k in keys if get(k) not in (None, "")), None)
+
+    result = first("result", "expression", "after", "text", "unicode")
+    latex = first("latex") or getattr(result, "latex", None) or ""
+    text = _plain(result) or ("" if latex else str(step))
+    return {"title": _plain(first("title", "rule", "name", "label", "description")), "text": text,
+            "latex": latex if isinstance(latex, str) else "", "note": _plain(first("note", "why", "reason"))}
+
+
+def steps_section(function: Expression, d: Derivative, asked: dict[str, Any]) -> Any:
+    explain = getattr(matdiff, "explain", None)
+    if not callable(explain):
+        return None
+
+    def build() -> list[dict[str, str]]:
+        wrt = asked["wrt"][0] if len(asked["wrt"]) == 1 else list(asked["wrt"])
+        options = {"order": asked["order"], "cotangent": asked["cotangent"]}
+        if asked["symmetric"] is not None:
+            options["symmetric"] = asked["symmetric"]
+        explained = _call(explain, function, wrt, **options)
+        steps = getattr(explained, "steps", explained)
+        if isinstance(steps, str):
+            return [_step_json(line) for line in steps.splitlines() if line.strip()]
+        return [_step_json(step) for step in steps]
+
+    return _section(build)
+
+
+def code_section(function: Expression, d: Derivative, asked: dict[str, Any]) -> Any:
+    codegen = getattr(matdiff, "codegen", None)
+    if not callable(codegen):
+        return None
+    if asked["order"] > 2:
+        return {"error": "code is generated for gradients and Hessians (order 1 and 2)"}
+    options: dict[str, Any] = {"hessian": asked["order"] == 2}
+    if asked["cotangent"] is not None:
+        options["cotangent"] = asked["cotangent"]
+    if asked["symmetric"] is not None:
+        options["symmetric"] = asked["symmetric"]
+    wrt = list(dict.fromkeys(asked["wrt"]))
+    return {backend: _section(lambda backend=backend: _call(codegen, function, wrt, backend=backend, **options))
+            for backend in BACKENDS}
+
+
+def _number(x: Any) -> Any:
+    """A float for JSON: NaN and infinities are not JSON, so they travel as text."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return x
+    return float(x) if math.isfinite(x) else str(x)
+
+
+def check_section(function: Expression, d: Derivative, asked: dict[str, Any]) -> Any:
+    check = getattr(matdiff, "check", None)
+    if not callable(check):
+        return None
+    if asked["order"] > 2:
+        return {"error": "the numeric check covers order 1 and 2"}
+    if asked["symmetric"] == "cookbook":
+        return {"error": "the Cookbook's G + Gᵀ − G ⊙ I is not a directional derivative, so it has no numeric check"}
+
+    def build() -> dict[str, Any]:
+        checked, note = function, ""
+        if asked["cotangent"] is not None:  # the VJP is by definition the gradient of φ = sum(G ⊙ f)
+            g = asked["cotangent"]
+            checked = parse(f"sum({g} * ({function.text}))", {**d.variables})
+            note = f"checked as the gradient of φ = sum({g} ⊙ f), which the VJP is"
+        options: dict[str, Any] = {"order": asked["order"]}
+        symmetric = asked["symmetric"] or ("none" if asked["cotangent"] is not None else None)
+        if symmetric is not None:
+            options["symmetric"] = symmetric
+        report = _call(check, checked, list(dict.fromkeys(asked["wrt"])), **options)
+        rows = [{"wrt": _plain(getattr(r, "wrt", "")), "method": _plain(getattr(r, "method", "")),
+                 "error": _number(getattr(r, "error", None)), "tolerance": _number(getattr(r, "tolerance", None)),
+                 "ok": bool(getattr(r, "ok", False)), "note": _plain(getattr(r, "note", ""))}
+                for r in getattr(report, "rows", [])]
+        ok = getattr(report, "ok", None)
+        return {"ok": None if ok is None else bool(ok), "text": str(report), "rows": rows, "note": note}
+
+    return _section(build)
+
+
+def verdict_section(function: Expression, d: Derivative, asked: dict[str, Any]) -> Any:
+    verify = getattr(matdiff, "verify", None)
+    if asked["claim"] is None or not callable(verify):
+        return None
+    if len(asked["wrt"]) != 1:
+        return {"error": "an answer is judged for a derivative by one variable"}
+
+    def build() -> dict[str, Any]:
+        options = {"order": asked["order"]}
+        if asked["cotangent"] is not None:
+            options["cotangent"] = asked["cotangent"]
+        verdict = _call(verify, function, asked["wrt"][0], claim=asked["claim"], **options)
+        return {"verdict": _plain(getattr(verdict, "verdict", "")), "correct": bool(getattr(verdict, "correct", False)),
+                "diagnosis": [{"kind": _plain(getattr(f, "kind", "")), "explanation": _plain(getattr(f, "explanation", f))}
+                              for f in getattr(verdict, "diagnosis", [])],
+                "text": getattr(verdict, "unicode", None) or str(verdict)}
+
+    return _section(build)
+
+
+__all__ = ["derive", "variables", "features", "RequestError", "MAX_ORDER", "FIELDS"]

@@ -1,0 +1,351 @@
+"""The page of `matdiff serve`: its JSON API over real HTTP, its safety limits, and the page itself in
+headless Chromium (Debian's chromium and chromium-driver, driven by Selenium).
+
+The API answers are the engine's: the tests check that the page asks the right question, returns the
+command line's JSON schema with the page's sections, and refuses what it should (400 with the
+caret, 413 over 10 kB, 504 over the time limit, 403 for a foreign Host, 404 for any other file).
+The browser tests skip when Chromium is not installed (`.ci/run` installs it) and leave a screenshot
+in tests/artifacts/page.png (docs/page.png is a copy of it).
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import matdiff as md
+from matdiff.cli import Report, app, report_json
+from matdiff.web.server import MAX_REQUEST_BYTES, PageServer, is_loopback
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+SEED = {"expression": "W @ X", "where": "W: m×q, X: q×n", "wrt": "W"}
+KATEX_VENDORED = (ROOT / "src/matdiff/web/static/vendor/katex/katex.min.js").is_file()
+
+
+def running(server: PageServer) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture(scope="module")
+def server():
+    server = PageServer()
+    server.derivations.warm_up(wait=True)  # the first answer should not pay for starting JAX
+    running(server)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def request(server: PageServer, method: str, path: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def post(server: PageServer, path: str, payload) -> tuple[int, dict]:
+    status, _, body = request(server, "POST", path, json.dumps(payload).encode(),
+                              {"Content-Type": "application/json"})
+    return status, json.loads(body)
+
+
+# ---- the API ------------------------------------------------------------------------------------
+
+
+def test_derive_answers_with_the_cli_schema_and_the_pages_sections(server):
+    status, answer = post(server, "/api/derive", SEED)
+    assert status == 200, answer
+    d = md.derivative("W @ X", "W", "W: m×q, X: q×n")
+    cli = report_json(Report(md.parse("W @ X", "W: m×q, X: q×n"), d))
+    assert {k: answer[k] for k in cli} == cli
+    assert answer["derivative"]["text"] == "kron(X.T, eye(m))"
+    assert answer["index"]["text"] == d.index.text == "∂(W @ X)[i,j]/∂W[k,l] = δ[i,k] X[l,j]"
+    assert answer["vec"]["text"] == "kron(X.T, eye(m))"
+    if hasattr(md, "codegen"):
+        assert "np.kron(X.T, np.eye(m))" in answer["code"]["numpy"]
+        assert "jnp.kron" in answer["code"]["jax"] and "torch.kron" in answer["code"]["torch"]
+    if hasattr(md, "check"):
+        assert answer["check"]["ok"] is True, answer["check"]
+    assert ("steps" in answer) == hasattr(md, "explain")
+    assert "verdict" not in answer  # no claim was sent
+
+
+@pytest.mark.skipif(not hasattr(md, "verify"), reason="md.verify is not in this version")
+def test_a_claim_is_judged(server):
+    status, answer = post(server, "/api/derive", {**SEED, "claim": "X.T"})
+    assert status == 200 and answer["verdict"]["verdict"] == "wrong" and not answer["verdict"]["correct"]
+    assert "backprop factor" in [f["kind"] for f in answer["verdict"]["diagnosis"]]
+    status, answer = post(server, "/api/derive", {**SEED, "vjp": "G", "claim": "G @ X.T"})
+    assert status == 200 and answer["verdict"]["verdict"] == "correct"
+
+
+def test_gradient_vjp_and_hessian(server):
+    status, answer = post(server, "/api/derive", {"expression": "tr(A @ X @ B)", "where": "A: n×p, X: p×q, B: q×n",
+                                                  "wrt": "X"})
+    assert status == 200 and answer["derivative"]["text"] == "A.T @ B.T"
+    assert answer["vec"]["text"] == "vec(A.T @ B.T)"  # d f / d vec(X) = vec(∇f)ᵀ
+
+    status, answer = post(server, "/api/derive", {**SEED, "vjp": "G"})
+    assert status == 200 and answer["derivative"]["text"] == "G @ X.T"
+    assert answer["derivative"]["cotangent"] == "G" and answer["derivative"]["kind"] == "vjp"
+    assert answer["vec"]["text"] == "kron(X.T, eye(m))"  # the Jacobian the rule transposes
+
+    status, answer = post(server, "/api/derive", {"expression": "x @ A @ x", "where": "x: n, A: n×n", "wrt": "x",
+                                                  "order": 2, "vjp": False})
+    assert status == 200 and answer["derivative"]["text"] == "A + A.T"
+    assert answer["derivative"]["kind"] == "hessian"
+
+
+def test_declarations_give_the_variables_to_choose_from(server):
+    status, answer = post(server, "/api/variables", {"where": "W: m×q, X: q×n, S: n×n sym"})
+    assert status == 200
+    assert answer["features"] == {name: hasattr(md, name) for name in ("explain", "codegen", "check", "verify")}
+    assert answer["variables"] == {
+        "W": {"shape": ["m", "q"], "shape_text": "m×q", "properties": []},
+        "X": {"shape": ["q", "n"], "shape_text": "q×n", "properties": []},
+        "S": {"shape": ["n", "n"], "shape_text": "n×n", "properties": ["sym"]},
+    }
+    status, answer = post(server, "/api/variables", {"where": "W: m×"})
+    assert status == 400 and "dimension is missing" in answer["error"]
+
+
+def test_errors_are_400_with_the_caret(server):
+    status, answer = post(server, "/api/derive", {**SEED, "expression": "X @ W"})
+    assert status == 400
+    assert answer["error"] == "X @ W: X is q×n but W is m×q (columns n ≠ rows m)\n    X @ W\n    ^^^^^"
+
+    status, answer = post(server, "/api/derive", {**SEED, "expression": "W @ X +"})
+    assert status == 400 and answer["error"].endswith("W @ X +\n           ^")
+
+    status, answer = post(server, "/api/derive", {**SEED, "wrt": "V"})
+    assert status == 400 and "not a declared variable" in answer["error"]
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"where": "W: m×q", "wrt": "W"}, '"expression" must be text'),
+    ({**SEED, "wrt": []}, '"wrt" must name the variable'),
+    ({**SEED, "order": 9}, '"order" must be a whole number from 1 to 4'),
+    ({**SEED, "vjp": "G", "order": 2}, "a VJP is by one variable, of order 1"),
+    ({**SEED, "code": "import os"}, "unknown field 'code'"),
+    ([1, 2], "the request must be a JSON object"),
+])
+def test_malformed_requests_are_400(server, payload, message):
+    status, answer = post(server, "/api/derive", payload)
+    assert status == 400 and message in answer["error"]
+
+
+def test_bodies_that_are_not_json_are_refused(server):
+    status, _, body = request(server, "POST", "/api/derive", b"{expression", {"Content-Type": "application/json"})
+    assert status == 400 and json.loads(body)["error"].startswith("the request is not JSON")
+    status, _, _ = request(server, "POST", "/api/derive", json.dumps(SEED).encode(), {"Content-Type": "text/plain"})
+    assert status == 415
+
+
+def test_requests_over_10_kB_are_413(server):
+    payload = {**SEED, "expression": "W @ X" + " " * MAX_REQUEST_BYTES}
+    status, answer = post(server, "/api/derive", payload)
+    assert status == 413 and "at most 10000" in answer["error"]
+    status, answer = post(server, "/api/derive", {**SEED, "expression": "W @ X" + " " * 9000})
+    assert status == 200  # just under the limit is fine
+
+
+def test_derivations_over_the_time_limit_are_504_and_their_worker_is_stopped():
+    server = PageServer(timeout=0.01)  # cold workers: not even the start fits
+    running(server)
+    try:
+        status, answer = post(server, "/api/derive", SEED)
+        assert status == 504 and "took longer than 0.01 s" in answer["error"]
+        assert server.derivations._idle == []  # the worker was killed, not kept
+        server.derivations.timeout = 60.0
+        status, answer = post(server, "/api/derive", SEED)  # a new worker answers the next request
+        assert status == 200 and answer["derivative"]["text"] == "kron(X.T, eye(m))"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_only_the_pages_own_files_are_served(server):
+    status, headers, body = request(server, "GET", "/")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert b'id="expression"' in body
+    status, headers, _ = request(server, "GET", "/static/app.js")
+    assert status == 200 and headers["content-type"].startswith("text/javascript")
+    for path in ("/static/../pyproject.toml", "/static/%2e%2e/server.py", "/../../etc/passwd", "/server.py",
+                 "/static/vendor/../../server.py", "/static/"):
+        assert request(server, "GET", path)[0] == 404, path
+    assert request(server, "GET", "/api/derive")[0] == 405
+    if KATEX_VENDORED:
+        status, headers, _ = request(server, "GET", "/static/vendor/katex/katex.min.js")
+        assert status == 200
+
+
+def test_a_foreign_host_header_is_refused(server):
+    # a page on another site that rebinds its name to 127.0.0.1 still sends its own Host
+    status, _, body = request(server, "GET", "/", headers={"Host": "evil.example:8000"})
+    assert status == 403 and b"loopback addresses only" in body
+    assert request(server, "GET", "/", headers={"Host": f"localhost:{server.server_address[1]}"})[0] == 200
+
+
+def test_the_server_binds_loopback_unless_told_otherwise(server):
+    assert server.server_address[0] == "127.0.0.1"
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2") and not is_loopback("example.org")
+    with pytest.raises(ValueError, match="allow_remote"):
+        PageServer("0.0.0.0")
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2 and "--allow-remote" in result.output
+
+
+def test_matdiff_serve_prints_its_url_and_serves():
+    command = [sys.executable, "-m", "matdiff.cli", "serve", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("matdiff: serving the page on http://127.0.0.1:"), line
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/")
+        assert connection.getresponse().status == 200
+        connection.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# ---- the page, in headless Chromium -------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Chromium is not installed (apt-get install chromium chromium-driver; .ci/run does it)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # the flags this machine needs: no sandbox as root, and no background connections to the closed network
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=1280,1700",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for a browser online
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, condition, seconds: float = 30):
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(driver, seconds).until(condition)
+
+
+def fill(driver, expression: str, where: str, wrt: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver.get(server_url(driver))
+    box = driver.find_element(By.ID, "expression")
+    box.clear()
+    box.send_keys(expression)
+    box = driver.find_element(By.ID, "where")
+    box.clear()
+    box.send_keys(where)
+    choice = driver.find_element(By.ID, "wrt")
+    wait_for(driver, lambda d: wrt in [o.get_attribute("value") for o in Select(choice).options])
+    Select(choice).select_by_value(wrt)
+    driver.find_element(By.ID, "derive").click()
+
+
+def server_url(driver) -> str:
+    return driver.matdiff_url
+
+
+def test_the_page_derives_the_seed_example(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.matdiff_url = server.url
+    fill(browser, "W @ X", "W: m×q, X: q×n", "W")
+    text = browser.find_element(By.ID, "derivative-text")
+    wait_for(browser, lambda d: text.text == "kron(X.T, eye(m))")
+    assert browser.find_element(By.ID, "result").is_displayed()
+    assert not browser.find_element(By.ID, "error").is_displayed()
+
+    math = browser.find_element(By.ID, "derivative-math")
+    if KATEX_VENDORED:  # rendered by KaTeX: its HTML, with the Kronecker product and Iₘ
+        assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-katex") == "yes"
+        assert math.find_elements(By.CSS_SELECTOR, ".katex .katex-html")
+        assert "⊗" in math.text and "⊤" in math.text
+    else:  # no KaTeX: the Unicode form as plain text
+        assert math.text == "(Xᵀ ⊗ Iₘ)"
+    assert "δ[i,k] X[l,j]" in browser.find_element(By.ID, "index-text").text
+    assert browser.find_element(By.ID, "vec-text").text == "kron(X.T, eye(m))"
+
+    steps = browser.find_element(By.ID, "steps")
+    if hasattr(md, "explain"):
+        assert steps.is_displayed() and steps.find_elements(By.CSS_SELECTOR, "#steps-list li")
+    else:
+        assert not steps.is_displayed()
+    if hasattr(md, "codegen"):
+        code = browser.find_element(By.ID, "code-text")
+        assert "np.kron(X.T, np.eye(m))" in code.text
+        browser.find_element(By.CSS_SELECTOR, ".tab[data-backend='torch']").click()
+        assert "torch.kron" in code.text
+        browser.find_element(By.CSS_SELECTOR, ".tab[data-backend='numpy']").click()
+        browser.find_element(By.ID, "copy-code").click()
+        wait_for(browser, lambda d: d.find_element(By.ID, "copy-status").text != "")
+    if hasattr(md, "check"):
+        assert "agrees" in browser.find_element(By.ID, "check-verdict").text
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    size = browser.get_window_size()
+    chrome = size["height"] - browser.execute_script("return window.innerHeight")
+    browser.set_window_size(size["width"], browser.execute_script("return document.body.scrollHeight") + chrome)
+    try:
+        assert browser.save_screenshot(str(ARTIFACTS / "page.png"))  # the whole page: docs/page.png is a copy
+    finally:
+        browser.set_window_size(size["width"], size["height"])
+
+
+def test_the_page_shows_errors_inline_with_the_caret(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.matdiff_url = server.url
+    fill(browser, "X @ W", "W: m×q, X: q×n", "W")
+    error = browser.find_element(By.ID, "error")
+    wait_for(browser, lambda d: error.is_displayed())
+    assert error.text.splitlines() == ["X @ W: X is q×n but W is m×q (columns n ≠ rows m)", "    X @ W", "    ^^^^^"]
+    assert not browser.find_element(By.ID, "result").is_displayed()
+
+
+def test_the_page_puts_server_text_in_as_text_never_as_html(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.matdiff_url = server.url
+    fill(browser, "<img src=x onerror=alert(1)>", "W: m×q, X: q×n", "W")
+    error = browser.find_element(By.ID, "error")
+    wait_for(browser, lambda d: error.is_displayed())
+    assert "<img" in error.text and not error.find_elements(By.TAG_NAME, "img")
