@@ -238,5 +238,32 @@ def main() -> int:
     return 1 if failed else 0
 
 
+
+# ---- a derivation, step by step (matdiff.explain) -------------------------------------------------
+
+DERIVATION = ("W @ X", "W", "W: m×q, X: q×n")  # the seed example D = W X, by W
+
+
+def show_derivation() -> int:
+    """The full derivation of D = W X by W: the chain rule, the differential route (with the vec form),
+    the tensor in index notation and why it is not the backprop rule, and a 0/1 check; every claim of
+    every step is then checked against central differences at a random point."""
+    derivation = md.explain(*DERIVATION)
+    results = derivation.verify(seed=2024)
+    wrong = [step for step, error in results if not error <= AGREEMENT]
+    summary = (f"{len(results)} claims of the derivation checked against central differences: "
+               + ("all hold" if not wrong else f"{len(wrong)} DO NOT HOLD: " + "; ".join(s.rule for s in wrong)))
+    if Console is None:
+        print(derivation.unicode)
+        print(summary)
+    else:
+        console = Console(highlight=False)
+        console.rule(Text("How it is derived: matdiff.explain", style="bold"), align="left")
+        console.print(Text(derivation.unicode), soft_wrap=True)  # long lines wrap as the terminal does
+        console.print(Text(summary, style="bold green" if not wrong else "bold red"), soft_wrap=True)
+    return 1 if wrong else 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.exit(show_derivation() or status)

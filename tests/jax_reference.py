@@ -29,10 +29,15 @@ def _logdet(a):
     return jnp.linalg.slogdet(a)[1]
 
 
+def _real(f):
+    return lambda x: f(jnp.asarray(x, dtype=jnp.float64))
+
+
 FUNCTIONS = {
     "tr": jnp.trace, "trace": jnp.trace, "det": jnp.linalg.det, "logdet": _logdet, "inv": jnp.linalg.inv,
-    "exp": jnp.exp, "log": jnp.log, "sin": jnp.sin, "cos": jnp.cos, "tanh": jnp.tanh, "sqrt": jnp.sqrt,
-    "abs": jnp.abs, "sigmoid": jax.nn.sigmoid, "softplus": jax.nn.softplus,
+    "exp": _real(jnp.exp), "log": _real(jnp.log), "sin": _real(jnp.sin), "cos": _real(jnp.cos),
+    "tanh": _real(jnp.tanh), "sqrt": _real(jnp.sqrt), "abs": _real(jnp.abs), "sigmoid": _real(jax.nn.sigmoid),
+    "softplus": _real(jax.nn.softplus),
     "sum": lambda x, axis=None: jnp.sum(x, axis=axis), "norm2": jnp.linalg.norm, "diag": jnp.diag,
     "kron": jnp.kron, "outer": jnp.outer, "eye": jnp.eye,
     "ones": lambda *d: jnp.ones(_dims(d)), "zeros": lambda *d: jnp.zeros(_dims(d)),
@@ -80,11 +85,11 @@ def evaluate(text: str, env: dict):
 def jacobian(text: str, wrt: str, values: dict, sizes: dict):
     """d text / d wrt, full layout (output axes, then the variable's axes), by jax.jacfwd."""
     def f(x):
-        return evaluate(text, dict(values, **sizes, **{wrt: x}))
-    return jax.jacfwd(f)(jnp.asarray(values[wrt]))
+        return jnp.asarray(evaluate(text, dict(values, **sizes, **{wrt: x})), dtype=jnp.float64)
+    return jax.jacfwd(f)(jnp.asarray(values[wrt], dtype=jnp.float64))
 
 
 def hessian(text: str, wrt: str, values: dict, sizes: dict):
     def f(x):
-        return evaluate(text, dict(values, **sizes, **{wrt: x}))
-    return jax.hessian(f)(jnp.asarray(values[wrt]))
+        return jnp.asarray(evaluate(text, dict(values, **sizes, **{wrt: x})), dtype=jnp.float64)
+    return jax.hessian(f)(jnp.asarray(values[wrt], dtype=jnp.float64))

@@ -152,6 +152,7 @@ def test_meaning_survives_simplification_and_printing(text, shapes):
     ("s * ones(n, m) / B", "s: scalar, B: n×m"),   # ones(n, m) is not the number 1
     ("(B + x).T + C.T", "B: m×n, C: m×n, x: n"),   # a broadcast sum inside a transposed sum
     ("(x - A).T + A.T", "A: m×n, x: n"),
+    ("(A + ones(n, m)) - (s - 1)", "A: n×m, s: scalar"),
 ])
 def test_tricky_expressions_round_trip(text, shapes):
     assert_round_trip(md.parse(text, shapes), shapes)

@@ -76,6 +76,11 @@ def test_2Ax_for_a_non_symmetric_quadratic_form_is_wrong_and_holds_only_for_symm
     assert verdict("x @ A @ x", "x", "x: n, A: n×n", "(A + A.T) @ x").verdict == "correct"
 
 
+def test_Ax_for_a_quadratic_form_is_off_by_2_and_holds_only_for_symmetric_A():
+    result = verdict("x @ A @ x", "x", "x: n, A: n×n", "A @ x")
+    assert result.verdict == "wrong" and result.kinds == ["symmetric only", "factor 2"]
+
+
 def test_a_transposed_gradient_is_correct_up_to_the_layout():
     result = verdict("a @ X @ b", "X", "a: n, X: n×m, b: m", "outer(b, a)")
     assert result.verdict == CONVENTION and result.kinds == ["transposed layout"]

@@ -84,6 +84,9 @@ def test_derive_answers_with_the_cli_schema_and_the_pages_sections(server):
     if hasattr(md, "check"):
         assert answer["check"]["ok"] is True, answer["check"]
     assert ("steps" in answer) == hasattr(md, "explain")
+    if hasattr(md, "explain"):  # the chain rule gives the backprop rule on the way: ∂φ/∂W = G Xᵀ
+        assert isinstance(answer["steps"], list), answer["steps"]
+        assert any(step["text"] == "∂φ/∂W = G Xᵀ" for step in answer["steps"])
     assert "verdict" not in answer  # no claim was sent
 
 
@@ -306,7 +309,15 @@ def test_the_page_derives_the_seed_example(server, browser):
 
     steps = browser.find_element(By.ID, "steps")
     if hasattr(md, "explain"):
-        assert steps.is_displayed() and steps.find_elements(By.CSS_SELECTOR, "#steps-list li")
+        expected = post(server, "/api/derive", SEED)[1]["steps"]
+        assert steps.is_displayed()
+        summary = steps.find_element(By.TAG_NAME, "summary")
+        summary.click()  # the steps are folded away until asked for
+        items = steps.find_elements(By.CSS_SELECTOR, "#steps-list li")
+        assert len(items) == len(expected) and items[0].is_displayed()
+        headings = [h.text for h in steps.find_elements(By.CSS_SELECTOR, "#steps-list h4")]
+        assert headings == list(dict.fromkeys(step["section"] for step in expected))
+        summary.click()
     else:
         assert not steps.is_displayed()
     if hasattr(md, "codegen"):
@@ -349,3 +360,28 @@ def test_the_page_puts_server_text_in_as_text_never_as_html(server, browser):
     error = browser.find_element(By.ID, "error")
     wait_for(browser, lambda d: error.is_displayed())
     assert "<img" in error.text and not error.find_elements(By.TAG_NAME, "img")
+
+
+def test_the_examples_and_the_vjp_option(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server.url)
+    browser.find_element(By.CSS_SELECTOR, ".example[data-order='2']").click()  # x @ A @ x, order 2
+    text = browser.find_element(By.ID, "derivative-text")
+    wait_for(browser, lambda d: text.text == "A + A.T")
+    assert browser.find_element(By.ID, "result-title").text == "Hessian of x @ A @ x by x"
+
+    browser.find_element(By.CSS_SELECTOR, ".example[data-expression='W @ X']").click()
+    wait_for(browser, lambda d: text.text == "kron(X.T, eye(m))")
+    browser.find_element(By.ID, "vjp").click()
+    browser.find_element(By.ID, "derive").click()
+    wait_for(browser, lambda d: text.text == "G @ X.T")
+    assert browser.find_element(By.ID, "result-title").text.startswith("Backprop rule of W @ X by W")
+    if hasattr(md, "verify"):  # your own answer, judged
+        claim = browser.find_element(By.ID, "claim")
+        claim.send_keys("X.T")
+        browser.find_element(By.ID, "vjp").click()
+        browser.find_element(By.ID, "derive").click()
+        verdict = browser.find_element(By.ID, "verdict-line")
+        wait_for(browser, lambda d: verdict.text.startswith("✗ wrong"))
+        assert "backprop factor" in browser.find_element(By.ID, "verdict-diagnosis").text

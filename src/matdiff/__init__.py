@@ -12,6 +12,7 @@ from .dims import VarSpec, parse_declarations  # noqa: F401
 from .api import Derivative, Expression, derivative, gradient, hessian, parse, vjp  # noqa: F401
 from .codegen import codegen, compile; from .check import CheckReport, check  # noqa: F401, E702, A004
 from .verify import Verdict, verify  # noqa: F401
+from .explain import Derivation, explain  # noqa: F401
 from .symbolic import Symbolic, eye, grad, matrix, ones, scalar, sum, vector, zeros  # noqa: F401
 from .symbolic import functions as _functions
 

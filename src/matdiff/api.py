@@ -150,8 +150,9 @@ def _declarations(shapes: Any) -> dict[str, VarSpec]:
 def _expression(expr: "str | Expression", shapes: Any) -> tuple[Node, dict[str, VarSpec]]:
     if isinstance(expr, Expression):
         variables = dict(expr.variables)
-        if shapes is not None:
+        if shapes is not None:  # new declarations make new variable nodes: read the text again with them
             variables.update(_declarations(shapes))
+            return _parse(expr.text, variables), variables
         return expr.node, variables
     variables = _declarations(shapes)
     return _parse(expr, variables), variables
@@ -199,9 +200,10 @@ def _layout(f: Node, x: Node) -> tuple[str, str]:
         return "gradient", f"gradient: the shape of {x.params[0]} ({format_shape(x.shape)})"
     if not x.shape:
         return "derivative", f"derivative by a scalar: the shape of the function ({format_shape(f.shape)})"
+    name = x.params[0]
     if f.ndim == 1 and x.ndim == 1:
-        return "jacobian", "Jacobian, numerator layout: J[i, j] = ∂f[i]/∂x[j]"
-    return "vec", "vec form: d vec(f) / d vec(X), column-major vec (Matrix Cookbook)"
+        return "jacobian", f"Jacobian, numerator layout: J[i, j] = ∂f[i]/∂{name}[j]"
+    return "vec", f"vec form: d vec(f) / d vec({name}), column-major vec (Matrix Cookbook)"
 
 
 def derive_once(f: Node, x: Node, symmetric: str = "sym") -> Node:

@@ -428,5 +428,56 @@ def verify(
         raise typer.Exit(1)
 
 
+# ---- explain: the derivation, step by step (matdiff.explain) -----------------------------------------
+
+class ExplainFormat(str, Enum):
+    text = "text"
+    unicode = "unicode"
+    markdown = "markdown"
+    latex = "latex"
+    json = "json"
+
+
+ExplainLayout = Enum("ExplainLayout", {name: name for name in ("numerator", "denominator", "mixed")}, type=str)
+
+EXPLAIN_EXAMPLES = """\
+[bold]Examples[/bold]
+
+  matdiff explain "W @ X" --wrt W --where "W: m×q, X: q×n"
+
+  matdiff explain "norm2(tanh(X @ W) - Y) ** 2" --wrt W -w "X: n×p, W: p×k, Y: n×k" -f markdown
+
+  matdiff explain "x @ A @ x" --wrt x -w "x: n, A: n×n" --order 2 --layout denominator
+"""
+
+
+@app.command(epilog=EXPLAIN_EXAMPLES)
+def explain(
+    expression: Annotated[str, typer.Argument(help="The function to differentiate.", show_default=False)],
+    wrt: Annotated[str, typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
+                                     help="The variable to differentiate by.")],
+    where: WhereOption = None,
+    layout: Annotated[ExplainLayout, typer.Option("--layout", case_sensitive=False,
+                                                  help="The layout the notation section marks as chosen.")
+                      ] = ExplainLayout.numerator,
+    order: Annotated[int, typer.Option("--order", "-n", min=1, max=2, help="2 explains the Hessian.")] = 1,
+    cotangent: Annotated[str, typer.Option("--cotangent", metavar="NAME",
+                                           help="The upstream gradient's name, for a function that is not a "
+                                                "scalar.")] = "G",
+    output_format: Annotated[ExplainFormat, typer.Option("--format", "-f", case_sensitive=False)
+                             ] = ExplainFormat.unicode,
+) -> None:
+    """Show how a derivative comes about: the chain rule step by step, the differential route, index notation,
+    what the layout conventions mean, and a check with small 0/1 matrices against central differences."""
+    from .explain import explain as derive_step_by_step  # loaded only when asked for
+    with reporting_errors():
+        derivation = derive_step_by_step(expression, wrt, where, layout=layout.value, order=order,
+                                         cotangent=cotangent)
+    render = {ExplainFormat.text: lambda: derivation.text, ExplainFormat.unicode: lambda: derivation.unicode,
+              ExplainFormat.markdown: lambda: derivation.markdown, ExplainFormat.latex: lambda: derivation.latex,
+              ExplainFormat.json: lambda: derivation.json}
+    typer.echo(render[output_format]())
+
+
 if __name__ == "__main__":  # python -m matdiff.cli
     app()

@@ -65,8 +65,8 @@ SPELLINGS: dict[str, tuple[str, ...]] = {
     "softplus": ("x", "np.logaddexp(0.0, x)", "jax.nn.softplus(x)", "torch.nn.functional.softplus(x)"),
     "logsumexp": ("x", "np.logaddexp.reduce(x)", "jax.nn.logsumexp(x)", "torch.logsumexp(x, 0)"),
     "softmax": ("x", "np.exp(x - np.logaddexp.reduce(x))", "jax.nn.softmax(x)", "torch.softmax(x, 0)"),
-    "sum": ("x", "np.sum(x)", "jnp.sum(x)", "torch.sum(x)"),
-    "sum_axis": ("x axis", "np.sum(x, axis=axis)", "jnp.sum(x, axis=axis)", "torch.sum(x, axis)"),
+    "sum": ("x", "x.sum()", "jnp.sum(x)", "torch.sum(x)"),  # NumPy's method skips a dispatch layer (1 µs)
+    "sum_axis": ("x axis", "x.sum(axis=axis)", "jnp.sum(x, axis=axis)", "torch.sum(x, axis)"),
     "sum_product": ("x y", "np.vdot(x, y)", "jnp.vdot(x, y)", "torch.sum(x * y)"),  # sum(x ⊙ y)
     "sum_squares": ("x", "np.vdot(x, x)", "jnp.vdot(x, x)", "torch.sum(x * x)"),  # norm2(x) ** 2
     "norm2": ("x", "np.linalg.norm(x)", "jnp.linalg.norm(x)", "torch.linalg.norm(x)"),
@@ -99,6 +99,8 @@ SPELLINGS: dict[str, tuple[str, ...]] = {
     "kron_matvec": ("p qt x p1 q1", "(p @ x.reshape(p1, q1) @ qt).reshape(-1)"),  # kron(P, Q) @ x
     "vecmat_kron": ("x pt q p0 q0", "(pt @ x.reshape(p0, q0) @ q).reshape(-1)"),  # x @ kron(P, Q)
     "flatten": ("x", "x.reshape(-1)"),  # row-major: vec(X.T)
+    # Mᵀ x: XLA on CPU copies a transposed matrix before a matrix-vector product, x @ M contracts in place
+    "transposed_matvec": ("m x", "m.T @ x", "x @ m", "m.T @ x"),
     "kron_matmul": ("p q x p1 q1",  # kron(P, Q) @ X, contracted without forming kron(P, Q)
                     "oe.contract('ac,bd,cdk->abk', p, q, x.reshape(p1, q1, -1)).reshape(-1, x.shape[-1])",
                     "jnp.einsum('ac,bd,cdk->abk', p, q, x.reshape(p1, q1, -1)).reshape(-1, x.shape[-1])",
@@ -638,6 +640,8 @@ def _apply_left(low: Lowering, f: Node, x: Term, x_node: Node | None = None) -> 
         return low.spell("solve", low.term(f.args[0]), x, ndim=nd)
     if f.op == "transpose" and _solvable(low, f.args[0]):  # inv(A).T @ x = solve(A.T, x)
         return low.spell("solve", low.term(transpose(f.args[0].args[0])), x, ndim=nd)
+    if f.op == "transpose" and nd == 1:
+        return low.spell("transposed_matvec", low.term(f.args[0]), x, ndim=1)
     if f.op == "add" and nd == 1 and low.uses.get(f, 0) <= 1 and f.ndim == 2:
         # (A + Bᵀ) @ x = A @ x + Bᵀ @ x: matrix-vector products instead of forming the sum
         return _signed_sum(low, [(c, _apply_left(low, body, x)) for c, body in map(split_coefficient, f.args)], 1)
@@ -680,6 +684,8 @@ def _apply_right(low: Lowering, x: Term, f: Node) -> Term:
         return low.spell("commute_columns", x, low.dim(m), low.dim(n), ndim=2)
     if _solvable(low, f) and nd == 1:  # x @ inv(A) = solve(A.T, x)
         return low.spell("solve", low.term(transpose(f.args[0])), x, ndim=1)
+    if nd == 1 and f.ndim == 2 and f.op == "transpose":  # x @ Mᵀ = M @ x
+        return _apply_left(low, f.args[0], x)
     return low.binary("@", x, low.term(f), _product_ndim(nd, f.ndim))
 
 

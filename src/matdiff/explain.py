@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +99,17 @@ class _TextStyle(_Style):
     def expr(self, node: Node) -> str:
         return _bar(to_text(node), self)
 
+    def words(self, text: str) -> str:
+        for symbol, spelled in _ASCII_WORDS:
+            text = text.replace(symbol, spelled)
+        return text
+
+
+# how the Unicode symbols in rule names and notes read in plain text
+_ASCII_WORDS = (("⇒", "=>"), ("↦", "->"), ("∂φ", "dphi"), ("dφ", "dphi"), ("φ", "phi"), ("∂", "d"), ("⊙", "*"),
+                ("⊗", "kron"), ("ᵀ", ".T"), ("Ḡ", "Gbar"), ("ḡ", "gbar"), ("𝟙", "ones"), ("−", "-"),
+                ("‖", "|"), ("²", "^2"), ("Σ", "sum"))
+
 
 class _LatexStyle(_Style):
     name = "latex"
@@ -127,8 +139,7 @@ STYLES: dict[str, _Style] = {"unicode": _Style(), "text": _TextStyle(), "latex":
 
 def _wrap(node: Node, text: str) -> str:
     """Parenthesise a rendered sum, so that `(A + B) : C` reads right."""
-    _, body = split_coefficient(node)
-    return f"({text})" if body.op == "add" else text
+    return f"({text})" if node.op == "add" else text
 
 
 def _label(node: Node, style: _Style) -> str:
@@ -216,7 +227,10 @@ def _evaluate_all(root: Node, env: dict, node_values: Mapping | None = None,
             for i in range(len(args)):
                 if (n, i) in slot_values:
                     args[i] = slot_values[(n, i)]
-            computed[n] = np.asarray(OPS[n.op].evaluate(n, args, env), dtype=float)
+            try:
+                computed[n] = np.asarray(OPS[n.op].evaluate(n, args, env), dtype=float)
+            except np.linalg.LinAlgError:  # a singular matrix at this point: the value is undefined
+                computed[n] = np.full(tuple(dim_value(d, env) for d in n.shape), np.nan)
     return computed
 
 
@@ -324,8 +338,9 @@ class CotangentClaim(Claim):
         bottom = _label(self.target, style)
         lhs = style.gradient(top, bottom)
         if self.path:
-            via = self.path[0][0]
-            lhs += _render([" (through ", via, ")"], style)
+            via, slot = self.path[0]
+            which = f", factor {slot + 1}" if sum(a is via.args[slot] for a in via.args) > 1 else ""
+            lhs += _render([" (through ", via, which + ")"], style)
         return f"{lhs} = {style.expr(self.expression)}"
 
     def nodes(self) -> list[Node]:
@@ -346,10 +361,16 @@ class CotangentClaim(Claim):
                 return self.objective.value(_evaluate_all(f, env, slot_values={self.path[0]: flowing}), point)
             last_node, last_slot = self.path[-1]
             start = base[last_node.args[last_slot]]
-        else:
+        elif self.target in base:
             def phi(v):
                 return self.objective.value(_evaluate_all(f, env, node_values={self.target: v}), point)
             start = base[self.target]
+        else:  # a variable the function does not use: its gradient is zero
+            start = _evaluate_all(self.target, env)[self.target]
+            constant = self.objective.value(base, point)
+
+            def phi(v):
+                return constant
         reference = _symmetrised(_finite_gradient(phi, start), self.symmetric)
         claimed = _evaluate_all(self.expression, env)[self.expression]
         return _relative_error(np.broadcast_to(claimed, reference.shape) if claimed.ndim == 0 else claimed,
@@ -367,11 +388,15 @@ class DifferentialClaim(Claim):
     form: Node  # the claim as an expression of the language, dX a variable
     shown: tuple  # (pairs, lhs Math): how the form is written
     vectorized: bool = False
+    rhs: Math | None = None  # a spelling of the form other than its terms (J vec(dX))
     kind = "differential"
 
     def render(self, style: _Style) -> str:
         pairs, lhs = self.shown
-        return f"{lhs.in_style(style)} = {_render_form(pairs, style)}"
+        rhs = self.rhs.in_style(style) if self.rhs is not None else _render_form(pairs, style)
+        if style.name == "latex":  # dW as d W, not as a two-letter name
+            rhs = rhs.replace(to_latex(self.dx), r"\mathrm{d}" + to_latex(self.x))
+        return f"{lhs.in_style(style)} = {rhs}"
 
     def nodes(self) -> list[Node]:
         return [self.objective.function, self.form]
@@ -541,6 +566,28 @@ class Step:
         return format_shape(self.shape)
 
     @property
+    def title(self) -> str:
+        """The rule, with its formula where it has one (Unicode)."""
+        return self.rule_in(STYLES["unicode"])
+
+    @property
+    def result(self) -> str:
+        """What the step claims (Unicode)."""
+        return self.claim.unicode
+
+    @property
+    def text(self) -> str:
+        return self.claim.text
+
+    @property
+    def latex(self) -> str:
+        return self.claim.latex
+
+    @property
+    def note(self) -> str:
+        return f"{self.section}; shape {self.shape_text}"
+
+    @property
     def expression_text(self) -> str:
         return "" if self.expression is None else to_text(self.expression)
 
@@ -551,10 +598,30 @@ class Step:
     def rule_in(self, style: _Style) -> str:
         text = _render(self.rule_parts, style) if self.rule_parts else style.words(self.rule)
         if self.mapping:
-            g, out = self.mapping
+            g, out, pattern = self.mapping
+            if pattern is not None and pattern.op not in ("matmul", "mul"):
+                text += " " + _math(style.expr(pattern), style)
             text += (": " if style.name != "latex" else r"\colon\ ") + \
                 f"{_math(style.expr(g), style)} {style.maps} {_math(style.expr(out), style)}"
         return text
+
+    def rule_markdown(self) -> str:
+        """The rule as Markdown: words as they are, math in $…$."""
+        out = []
+        for part in self.rule_parts or (self.rule,):
+            if isinstance(part, Node):
+                out.append(f"${to_latex(part)}$")
+            elif isinstance(part, Math):
+                out.append(f"${part.latex}$")
+            else:
+                out.append(str(part))
+        if self.mapping:
+            g, out_node, pattern = self.mapping
+            style = STYLES["latex"]
+            if pattern is not None and pattern.op not in ("matmul", "mul"):
+                out.append(f" ${style.expr(pattern)}$")
+            out.append(f": ${style.expr(g)} \\mapsto {style.expr(out_node)}$")
+        return "".join(out)
 
     def to_dict(self) -> dict:
         return {
@@ -746,7 +813,8 @@ def _chain_rule(objective: Objective, x: Node, names: dict, taken: set, symmetri
     for record in records:
         if record[0] == "sum":
             _, node, g, count = record
-            words = [f"sum of the {count} contributions to ", node]
+            words = [f"sum of the {count} contributions to ", Math(*(_label(node, STYLES[k])
+                                                                  for k in ("unicode", "text", "latex")))]
             steps.append(Step("chain", _render(words, STYLES["unicode"]),
                               CotangentClaim(objective, node, g, names), g, node.shape, tuple(words)))
             continue
@@ -789,7 +857,9 @@ def _mapping(node: Node, slot: int | None, path: tuple, fused: bool, taken: set)
             target = pattern.args[slot]
             position = sum(1 for a in pattern.args[:slot] if a is target)
         entries = [c for a, c in OPS[pattern.op].pullback(pattern, gbar, lambda n: n is target) if a is target]
-        return (gbar, entries[position]) if position < len(entries) else ()
+        stood_in = pattern is not node and any(v.params[0] in PLACEHOLDERS and v not in free_variables(node)
+                                               for v in free_variables(pattern))
+        return (gbar, entries[position], pattern if stood_in else None) if position < len(entries) else ()
     except (MatdiffError, IndexError, TypeError, ValueError, AttributeError):
         return ()
 
@@ -880,7 +950,10 @@ def _render_pair(m: Node, linear: Node, style: _Style) -> tuple[bool, str]:
     left = style.expr(magnitude)
     if magnitude is ONE:
         return negative, style.expr(linear)
-    return negative, f"{_wrap(magnitude, left)} {style.frob} {_wrap(linear, style.expr(linear))}"
+    right = style.expr(linear)
+    if linear.op in ("add", "mul", "div") or split_coefficient(linear)[0] < 0:
+        right = f"({right})"
+    return negative, f"{_wrap(magnitude, left)} {style.frob} {right}"
 
 
 def _render_form(pairs: Sequence[tuple[Node, Node]], style: _Style) -> str:
@@ -1029,7 +1102,11 @@ def _differential_route(objective: Objective, x: Node, names: dict, taken: set, 
                           ("the differential, by the rules of each operation",), details=rules))
         steps.extend(_vec_steps(f, x, dx, df, names, answer))
         pairs = [(objective.cotangent, df)]
-        steps.append(_form_step(objective, x, dx, pairs, d_phi, ("Frobenius product: ", _identity_math("frobenius"))))
+        fn, g = names["f"], objective.cotangent.params[0]
+        frobenius = Math(f"φ = {g} : {fn.unicode}, so dφ = {g} : d{fn.unicode} (A : B = sum(A ⊙ B) = tr(AᵀB))",
+                         f"phi = {g} : {fn.text}, so dphi = {g} : d{fn.text} (A : B = sum(A * B) = tr(A.T @ B))",
+                         rf"\varphi = {g} : {fn.latex},\ \mathrm{{d}}\varphi = {g} : \mathrm{{d}}{fn.latex}")
+        steps.append(_form_step(objective, x, dx, pairs, d_phi, ("Frobenius product: ", frobenius)))
     else:
         pairs = [(ONE, df)]
         steps.append(_form_step(objective, x, dx, pairs, d_phi, ("the differential, by the rules of each operation",),
@@ -1060,8 +1137,10 @@ def _differential_route(objective: Objective, x: Node, names: dict, taken: set, 
         pairs = [(add(*(m for m, _ in pairs)), dx)]
         steps.append(_form_step(objective, x, dx, pairs, d_phi, (_identity_math("collect"),)))
     gradient = pairs[0][0] if pairs else _zeros_like(x)
-    words = ("read off: dφ = M : ", Math(dx.params[0], dx.params[0], r"\mathrm{d}" + to_latex(x)),
-             " ⇒ ∂φ/∂", x, " = M")
+    xn = x.params[0]
+    words = ("read off: ", Math(f"dφ = M : {dx.params[0]} ⇒ ∂φ/∂{xn} = M", f"dphi = M : {dx.params[0]} => dphi/d{xn} = M",
+                                rf"\mathrm{{d}}\varphi = M : \mathrm{{d}}{to_latex(x)} \Rightarrow "
+                                rf"\partial\varphi/\partial {to_latex(x)} = M"))
     steps.append(Step("differential", _render(words, STYLES["unicode"]),
                       CotangentClaim(objective, x, gradient, names), gradient, x.shape, words))
     final = vjp_answer.node if vjp_answer is not None else answer.node
@@ -1089,21 +1168,30 @@ def _vec_steps(f: Node, x: Node, dx: Node, df: Node, names: dict, answer: Deriva
             form = matmul(jacobian, vec_dx)
             if f.ndim == 1 and x.ndim == 1:
                 lhs = Math("d" + fname.unicode, "d" + fname.text, r"\mathrm{d}" + fname.latex)
-                rule = ("Jacobian: df = J dx",)
+                rule = (Math(f"Jacobian: d{fname.unicode} = J d{x.params[0]}", f"Jacobian: d{fname.text} = J d{x.params[0]}",
+                             rf"\text{{Jacobian: }}\mathrm{{d}}{fname.latex} = J\,\mathrm{{d}}{to_latex(x)}"),)
                 arrangement = "full"
             else:
                 lhs = Math(f"vec(d{fname.unicode})", f"vec(d{fname.text})",
                            rf"\operatorname{{vec}}(\mathrm{{d}}{fname.latex})")
-                ops = {n.op for n in dependents(df, dx)}
+                ops = {n.op for n in dependents(df, dx) if n.op != "mul" or _scales_by_array(n, dx)}
                 keys = [k for k in VEC_IDENTITIES if k in ops] or ["matmul"]
                 rule = tuple(p for k in keys for p in (Math(*VEC_IDENTITIES[k]), "; "))[:-1]
                 arrangement = "vec"
     except (MatdiffError, TypeError, ValueError):
         return []
-    claim = DifferentialClaim(Objective(f), x, dx, form, (((ONE, form),), lhs), vectorized=True)
+    dx_shown = Math(f"vec({dx.params[0]})", f"vec({dx.params[0]})", rf"\operatorname{{vec}}(\mathrm{{d}}{to_latex(x)})") \
+        if dx.ndim == 2 else Math(dx.params[0], dx.params[0], r"\mathrm{d}" + to_latex(x))
+    rhs = Math(f"{_wrap(jacobian, to_unicode(jacobian))} {dx_shown.unicode}",
+               f"{_wrap(jacobian, to_text(jacobian))} @ {dx_shown.text}" if x.shape else
+               f"{_wrap(jacobian, to_text(jacobian))} * {dx_shown.text}",
+               f"{_wrap(jacobian, to_latex(jacobian))} {dx_shown.latex}")
+    claim = DifferentialClaim(Objective(f), x, dx, form, (((ONE, form),), lhs), vectorized=True, rhs=rhs)
     steps = [Step("differential", _render(rule, STYLES["unicode"]), claim, form, form.shape, rule)]
     what = _derivative_label(f, x, names)
-    words = ("read off: ", what, " = ", jacobian)
+    words = ("read off: ", Math(f"{lhs.unicode} = J {dx_shown.unicode} ⇒ {what.unicode} = J",
+                                f"{lhs.text} = J {dx_shown.text} => {what.text} = J",
+                                rf"{lhs.latex} = J\,{dx_shown.latex} \Rightarrow {what.latex} = J"))
     steps.append(Step("differential", _render(words, STYLES["unicode"]),
                       LayoutClaim(Objective(f), x, jacobian, arrangement,
                                   Math(f"{what.unicode} = {to_unicode(jacobian)}",
@@ -1111,6 +1199,12 @@ def _vec_steps(f: Node, x: Node, dx: Node, df: Node, names: dict, answer: Deriva
                                        f"{what.latex} = {to_latex(jacobian)}")),
                       jacobian, jacobian.shape, words))
     return steps
+
+
+def _scales_by_array(node: Node, dx: Node) -> bool:
+    """A product in df whose factor free of dX is an array (not a mere scaling)."""
+    depending = dependents(node, dx)
+    return any(a.shape for a in node.args if a not in depending)
 
 
 def _derivative_label(f: Node, x: Node, names: dict) -> Math:
@@ -1146,7 +1240,7 @@ def _index_definition(f: Node, fname: Math) -> EinsumClaim | None:
     subscripts: list[str] = []
     summed = ""
     if f.op == "matmul":
-        letters = iter("pqrstu")
+        letters = iter("prstuv")  # letters with Unicode subscripts
         previous = None
         for position, factor in enumerate(f.args):
             first = position == 0
@@ -1219,7 +1313,8 @@ def _index_route(f: Node, x: Node, objective: Objective, names: dict, answer: De
     except ImportError:
         return steps, "index notation is not available in this version"
     try:
-        form = index_form(answer, names["f"].unicode if len(names["f"].unicode) == 1 else None)
+        name = names["f"].unicode if len(names["f"].unicode) == 1 and len(answer.wrt) == 1 else None
+        form = index_form(answer, name)
         shown = Math(form.unicode, form.text, form.latex)
         words = (f"the derivative as a tensor: {form.shape_text}",)
         steps.append(Step("index", words[0], TensorClaim(Objective(f), x, (form.evaluate,), shown),
@@ -1262,96 +1357,100 @@ def _layout_steps(f: Node, x: Node, objective_f: Objective, answer: Derivative, 
                   symmetric: str) -> list[Step]:
     """The answer in numerator, denominator and mixed layout, each checked against the full tensor."""
     node = answer.node
-    fname = names["f"]
-    xs = format_shape(x.shape)
-    fs = format_shape(f.shape)
+    fname = names["f"].unicode
+    xn = x.params[0]
+    xs, fs = format_shape(x.shape), format_shape(f.shape)
     t = transpose(node)
+    gradient_words = f"shaped like {xn} ({xs}), the gradient"
     if not f.shape and not x.shape:
         table = {k: (node, "full", "a scalar") for k in LAYOUTS}
+    elif not f.shape and x.ndim == 1:
+        table = {"numerator": (node, "row", f"a 1×{xs} row, ∂φ/∂{xn}ᵀ"),
+                 "denominator": (node, "column", f"a {xs}×1 column"),
+                 "mixed": (node, "full", gradient_words)}
     elif not f.shape:
-        if x.ndim == 1:
-            table = {"numerator": (node, "row", f"a row vector, 1×{xs} (∂φ/∂xᵀ)"),
-                     "denominator": (node, "column", f"a column vector, {xs}×1"),
-                     "mixed": (node, "full", f"shaped like {x.params[0]} ({xs}): the gradient")}
-        else:
-            table = {"numerator": (t, "transpose", f"{format_shape(tuple(reversed(x.shape)))}, the transpose of "
-                                                   f"{x.params[0]}'s shape"),
-                     "denominator": (node, "full", f"shaped like {x.params[0]} ({xs}): the gradient"),
-                     "mixed": (node, "full", f"shaped like {x.params[0]} ({xs}): the gradient")}
+        table = {"numerator": (t, "transpose", f"{format_shape(tuple(reversed(x.shape)))}, transposed"),
+                 "denominator": (node, "full", gradient_words),
+                 "mixed": (node, "full", gradient_words)}
     elif not x.shape:
-        if f.ndim == 1:
-            table = {"numerator": (node, "full", f"a column, shaped like {fname.unicode} ({fs})"),
-                     "denominator": (node, "row", f"a row, 1×{fs}"),
-                     "mixed": (node, "full", f"shaped like {fname.unicode} ({fs})")}
-        else:
-            table = {"numerator": (node, "full", f"shaped like {fname.unicode} ({fs})"),
-                     "denominator": (t, "transpose", f"{format_shape(tuple(reversed(f.shape)))}, transposed"),
-                     "mixed": (node, "full", f"shaped like {fname.unicode} ({fs})")}
+        shaped = f"shaped like {fname} ({fs})"
+        table = {"numerator": (node, "full", shaped),
+                 "denominator": (node, "row", f"a 1×{fs} row") if f.ndim == 1 else
+                 (t, "transpose", f"{format_shape(tuple(reversed(f.shape)))}, transposed"),
+                 "mixed": (node, "full", shaped)}
     elif f.ndim == 1 and x.ndim == 1:
-        table = {"numerator": (node, "full", f"the Jacobian J, {fs}×{xs}: J[i, j] = ∂f[i]/∂x[j]"),
-                 "denominator": (t, "transpose", f"Jᵀ, {xs}×{fs}"),
-                 "mixed": (node, "full", f"the Jacobian J, {fs}×{xs} (numerator layout for vector by vector)")}
+        table = {"numerator": (node, "full", f"the Jacobian, {fs}×{xs}, J[i, j] = ∂{fname}[i]/∂{xn}[j]"),
+                 "denominator": (t, "transpose", f"{xs}×{fs}, the Jacobian transposed"),
+                 "mixed": (node, "full", "the Jacobian, as in numerator layout")}
     else:
-        table = {"numerator": (node, "vec", "d vec(f)/d vec(X)ᵀ, one row per entry of vec(f)"),
-                 "denominator": (t, "vec_transpose", "its transpose, d vec(f)ᵀ/d vec(X)"),
-                 "mixed": (node, "vec", "as numerator layout (no matrix layout exists for this tensor)")}
+        table = {"numerator": (node, "vec", f"d vec({fname})/d vec({xn})ᵀ, a row per entry of vec({fname})"),
+                 "denominator": (t, "vec_transpose", f"d vec({fname})ᵀ/d vec({xn}), transposed"),
+                 "mixed": (node, "vec", "as numerator layout")}
     steps = []
     for layout in LAYOUTS:
         expression, arrangement, description = table[layout]
         marker = " (chosen)" if layout == chosen else ""
-        words = (f"{layout} layout{marker}: {description}",)
+        words = (f"{layout}{marker}: {description}",)
         shown = Math(f"{layout}: {to_unicode(expression)}", f"{layout}: {to_text(expression)}",
                      rf"\text{{{layout}: }} {to_latex(expression)}")
-        claim = LayoutClaim(objective_f, x, expression, arrangement, shown,
-                            symmetric if (not f.shape and x.ndim == 2) else "none")
+        claim = LayoutClaim(objective_f, x, expression, arrangement, shown, symmetric)
         steps.append(Step("notation", words[0], claim, expression, expression.shape, words))
     return steps
 
 
 def _notes(f: Node, x: Node, names: dict, answer: Derivative, vjp_answer: Derivative | None,
-           cotangent: Node | None) -> list[Math]:
+           cotangent: Node | None, order: int = 1) -> list[Math]:
     fname, xn = names["f"], x.params[0]
-    notes = [Math("A : B = sum(A ⊙ B) = tr(AᵀB) is the Frobenius product (a · b for vectors); "
-                  "dφ = M : dX says that M is the gradient ∂φ/∂X.",
-                  "A : B = sum(A * B) = tr(A.T @ B) is the Frobenius product (a @ b for vectors); "
-                  "dphi = M : dX says that M is the gradient dphi/dX.",
-                  r"A : B = \operatorname{sum}(A \odot B) = \operatorname{tr}(A^\top B)\text{ (Frobenius product); }"
-                  r"\mathrm{d}\varphi = M : \mathrm{d}X \Rightarrow \partial\varphi/\partial X = M.")]
-    notes.append(Math(f"matdiff's answer: {answer.layout}.", f"matdiff's answer: {answer.layout}.",
-                      r"\text{matdiff's answer: " + answer.layout.replace("_", r"\_") + "}"))
-    if f.shape and cotangent is not None and vjp_answer is not None:
+    dx = "d" + xn
+    notes = [Math(f"A : B = sum(A ⊙ B) = tr(AᵀB) is the Frobenius product (aᵀb for vectors): "
+                  f"dφ = M : {dx} means ∂φ/∂{xn} = M. This answer: {answer.layout}.",
+                  f"A : B = sum(A * B) = tr(A.T @ B) is the Frobenius product (a @ b for vectors): "
+                  f"dphi = M : {dx} means dphi/d{xn} = M. This answer: {answer.layout}.",
+                  r"A : B = \operatorname{sum}(A \odot B) = \operatorname{tr}(A^\top B)\text{ (Frobenius product): }"
+                  rf"\mathrm{{d}}\varphi = M : \mathrm{{d}}{xn} \Rightarrow \partial\varphi/\partial {xn} = M")]
+    if order == 2 and cotangent is not None and vjp_answer is not None:
+        g = cotangent.params[0]
+        unicode = (f"The Hessian of f is the derivative of its gradient g = ∂f/∂{xn}: the routes above differentiate "
+                   f"g. Contracted with a vector {g} it is the Hessian-vector product ∂(gᵀ{g})/∂{xn} = "
+                   f"{to_unicode(vjp_answer.node)}.")
+        text = (f"The Hessian of f is the derivative of its gradient g = df/d{xn}: the routes above differentiate "
+                f"g. Contracted with a vector {g} it is the Hessian-vector product d(g @ {g})/d{xn} = "
+                f"{to_text(vjp_answer.node)}.")
+        notes.append(Math(unicode, text, r"\text{" + text.replace("_", r"\_") + "}"))
+    elif f.shape and cotangent is not None and vjp_answer is not None and x.shape and f.ndim + x.ndim == 2:
+        g = cotangent.params[0]
+        unicode = (f"∂{fname.unicode}/∂{xn} is the Jacobian J; contracted with an upstream gradient "
+                   f"{g} = ∂φ/∂{fname.unicode} it gives the backprop rule ∂φ/∂{xn} = Jᵀ{g} = "
+                   f"{to_unicode(vjp_answer.node)}.")
+        text = (f"d{fname.text}/d{xn} is the Jacobian J; contracted with an upstream gradient "
+                f"{g} = dphi/d{fname.text} it gives the backprop rule dphi/d{xn} = J.T @ {g} = "
+                f"{to_text(vjp_answer.node)}.")
+        notes.append(Math(unicode, text, r"\text{" + text.replace("_", r"\_") + "}"))
+    elif f.shape and cotangent is not None and vjp_answer is not None and x.shape:
         order = f.ndim + x.ndim
-        what = {1: "a vector", 2: "a matrix", 3: "a 3rd-order tensor", 4: "a 4th-order tensor"}.get(order, "a tensor")
+        what = {2: "a matrix", 3: "a 3rd-order tensor", 4: "a 4th-order tensor"}.get(order, "a tensor")
         shape = format_shape(tuple(f.shape) + tuple(x.shape))
         g = cotangent.params[0]
         vjp_u, vjp_t = to_unicode(vjp_answer.node), to_text(vjp_answer.node)
-        if x.shape and (f.ndim == 2 or x.ndim == 2):
-            unicode = (f"{fname.unicode} is {format_shape(f.shape)} and {xn} is {format_shape(x.shape)}: the derivative "
-                       f"∂{fname.unicode}/∂{xn} is {what} ({shape}), ∂{fname.unicode}[i,j…]/∂{xn}[k,l…]; matdiff writes it "
-                       f"as the matrix d vec({fname.unicode})/d vec({xn})ᵀ. The rule you may have seen, "
-                       f"∂φ/∂{xn} = {vjp_u} (d{xn} = d{fname.unicode}·… in backprop code), is the gradient of a "
-                       f"scalar φ through {fname.unicode}, with {g} = ∂φ/∂{fname.unicode}: it contracts the tensor "
-                       f"with {g}, it is not ∂{fname.unicode}/∂{xn} itself.")
-            text = (f"{fname.text} is {format_shape(f.shape)} and {xn} is {format_shape(x.shape)}: the derivative "
-                    f"d{fname.text}/d{xn} is {what} ({shape}); matdiff writes it as the matrix "
-                    f"d vec({fname.text}) / d vec({xn}). The rule you may have seen, dphi/d{xn} = {vjp_t}, is the "
-                    f"gradient of a scalar phi through {fname.text}, with {g} = dphi/d{fname.text}: it contracts "
-                    f"the tensor with {g}, it is not d{fname.text}/d{xn} itself.")
-            notes.append(Math(unicode, text, r"\text{" + text.replace("_", r"\_") + "}"))
+        code_u = re.sub(rf"\b{re.escape(g)}\b", "d" + fname.unicode, vjp_u)
+        code_t = re.sub(rf"\b{re.escape(g)}\b", "d" + fname.text, vjp_t)
+        fi, vi = "ij"[:f.ndim], "kl"[:x.ndim]
+        entry_u = f"∂{fname.unicode}{fi.translate(_SUB)}/∂{xn}{vi.translate(_SUB)}"
+        entry_t = f"d{fname.text}[{','.join(fi)}]/d{xn}[{','.join(vi)}]"
+        if f.ndim == 2 or x.ndim == 2:
+            written_u = f"matdiff writes it as the matrix d vec({fname.unicode})/d vec({xn})ᵀ"
+            written_t = f"matdiff writes it as the matrix d vec({fname.text}) / d vec({xn})"
         else:
-            unicode = (f"∂{fname.unicode}/∂{xn} is {what} ({shape}); its product with an upstream gradient "
-                       f"{g} = ∂φ/∂{fname.unicode} is the backprop rule ∂φ/∂{xn} = {vjp_u}.")
-            text = (f"d{fname.text}/d{xn} is {what} ({shape}); its product with an upstream gradient "
-                    f"{g} = dphi/d{fname.text} is the backprop rule dphi/d{xn} = {vjp_t}.")
-            notes.append(Math(unicode, text, r"\text{" + text.replace("_", r"\_") + "}"))
-    notes.append(Math("Layouts: numerator layout lays ∂f/∂x out by f's entries down and x's across (the Jacobian, "
-                      "m×n); denominator layout is its transpose; mixed layout (matdiff's, and machine learning's) "
-                      "gives a scalar's gradient the shape of the variable but a vector's Jacobian in numerator layout.",
-                      "Layouts: numerator layout lays df/dx out by f's entries down and x's across (the Jacobian, "
-                      "m x n); denominator layout is its transpose; mixed layout (matdiff's, and machine learning's) "
-                      "gives a scalar's gradient the shape of the variable but a vector's Jacobian in numerator layout.",
-                      r"\text{Layouts: numerator (Jacobian, } m\times n\text{), denominator (its transpose), mixed "
-                      r"(gradient shaped like the variable, Jacobian in numerator layout).}"))
+            written_u = written_t = "the Jacobian"
+        unicode = (f"{fname.unicode} is {format_shape(f.shape)}, {xn} is {format_shape(x.shape)}: ∂{fname.unicode}/∂{xn} "
+                   f"is {what} ({shape}), {entry_u}; {written_u}. The rule you may have seen, "
+                   f"d{xn} = {code_u} in backprop code, is ∂φ/∂{xn} = {vjp_u}: the gradient of a scalar φ through "
+                   f"{fname.unicode}, with {g} = ∂φ/∂{fname.unicode}; it contracts the tensor with {g}.")
+        text = (f"{fname.text} is {format_shape(f.shape)}, {xn} is {format_shape(x.shape)}: d{fname.text}/d{xn} "
+                f"is {what} ({shape}), {entry_t}; {written_t}. The rule you may have seen, "
+                f"d{xn} = {code_t} in backprop code, is dphi/d{xn} = {vjp_t}: the gradient of a scalar phi through "
+                f"{fname.text}, with {g} = dphi/d{fname.text}; it contracts the tensor with {g}.")
+        notes.append(Math(unicode, text, r"\text{" + text.replace("_", r"\_") + "}"))
     return notes
 
 
@@ -1394,12 +1493,12 @@ class SmallExample:
         return all(item.error <= 1e-6 for item in self.items)
 
     def assignments(self) -> list[str]:
-        return [f"{name} = {array_text(value)}" for name, value in self.values.items()]
+        return [f"{name} = {array_text(value, len(name) + 3)}" for name, value in self.values.items()]
 
 
 def array_text(a: Any, indent: int = 0) -> str:
     """An array as NumPy code a student can paste: np.array([[1, 0], [0, 1]])."""
-    a = np.asarray(a, dtype=float)
+    a = np.round(np.asarray(a, dtype=float), 6) + 0.0  # (+ 0.0: no negative zeros)
     if a.ndim == 0:
         return _number_text(float(a))
     if np.all(np.isfinite(a)) and np.all(a == np.round(a)) and (not a.size or np.max(np.abs(a)) < 1e9):
@@ -1408,8 +1507,8 @@ def array_text(a: Any, indent: int = 0) -> str:
         body = np.array2string(np.where(np.abs(a) < 1e-12, 0.0, a), separator=", ", precision=6,
                                suppress_small=True, floatmode="maxprec", max_line_width=10 ** 6)
     lines = body.split("\n")
-    if len(body) > 90 and a.ndim == 2:
-        body = ("\n" + " " * (indent + 9)).join(line.strip() for line in lines)
+    if a.ndim == 2 and (len(body) > 90 or (a.shape[0] > 3 and len(body) > 60)):
+        body = ("\n" + " " * (indent + 10)).join(line.strip() for line in lines)
     else:
         body = " ".join(line.strip() for line in lines)
     return f"np.array({body})"
@@ -1491,11 +1590,13 @@ def _small_example(f: Node, x: Node, variables: Mapping[str, VarSpec], answer: D
     if cotangent is not None:
         specs[cotangent.params[0]] = VarSpec(cotangent.params[0], cotangent.shape)
     roots = [f, answer.node] + ([vjp_answer.node] if vjp_answer is not None else [])
+    invertible = {v.params[0] for n in topological(f) if n.op in ("inv", "det", "logdet")
+                  for v in free_variables(n.args[0])}
     best = None
     for attempt in range(240):
         rng = np.random.default_rng(attempt)
         try:
-            values = {name: _small_value(spec, sizes, rng, plus_identity=attempt % 2 == 1)
+            values = {name: _small_value(spec, sizes, rng, plus_identity=attempt % 2 == 1 and name in invertible)
                       for name, spec in specs.items()}
             point = Point(values, sizes)
             env = _environment(roots, point)
@@ -1585,6 +1686,7 @@ class Derivation:
         self.order = order
         self.gradient = gradient_node
         self.variables = dict(variables)
+        self.explained = gradient_node if gradient_node is not None else function.node  # what the routes differentiate
 
     # -- structure
     def section(self, name: str) -> list[Step]:
@@ -1663,19 +1765,21 @@ class Derivation:
 
     def _answer_lines(self, style: _Style) -> list[str]:
         a = self.answer
-        what = _derivative_label(self.function.node, self.by, self.names) if self.function.node.shape else \
+        what = _derivative_label(self.explained, self.by, self.names) if self.explained.shape else \
             Math(f"∂φ/∂{self.wrt}", f"dphi/d{self.wrt}", rf"\partial\varphi/\partial {self.wrt}")
-        lines = [f"{what.in_style(style)} = {style.expr(a.node)}   [{a.shape_text}; {a.layout}]"]
+        lines = [f"{what.in_style(style)} = {style.expr(a.node)}   [{a.shape_text}; {style.words(a.layout)}]"]
         if self.vjp is not None:
             g = self.cotangent.params[0]
             phi = f"{style.phi} = {g} {style.frob} {self.names['f'].in_style(style)}"
-            lines.append(f"backprop rule ({phi}): {style.gradient(style.phi, self.wrt)} = {style.expr(self.vjp.node)}")
+            what = "Hessian-vector product" if self.order == 2 else "backprop rule"
+            lines.append(f"{what} ({phi}): {style.gradient(style.phi, self.wrt)} = {style.expr(self.vjp.node)}")
         return lines
 
     def render(self, style_name: str = "unicode") -> str:
         """The derivation as plain text ("text": expressions in the language) or Unicode."""
         style = STYLES[style_name]
         lines = [f"Explain {self.title.in_style(style)}   ({self._declarations()})"]
+        titles = {k: style.words(v) for k, v in SECTION_TITLES.items()}
         for position, line in enumerate(self._answer_lines(style)):
             lines.append(("Answer: " if position == 0 else "        ") + line)
         number = 0
@@ -1685,24 +1789,26 @@ class Derivation:
                 if self.example is not None:
                     number += 1
                     lines.append("")
-                    lines.append(f"{number}. {SECTION_TITLES[section]}")
+                    lines.append(f"{number}. {titles[section]}")
                     lines.extend(self._example_lines(style))
                 continue
             if section == "notation":
                 number += 1
                 lines.append("")
-                lines.append(f"{number}. {SECTION_TITLES[section]}")
+                lines.append(f"{number}. {titles[section]}")
                 for note in self.notes:
                     lines.append("   " + note.in_style(style))
+                lines.append(style.words("   Layouts (numerator: entries of f down, of the variable across; "
+                                         "denominator: transposed; mixed: gradients shaped like the variable, "
+                                         "Jacobians as in numerator):"))
                 for step in steps:
-                    lines.append(f"   {step.rule_in(style)}: {style.expr(step.expression)}"
-                                 if style_name != "latex" else step.claim.render(style))
+                    lines.append(f"     {step.rule_in(style)}{self._layout_tail(step, style)}")
                 continue
-            if not steps and not (section == "index" and self.index_note and self.function.node.shape):
+            if not steps and not (section == "index" and self.index_note and self.explained.shape):
                 continue
             number += 1
             lines.append("")
-            lines.append(f"{number}. {SECTION_TITLES[section]}")
+            lines.append(f"{number}. {titles[section]}")
             if section == "chain":
                 lines.extend(self._chain_lines(steps, style))
             elif section == "differential":
@@ -1724,15 +1830,27 @@ class Derivation:
             lines.append(f"      {step.claim.render(style)}   [{step.shape_text}]")
         return lines
 
+    def _layout_tail(self, step: Step, style: _Style) -> str:
+        if step.expression is self.answer.node:
+            return " = the answer"
+        if step.expression is transpose(self.answer.node):
+            return " = the answer transposed" if style.name != "unicode" else " = (the answer)ᵀ"
+        return f": {style.expr(step.expression)}"
+
     def _differential_lines(self, steps: list[Step], style: _Style) -> list[str]:
         lines = []
+        previous = None
         for step in steps:
             claim = step.claim
             if isinstance(claim, DifferentialClaim):
-                lines.append(f"   {claim.render(style)}   [{step.rule_in(style)}]")
+                lhs, rhs = claim.render(style).split(" = ", 1)
+                shown = " " * len(lhs) if lhs == previous else lhs
+                previous = lhs
+                lines.append(f"   {shown} = {rhs}   [{step.rule_in(style)}]")
                 if step.details:
                     lines.append("      by " + "; ".join(m.in_style(style) for m in step.details))
             else:
+                previous = None
                 lines.append(f"   {style.implies} {claim.render(style)}   [{step.rule_in(style)}]")
         return lines
 
@@ -1743,8 +1861,8 @@ class Derivation:
         lines += ["   " + a for a in ex.assignments()]
         for item in ex.items:
             lines.append(f"   {item.label.in_style(style)}")
-            lines.append(f"     formula:            {array_text(item.formula_value, 24)}")
-            lines.append(f"     central difference: {array_text(item.reference, 24)}")
+            lines.append(f"     formula:            {array_text(item.formula_value, 25)}")
+            lines.append(f"     central difference: {array_text(item.reference, 25)}")
             verdict = "agree" if item.error <= 1e-6 else "DISAGREE"
             lines.append(f"     max relative difference {item.error:.1e}: {verdict}")
         return lines
@@ -1768,9 +1886,15 @@ class Derivation:
         """Markdown with LaTeX math ($…$, $$…$$): renders in Jupyter and on GitHub."""
         style = STYLES["latex"]
         out = [f"### ${self.title.latex}$", "", f"Variables: `{self._declarations()}`", ""]
-        for line in self._answer_lines(style):
-            out.append(f"**Answer**: ${line.split('   [')[0]}$" if "   [" in line else f"$${line}$$")
-        out.append(f"*{self.answer.layout}*")
+        what = _derivative_label(self.explained, self.by, self.names).latex if self.explained.shape \
+            else rf"\frac{{\partial\varphi}}{{\partial {self.wrt}}}"
+        out.append(f"**Answer** ({self.answer.layout}):\n\n$${what} = {self.answer.latex}$$")
+        if self.vjp is not None:
+            g = self.cotangent.params[0]
+            what = "Hessian-vector product" if self.order == 2 else "Backprop rule"
+            out.append(f"**{what}** (upstream gradient ${g} = \\partial\\varphi/\\partial "
+                       f"{self.names['f'].latex}$):\n\n$$\\frac{{\\partial\\varphi}}{{\\partial {self.wrt}}} = "
+                       f"{self.vjp.latex}$$")
         number = 0
         for section in SECTIONS:
             steps = self.section(section)
@@ -1795,7 +1919,7 @@ class Derivation:
             if section == "chain":
                 for k, step in enumerate(steps):
                     prefix = "- " if k == 0 else f"{k}. "
-                    out.append(f"{prefix}{_inline(step.rule_in(style))}" + (
+                    out.append(f"{prefix}{step.rule_markdown()}" + (
                         f"  \n   ${step.claim.latex}$ &nbsp; (${_shape_latex(step.shape)}$)" if k else ""))
             elif section == "differential":
                 rows = []
@@ -1821,7 +1945,9 @@ class Derivation:
                 for note in self.notes:
                     out.append(f"- {note.unicode}")
                 for step in steps:
-                    out.append(f"- {step.rule}: ${to_latex(step.expression)}$")
+                    tail = self._layout_tail(step, style)
+                    tail = tail if tail.startswith(" = ") else f": ${to_latex(step.expression)}$"
+                    out.append(f"- {step.rule}{tail}")
         return "\n".join(out)
 
     def _repr_markdown_(self) -> str:
@@ -1877,29 +2003,8 @@ class Derivation:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
 
-def _inline(latex_text: str) -> str:
-    """A rule spelled in LaTeX (\\text{...} and math) as Markdown: words plain, math in $…$."""
-    out = []
-    rest = latex_text
-    while rest:
-        start = rest.find(r"\text{")
-        if start < 0:
-            out.append(f"${rest}$" if rest.strip() else rest)
-            break
-        if start > 0:
-            out.append(f"${rest[:start]}$" if rest[:start].strip() else rest[:start])
-        depth, i = 1, start + 6
-        while i < len(rest) and depth:
-            depth += rest[i] == "{"
-            depth -= rest[i] == "}"
-            i += 1
-        out.append(rest[start + 6:i - 1].replace(r"\_", "_"))
-        rest = rest[i:]
-    return "".join(out)
-
-
 def _inline_tag(latex_text: str) -> str:
-    return latex_text if latex_text.startswith(r"\text") else r"\text{" + "" + "}" + latex_text
+    return latex_text
 
 
 def _shape_latex(shape: tuple) -> str:
@@ -1917,6 +2022,7 @@ def explain(expr: "str | Expression", wrt: str, shapes: Any = None, layout: str 
     layout's answer is given. `cotangent` names the upstream gradient of a function that is not a scalar.
     `order=2` explains a Hessian as the derivative of the gradient. `symmetric` is as in `derivative`.
     """
+    cotangent = cotangent or "G"
     if layout not in LAYOUTS:
         raise DeclarationError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if order not in (1, 2) or isinstance(order, bool):
@@ -1974,7 +2080,7 @@ def explain(expr: "str | Expression", wrt: str, shapes: Any = None, layout: str 
         steps += index_steps
     layout_objective = Objective(node)
     steps += _layout_steps(node, x, layout_objective, answer, names, layout, sym_convention)
-    notes = _notes(node, x, names, answer, vjp_answer, g)
+    notes = _notes(node, x, names, answer, vjp_answer, g, order)
     small = None
     if example:
         small = _small_example(node, x, variables, answer, vjp_answer, g, names, sym_convention)

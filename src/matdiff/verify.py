@@ -39,7 +39,7 @@ import numpy as np
 
 from .api import Derivative, Expression, derivative, parse, vjp
 from .check import SIZES, random_point
-from .dims import VarSpec, dim_product, dim_symbols, format_shape, parse_declarations
+from .dims import VarSpec, dim_product, dim_symbols, dim_value, format_shape, parse_declarations
 from .errors import DeclarationError, MatdiffError, NotSupportedError, UnknownNameError, close_matches
 from .expr import free_variables
 
@@ -115,7 +115,7 @@ class Answer:
     conventions: dict[str, str] = field(default_factory=dict)  # symmetric variable: sym / cookbook / none
 
     def rows(self) -> list[tuple[str, str]]:
-        rows = [("matrix", self.matrix), ("vec form", self.vec), ("index", self.index),
+        rows = [("derivative", self.matrix), ("vec form", self.vec), ("index", self.index),
                 ("backprop", self.backprop)]
         rows += [(f"symmetric={name}", text) for name, text in self.conventions.items()]
         return [(label, value) for label, value in rows if value]
@@ -150,7 +150,7 @@ class Verdict:
     def kinds(self) -> list[str]:
         return [f.kind for f in self.diagnosis]
 
-    def _lines(self, claim: str, answer: str, unicode: bool) -> list[str]:
+    def _lines(self, claim: str, answer: str) -> list[str]:
         what = "backpropagation rule" if self.cotangent else "derivative" if self.order == 1 else \
             "Hessian" if self.order == 2 else f"derivative of order {self.order}"
         lines = [f"verdict: {self.verdict}",
@@ -176,11 +176,11 @@ class Verdict:
 
     @property
     def text(self) -> str:
-        return "\n".join(self._lines(self.claim, self.answer.text, unicode=False))
+        return "\n".join(self._lines(self.claim, self.answer.text))
 
     @property
     def unicode(self) -> str:
-        return "\n".join(self._lines(self.claim_unicode, self.answer.unicode, unicode=True))
+        return "\n".join(self._lines(self.claim_unicode, self.answer.unicode))
 
     def __str__(self) -> str:
         return self.text
@@ -342,11 +342,15 @@ class _Problem:
                 self.rule_cotangent = _fresh_name("G", variables)
                 self.point_variables[self.rule_cotangent] = VarSpec(self.rule_cotangent, function.shape)
             names = [wrt] + [v for v in self.in_f if v != wrt]
-            if self.rule_cotangent is not None:
-                self.rules = {v: vjp(Expression(function.node, self.point_variables), v,
-                                     cotangent=self.rule_cotangent) for v in names}
-            self.others = {v: (self.rules[v] if cotangent is not None else derivative(self.function, v))
-                           for v in names if v != wrt}
+            for v in names:  # the diagnosis only: a variable matdiff cannot differentiate by is left out
+                try:
+                    if self.rule_cotangent is not None:
+                        self.rules[v] = vjp(Expression(function.node, self.point_variables), v,
+                                            cotangent=self.rule_cotangent)
+                    if v != wrt:
+                        self.others[v] = self.rules[v] if cotangent is not None else derivative(self.function, v)
+                except MatdiffError:
+                    self.rules.pop(v, None)
 
     # the point: values honouring the declared properties, sizes all different, f and truth finite
     def points(self, claim: Expression, seeds) -> list[_Point]:
@@ -378,10 +382,15 @@ class _Problem:
                 extra = {f"convention:{c}": d.evaluate(values, sizes) for c, d in self.conventions.items()}
                 extra.update({f"rule:{v}": d.evaluate(values, sizes) for v, d in self.rules.items()})
                 extra.update({f"other:{v}": d.evaluate(values, sizes) for v, d in self.others.items()})
-            base = tuple(_numeric(d, sizes) for d in self.truth.base.shape)
-            by = tuple(_numeric(d, sizes) for d in self.truth.by.shape)
+            base = tuple(dim_value(d, sizes) for d in self.truth.base.shape)
+            by = tuple(dim_value(d, sizes) for d in self.truth.by.shape)
             points.append(_Point(sizes, values, claim_value, truth, base, by, extra))
         return points
+
+    @property
+    def full_key(self) -> str:
+        """The name of the truth as a whole: the full tensor ∂f[i…]/∂X[k…], a gradient, or a backprop rule."""
+        return "backprop rule" if self.cotangent is not None else "gradient" if self.gradient_like else "full tensor"
 
     @property
     def out_ndim(self) -> int:
@@ -399,7 +408,7 @@ class _Problem:
                     and key not in out:
                 out[key] = (status, np.asarray(expected), np.asarray(actual))
 
-        put("full tensor", CORRECT, truth)
+        put(self.full_key, CORRECT, truth)
         vec = vec_layout(truth, nb) if nb >= 1 and ns >= 1 and not (nb == 1 and ns == 1) else None
         if vec is not None:
             put("vec form", CORRECT, vec)
@@ -479,11 +488,6 @@ class _Problem:
                 f"symmetric, so that is all the derivative is defined on)"),
         }
         return Finding(key, texts[key])
-
-
-def _numeric(d, sizes) -> int:
-    from .dims import dim_value
-    return dim_value(d, sizes)
 
 
 def _ordinal(d: Derivative) -> str:
@@ -575,15 +579,15 @@ def _dimension_factor(factors: list[float], points: list[_Point]) -> Finding | N
 # ---- diagnosis of a wrong claim ---------------------------------------------------------------
 
 
+# the ways a claim C can be the factor of a rule ∂φ/∂V in the upstream gradient G (None: shapes do not fit)
 FACTOR_FORMS = (
-    # (rule as written with G and C, numeric form); C is the claim, G the upstream gradient
-    ("G C", lambda g, c: g @ c if g.ndim and c.ndim else None),
-    ("C G", lambda g, c: c @ g if g.ndim and c.ndim else None),
-    ("G Cᵀ", lambda g, c: g @ c.T if g.ndim and c.ndim == 2 else None),
-    ("Cᵀ G", lambda g, c: c.T @ g if g.ndim and c.ndim == 2 else None),
-    ("G ⊙ C", lambda g, c: g * c if c.shape == g.shape or not c.ndim else None),
-    ("G Cᵀ", lambda g, c: np.outer(g, c) if g.ndim == 1 and c.ndim == 1 else None),
-    ("C Gᵀ", lambda g, c: np.outer(c, g) if g.ndim == 1 and c.ndim == 1 else None),
+    lambda g, c: g @ c if g.ndim and c.ndim else None,                         # G C
+    lambda g, c: c @ g if g.ndim and c.ndim else None,                         # C G
+    lambda g, c: g @ c.T if g.ndim and c.ndim == 2 else None,                  # G Cᵀ
+    lambda g, c: c.T @ g if g.ndim and c.ndim == 2 else None,                  # Cᵀ G
+    lambda g, c: g * c if c.shape == g.shape or not c.ndim else None,          # G ⊙ C
+    lambda g, c: np.outer(g, c) if g.ndim == 1 and c.ndim == 1 else None,      # g cᵀ
+    lambda g, c: np.outer(c, g) if g.ndim == 1 and c.ndim == 1 else None,      # c gᵀ
 )
 
 
@@ -593,7 +597,7 @@ def _factor_of_rule(problem: _Problem, points: list[_Point], claim: Expression) 
     if g_name is None or not problem.rules or g_name in _names_in(claim):
         return None
     for variable in problem.rules:
-        for _, form in FACTOR_FORMS:
+        for form in FACTOR_FORMS:
             errors = []
             for p in points:
                 g = p.values[g_name]
@@ -619,9 +623,9 @@ def _factor_finding(problem: _Problem, variable: str, claim: Expression) -> Find
     if variable == x:
         text = f"{claim.unicode} is the factor in the backpropagation rule {rule_text} ({g} = ∂φ/∂f), not {what}"
     else:
-        own = problem.rules[x]
+        own = problem.rules.get(x)
         text = (f"{claim.unicode} is the factor in the backpropagation rule for {variable}, {rule_text} "
-                f"({g} = ∂φ/∂f), not for {x} (∂φ/∂{x} = {own.unicode}); nor is it {what}")
+                f"({g} = ∂φ/∂f), not for {x}" + (f" (∂φ/∂{x} = {own.unicode})" if own else "") + f"; nor is it {what}")
     return Finding("backprop factor", text)
 
 
@@ -699,8 +703,10 @@ def _shape_finding(problem: _Problem, claim: Expression) -> Finding:
     return Finding("shape", text + _index_suffix(d))
 
 
-def _symmetric_only(problem: _Problem, claim_text: str, claim_variables_extra: dict, seeds) -> list[Finding]:
-    """Does the claim hold once a square matrix of f is symmetric (the + Aᵀ of a quadratic form)?"""
+def _symmetric_only(problem: _Problem, claim_text: str, claim_variables_extra: dict, seeds,
+                    factor_allowed: bool) -> list[Finding]:
+    """Does the claim hold once a square matrix of f is symmetric (the + Aᵀ of a quadratic form)?
+    With `factor_allowed`, also up to a constant factor (2Ax for the gradient of xᵀAx/2, say)."""
     squares = [name for name in problem.in_f
                if len(problem.variables[name].shape) == 2
                and problem.variables[name].shape[0] == problem.variables[name].shape[1]
@@ -720,7 +726,7 @@ def _symmetric_only(problem: _Problem, claim_text: str, claim_variables_extra: d
             match = _match(hypothesis, hypothesis.points(claim, seeds))
         except MatdiffError:
             continue
-        if match is None or match.status == WRONG:
+        if match is None or (match.status == WRONG and not factor_allowed):
             continue
         which = " and ".join(names)
         plural = len(names) > 1
@@ -797,7 +803,7 @@ def verify(expr: "str | Expression", wrt: str, shapes: Any = None, claim: "str |
         hint = close_matches(str(wrt), variables)
         raise UnknownNameError(f"cannot verify a derivative by {wrt!r}: it is not a declared variable{hint} "
                                f"(declared: {', '.join(sorted(variables)) or 'none'})")
-    if cotangent is None:
+    if cotangent is None and order == 1:
         cotangent = _find_cotangent(claim, function, variables)
     if cotangent is not None:
         if order != 1:
@@ -822,7 +828,7 @@ def verify(expr: "str | Expression", wrt: str, shapes: Any = None, claim: "str |
         findings = list(match.findings)
     if match is None or match.status == WRONG:
         extra = {cotangent: variables[cotangent]} if cotangent is not None else {}
-        findings += _symmetric_only(problem, claim, extra, seeds)
+        findings += _symmetric_only(problem, claim, extra, seeds, factor_allowed=match is None)
         for diagnose in (lambda: _factor_of_rule(problem, points, claimed), lambda: _other_variable(problem, points),
                          lambda: _collapsed(problem, points), lambda: _lacks_sum(problem, points)):
             finding = diagnose()
@@ -848,7 +854,7 @@ def _evidence(problem: _Problem, points: list[_Point], claim: Expression, match:
     if match is not None:
         key = match.key
     else:
-        written = "vec form" if d.is_vec_form else "full tensor"
+        written = "vec form" if d.is_vec_form else problem.full_key
         key = written if written in forms else next(iter(forms), None)
     if key is not None and key in forms:
         errors = match.errors if match is not None else \
@@ -856,7 +862,7 @@ def _evidence(problem: _Problem, points: list[_Point], claim: Expression, match:
         true_value = forms[key][1]
     else:
         errors = []
-        key = "vec form" if d.is_vec_form else "full tensor"
+        key = "vec form" if d.is_vec_form else problem.full_key
         true_value = d.evaluate_as_written(first.values, first.sizes)
     true_shape = (format_shape(tuple(d.base.shape) + tuple(d.by.shape)) if problem.cotangent is None
                   else format_shape(d.shape))
@@ -872,7 +878,8 @@ def _answer(problem: _Problem) -> Answer:
         matrix = None if underlying.is_vec_form else underlying.text
         return Answer(d.text, d.unicode, d.latex, d.kind, d.layout, matrix,
                       underlying.text if underlying.is_vec_form else None, _index_text(underlying), d.text,
-                      {c: r.text for c, r in problem.conventions.items()})
+                      {"none": d.text, **{c: r.text for c, r in problem.conventions.items()}}
+                      if problem.conventions else {})
     backprop = None
     if function.shape and problem.order == 1:
         backprop = vjp(function, problem.wrt, cotangent=_fresh_name("G", problem.variables)).text

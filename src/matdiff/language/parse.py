@@ -8,6 +8,7 @@ error points at the offending text with a caret and names the operands as the us
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Callable
 
 from ..dims import Dim, VarSpec, dim_product, dim_symbols
@@ -48,7 +49,9 @@ def parse(text: str, variables: dict[str, VarSpec]) -> Node:
         raise ParseError("the expression is empty")
     offset = text.index(stripped[0])
     try:
-        tree = ast.parse(stripped, mode="eval")
+        with warnings.catch_warnings():  # Python's own SyntaxWarnings ("invalid decimal literal") stay quiet
+            warnings.simplefilter("ignore")
+            tree = ast.parse(stripped, mode="eval")
     except SyntaxError as exc:
         reason = (exc.msg or "invalid syntax").replace("invalid syntax. ", "")
         if not exc.offset:  # Python reports no position when the text stops in the middle of an operation

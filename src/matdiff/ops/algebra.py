@@ -228,7 +228,14 @@ def split_coefficient(node: Node) -> tuple[float, Node]:
 def add(*terms: Node) -> Node:
     flat: list[Node] = []
     for t in terms:
-        flat.extend(t.args if t.op == "add" else (t,))
+        if t.op == "add":
+            flat.extend(t.args)
+            continue
+        c, body = split_coefficient(t)
+        if body.op == "add" and body.shape == t.shape:  # x - 2 * (a + b) is x - 2 * a - 2 * b
+            flat.extend(scale(c, u) for u in body.args)
+        else:
+            flat.append(t)
     shape = broadcast_shapes("+", flat)
     coefficients: dict[Node, float] = {}
     for t in flat:
@@ -300,8 +307,7 @@ def _expand_for_cancellation(terms: list[Node]) -> list[Node]:
     kept = [(c, body) for body, c in monomials.items() if c != 0.0]
     if len(kept) >= count or len(kept) > len(terms):
         return terms
-    shape = broadcast_shapes("+", terms)
-    return [broadcast_to(scale(c, body), shape) for c, body in kept]
+    return [scale(c, body) for c, body in kept]  # the sum restores the broadcast shape
 
 
 def _collect_common_factors(terms: list[Node]) -> list[Node]:
@@ -903,15 +909,23 @@ def grad_right(a: Node, b: Node, g: Node) -> Node:
 
 def _pull_matmul(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
     factors = node.args
+    k = len(factors)
+    # the products F_0..F_{i-1} and F_i..F_{k-1}, built once each (linear, not quadratic, in k)
+    prefixes: list[Node | None] = [None] * (k + 1)
+    suffixes: list[Node | None] = [None] * (k + 1)
+    for i in range(1, k + 1):
+        prefixes[i] = factors[0] if i == 1 else matmul(prefixes[i - 1], factors[i - 1])
+    for i in range(k - 1, -1, -1):
+        suffixes[i] = factors[i] if i == k - 1 else matmul(factors[i], suffixes[i + 1])
     out = []
     for i, f in enumerate(factors):
         if not needed(f):
             continue
         cot = g
         if i > 0:  # C = L @ M with M = F_i @ R
-            cot = grad_right(matmul_chain(factors[:i]), matmul_chain(factors[i:]), cot)
-        if i < len(factors) - 1:  # M = F_i @ R
-            cot = grad_left(f, matmul_chain(factors[i + 1:]), cot)
+            cot = grad_right(prefixes[i], suffixes[i], cot)
+        if i < k - 1:  # M = F_i @ R
+            cot = grad_left(f, suffixes[i + 1], cot)
         out.append((f, cot))
     return out
 

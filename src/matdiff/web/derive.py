@@ -7,7 +7,8 @@ the schema in `matdiff.cli`'s docstring) plus the page's extra sections:
     "index"  {"text", "unicode", "latex"}            the derivative in index notation (for a VJP,
                                                      the derivative ∂f/∂X whose transpose it applies)
     "vec"    {"text", "unicode", "latex", "note"}    the derivative as d vec(f) / d vec(X)
-    "steps"  [{"title", "text", "latex", "note"}]     how it was derived (when `matdiff.explain` exists)
+    "steps"  [{"section", "title", "text", "latex", "note"}]   how it was derived (when `matdiff.explain`
+                                                     exists), in sections: chain rule, differentials, ...
     "code"   {"numpy": source, "jax": ..., "torch": ...}   generated code (when `matdiff.codegen` exists)
     "check"  {"ok", "text", "rows", "note"}          a numeric check (when `matdiff.check` exists)
     "verdict" {"verdict", "correct", "diagnosis", "text"}   the judgement of the user's own answer,
@@ -183,10 +184,10 @@ def _plain(value: Any) -> str:
     return value if isinstance(value, str) else getattr(value, "text", None) or str(value)
 
 
-def _step_json(step: Any) -> dict[str, str]:
+def _step_json(step: Any, section_titles: Mapping[str, str]) -> dict[str, str]:
     """One step of `matdiff.explain`, whatever form it takes (a dict, an object, text), as title/text/latex."""
     if isinstance(step, str):
-        return {"title": "", "text": step, "latex": "", "note": ""}
+        return {"section": "", "title": "", "text": step, "latex": "", "note": ""}
     get = step.get if isinstance(step, Mapping) else (lambda key: getattr(step, key, None))
 
     def first(*keys: str) -> Any:
@@ -195,7 +196,9 @@ def _step_json(step: Any) -> dict[str, str]:
     result = first("result", "expression", "after", "text", "unicode")
     latex = first("latex") or getattr(result, "latex", None) or ""
     text = _plain(result) or ("" if latex else str(step))
-    return {"title": _plain(first("title", "rule", "name", "label", "description")), "text": text,
+    section = _plain(first("section"))
+    return {"section": section_titles.get(section, section),
+            "title": _plain(first("title", "rule", "name", "label", "description")), "text": text,
             "latex": latex if isinstance(latex, str) else "", "note": _plain(first("note", "why", "reason"))}
 
 
@@ -211,9 +214,10 @@ def steps_section(function: Expression, d: Derivative, asked: dict[str, Any]) ->
             options["symmetric"] = asked["symmetric"]
         explained = _call(explain, function, wrt, **options)
         steps = getattr(explained, "steps", explained)
+        titles = getattr(inspect.getmodule(explain), "SECTION_TITLES", {})  # "chain" -> "Chain rule (...)"
         if isinstance(steps, str):
-            return [_step_json(line) for line in steps.splitlines() if line.strip()]
-        return [_step_json(step) for step in steps]
+            return [_step_json(line, titles) for line in steps.splitlines() if line.strip()]
+        return [_step_json(step, titles) for step in steps]
 
     return _section(build)
 

@@ -109,21 +109,35 @@ function showForm(prefix, section) {
 }
 
 function showSteps(steps) {
-  const list = $("steps-list");
-  list.textContent = "";
+  const container = $("steps-list");
+  container.textContent = "";
   if (!steps) {
     show($("steps"), false);
     return;
   }
   show($("steps"), true);
   if (!Array.isArray(steps)) {
-    const item = document.createElement("li");
-    item.textContent = steps.error || "no steps";
-    item.className = "note";
-    list.append(item);
+    $("steps-count").textContent = "";
+    const note = document.createElement("p");
+    note.className = "note preformatted";
+    note.textContent = steps.error || "no steps";
+    container.append(note);
     return;
   }
+  $("steps-count").textContent = `(${steps.length}: how the derivative comes about)`;
+  let list = null;
+  let section = null;
   for (const step of steps) {
+    if (list === null || step.section !== section) {  // a heading and a numbered list per section
+      section = step.section;
+      if (section) {
+        const heading = document.createElement("h4");
+        heading.textContent = section;
+        container.append(heading);
+      }
+      list = document.createElement("ol");
+      container.append(list);
+    }
     const item = document.createElement("li");
     if (step.title) {
       const title = document.createElement("div");
