@@ -31,6 +31,8 @@ from pathlib import Path
 # threaded BLAS call stalls whenever one of its threads is descheduled, and ratios become noise).
 # Set MATDIFF_BENCH_THREADS before starting Python; it must be known before NumPy, JAX and torch load.
 THREADS = os.environ.get("MATDIFF_BENCH_THREADS", "1")
+# Under run_all an earlier benchmark may have loaded a framework already: its thread count is then fixed.
+PINNED = not any(m in sys.modules for m in ("numpy", "torch", "jax"))
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, THREADS)
 if THREADS == "1":
@@ -317,8 +319,10 @@ def run(quick: bool = False, only: str | None = None, out: Path | None = RESULTS
             print(f"{problem.name:14} {label:24} {problem.quantity:9} {_ms(times['matdiff numpy']):>11} "
                   f"{_ms(times.get('matdiff jax')):>11} {cells[0]} {cells[1]} {cells[2]} {cells[3]:>9}", flush=True)
     elapsed = time.perf_counter() - started
-    print(f"({elapsed:.0f} s; {THREADS} thread(s) per framework; each time is the fastest of alternating "
-          f"calls, at least {rounds} per contestant)")
+    threads = f"{THREADS} thread(s) per framework" if PINNED else \
+        "thread counts not pinned (a framework was loaded before this module; run it alone for stable ratios)"
+    print(f"({elapsed:.0f} s; {threads}; each time is the fastest of alternating calls, at least {rounds} "
+          f"per contestant)")
     _goals(rows, quick)
     if out is not None:
         out.write_text(json.dumps({"mode": mode, "machine": _machine(), "rows": rows}, indent=1))
@@ -359,7 +363,8 @@ def _goals(rows: list[dict], quick: bool) -> None:
 
 def _machine() -> dict:
     import platform
-    info = {"python": platform.python_version(), "cpus": os.cpu_count(), "threads per framework": int(THREADS),
+    info = {"python": platform.python_version(), "cpus": os.cpu_count(),
+            "threads per framework": int(THREADS) if PINNED else "not pinned",
             "numpy": np.__version__}
     for name in ("jax", "torch"):
         try:

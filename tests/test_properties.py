@@ -64,6 +64,16 @@ def _tame(text, values, sizes):
     return value
 
 
+def _evaluate(result, values):
+    """The derivative's value; points where it needs the inverse of a singular matrix are skipped
+    (the Cookbook's det(X) X⁻ᵀ is the derivative of det only where X is invertible)."""
+    try:
+        return result.evaluate(values)
+    except md.ValueBindingError as exc:
+        assume("Singular matrix" not in str(exc))
+        raise
+
+
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
@@ -81,10 +91,10 @@ def test_vjp_and_derivative_agree_with_finite_differences(drawn, choice, seed):
     # VJP with a random upstream gradient
     weights = np.random.default_rng(seed + 10).normal(size=np.shape(value))
     rule = md.vjp(text, wrt, declared, cotangent="G")
-    _close(rule.evaluate(dict(values, G=weights)), _reference(text, wrt, values, sizes, weights), 2e-5)
+    _close(_evaluate(rule, dict(values, G=weights)), _reference(text, wrt, values, sizes, weights), 2e-5)
     # the derivative itself, as the full tensor
     derivative = md.derivative(text, wrt, declared)
-    _close(derivative.evaluate(values), _reference(text, wrt, values, sizes), 2e-5)
+    _close(_evaluate(derivative, values), _reference(text, wrt, values, sizes), 2e-5)
     # what is printed means the same to the independent evaluator, and reads back to the same node
     _close(check.evaluate(derivative.text, dict(values, **sizes)), derivative.evaluate_as_written(values), 1e-8)
     assert md.parse(derivative.text, derivative.variables).node is derivative.node
@@ -102,11 +112,13 @@ def test_gradient_and_hessian_agree_with_jax(drawn, choice, seed):
     wrt = names[choice % len(names)]
     declared = _unstructured(dims)
     gradient = md.derivative(text, wrt, declared)
-    _close(gradient.evaluate(values), jax_reference.jacobian(text, wrt, values, sizes), 1e-7)
+    expected = np.asarray(jax_reference.jacobian(text, wrt, values, sizes))
+    assume(np.all(np.isfinite(expected)))  # e.g. norm2 at 0, where JAX gives nan
+    _close(_evaluate(gradient, values), expected, 1e-7)
     hessian = md.derivative(text, wrt, declared, order=2)
     expected = np.asarray(jax_reference.hessian(text, wrt, values, sizes))
     assume(np.all(np.isfinite(expected)))
-    _close(hessian.evaluate(values), expected, 1e-6)
+    _close(_evaluate(hessian, values), expected, 1e-6)
 
 
 @settings(max_examples=examples(40), **SETTINGS)
@@ -122,4 +134,4 @@ def test_jacobians_agree_with_jax(drawn, choice, seed):
     derivative = md.derivative(text, wrt, _unstructured(dims))
     expected = np.asarray(jax_reference.jacobian(text, wrt, values, sizes))
     assume(np.all(np.isfinite(expected)))
-    _close(derivative.evaluate(values), expected, 1e-7)
+    _close(_evaluate(derivative, values), expected, 1e-7)

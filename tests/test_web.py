@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -217,12 +216,14 @@ def test_the_server_binds_loopback_unless_told_otherwise(server):
     assert result.exit_code == 2 and "--allow-remote" in result.output
 
 
-def test_matdiff_serve_prints_its_url_and_serves():
-    command = [sys.executable, "-m", "matdiff.cli", "serve", "--quiet"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+def test_matdiff_serve_prints_its_url_and_serves(tmp_path):
+    log = tmp_path / "stderr"
+    with open(log, "w") as stderr:  # the child keeps its own copy of the file
+        process = subprocess.Popen([sys.executable, "-m", "matdiff.cli", "serve", "--quiet"],
+                                   stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT)
     try:
         line = process.stdout.readline()
-        assert line.startswith("matdiff: serving the page on http://127.0.0.1:"), line
+        assert line.startswith("matdiff: serving the page on http://127.0.0.1:"), (line, log.read_text())
         port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         connection.request("GET", "/")
@@ -348,7 +349,9 @@ def test_the_page_shows_errors_inline_with_the_caret(server, browser):
     fill(browser, "X @ W", "W: m×q, X: q×n", "W")
     error = browser.find_element(By.ID, "error")
     wait_for(browser, lambda d: error.is_displayed())
-    assert error.text.splitlines() == ["X @ W: X is q×n but W is m×q (columns n ≠ rows m)", "    X @ W", "    ^^^^^"]
+    assert error.text.splitlines() == ["X @ W: X is q×n but W is m×q (columns n ≠ rows m)",
+                                       "    X @ W",
+                                       "    ^^^^^"]
     assert not browser.find_element(By.ID, "result").is_displayed()
 
 

@@ -1,14 +1,23 @@
 """Generated code: an expression and its derivatives as one plain NumPy, JAX or PyTorch function.
 
     >>> import matdiff as md
-    >>> print(md.codegen("sum(softplus(X @ w)) - y @ X @ w", ["w"], "X: n×p, w: p, y: n"))  # doctest: +SKIP
+    >>> print(md.codegen("sum(softplus(X @ w)) - y @ X @ w", ["w"], "X: n×p, w: p, y: n", hessian=True))
+    ... # doctest: +SKIP
     def f(X, w, y):
-        '''value, grad_w = f(X, w, y) ...'''
-        ...
+        '''value, grad_w, hess_w = f(X, w, y)
+        ... (the formulas, as matdiff prints them, and the shapes)
+        '''
+        assert X.ndim == 2, f'X must be 2-D (n×p), got {X.ndim}-D'
+        n, p = X.shape
+        assert w.shape == (p,), f'w has shape {w.shape}, expected p = {(p,)}'
+        assert y.shape == (n,), f'y has shape {y.shape}, expected n = {(n,)}'
         t0 = X @ w
-        value = np.sum(np.logaddexp(0.0, t0)) - y @ t0
-        grad_w = (0.5 * (1.0 + np.tanh(0.5 * t0)) - y) @ X
-        return (value, grad_w)
+        t1 = 0.5 * (1.0 + np.tanh(0.5 * t0))
+        t2 = X * np.sqrt(t1 * (1.0 - t1))[:, None]
+        value = np.logaddexp(0.0, t0).sum() - y @ t0
+        grad_w = X.T @ (t1 - y)
+        hess_w = t2.T @ t2
+        return (value, grad_w, hess_w)
 
 `codegen` returns the source of `f(<variables>) -> (value, gradients...[, Hessians...])`; `compile`
 runs that source in a fresh namespace holding only the backend's modules and returns `f`.
@@ -45,7 +54,7 @@ from .api import Expression, derivative, parse, vjp
 from .dims import Dim, DimProduct, Shape, format_shape
 from .errors import DeclarationError, MatdiffError, NotSupportedError, UnknownNameError
 from .expr import Node, topological
-from .ops import is_symmetric, matmul_chain, mul, split_coefficient, transpose, const
+from .ops import is_symmetric, matmul_chain, split_coefficient, transpose
 
 BACKENDS = ("numpy", "jax", "torch")
 
@@ -378,6 +387,9 @@ class Lowering:
         placeholders, text = _spelling(what, self.backend)
         operands = dict(zip(placeholders, args))
         if "like" in placeholders:
+            if self.like is None:
+                raise NotSupportedError(f"{self.backend} code for {what} needs an array argument to take its "
+                                        f"dtype and device from, and this function has none")
             operands["like"] = self.name(self.like)
         return self._from_template(_template(text), operands, ndim)
 
@@ -432,7 +444,7 @@ class Lowering:
         if found is None and node.ndim == 2 and node.op in ("add", "mul", "div", "matmul"):
             flipped = transpose(node)  # Mᵀ - V Uᵀ is (M - U Vᵀ)ᵀ: reuse the code of the transpose
             if flipped is not node and flipped in self._lowered:
-                found = self.make("Attribute", "T", (self._lowered[flipped],), 2)
+                found = self._lowered[node] = self.make("Attribute", "T", (self._lowered[flipped],), 2)
         if found is None:
             rule = LOWERINGS.get(node.op)
             if rule is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dims import format_shape, size_of
-from ..errors import NotSupportedError, ShapeError
+from ..errors import ShapeError
 from ..expr import Node, make
 from .registry import Op, register
 from . import algebra as A
@@ -287,6 +287,10 @@ def kron(a: Node, b: Node) -> Node:
     shape = kron_shape(a, b)
     if A.is_zero(a) or A.is_zero(b):
         return A.zeros(shape)
+    for unit, other in ((a, b), (b, a)):  # a single 1 changes nothing: kron(x, ones(1)) = x
+        if (unit.op == "ones" and unit.shape == (1,)) or (unit.ndim == 2 and unit.shape == (1, 1)
+                                                          and unit.op in ("eye", "ones") and other.ndim == 2):
+            return other
     if a.op == "eye" and b.op == "eye":
         return A.eye(shape[0])
     if a.op == "ones" and b.op == "ones":
@@ -306,17 +310,26 @@ def _partial_trace_second(m: Node, p, q, r) -> Node:
                            A.transpose(kron(A.eye(q), vec(A.eye(r))))])
 
 
+def _as_rows(a: Node, b: Node) -> tuple[Node, Node]:
+    """kron's operands as matrices: NumPy's kron takes a vector as a row, outer(ones(1), v)."""
+    return tuple(outer(A.ones((1,)), x) if x.ndim == 1 else x for x in (a, b))  # type: ignore[return-value]
+
+
 def _pull_kron(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
     a, b = node.args
-    if a.ndim != 2 or b.ndim != 2:
-        raise NotSupportedError(f"the gradient through kron({_describe(a)}, {_describe(b)}) with a vector operand "
-                                f"is not supported yet; write the vector as a one-column matrix")
-    (p, q), (r, s) = a.shape, b.shape
+    a2, b2 = _as_rows(a, b)
+    if g.ndim == 1:  # kron of two vectors is the row kron(a2, b2), as a vector
+        g = outer(A.ones((1,)), g)
+    (p, q), (r, s) = a2.shape, b2.shape
     out = []
-    if needed(a):  # dA[i,k] = Σ_jl B[j,l] G[(i,j),(k,l)]
-        out.append((a, _partial_trace_second(A.matmul(g, kron(A.eye(q), A.transpose(b))), p, q, r)))
-    if needed(b):  # dB[j,l] = Σ_ik A[i,k] G[(i,j),(k,l)]
-        out.append((b, _partial_trace_first(A.matmul(g, kron(A.transpose(a), A.eye(s))), p, r, s)))
+    for x, x2, cotangent in (
+            # dA[i,k] = Σ_jl B[j,l] G[(i,j),(k,l)]
+            (a, a2, lambda: _partial_trace_second(A.matmul(g, kron(A.eye(q), A.transpose(b2))), p, q, r)),
+            # dB[j,l] = Σ_ik A[i,k] G[(i,j),(k,l)]
+            (b, b2, lambda: _partial_trace_first(A.matmul(g, kron(A.transpose(a2), A.eye(s))), p, r, s))):
+        if needed(x):
+            c = cotangent()
+            out.append((x, A.matmul(A.transpose(c), A.ones((1,))) if x.ndim == 1 else c))
     return out
 
 
@@ -331,11 +344,9 @@ def _d_kron(node: Node, d) -> Node:
 
 
 def _vec_kron(node: Node, jacobians) -> Node:
-    a, b = node.args
     i = A._single(node, jacobians)
-    jac = jacobians[i]
-    if a.ndim != 2 or b.ndim != 2:
-        raise NotSupportedError("the vec-form derivative of kron with a vector operand is not supported yet")
+    jac = jacobians[i]  # a vector operand taken as a row has the same vec, so the same J
+    a, b = _as_rows(*node.args)
     (p, q), (r, s) = a.shape, b.shape
     rearrange = kron(kron(A.eye(q), commutation_(s, p)), A.eye(r))  # vec(A ⊗ B) = R (vec A ⊗ vec B)
     if i == 0:
@@ -364,6 +375,8 @@ def vec(x: Node) -> Node:
         return A.mul(*scalars, vec(array))
     if x.op == "outer":  # vec(a bᵀ) = b ⊗ a
         return kron(x.args[1], x.args[0])
+    if x.shape == (1, 1) and x.op in ("eye", "ones"):
+        return A.ones((1,))
     if x.op == "ones":
         return A.ones((size_of(x.shape),))
     if x.op == "zeros":

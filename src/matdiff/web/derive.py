@@ -1,22 +1,21 @@
 """The answers behind the page: `POST /api/derive` and `POST /api/variables`, as plain functions.
 
 `derive(request)` takes the page's request, {"expression", "where", "wrt", "order", "vjp"} (and,
-optionally, "symmetric" and a "claim" to judge), and returns the command line's JSON report (`matdiff.cli.report_json`,
-the schema in `matdiff.cli`'s docstring) plus the page's extra sections:
+optionally, "symmetric" and a "claim" to judge), and returns the command line's JSON report
+(`matdiff.cli.report_json`, the schema in `matdiff.cli`'s docstring) plus the page's sections:
 
-    "index"  {"text", "unicode", "latex"}            the derivative in index notation (for a VJP,
-                                                     the derivative ∂f/∂X whose transpose it applies)
-    "vec"    {"text", "unicode", "latex", "note"}    the derivative as d vec(f) / d vec(X)
-    "steps"  [{"section", "title", "text", "latex", "note"}]   how it was derived (when `matdiff.explain`
-                                                     exists), in sections: chain rule, differentials, ...
-    "code"   {"numpy": source, "jax": ..., "torch": ...}   generated code (when `matdiff.codegen` exists)
-    "check"  {"ok", "text", "rows", "note"}          a numeric check (when `matdiff.check` exists)
-    "verdict" {"verdict", "correct", "diagnosis", "text"}   the judgement of the user's own answer,
-                                                     when a "claim" is sent (`matdiff.verify`)
+    "index"    {"text", "unicode", "latex"}         the derivative in index notation (`Derivative.index`;
+                                                   for a VJP, of the derivative the rule transposes)
+    "vec"      {"text", "unicode", "latex", "note"} the derivative as d vec(f) / d vec(X)
+    "steps"    [{"section", "title", "text", "latex", "note"}]   how it comes about (`matdiff.explain`)
+    "code"     {"numpy": source, "jax": ..., "torch": ...}      generated code (`matdiff.codegen`)
+    "check"    {"ok", "text", "rows", "note"}       a numeric check (`matdiff.check`)
+    "verdict"  {"verdict", "correct", "diagnosis", "text"}      the user's own answer judged, when a
+                                                   "claim" is sent (`matdiff.verify`)
 
-A section whose feature is not installed is absent; a section that fails on this input holds
-{"error": message} instead, so one unfinished feature never hides the derivative. The features
-are looked up when a request comes, so the page shows each as it lands in the library.
+A section whose feature the installed library lacks is absent, so the page shows each feature as
+it lands; a section that fails on this input holds {"error": message} instead, so that one
+unfinished feature never hides the derivative.
 
 Errors: a `matdiff.MatdiffError` (the text, the shapes, a name) propagates, message and caret
 intact; a request that is not of the form above raises `RequestError`. Both are the user's to
@@ -30,6 +29,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import matdiff
@@ -49,6 +49,19 @@ class RequestError(ValueError):
 # ---- the request ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PageRequest:
+    """What the page asks: the derivative of `expression` by `wrt`, or its VJP for `cotangent`."""
+
+    expression: str
+    where: str                 # the declarations, "W: m×q, X: q×n"
+    wrt: tuple[str, ...]       # one name, or several for a mixed derivative
+    order: int
+    cotangent: str | None      # the upstream gradient's name for a VJP, else None
+    symmetric: str | None      # the convention for sym/spd variables; None: the engine's default
+    claim: str | None          # the user's own answer, to be judged
+
+
 def _text_field(request: Mapping[str, Any], name: str, default: str | None = None) -> str:
     value = request.get(name, default)
     if not isinstance(value, str):
@@ -56,8 +69,8 @@ def _text_field(request: Mapping[str, Any], name: str, default: str | None = Non
     return value
 
 
-def _read_request(request: Any) -> dict[str, Any]:
-    """The validated request: expression, where, wrt (a tuple of names), order, cotangent, symmetric."""
+def _read_request(request: Any) -> PageRequest:
+    """The request, checked field by field."""
     if not isinstance(request, dict):
         raise RequestError("the request must be a JSON object")
     unknown = sorted(set(request) - set(FIELDS))
@@ -94,8 +107,7 @@ def _read_request(request: Any) -> dict[str, Any]:
     claim = request.get("claim")
     if claim is not None and not isinstance(claim, str):
         raise RequestError('"claim" must be text: your answer, in the expression language')
-    return {"expression": expression, "where": where, "wrt": tuple(wrt), "order": order,
-            "cotangent": cotangent, "symmetric": symmetric, "claim": (claim or "").strip() or None}
+    return PageRequest(expression, where, tuple(wrt), order, cotangent, symmetric, (claim or "").strip() or None)
 
 
 # ---- the answers ------------------------------------------------------------------------------
@@ -120,17 +132,18 @@ def features() -> dict[str, bool]:
 def derive(request: Any) -> dict[str, Any]:
     """POST /api/derive: the CLI's JSON report of the derivative, plus the page's sections."""
     asked = _read_request(request)
-    function = parse(asked["expression"], asked["where"])
-    options = {} if asked["symmetric"] is None else {"symmetric": asked["symmetric"]}
-    if asked["cotangent"] is not None:
-        result = vjp(function, asked["wrt"][0], cotangent=asked["cotangent"], **options)
+    function = parse(asked.expression, asked.where)
+    options = {} if asked.symmetric is None else {"symmetric": asked.symmetric}
+    if asked.cotangent is not None:
+        result = vjp(function, asked.wrt[0], cotangent=asked.cotangent, **options)
     else:
-        result = derivative(function, asked["wrt"], order=asked["order"], **options)
-    answer = report_json(Report(function, result, asked["cotangent"]))
-    # a backpropagation rule has no index form of its own: show the one of the derivative it transposes
-    indexed = (lambda: derivative(function, asked["wrt"][0])) if asked["cotangent"] is not None else (lambda: result)
-    answer["index"] = _section(lambda: _forms(indexed().index))
-    answer["vec"] = _section(lambda: vec_section(function, result, asked["cotangent"]))
+        result = derivative(function, asked.wrt, order=asked.order, **options)
+    answer = report_json(Report(function, result, asked.cotangent))
+    if hasattr(Derivative, "index"):
+        # a backpropagation rule has no index form of its own: show the one of the derivative it transposes
+        indexed = (lambda: derivative(function, asked.wrt[0])) if asked.cotangent is not None else (lambda: result)
+        answer["index"] = _section(lambda: _forms(indexed().index))
+    answer["vec"] = _section(lambda: vec_section(function, result, asked.cotangent))
     for name, build in (("steps", steps_section), ("code", code_section), ("check", check_section),
                         ("verdict", verdict_section)):
         section = build(function, result, asked)
@@ -202,16 +215,16 @@ def _step_json(step: Any, section_titles: Mapping[str, str]) -> dict[str, str]:
             "latex": latex if isinstance(latex, str) else "", "note": _plain(first("note", "why", "reason"))}
 
 
-def steps_section(function: Expression, d: Derivative, asked: dict[str, Any]) -> Any:
+def steps_section(function: Expression, d: Derivative, asked: PageRequest) -> Any:
     explain = getattr(matdiff, "explain", None)
     if not callable(explain):
         return None
 
     def build() -> list[dict[str, str]]:
-        wrt = asked["wrt"][0] if len(asked["wrt"]) == 1 else list(asked["wrt"])
-        options = {"order": asked["order"], "cotangent": asked["cotangent"]}
-        if asked["symmetric"] is not None:
-            options["symmetric"] = asked["symmetric"]
+        wrt = asked.wrt[0] if len(asked.wrt) == 1 else list(asked.wrt)
+        options = {"order": asked.order, "cotangent": asked.cotangent}
+        if asked.symmetric is not None:
+            options["symmetric"] = asked.symmetric
         explained = _call(explain, function, wrt, **options)
         steps = getattr(explained, "steps", explained)
         titles = getattr(inspect.getmodule(explain), "SECTION_TITLES", {})  # "chain" -> "Chain rule (...)"
@@ -222,18 +235,18 @@ def steps_section(function: Expression, d: Derivative, asked: dict[str, Any]) ->
     return _section(build)
 
 
-def code_section(function: Expression, d: Derivative, asked: dict[str, Any]) -> Any:
+def code_section(function: Expression, d: Derivative, asked: PageRequest) -> Any:
     codegen = getattr(matdiff, "codegen", None)
     if not callable(codegen):
         return None
-    if asked["order"] > 2:
+    if asked.order > 2:
         return {"error": "code is generated for gradients and Hessians (order 1 and 2)"}
-    options: dict[str, Any] = {"hessian": asked["order"] == 2}
-    if asked["cotangent"] is not None:
-        options["cotangent"] = asked["cotangent"]
-    if asked["symmetric"] is not None:
-        options["symmetric"] = asked["symmetric"]
-    wrt = list(dict.fromkeys(asked["wrt"]))
+    options: dict[str, Any] = {"hessian": asked.order == 2}
+    if asked.cotangent is not None:
+        options["cotangent"] = asked.cotangent
+    if asked.symmetric is not None:
+        options["symmetric"] = asked.symmetric
+    wrt = list(dict.fromkeys(asked.wrt))
     return {backend: _section(lambda backend=backend: _call(codegen, function, wrt, backend=backend, **options))
             for backend in BACKENDS}
 
@@ -245,26 +258,26 @@ def _number(x: Any) -> Any:
     return float(x) if math.isfinite(x) else str(x)
 
 
-def check_section(function: Expression, d: Derivative, asked: dict[str, Any]) -> Any:
+def check_section(function: Expression, d: Derivative, asked: PageRequest) -> Any:
     check = getattr(matdiff, "check", None)
     if not callable(check):
         return None
-    if asked["order"] > 2:
+    if asked.order > 2:
         return {"error": "the numeric check covers order 1 and 2"}
-    if asked["symmetric"] == "cookbook":
-        return {"error": "the Cookbook's G + Gᵀ − G ⊙ I is not a directional derivative, so it has no numeric check"}
+    if asked.symmetric == "cookbook":
+        return {"error": "the Cookbook's G + Gᵀ − G ⊙ I is not a directional derivative: it has no numeric check"}
 
     def build() -> dict[str, Any]:
         checked, note = function, ""
-        if asked["cotangent"] is not None:  # the VJP is by definition the gradient of φ = sum(G ⊙ f)
-            g = asked["cotangent"]
+        if asked.cotangent is not None:  # the VJP is by definition the gradient of φ = sum(G ⊙ f)
+            g = asked.cotangent
             checked = parse(f"sum({g} * ({function.text}))", {**d.variables})
             note = f"checked as the gradient of φ = sum({g} ⊙ f), which the VJP is"
-        options: dict[str, Any] = {"order": asked["order"]}
-        symmetric = asked["symmetric"] or ("none" if asked["cotangent"] is not None else None)
+        options: dict[str, Any] = {"order": asked.order}
+        symmetric = asked.symmetric or ("none" if asked.cotangent is not None else None)
         if symmetric is not None:
             options["symmetric"] = symmetric
-        report = _call(check, checked, list(dict.fromkeys(asked["wrt"])), **options)
+        report = _call(check, checked, list(dict.fromkeys(asked.wrt)), **options)
         rows = [{"wrt": _plain(getattr(r, "wrt", "")), "method": _plain(getattr(r, "method", "")),
                  "error": _number(getattr(r, "error", None)), "tolerance": _number(getattr(r, "tolerance", None)),
                  "ok": bool(getattr(r, "ok", False)), "note": _plain(getattr(r, "note", ""))}
@@ -275,24 +288,24 @@ def check_section(function: Expression, d: Derivative, asked: dict[str, Any]) ->
     return _section(build)
 
 
-def verdict_section(function: Expression, d: Derivative, asked: dict[str, Any]) -> Any:
+def verdict_section(function: Expression, d: Derivative, asked: PageRequest) -> Any:
     verify = getattr(matdiff, "verify", None)
-    if asked["claim"] is None or not callable(verify):
+    if asked.claim is None or not callable(verify):
         return None
-    if len(asked["wrt"]) != 1:
+    if len(asked.wrt) != 1:
         return {"error": "an answer is judged for a derivative by one variable"}
 
     def build() -> dict[str, Any]:
-        options = {"order": asked["order"]}
-        if asked["cotangent"] is not None:
-            options["cotangent"] = asked["cotangent"]
-        verdict = _call(verify, function, asked["wrt"][0], claim=asked["claim"], **options)
+        options = {"order": asked.order}
+        if asked.cotangent is not None:
+            options["cotangent"] = asked.cotangent
+        verdict = _call(verify, function, asked.wrt[0], claim=asked.claim, **options)
+        diagnosis = [{"kind": _plain(getattr(f, "kind", "")), "explanation": _plain(getattr(f, "explanation", f))}
+                     for f in getattr(verdict, "diagnosis", [])]
         return {"verdict": _plain(getattr(verdict, "verdict", "")), "correct": bool(getattr(verdict, "correct", False)),
-                "diagnosis": [{"kind": _plain(getattr(f, "kind", "")), "explanation": _plain(getattr(f, "explanation", f))}
-                              for f in getattr(verdict, "diagnosis", [])],
-                "text": getattr(verdict, "unicode", None) or str(verdict)}
+                "diagnosis": diagnosis, "text": getattr(verdict, "unicode", None) or str(verdict)}
 
     return _section(build)
 
 
-__all__ = ["derive", "variables", "features", "RequestError", "MAX_ORDER", "FIELDS"]
+__all__ = ["FIELDS", "MAX_ORDER", "PageRequest", "RequestError", "derive", "features", "variables"]

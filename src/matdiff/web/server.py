@@ -40,7 +40,6 @@ from socket import AF_INET6
 from typing import Any
 from urllib.parse import urlsplit
 
-
 LOOPBACK = "127.0.0.1"
 MAX_REQUEST_BYTES = 10_000
 DRAIN_BYTES = 1_000_000  # a body over the limit but under this is read and dropped; a larger one is not read
@@ -128,8 +127,14 @@ class Worker:
             if not chunk:
                 raise WorkerFailure(f"the worker stopped (exit code {self.process.wait()})")
             self._pending += chunk
-        reply, _, self._pending = self._pending.partition(b"\n")
-        return json.loads(reply.decode("utf-8"))
+        line, _, self._pending = self._pending.partition(b"\n")
+        try:
+            reply = json.loads(line.decode("utf-8"))
+        except ValueError as error:
+            raise WorkerFailure(f"the worker answered something that is not JSON ({error})") from None
+        if not isinstance(reply, dict) or not {"answer", "user_error", "bug"} & set(reply):
+            raise WorkerFailure("the worker answered something that is not an answer")
+        return reply
 
     def kill(self) -> None:
         self.process.kill()
@@ -196,7 +201,10 @@ class DerivationPool:
                 if worker.alive:
                     return worker
                 worker.kill()
-        return Worker()
+        try:
+            return Worker()
+        except OSError as error:
+            raise WorkerFailure(f"cannot start a worker process ({error})") from None
 
     def close(self) -> None:
         with self._lock:
@@ -241,7 +249,7 @@ class PageHandler(BaseHTTPRequestHandler):
     server_version = "matdiff"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
             super().log_message(format, *args)
 
@@ -281,7 +289,7 @@ class PageHandler(BaseHTTPRequestHandler):
 
     # -- methods
 
-    def do_GET(self) -> None:  # noqa: N802 - the base class's naming
+    def do_GET(self) -> None:
         if not self._host_allowed():
             return
         path = self.path.split("?", 1)[0].split("#", 1)[0]
@@ -300,7 +308,7 @@ class PageHandler(BaseHTTPRequestHandler):
 
     do_HEAD = do_GET
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if not self._host_allowed():
             return
         answer = API.get(self.path)
@@ -359,5 +367,13 @@ def serve(host: str = LOOPBACK, port: int = 0, *, allow_remote: bool = False, qu
         server.server_close()
 
 
-__all__ = ["PageServer", "serve", "is_loopback", "static_files", "DerivationPool", "MAX_REQUEST_BYTES",
-           "DERIVATION_SECONDS", "LOOPBACK"]
+__all__ = [
+    "DERIVATION_SECONDS",
+    "LOOPBACK",
+    "MAX_REQUEST_BYTES",
+    "DerivationPool",
+    "PageServer",
+    "is_loopback",
+    "serve",
+    "static_files",
+]

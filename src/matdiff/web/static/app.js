@@ -268,7 +268,7 @@ const KIND_TITLES = {
 
 function showAnswer(answer) {
   const d = answer.derivative;
-  const by = answer.wrt.join(", ");
+  const by = [...new Set(answer.wrt)].join(", ");  // a Hessian is by x, x: say x once
   $("result-title").textContent = d.cotangent
     ? `Backprop rule of ${answer.expression} by ${by} (upstream gradient ${d.cotangent})`
     : `${KIND_TITLES[d.kind] || d.kind} of ${answer.expression} by ${by}`;
