@@ -207,6 +207,8 @@ class _Builder:
             hint = close_matches(short, LANGUAGE_NAMES)
             raise self.fail(UnknownNameError, f"unknown function {short!r}{hint}", node.func)
         construct, arity = FUNCTIONS[short]
+        if short in ("norm", "norm2"):
+            node = self._plain_norm(node)
         if node.keywords:
             raise self.fail(ParseError, f"{short} takes no keyword arguments", node.keywords[0].value)
         if len(node.args) != arity:
@@ -214,6 +216,20 @@ class _Builder:
                                         f"got {len(node.args)}", node)
         args = [self.build(a) for a in node.args]
         return self._apply(node, construct, args, list(node.args))
+
+    def _plain_norm(self, node: ast.Call) -> ast.Call:
+        """np.linalg.norm(x), norm(X, 'fro'), norm(x, 2), norm(x, ord=2): the 2-norm / Frobenius norm."""
+        extra = list(node.args[1:]) + [k.value for k in node.keywords if k.arg == "ord"]
+        others = [k for k in node.keywords if k.arg != "ord"]
+        if others:
+            raise self.fail(ParseError, f"norm takes no keyword {others[0].arg!r}", others[0].value)
+        for e in extra:
+            value = e.value if isinstance(e, ast.Constant) else object()
+            if value not in ("fro", 2, None) or isinstance(value, bool):
+                raise self.fail(ParseError, "only the 2-norm of a vector and the Frobenius norm of a matrix "
+                                            "(ord=2, 'fro' or none) are part of the language", e)
+        return ast.Call(func=node.func, args=node.args[:1], keywords=[], lineno=node.lineno,
+                        col_offset=node.col_offset, end_lineno=node.end_lineno, end_col_offset=node.end_col_offset)
 
     def _sum(self, node: ast.Call) -> Node:
         if not 1 <= len(node.args) <= 2:

@@ -32,6 +32,8 @@ ELEMENTWISE: dict[str, Callable[[Node], Node]] = {}
 
 def _pullback(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
     (u,) = node.args
+    if node.op == "log" and u.op == "abs":  # d log|v| = dv / v, stated directly (Cookbook eq. 56)
+        return [(u.args[0], div(g, u.args[0]))]
     return [(u, mul(g, OPS_DERIVATIVE[node.op](u)))]
 
 
