@@ -185,7 +185,7 @@ def test_symmetric_convention_is_passed_through(convention):
 # ---- JSON schema ------------------------------------------------------------------------------
 
 TOP_KEYS = {"expression", "unicode", "latex", "shape", "variables", "wrt", "derivative"}
-DERIVATIVE_KEYS = {"text", "unicode", "latex", "kind", "layout", "shape", "cotangent"}
+DERIVATIVE_KEYS = {"text", "unicode", "latex", "kind", "layout", "shape", "cotangent", "index"}
 
 
 def assert_shape(shape) -> None:
@@ -211,6 +211,7 @@ def test_json_schema_of_diff():
     assert derivative["shape"] == ["p", "k"]
     assert derivative["cotangent"] is None
     assert derivative["text"] == md.derivative(LAYER, "W", LAYER_SHAPES).text
+    assert derivative["index"] == md.derivative(LAYER, "W", LAYER_SHAPES).index.text
 
 
 def test_json_schema_of_show_has_every_key():

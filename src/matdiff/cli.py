@@ -33,7 +33,8 @@ JSON schema (stable: keys are never removed or renamed; both commands emit every
         "kind": str,                # gradient | jacobian | vec | derivative | hessian | vjp | ...
         "layout": str,              # a sentence naming the layout convention
         "shape": [dim, ...],
-        "cotangent": null | str     # the upstream-gradient name of a VJP (`--vjp G`)
+        "cotangent": null | str,    # the upstream-gradient name of a VJP (`--vjp G`)
+        "index": null | str         # the index (Einstein) form, e.g. "∂(W @ X)[i,j]/∂W[k,l] = δ[i,k] X[l,j]"
       }
     }
     A dim is an int (a fixed size) or a str: a symbol such as "n", or a product such as "m*n"
@@ -158,12 +159,25 @@ def report_json(report: Report) -> dict[str, Any]:
             "layout": d.layout,
             "shape": _shape_json(d.shape),
             "cotangent": report.cotangent,
+            "index": _index_text(d),
         },
     }
 
 
+def _index_text(x: Expression) -> str | None:
+    """The index (Einstein) form of a derivative, where there is one (not for a VJP)."""
+    if getattr(x, "kind", "vjp") == "vjp":
+        return None
+    try:
+        return x.index.text  # type: ignore[attr-defined]
+    except MatdiffError:
+        return None
+
+
 def _forms(x: Expression) -> list[tuple[str, str]]:
-    return [("text", x.text), ("unicode", x.unicode), ("latex", x.latex)]
+    forms = [("text", x.text), ("unicode", x.unicode), ("latex", x.latex)]
+    index = _index_text(x) if hasattr(x, "kind") else None
+    return forms + ([("index", index)] if index else [])
 
 
 def _facts(report: Report) -> list[tuple[str, str]]:

@@ -537,6 +537,16 @@ class NumericClaim(Claim):
         return _relative_error(formula, reference)
 
 
+def _checked(claim: Claim, point: Point, rng: np.random.Generator) -> float:
+    """The claim's relative error at the point; NaN where its expressions are undefined there (a singular
+    matrix inverted)."""
+    try:
+        with np.errstate(all="ignore"):
+            return claim.check(point, rng)
+    except (MatdiffError, np.linalg.LinAlgError):
+        return math.nan
+
+
 # ---- steps -----------------------------------------------------------------------------------------
 
 
@@ -1253,37 +1263,19 @@ def _index_definition(f: Node, fname: Math) -> EinsumClaim | None:
     out = "ij"[:f.ndim] if f.ndim == 2 else "i"[:f.ndim]
     operands: list[Node] = []
     subscripts: list[str] = []
-    summed = ""
     if f.op == "matmul":
+        # factor t carries the indices at its two boundaries; the outer boundaries are the entry's own
+        # indices (absent at a vector end), the inner ones are summed
+        k = len(f.args)
+        free = iter(out)
         letters = iter("prstuv")  # letters with Unicode subscripts
-        previous = None
-        for position, factor in enumerate(f.args):
-            first = position == 0
-            last = position == len(f.args) - 1
-            if factor.ndim == 2:
-                row = (out[0] if out else next(letters)) if first else previous
-                col = (out[-1] if out and last and f.args[0].ndim != 1 or (last and out and len(out) == 1 and
-                                                                           f.args[0].ndim == 1) else None)
-                if col is None or not last:
-                    col = next(letters)
-                    summed += col
-                if first and not out:
-                    summed += row
-                subscripts.append(row + col)
-                previous = col
-            else:
-                if first:
-                    letter = next(letters)
-                    summed += letter
-                    subscripts.append(letter)
-                    previous = letter
-                else:
-                    subscripts.append(previous)
+        first_vector, last_vector = f.args[0].ndim == 1, f.args[-1].ndim == 1
+        bounds = [None if first_vector else next(free)] + [next(letters) for _ in range(k - 1)]
+        bounds.append(None if last_vector else next(free))
+        for t, factor in enumerate(f.args, start=1):
+            subscripts.append(bounds[t - 1] + bounds[t] if factor.ndim == 2 else
+                              bounds[1] if t == 1 else bounds[k - 1])
             operands.append(factor)
-        # the free output letters are those not summed
-        if f.args[0].ndim == 1 and f.args[-1].ndim == 2:
-            subscripts[-1] = subscripts[-1][0] + out[-1]
-            summed = summed.replace(out[-1], "")
     elif f.op == "transpose":
         operands, subscripts = [f.args[0]], ["ji"]
     elif f.op == "mul" and all(a.shape == f.shape for a in f.args):
@@ -1301,13 +1293,12 @@ def _index_definition(f: Node, fname: Math) -> EinsumClaim | None:
 
     def spelled(style: str) -> str:
         parts = [_indexed(o, s, style) for o, s in zip(operands, subscripts)]
-        lhs = _indexed(var(fname.unicode if style != "latex" else fname.latex, f.shape), out, style) \
-            if style != "text" else fname.text + ("[" + ",".join(out) + "]" if out else "")
         if style == "unicode":
             lhs = fname.unicode + out.translate(_SUB)
             total = ("Σ" + summed.translate(_SUB) + " ") if summed else ""
             return f"{lhs} = {total}{' '.join(parts)}"
         if style == "text":
+            lhs = fname.text + ("[" + ",".join(out) + "]" if out else "")
             total = ("sum_" + summed + " ") if summed else ""
             return f"{lhs} = {total}{' '.join(parts)}"
         total = (r"\sum_{" + summed + "} ") if summed else ""
@@ -1336,7 +1327,10 @@ def _index_route(f: Node, x: Node, objective: Objective, names: dict, answer: De
                           None, form.shape, words))
         if vjp_answer is not None and objective.cotangent is not None:
             g = objective.cotangent
-            contracted = index_form_of(inner(g, f), x, dict(variables, **{g.params[0]: VarSpec(g.params[0], g.shape)}),
+            # φ = sum(G ⊙ f) built as it stands: the constructors could respell f (a symmetric variable is
+            # its own transpose to them), which would change φ off the symmetric matrices
+            phi = make("sum", (make("mul", (g, f), (), f.shape),), (None,), ())
+            contracted = index_form_of(phi, x, dict(variables, **{g.params[0]: VarSpec(g.params[0], g.shape)}),
                                        header={"name": "φ"})
             fi = "ij"[:f.ndim]
             vi = "kl"[:x.ndim]
@@ -1754,7 +1748,7 @@ class Derivation:
         """Every step's claim checked at a point: [(step, relative error)]; errors ≲ 1e-6 hold."""
         point = point or self.random_point(seed)
         rng = np.random.default_rng(seed)
-        return [(step, step.claim.check(point, rng)) for step in self.steps]
+        return [(step, _checked(step.claim, point, rng)) for step in self.steps]
 
     # -- spellings
     @property
@@ -1941,7 +1935,7 @@ class Derivation:
                 for step in steps:
                     claim = step.claim
                     body = claim.latex
-                    tag = _inline_tag(step.rule_in(style))
+                    tag = step.rule_in(style)
                     if isinstance(claim, DifferentialClaim):
                         lhs, rhs = body.split(" = ", 1)
                         rows.append(f"{lhs} &= {rhs} && {tag}")
@@ -1982,7 +1976,7 @@ class Derivation:
             out.append(r"\paragraph{" + title + "}")
             rows = []
             for step in steps:
-                rows.append(rf"{step.claim.latex} && {_inline_tag(step.rule_in(style))}")
+                rows.append(rf"{step.claim.latex} && {step.rule_in(style)}")
             out.append("\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}")
         if self.example is not None:
             out.append(r"\paragraph{A small explicit check}")
@@ -2016,10 +2010,6 @@ class Derivation:
     @property
     def json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
-
-
-def _inline_tag(latex_text: str) -> str:
-    return latex_text
 
 
 def _shape_latex(shape: tuple) -> str:

@@ -828,7 +828,17 @@ def matmul(a: Node, b: Node) -> Node:
 
 
 def matmul_chain(factors: Sequence[Node]) -> Node:
-    """F1 @ F2 @ ... @ Fk (left to right), through the constructor."""
+    """F1 @ F2 @ ... @ Fk (left to right), through the constructor.
+
+    Plain matrices (no scalar factor, no quotient, no zeros) are joined in one pass, so that long
+    chains cost linear, not quadratic, time; anything else goes pairwise through `matmul`."""
+    if len(factors) > 2 and all(f.ndim == 2 and f.op not in ("mul", "div", "zeros") for f in factors):
+        flat: list[Node] = []
+        for left, right in zip(factors, factors[1:]):
+            matmul_shape(left, right)  # the same shape errors as pairwise
+        for f in factors:
+            flat.extend(chain_factors(f))
+        return _chain(flat, (factors[0].shape[0], factors[-1].shape[1]))
     out = factors[0]
     for f in factors[1:]:
         out = matmul(out, f)
