@@ -238,6 +238,17 @@ def emit(report: Report, output_format: OutputFormat | None) -> None:
 
 
 @contextlib.contextmanager
+def working(what: str) -> Iterator[None]:
+    """A spinner on stderr while long work runs (big Hessians), only when stderr is a terminal."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    with console.status(f"{what}…", spinner="dots"):
+        yield
+
+
+@contextlib.contextmanager
 def reporting_errors() -> Iterator[None]:
     """Turn a MatdiffError into one red message on stderr and exit code 2, without a traceback."""
     try:
@@ -343,10 +354,11 @@ def diff(
             raise typer.BadParameter("give either --order or several --wrt, not both", param_hint="'--order'")
         function = parse(expression, where)
         options = {} if symmetric is None else {"symmetric": symmetric.value}
-        if cotangent is not None:
-            result = vjp(function, wrt[0], cotangent=cotangent, **options)
-        else:
-            result = derivative(function, tuple(wrt), order=order, **options)
+        with working("differentiating"):
+            if cotangent is not None:
+                result = vjp(function, wrt[0], cotangent=cotangent, **options)
+            else:
+                result = derivative(function, tuple(wrt), order=order, **options)
         emit(Report(function, result, cotangent), output_format)
 
 
