@@ -368,3 +368,45 @@ def test_demo_runs_and_every_derivative_agrees_with_finite_differences():
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "all agree" in completed.stdout
     assert "Traceback" not in completed.stderr
+
+
+# ---- code and check ----------------------------------------------------------------------------
+
+def test_code_prints_a_function_that_computes_value_and_gradient():
+    result = run("code", LAYER, "--wrt", "W", "-w", LAYER_SHAPES)
+    assert_ok(result)
+    namespace: dict = {}
+    import numpy as np
+    exec(compile(result.stdout, "<generated>", "exec"), {"np": np}, namespace)
+    rng = np.random.default_rng(0)
+    x, w, y = rng.normal(size=(5, 3)), rng.normal(size=(3, 2)), rng.normal(size=(5, 2))
+    value, grad = namespace["f"](x, w, y)
+    assert np.isclose(value, np.linalg.norm(np.tanh(x @ w) - y) ** 2)
+    expected = md.derivative(LAYER, "W", LAYER_SHAPES).evaluate({"X": x, "W": w, "Y": y})
+    assert np.allclose(grad, expected)
+
+
+def test_code_for_each_backend_and_hessian():
+    for backend in ("numpy", "jax", "torch"):
+        result = run("code", "x @ A @ x", "--wrt", "x", "-w", "x: n, A: n×n", "--backend", backend, "--hessian")
+        assert_ok(result)
+        assert "def f(" in result.stdout
+
+
+def test_check_reports_errors_within_tolerance():
+    result = run("check", LAYER, "--wrt", "W", "-w", LAYER_SHAPES)
+    assert_ok(result)
+    assert "central differences" in result.stdout and "all within tolerance" in result.stdout
+
+
+def test_diff_with_check_appends_the_numeric_check():
+    result = run("diff", "x @ A @ x", "--wrt", "x", "-w", "x: n, A: n×n", "--order", "2", "--check", "-f", "text")
+    assert_ok(result)
+    assert result.stdout.splitlines()[0] == "A + A.T"
+    assert "all within tolerance" in result.stdout
+
+
+def test_code_with_a_bad_name_is_a_clean_error():
+    result = run("code", "sum(x)", "--wrt", "x", "-w", "x: n", "--name", "import")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output

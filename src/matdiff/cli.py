@@ -339,6 +339,9 @@ def diff(
         help="For a variable declared sym/spd: sym gives (G + Gᵀ)/2 (default), cookbook G + Gᵀ − G ⊙ I, "
              "none the unstructured gradient (the default for --vjp).")] = None,
     output_format: FormatOption = None,
+    numeric_check: Annotated[bool, typer.Option(
+        "--check", help="Also check the derivative numerically (central differences, and JAX where installed); "
+                        "exit code 1 if it fails.")] = False,
 ) -> None:
     """Differentiate an expression; print the derivative (text, Unicode, LaTeX), its kind, shape and layout.
 
@@ -360,6 +363,14 @@ def diff(
             else:
                 result = derivative(function, tuple(wrt), order=order, **options)
         emit(Report(function, result, cotangent), output_format)
+        if numeric_check:
+            from .check import check  # loads only when asked for
+            with working("checking"):
+                report = check(function, tuple(dict.fromkeys(wrt)), order=min(order if len(wrt) == 1 else 1, 2),
+                               **options)
+            typer.echo(str(report), err=output_format is OutputFormat.json)
+            if not report.ok:
+                raise typer.Exit(1)
 
 
 SERVE_EXAMPLES = """\
@@ -503,6 +514,83 @@ def explain(
               ExplainFormat.markdown: lambda: derivation.markdown, ExplainFormat.latex: lambda: derivation.latex,
               ExplainFormat.json: lambda: derivation.json}
     typer.echo(render[output_format]())
+
+
+CODE_EXAMPLES = """\
+[bold]Examples[/bold]
+
+  matdiff code "norm2(tanh(X @ W) - Y) ** 2" --wrt W --where "X: n×p, W: p×k, Y: n×k"
+
+  matdiff code "sum(softplus(X @ w)) - y @ X @ w" --wrt w --where "X: n×p, w: p, y: n" --hessian --backend jax
+
+  matdiff code "W @ X" --wrt W --where "W: m×q, X: q×n" --vjp G --backend torch
+"""
+
+
+class Backend(str, Enum):
+    numpy = "numpy"
+    jax = "jax"
+    torch = "torch"
+
+
+@app.command(epilog=CODE_EXAMPLES)
+def code(
+    expression: Annotated[str, typer.Argument(help="The function.", show_default=False)],
+    wrt: Annotated[list[str], typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
+                                           help="A variable to differentiate by (repeat for several).")],
+    where: WhereOption = None,
+    backend: Annotated[Backend, typer.Option("--backend", "-b", case_sensitive=False)] = Backend.numpy,
+    hessian: Annotated[bool, typer.Option("--hessian", help="Also return the Hessian of each variable.")] = False,
+    cotangent: Annotated[Optional[str], typer.Option(
+        "--vjp", metavar="COTANGENT", show_default=False,
+        help="Return backpropagation rules for an upstream gradient with this name instead.")] = None,
+    name: Annotated[str, typer.Option("--name", help="The generated function's name.")] = "f",
+) -> None:
+    """Print Python source of f(variables…) -> (value, gradients…[, Hessians…]) for NumPy, JAX or PyTorch.
+
+    Common subexpressions are computed once, diag(v) @ M becomes broadcasting, Kronecker products are
+    not materialised where a matrix identity applies. The code asserts the arguments' shapes.
+    """
+    from .codegen import codegen  # loads only when asked for
+    with reporting_errors(), working("generating code"):
+        source = codegen(expression, tuple(wrt), where, backend=backend.value, hessian=hessian,
+                         cotangent=cotangent, name=name)
+    console = Console(highlight=False)
+    if console.is_terminal:
+        from rich.syntax import Syntax
+        console.print(Syntax(source, "python", theme="ansi_dark", word_wrap=True))
+    else:
+        typer.echo(source)
+
+
+CHECK_EXAMPLES = """\
+[bold]Examples[/bold]
+
+  matdiff check "norm2(tanh(X @ W) - Y) ** 2" --wrt W --where "X: n×p, W: p×k, Y: n×k"
+
+  matdiff check "logdet(S)" --wrt S --where "S: n×n spd" --order 2
+"""
+
+
+@app.command(name="check", epilog=CHECK_EXAMPLES)
+def check_command(
+    expression: Annotated[str, typer.Argument(help="The function.", show_default=False)],
+    wrt: Annotated[list[str], typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
+                                           help="A variable to check the derivative by (repeat for several).")],
+    where: WhereOption = None,
+    order: Annotated[int, typer.Option("--order", "-n", min=1, max=2, help="1: the derivative, 2: the Hessian.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", help="The random point and directions.")] = 0,
+) -> None:
+    """Check matdiff's derivative numerically: directional central differences (float64) and JAX where installed.
+
+    Prints the relative error of each comparison; exit code 1 when one is above its tolerance.
+    """
+    from .check import check  # loads only when asked for
+    with reporting_errors(), working("checking"):
+        report = check(expression, tuple(wrt), where, order=order, seed=seed)
+    typer.echo(str(report))
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # python -m matdiff.cli
