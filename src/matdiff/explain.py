@@ -42,7 +42,8 @@ from .errors import DeclarationError, MatdiffError, NotSupportedError
 from .evaluate import bind_sizes
 from .expr import Node, dependents, free_variables, make, topological
 from .language import to_latex, to_text, to_unicode
-from .ops import ONE, OPS, ZERO, add, const, inner, matmul, matmul_chain, mul, split_coefficient, transpose, var, vec
+from .ops import (ONE, OPS, ZERO, add, const, inner, matmul, matmul_chain, mul, split_coefficient, transpose, var, vec,
+                  zeros)
 
 LAYOUTS = ("numerator", "denominator", "mixed")
 SECTIONS = ("chain", "differential", "index", "notation", "check")
@@ -803,7 +804,7 @@ def _chain_rule(objective: Objective, x: Node, names: dict, taken: set, symmetri
         return steps, ZERO if not x.shape else _zeros_like(x)
     needed = depending.__contains__
     waiting: dict[Node, list[Node]] = {f: [seed]}
-    records: list[tuple] = []  # (node, slot, path, argument, cotangent, fused)
+    records: list[tuple] = []  # ("sum", node, total, count) or ("edge", node, slot, path, argument, cotangent, fused)
     contributions: dict[Node, int] = {}
     result = None
     for node in reversed(topological(f)):
@@ -830,7 +831,7 @@ def _chain_rule(objective: Objective, x: Node, names: dict, taken: set, symmetri
                         if b is argument and not path:
                             path = ((node, i), (a, j))
                 fused = bool(path)
-            records.append(("edge", node, slot, path, argument, cotangent, fused, g))
+            records.append(("edge", node, slot, path, argument, cotangent, fused))
             contributions[argument] = contributions.get(argument, 0) + 1
             waiting.setdefault(argument, []).append(cotangent)
     if result is None:
@@ -843,7 +844,7 @@ def _chain_rule(objective: Objective, x: Node, names: dict, taken: set, symmetri
             steps.append(Step("chain", _render(words, STYLES["unicode"]),
                               CotangentClaim(objective, node, g, names), g, node.shape, tuple(words)))
             continue
-        _, node, slot, path, argument, cotangent, fused, incoming = record
+        _, node, slot, path, argument, cotangent, fused = record
         words = _rule_words(node, slot if slot is not None else (path[0][1] if path else 0), fused)
         mapping = _mapping(node, slot, path, fused, taken)
         partial = contributions.get(argument, 0) > 1
@@ -865,7 +866,6 @@ def _symmetric_words(x: Node, convention: str) -> list:
 
 
 def _zeros_like(x: Node) -> Node:
-    from .ops import zeros
     return zeros(x.shape)
 
 
@@ -894,6 +894,9 @@ def _mapping(node: Node, slot: int | None, path: tuple, fused: bool, taken: set)
 # identity key -> (Unicode, text, LaTeX)
 IDENTITIES: dict[str, tuple[str, str, str]] = {
     "sum_product": ("sum(A ⊙ B) = A : B", "sum(A * B) = A : B", r"\operatorname{sum}(A \odot B) = A : B"),
+    "sum_product_broadcast": ("sum(A ⊙ B) = A : B, the copies of a broadcast operand summed",
+                              "sum(A * B) = A : B, the copies of a broadcast operand summed",
+                              r"\operatorname{sum}(A \odot B) = A : B\ \text{(broadcast copies summed)}"),
     "sum": ("sum(B) = 𝟙 : B", "sum(B) = ones : B", r"\operatorname{sum}(B) = \mathbf{1} : B"),
     "sum_axis": ("A : sum(B, axis) = (A copied along the axis) : B", "A : sum(B, axis) = (A copied along axis) : B",
                  r"A : \operatorname{sum}(B) = (A\ \text{copied along the axis}) : B"),
@@ -1014,7 +1017,9 @@ def _move(m: Node, linear: Node, dx: Node, depends) -> tuple[list[tuple[Node, No
     if op == "sum" and linear.params[0] is None and linear.args[0].op == "mul":
         product = linear.args[0]
         (_, spread), = OPS["sum"].pullback(linear, m, needed)
-        return list(OPS["mul"].pullback(product, spread, needed)), "sum_product"
+        entries = list(OPS["mul"].pullback(product, spread, needed))
+        broadcast = any(a.shape != product.shape for a, _ in entries)
+        return entries, "sum_product_broadcast" if broadcast else "sum_product"
     if op == "tr" and linear.args[0].op == "matmul" and all(f.ndim == 2 for f in linear.args[0].args):
         factors = linear.args[0].args
         i = _dependent_index(factors, depends)
