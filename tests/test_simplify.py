@@ -62,6 +62,8 @@ IDENTITIES = [
     ("(X / s) @ Z", "X @ Z / s"),
     ("kron(A, Z) @ kron(B, Z)", "kron(A @ B, Z @ Z)"),
     ("commutation(n, m) @ commutation(m, n)", "eye(m * n)"),
+    ("kron(A, Z) @ vec(X.T)", "vec(Z @ X.T @ A.T)"),          # (P ⊗ Q) vec(V) = vec(Q V Pᵀ)
+    ("outer(x, vec(X)) @ kron(Z, A)", "outer(x, vec(A.T @ X @ Z))"),
     ("outer(A @ x, u)", "A @ outer(x, u)"),
     ("outer(x, Z @ u)", "outer(x, u) @ Z.T"),
     # inverses and determinants
