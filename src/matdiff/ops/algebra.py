@@ -341,16 +341,20 @@ def _without(term: Node, remove: list[Node]) -> list[Node]:
     return factors or [ONE]
 
 
-def _factor_side(terms: list[Node], side: int) -> list[Node]:
-    groups: dict[Node, list[int]] = {}
-    parts = []
+def _factor_common(terms: list[Node], shared_part, rebuild) -> list[Node]:
+    """Group the terms whose `shared_part(coefficient, body)` is the same (not None); replace each
+    group of two or more by rebuild(part, sum of their remainders). `shared_part` returns
+    (key, remainder) where remainder() builds the rest of the term, its coefficient included (built
+    only for terms that do share a part)."""
+    found = []
+    groups: dict[object, list[int]] = {}
     for i, t in enumerate(terms):
         c, body = split_coefficient(t)
-        scalars, array = split_scalars(body)
-        parts.append((c, scalars, array))
-        if array.op == "matmul" and not scalars:  # only terms of one shape: never through broadcasting
-            groups.setdefault((array.args[side], array.shape), []).append(i)
-    shared = {f: idx for f, idx in groups.items() if len(idx) > 1}
+        part = shared_part(c, body)
+        found.append(part)
+        if part is not None:
+            groups.setdefault(part[0], []).append(i)
+    shared = {key: members for key, members in groups.items() if len(members) > 1}
     if not shared:
         return terms
     out: list[Node] = []
@@ -358,51 +362,44 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
     for i, t in enumerate(terms):
         if i in done:
             continue
-        array = parts[i][2]
-        members = shared.get((array.args[side], array.shape)) if array.op == "matmul" else None
+        members = shared.get(found[i][0]) if found[i] is not None else None
         if not members or members[0] != i:
             out.append(t)
             continue
-        rests = []
-        for j in members:
-            cj, _, aj = parts[j]
-            rest = aj.args[:-1] if side == -1 else aj.args[1:]
-            rests.append(scale(cj, matmul_chain(rest)))
-            done.add(j)
-        combined = _sum_with_common_coefficient(rests)
-        factor = array.args[side]
-        out.append(matmul(combined, factor) if side == -1 else matmul(factor, combined))
+        done.update(members)
+        combined = _sum_with_common_coefficient([found[j][1]() for j in members])
+        out.append(rebuild(found[i][0], combined))
     return out
+
+
+def _factor_side(terms: list[Node], side: int) -> list[Node]:
+    """c1 * P1 @ F + c2 * P2 @ F = (c1 * P1 + c2 * P2) @ F (side -1), and F @ ... (side 0)."""
+    def shared_part(c, body):
+        scalars, array = split_scalars(body)
+        if array.op != "matmul" or scalars:
+            return None
+        rest = array.args[:-1] if side == -1 else array.args[1:]
+        # keyed by shape too: terms that only broadcast together never share a factor
+        return (array.args[side], array.shape), lambda: scale(c, matmul_chain(rest))
+
+    def rebuild(key, combined):
+        factor = key[0]
+        return matmul(combined, factor) if side == -1 else matmul(factor, combined)
+
+    return _factor_common(terms, shared_part, rebuild)
 
 
 def _factor_outer(terms: list[Node], side: int) -> list[Node]:
-    groups: dict[Node, list[int]] = {}
-    for i, t in enumerate(terms):
-        _, body = split_coefficient(t)
-        if body.op == "outer":
-            groups.setdefault(body.args[side], []).append(i)
-    shared = {v: idx for v, idx in groups.items() if len(idx) > 1}
-    if not shared:
-        return terms
-    out: list[Node] = []
-    done: set[int] = set()
-    for i, t in enumerate(terms):
-        if i in done:
-            continue
-        c, body = split_coefficient(t)
-        members = shared.get(body.args[side]) if body.op == "outer" else None
-        if not members or members[0] != i:
-            out.append(t)
-            continue
-        others = []
-        for j in members:
-            cj, bj = split_coefficient(terms[j])
-            others.append(scale(cj, bj.args[1 - side]))
-            done.add(j)
-        combined = _sum_with_common_coefficient(others)
-        vector = body.args[side]
-        out.append(outer(combined, vector) if side == 1 else outer(vector, combined))
-    return out
+    """outer(a1, b) - outer(a2, b) = outer(a1 - a2, b) (side 1), and outer(a, b1) + ... (side 0)."""
+    def shared_part(c, body):
+        if body.op != "outer":
+            return None
+        return body.args[side], lambda: scale(c, body.args[1 - side])
+
+    def rebuild(vector, combined):
+        return outer(combined, vector) if side == 1 else outer(vector, combined)
+
+    return _factor_common(terms, shared_part, rebuild)
 
 
 def _sum_with_common_coefficient(terms: list[Node]) -> Node:
