@@ -32,12 +32,20 @@ check = _load_check()
 needs_corpus = pytest.mark.skipif(check is None, reason=f"the corpus judge is not at {CHECK_PATH}")
 
 
-def cases(kind: str | None = None) -> list[dict]:
-    """Every case of the corpus (of one kind: "case", "vjp" or "bad"), in file order."""
+def cases(kind: "str | tuple[str, ...] | None" = None) -> list[dict]:
+    """Every case of the corpus (of one kind, or kinds: "case", "vjp", "bad"), in file order."""
     if check is None:
         return []
+    kinds = (kind,) if isinstance(kind, str) else kind
     found = check.load_cases(sorted(CASES_DIR.glob("*.toml")))
-    return [c for c in found if kind is None or c["kind"] == kind]
+    return [c for c in found if kinds is None or c["kind"] in kinds]
+
+
+def judge():
+    """check.py itself, for a test that needs it (skipped without the corpus)."""
+    if check is None:
+        pytest.skip(f"the corpus judge is not at {CHECK_PATH}")
+    return check
 
 
 def declarations(case: dict, with_properties: bool = False) -> dict:

@@ -15,7 +15,7 @@ import pytest
 
 import matdiff as md
 
-import corpus_checker
+import corpus
 
 # (expression, declarations): positive ("pos") and positive definite ("spd") where the function needs it
 RULES = [
@@ -107,7 +107,7 @@ CASES = [(text, decl, wrt) for text, decl in RULES for wrt in _variables(decl)]
 
 @pytest.fixture(scope="module")
 def check():
-    return corpus_checker.load()
+    return corpus.judge()
 
 
 def _fd_jacobian(check, text, wrt, values, sizes):
@@ -166,7 +166,7 @@ def test_derivative_agrees_with_jax(text, declarations, wrt, check):
 
 # ---- the corpus -------------------------------------------------------------------------------
 
-CORPUS = corpus_checker.cases(("case", "vjp"))
+CORPUS = corpus.cases(("case", "vjp"))
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c["id"] for c in CORPUS])

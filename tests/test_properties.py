@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 import matdiff as md
 
-import corpus_checker
+import corpus
 from strategies import examples, expressions
 
-check = corpus_checker.load()
+check = corpus.judge()
 
 
 def _point(shapes, seed):

@@ -11,7 +11,7 @@ import pytest
 
 import matdiff as md
 
-import corpus_checker
+import corpus
 
 SHAPES = ("A: n×n, B: n×n, C: n×n, X: n×m, Y: n×m, Z: m×m, P: n×n spd, S: n×n sym, "
           "x: n, y: n, u: m, v: m, s: scalar, t: scalar, w: p, K: p×p")
@@ -110,7 +110,7 @@ IDENTITIES = [
 
 @pytest.fixture(scope="module")
 def check():
-    return corpus_checker.load()
+    return corpus.judge()
 
 
 def _values(check, shapes):
