@@ -10,9 +10,10 @@ from .errors import (DeclarationError, MatdiffError, NotSupportedError, ParseErr
                      UnknownNameError, ValueBindingError)
 from .dims import VarSpec, parse_declarations  # noqa: F401
 from .api import Derivative, Expression, derivative, gradient, hessian, parse, vjp  # noqa: F401
-from .codegen import codegen, compile; from .check import CheckReport, check  # noqa: F401, E702, A004
-from .verify import Verdict, verify  # noqa: F401
-from .explain import Derivation, explain  # noqa: F401
+from .codegen import codegen, compile  # noqa: F401, A004
+from .numeric_check import CheckReport, check  # noqa: F401
+from .verdicts import Verdict, verify  # noqa: F401
+from .derivation import Derivation, explain  # noqa: F401
 from .symbolic import Symbolic, eye, grad, matrix, ones, scalar, sum, vector, zeros  # noqa: F401
 from .symbolic import functions as _functions
 
@@ -22,4 +23,5 @@ __version__ = "0.1.0"
 __all__ = ["MatdiffError", "ParseError", "ShapeError", "UnknownNameError", "DeclarationError",
            "ValueBindingError", "NotSupportedError", "Expression", "Derivative", "parse", "derivative", "vjp",
            "gradient", "hessian", "parse_declarations", "VarSpec", "matrix", "vector", "scalar", "grad",
-           "Symbolic", "eye", "ones", "zeros", "sum", *sorted(_functions)]
+           "Symbolic", "eye", "ones", "zeros", "sum", "codegen", "compile", "check", "CheckReport", "verify",
+           "Verdict", "explain", "Derivation", *sorted(_functions)]

@@ -364,7 +364,7 @@ def diff(
                 result = derivative(function, tuple(wrt), order=order, **options)
         emit(Report(function, result, cotangent), output_format)
         if numeric_check:
-            from .check import check  # loads only when asked for
+            from .numeric_check import check  # loads only when asked for
             with working("checking"):
                 report = check(function, tuple(dict.fromkeys(wrt)), order=min(order if len(wrt) == 1 else 1, 2),
                                **options)
@@ -455,7 +455,7 @@ def verify(
     the evidence (both sides at the first point, the largest relative error) and the answer.
     Exit code 1 when the verdict is wrong, 2 when the claim or the expression does not parse.
     """
-    from .verify import verify as verify_claim  # the verdict's module loads only when asked for
+    from .verdicts import verify as verify_claim  # the verdict's module loads only when asked for
     with reporting_errors():
         result = verify_claim(expression, wrt, where, claim=claim, cotangent=cotangent, order=order)
     render = {VerifyFormat.text: lambda: result.text, VerifyFormat.unicode: lambda: result.unicode,
@@ -506,7 +506,7 @@ def explain(
 ) -> None:
     """Show how a derivative comes about: the chain rule step by step, the differential route, index notation,
     what the layout conventions mean, and a check with small 0/1 matrices against central differences."""
-    from .explain import explain as derive_step_by_step  # loaded only when asked for
+    from .derivation import explain as derive_step_by_step  # loaded only when asked for
     with reporting_errors():
         derivation = derive_step_by_step(expression, wrt, where, layout=layout.value, order=order,
                                          cotangent=cotangent)
@@ -585,7 +585,7 @@ def check_command(
 
     Prints the relative error of each comparison; exit code 1 when one is above its tolerance.
     """
-    from .check import check  # loads only when asked for
+    from .numeric_check import check  # loads only when asked for
     with reporting_errors(), working("checking"):
         report = check(expression, tuple(wrt), where, order=order, seed=seed)
     typer.echo(str(report))

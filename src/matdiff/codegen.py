@@ -36,7 +36,7 @@ Three steps, each in its own place below:
 3. *Printing.* Terms become Python `ast` nodes printed by `ast.unparse`: precedence is exact and no
    user text is ever pasted into the source (names are checked identifiers, numbers go through repr).
 
-This module owns code generation; derivatives come from `matdiff.api`, numeric checks from `check.py`.
+This module owns code generation; derivatives come from `matdiff.api`, numeric checks from `numeric_check.py`.
 """
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from .api import Derivative, Expression, derivative, parse, vjp
-from .check import SIZES, random_point
+from .numeric_check import SIZES, random_point
 from .dims import VarSpec, dim_product, dim_symbols, dim_value, format_shape, parse_declarations
 from .errors import DeclarationError, MatdiffError, NotSupportedError, UnknownNameError, close_matches
 from .expr import free_variables
