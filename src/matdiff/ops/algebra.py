@@ -847,7 +847,7 @@ def _chain(factors: list[Node], shape: Shape) -> Node:
     for f in factors:
         if f.op == "eye" and (stack or f is not factors[-1] or len(factors) > 1):
             continue
-        if stack:
+        if stack and (f.op in _MERGING or stack[-1].op in _MERGING):
             merged = _merge_adjacent(stack[-1], f)
             if merged is not None:
                 stack.pop()
@@ -872,6 +872,10 @@ def _chain(factors: list[Node], shape: Shape) -> Node:
     if len(stack) == 1:
         return stack[0]
     return make("matmul", tuple(stack), (), shape)
+
+
+# the operations `_merge_adjacent` has identities for (a quick test before the full look)
+_MERGING = frozenset(("inv", "transpose", "commutation", "kron", "vec", "outer"))
 
 
 def _merge_adjacent(x: Node, y: Node) -> Node | None:
