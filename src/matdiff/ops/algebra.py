@@ -378,9 +378,9 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
         scalars, array = split_scalars(body)
         if array.op != "matmul" or scalars:
             return None
-        rest = array.args[:-1] if side == -1 else array.args[1:]
+        rest = (0, len(array.args) - 1) if side == -1 else (1, len(array.args))
         # keyed by shape too: terms that only broadcast together never share a factor
-        return (array.args[side], array.shape), lambda: scale(c, matmul_chain(rest))
+        return (array.args[side], array.shape), lambda: scale(c, subchain(array, *rest))
 
     def rebuild(key, combined):
         factor = key[0]
@@ -822,6 +822,17 @@ def matmul(a: Node, b: Node) -> Node:
         right = (b,)
     product = _chain(list(left) + list(right), shape)
     return mul(*scalars, product) if scalars else product
+
+
+def subchain(chain: Node, start: int, stop: int) -> Node:
+    """chain.args[start:stop] as a product. The factors of a built chain already fit and merge no
+    further, so a run of matrices is the node as the constructor would make it, without checks."""
+    factors = chain.args[start:stop]
+    if len(factors) == 1:
+        return factors[0]
+    if all(f.ndim == 2 for f in factors):
+        return make("matmul", factors, (), (factors[0].shape[0], factors[-1].shape[1]))
+    return matmul_chain(factors)
 
 
 def matmul_chain(factors: Sequence[Node]) -> Node:
