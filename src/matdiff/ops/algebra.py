@@ -892,11 +892,13 @@ _MERGING = frozenset(("inv", "transpose", "commutation", "kron", "vec", "outer")
 def _merge_adjacent(x: Node, y: Node) -> Node | None:
     """x @ y as one factor when an identity applies (inverse pairs, Kronecker products), else None."""
     if x.op == "kron" and y.op == "vec" and all(a.ndim == 2 for a in x.args):
-        p, q = x.args  # (P ⊗ Q) vec(V) = vec(Q V Pᵀ)
-        return vec(matmul_chain([q, y.args[0], transpose(p)]))
+        p, q = x.args  # (P ⊗ Q) vec(V) = vec(Q V Pᵀ), for V of Q's columns × P's columns
+        if y.args[0].shape == (q.shape[1], p.shape[1]):
+            return vec(matmul_chain([q, y.args[0], transpose(p)]))
     if x.op == "outer" and x.args[1].op == "vec" and y.op == "kron" and all(a.ndim == 2 for a in y.args):
-        p, q = y.args  # a vec(V)ᵀ (P ⊗ Q) = a vec(Qᵀ V P)ᵀ
-        return outer(x.args[0], vec(matmul_chain([transpose(q), x.args[1].args[0], p])))
+        p, q = y.args  # a vec(V)ᵀ (P ⊗ Q) = a vec(Qᵀ V P)ᵀ, for V of Q's rows × P's rows
+        if x.args[1].args[0].shape == (q.shape[0], p.shape[0]):
+            return outer(x.args[0], vec(matmul_chain([transpose(q), x.args[1].args[0], p])))
     if x.ndim != 2 or y.ndim != 2:
         return None
     if (y.op == "inv" and y.args[0] is x) or (x.op == "inv" and x.args[0] is y):
