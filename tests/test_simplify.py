@@ -64,6 +64,8 @@ IDENTITIES = [
     ("commutation(n, m) @ commutation(m, n)", "eye(m * n)"),
     ("kron(A, Z) @ vec(X.T)", "vec(Z @ X.T @ A.T)"),          # (P ⊗ Q) vec(V) = vec(Q V Pᵀ)
     ("outer(x, vec(X)) @ kron(Z, A)", "outer(x, vec(A.T @ X @ Z))"),
+    ("kron(Z, A) @ vec(X)", "vec(A @ X @ Z.T)"),
+    ("kron(Z, A) @ vec(X.T)", "kron(Z, A) @ vec(X.T)"),  # vec(Xᵀ) has the length, not the shape, to apply
     ("outer(A @ x, u)", "A @ outer(x, u)"),
     ("outer(x, Z @ u)", "outer(x, u) @ Z.T"),
     # inverses and determinants
