@@ -65,6 +65,9 @@ IDENTITIES = [
     ("kron(A, Z) @ vec(X.T)", "vec(Z @ X.T @ A.T)"),          # (P ⊗ Q) vec(V) = vec(Q V Pᵀ)
     ("outer(x, vec(X)) @ kron(Z, A)", "outer(x, vec(A.T @ X @ Z))"),
     ("kron(Z, A) @ vec(X)", "vec(A @ X @ Z.T)"),
+    ("X / (2 * s)", "0.5 * X / s"),
+    ("(2 * s ** 2) ** 2", "4 * s ** 4"),
+    ("A @ x / (x @ A @ x) + x @ A / (x @ A @ x)", "(A + A.T) @ x / (x @ A @ x)"),
     ("kron(Z, A) @ vec(X.T)", "kron(Z, A) @ vec(X.T)"),  # vec(Xᵀ) has the length, not the shape, to apply
     ("outer(A @ x, u)", "A @ outer(x, u)"),
     ("outer(x, Z @ u)", "outer(x, u) @ Z.T"),

@@ -322,7 +322,17 @@ def _collect_common_factors(terms: list[Node]) -> list[Node]:
         terms = _factor_side(terms, side)
     for side in (1, 0):
         terms = _factor_outer(terms, side)
-    return terms
+    return _factor_denominators(terms)
+
+
+def _factor_denominators(terms: list[Node]) -> list[Node]:
+    """a / s + b / s = (a + b) / s."""
+    def shared_part(c, body):
+        if body.op != "div":
+            return None
+        return (body.args[1], body.shape), lambda: scale(c, body.args[0])
+
+    return _factor_common(terms, shared_part, lambda key, combined: div(combined, key[0]))
 
 
 def _factors_of(term: Node) -> tuple[Node, ...]:
@@ -652,6 +662,8 @@ def div(a: Node, b: Node) -> Node:
     cb, body_b = split_coefficient(b)
     if cb == -1.0:
         return neg(div(a, body_b))
+    if cb != 1.0 and len(repr(1.0 / cb)) <= 6:  # a / (2 * s) = 0.5 * (a / s): numbers in front
+        return scale(1.0 / cb, div(a, body_b))
     if a.op == "div":  # (x / y) / b = x / (y * b)
         return div(a.args[0], mul(a.args[1], b))
     if b.op == "div":  # a / (x / y) = (a * y) / x
@@ -746,6 +758,8 @@ def power(a: Node, p: Node) -> Node:
             inner = a.args[1].params[0]
             if float(inner).is_integer() and float(e).is_integer():
                 return power(a.args[0], const(inner * e))
+        if a.op == "mul" and float(e).is_integer():  # (2 * s ** 2) ** 2 = 4 * s ** 4
+            return mul(*(power(f, p) for f in a.args))
     return make("pow", (a, p), (), shape)
 
 
