@@ -87,21 +87,27 @@ def _evaluate(result, values):
         raise
 
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-
-
-@settings(max_examples=examples(60), **SETTINGS)
-@given(drawn=expressions(), choice=st.integers(0, 100), seed=st.integers(0, 3))
-def test_vjp_and_derivative_agree_with_finite_differences(drawn, choice, seed):
+def _case(drawn, choice, seed):
+    """(text, value, values, sizes, wrt, declarations) for a drawn expression at a random point, or
+    the example is skipped: no variable, a value too wild to difference, or a near-singular matrix."""
     text, shapes = drawn
     dims, values, sizes = _point(shapes, seed)
     value = _tame(text, values, sizes)
     assume(value is not None)
     names = sorted(dims)
     assume(names)
-    wrt = names[choice % len(names)]
     declared = _unstructured(dims)
     assume(_well_conditioned(text, declared, values))
+    return text, value, values, sizes, names[choice % len(names)], declared
+
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
+@settings(max_examples=examples(60), **SETTINGS)
+@given(drawn=expressions(), choice=st.integers(0, 100), seed=st.integers(0, 3))
+def test_vjp_and_derivative_agree_with_finite_differences(drawn, choice, seed):
+    text, value, values, sizes, wrt, declared = _case(drawn, choice, seed)
     # VJP with a random upstream gradient
     weights = np.random.default_rng(seed + 10).normal(size=np.shape(value))
     rule = md.vjp(text, wrt, declared, cotangent="G")
@@ -123,14 +129,7 @@ def test_vjp_and_derivative_agree_with_finite_differences(drawn, choice, seed):
 @given(drawn=expressions(shape=()), choice=st.integers(0, 100), seed=st.integers(0, 3))
 def test_gradient_and_hessian_agree_with_jax(drawn, choice, seed):
     jax_reference = pytest.importorskip("jax_reference")
-    text, shapes = drawn
-    dims, values, sizes = _point(shapes, seed)
-    assume(_tame(text, values, sizes) is not None)
-    names = sorted(dims)
-    assume(names)
-    wrt = names[choice % len(names)]
-    declared = _unstructured(dims)
-    assume(_well_conditioned(text, declared, values))
+    text, _, values, sizes, wrt, declared = _case(drawn, choice, seed)
     gradient = md.derivative(text, wrt, declared)
     expected = np.asarray(jax_reference.jacobian(text, wrt, values, sizes))
     assume(np.all(np.isfinite(expected)))  # e.g. norm2 at 0, where JAX gives nan
@@ -145,14 +144,8 @@ def test_gradient_and_hessian_agree_with_jax(drawn, choice, seed):
 @given(drawn=expressions(), choice=st.integers(0, 100), seed=st.integers(0, 3))
 def test_jacobians_agree_with_jax(drawn, choice, seed):
     jax_reference = pytest.importorskip("jax_reference")
-    text, shapes = drawn
-    dims, values, sizes = _point(shapes, seed)
-    assume(_tame(text, values, sizes) is not None)
-    names = sorted(dims)
-    assume(names)
-    wrt = names[choice % len(names)]
-    assume(_well_conditioned(text, _unstructured(dims), values))
-    derivative = md.derivative(text, wrt, _unstructured(dims))
+    text, _, values, sizes, wrt, declared = _case(drawn, choice, seed)
+    derivative = md.derivative(text, wrt, declared)
     expected = np.asarray(jax_reference.jacobian(text, wrt, values, sizes))
     assume(np.all(np.isfinite(expected)))
     _close(_evaluate(derivative, values), expected, 1e-7)
