@@ -3,7 +3,7 @@
 For every scalar [[case]] of the corpus, the Hessian by its variable is derived (matrix by a
 vector, vec form by a matrix) and its derivation time printed, cold (first call) and warm (median
 of repeats). Then a k-layer chain f = sum(tanh(W_k @ ... tanh(W_1 @ x))) is differentiated twice
-by x for k up to 64 (the Hessian is a symmetric n×n matrix): nodes/k and time/k should stay flat.
+by x for k up to 128 (the Hessian is a symmetric n×n matrix): nodes/k and time/k should stay flat.
 
     python benchmarks/hessians.py [--quick]
 """
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
         corpus_table(3 if args.quick else 7)
     else:
         print(f"(no corpus at {CORPUS}: corpus table skipped)")
-    chain_table(16 if args.quick else 64, 3 if args.quick else 5)
+    chain_table(16 if args.quick else 128, 3 if args.quick else 5)
     return 0
 
 

@@ -35,6 +35,8 @@ IDENTITIES = [
     ("X + 0 * Y", "X"),
     ("A @ X + A.T @ X", "(A + A.T) @ X"),
     ("X @ Z + X @ Z.T", "X @ (Z + Z.T)"),
+    ("A @ B @ C @ x - 2 * P @ B @ C @ x", "(A - 2 * P) @ B @ C @ x"),  # the whole shared run at once
+    ("B @ C @ A @ x + B @ C @ y", "B @ C @ (A @ x + y)"),
     ("-y + x", "x - y"),
     ("A.T + A", "A + A.T"),
     ("s * A + s * B", "s * (A + B)"),

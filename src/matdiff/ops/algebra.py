@@ -327,12 +327,14 @@ def _collect_common_factors(terms: list[Node]) -> list[Node]:
 
 def _factor_denominators(terms: list[Node]) -> list[Node]:
     """a / s + b / s = (a + b) / s."""
-    def shared_part(c, body):
-        if body.op != "div":
-            return None
-        return (body.args[1], body.shape), lambda: scale(c, body.args[0])
+    def key_of(body):
+        return (body.args[1], body.shape) if body.op == "div" else None
 
-    return _factor_common(terms, shared_part, lambda key, combined: div(combined, key[0]))
+    def factor(group):
+        numerators = [scale(c, body.args[0]) for c, body in map(split_coefficient, group)]
+        return div(_sum_with_common_coefficient(numerators), split_coefficient(group[0])[1].args[1])
+
+    return _factor_common(terms, key_of, factor)
 
 
 def _factors_of(term: Node) -> tuple[Node, ...]:
@@ -351,65 +353,70 @@ def _without(term: Node, remove: list[Node]) -> list[Node]:
     return factors or [ONE]
 
 
-def _factor_common(terms: list[Node], shared_part, rebuild) -> list[Node]:
-    """Group the terms whose `shared_part(coefficient, body)` is the same (not None); replace each
-    group of two or more by rebuild(part, sum of their remainders). `shared_part` returns
-    (key, remainder) where remainder() builds the rest of the term, its coefficient included (built
-    only for terms that do share a part)."""
-    found = []
+def _factor_common(terms: list[Node], key_of, factor) -> list[Node]:
+    """Group the terms whose `key_of(body)` (body: the term without its numeric coefficient) is the
+    same and not None; replace each group of two or more by `factor(group)`, in the place of its
+    first member. The key is cheap; the factoring is done only for terms that do share a part."""
+    keys = [key_of(split_coefficient(t)[1]) for t in terms]
     groups: dict[object, list[int]] = {}
-    for i, t in enumerate(terms):
-        c, body = split_coefficient(t)
-        part = shared_part(c, body)
-        found.append(part)
-        if part is not None:
-            groups.setdefault(part[0], []).append(i)
-    shared = {key: members for key, members in groups.items() if len(members) > 1}
-    if not shared:
+    for i, key in enumerate(keys):
+        if key is not None:
+            groups.setdefault(key, []).append(i)
+    if all(len(members) == 1 for members in groups.values()):
         return terms
     out: list[Node] = []
-    done: set[int] = set()
     for i, t in enumerate(terms):
-        if i in done:
-            continue
-        members = shared.get(found[i][0]) if found[i] is not None else None
-        if not members or members[0] != i:
+        members = groups.get(keys[i]) if keys[i] is not None else None
+        if not members or len(members) == 1:
             out.append(t)
-            continue
-        done.update(members)
-        combined = _sum_with_common_coefficient([found[j][1]() for j in members])
-        out.append(rebuild(found[i][0], combined))
+        elif members[0] == i:
+            out.append(factor([terms[j] for j in members]))
     return out
 
 
 def _factor_side(terms: list[Node], side: int) -> list[Node]:
-    """c1 * P1 @ F + c2 * P2 @ F = (c1 * P1 + c2 * P2) @ F (side -1), and F @ ... (side 0)."""
-    def shared_part(c, body):
+    """c1 * P1 @ F + c2 * P2 @ F = (c1 * P1 + c2 * P2) @ F (side -1), and F @ ... (side 0).
+    The longest run of factors the group shares comes out at once: peeling one factor per nesting
+    level would rebuild every remainder once per level, quadratic in the length of the chains."""
+    def key_of(body):
         scalars, array = split_scalars(body)
         if array.op != "matmul" or scalars:
             return None
-        rest = (0, len(array.args) - 1) if side == -1 else (1, len(array.args))
         # keyed by shape too: terms that only broadcast together never share a factor
-        return (array.args[side], array.shape), lambda: scale(c, subchain(array, *rest))
+        return array.args[side], array.shape
 
-    def rebuild(key, combined):
-        factor = key[0]
-        return matmul(combined, factor) if side == -1 else matmul(factor, combined)
+    def factor(group):
+        split = [split_coefficient(t) for t in group]
+        chains = [body.args for _, body in split]
+        shared = 1
+        limit = min(len(c) for c in chains) - 1  # every remainder keeps a factor
+        while shared < limit:
+            at = -shared - 1 if side == -1 else shared
+            if any(c[at] is not chains[0][at] for c in chains[1:]):
+                break
+            shared += 1
+        if side == -1:
+            rests = [scale(c, subchain(body, 0, len(body.args) - shared)) for c, body in split]
+            common = subchain(split[0][1], len(chains[0]) - shared, len(chains[0]))
+            return matmul(_sum_with_common_coefficient(rests), common)
+        rests = [scale(c, subchain(body, shared, len(body.args))) for c, body in split]
+        return matmul(subchain(split[0][1], 0, shared), _sum_with_common_coefficient(rests))
 
-    return _factor_common(terms, shared_part, rebuild)
+    return _factor_common(terms, key_of, factor)
 
 
 def _factor_outer(terms: list[Node], side: int) -> list[Node]:
     """outer(a1, b) - outer(a2, b) = outer(a1 - a2, b) (side 1), and outer(a, b1) + ... (side 0)."""
-    def shared_part(c, body):
-        if body.op != "outer":
-            return None
-        return body.args[side], lambda: scale(c, body.args[1 - side])
+    def key_of(body):
+        return body.args[side] if body.op == "outer" else None
 
-    def rebuild(vector, combined):
+    def factor(group):
+        split = [split_coefficient(t) for t in group]
+        combined = _sum_with_common_coefficient([scale(c, body.args[1 - side]) for c, body in split])
+        vector = split[0][1].args[side]
         return outer(combined, vector) if side == 1 else outer(vector, combined)
 
-    return _factor_common(terms, shared_part, rebuild)
+    return _factor_common(terms, key_of, factor)
 
 
 def _sum_with_common_coefficient(terms: list[Node]) -> Node:
