@@ -167,9 +167,11 @@ def test_derivative_agrees_with_jax(text, declarations, wrt, check):
 # ---- the corpus -------------------------------------------------------------------------------
 
 CORPUS = corpus.cases(("case", "vjp"))
+EXTRA = corpus.extra_cases(("case", "vjp"))
+EXTRA_BAD = corpus.extra_cases("bad")
 
 
-@pytest.mark.parametrize("case", CORPUS, ids=[c["id"] for c in CORPUS])
+@pytest.mark.parametrize("case", CORPUS + EXTRA, ids=[c["id"] for c in CORPUS + EXTRA])
 def test_corpus_case(case, check):
     shapes = check.project_shapes(case)
     if case["kind"] == "vjp":
@@ -192,6 +194,25 @@ def test_corpus_answers_are_as_compact_as_the_textbook(check):
     # the few answers above 1.5 are textbook answers that assume a symmetric matrix (spd/sym), which
     # the corpus does not declare to the engine; nothing else may be
     assert sum(r > 1.5 for r in ratios) <= 3, sorted(ratios)[-5:]
+
+
+def test_extra_answers_are_as_compact_as_the_textbook(check):
+    ratios = {}
+    for case in EXTRA:
+        shapes = check.project_shapes(case)
+        result = (md.vjp(case["f"], case["wrt"], shapes, cotangent=case.get("cotangent", "G"))
+                  if case["kind"] == "vjp" else md.derivative(case["f"], case["wrt"], shapes, order=case.get("order", 1)))
+        ratios[case["id"]] = check.size_of_tokens(result.text) / check.size_of_tokens(case["expect"])
+    assert statistics.median(ratios.values()) <= 1.0
+    assert max(ratios.values()) <= 1.5, max(ratios.items(), key=lambda kv: kv[1])
+
+
+@pytest.mark.parametrize("case", EXTRA_BAD, ids=[c["id"] for c in EXTRA_BAD])
+def test_extra_bad_input_is_refused_with_a_message_naming_it(case, check):
+    with pytest.raises(md.MatdiffError) as error:
+        md.derivative(case["f"], case["wrt"], check.project_shapes(case))
+    for mention in case["mentions"]:
+        assert mention in str(error.value)
 
 
 def test_gradient_textbook_examples():

@@ -70,6 +70,10 @@ IDENTITIES = [
     ("X / (2 * s)", "0.5 * X / s"),
     ("(2 * s ** 2) ** 2", "4 * s ** 4"),
     ("A @ x / (x @ A @ x) + x @ A / (x @ A @ x)", "(A + A.T) @ x / (x @ A @ x)"),
+    ("A @ kron(u, eye(n))", "kron(u, A)"),                   # M (aᵀ ⊗ I) = aᵀ ⊗ M
+    ("B @ kron(eye(n), u)", "kron(B, u)"),
+    ("kron(u, eye(n)).T @ diag(x)", "kron(u, diag(x)).T"),
+    ("kron(outer(u, ones(1)), eye(n))", "kron(u, eye(n)).T"),   # a vector as a column
     ("kron(Z, A) @ vec(X.T)", "kron(Z, A) @ vec(X.T)"),  # vec(Xᵀ) has the length, not the shape, to apply
     ("outer(A @ x, u)", "A @ outer(x, u)"),
     ("outer(x, Z @ u)", "outer(x, u) @ Z.T"),
@@ -86,6 +90,10 @@ IDENTITIES = [
     ("tr(A + B)", "tr(A) + tr(B)"),
     ("tr(3 * A)", "3 * tr(A)"),
     ("tr(outer(x, y))", "x @ y"),
+    ("diag(outer(x, y))", "x * y"),
+    ("sum(eye(n), axis=0)", "ones(n)"),
+    ("sum(eye(n))", "n"),
+    ("outer(x, ones(m)) * X", "diag(x) @ X"),                # column broadcasting, as the textbook writes it
     ("tr(kron(A, Z))", "tr(A) * tr(Z)"),
     ("tr(eye(n))", "n"),
     ("sum(2 * X)", "2 * sum(X)"),

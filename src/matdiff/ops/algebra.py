@@ -603,6 +603,12 @@ def mul(*factors: Node) -> Node:
         return transpose(mul(*(transpose(f) for f in args)))
     if len(args) == 1:
         return args[0]
+    if len(shape) == 2:
+        column = next((f for f in args if f.op == "outer" and f.args[1].op == "ones"), None)
+        if column is not None:
+            others = mul(*(f for f in args if f is not column))
+            if others.shape == shape:  # outer(v, 1) ⊙ M = diag(v) M, as the textbook writes it
+                return matmul(diag(column.args[0]), others)
     return make("mul", tuple(args), (), shape)
 
 
@@ -928,6 +934,11 @@ def _merge_adjacent(x: Node, y: Node) -> Node | None:
         p, q = x.args[0], y.args[0]
         if (q.op == "inv" and q.args[0] is p) or (p.op == "inv" and p.args[0] is q):
             return eye(x.shape[0])
+    if y.op == "kron" and x.op != "kron" and _vector_and_identity(y):
+        a, b = y.args  # M (aᵀ ⊗ I) = aᵀ ⊗ M and M (I ⊗ aᵀ) = M ⊗ aᵀ, vectors as rows
+        return kron(a, x) if a.ndim == 1 else kron(x, b)
+    if x.op == "transpose" and x.args[0].op == "kron" and _vector_and_identity(x.args[0]) and is_symmetric(y):
+        return transpose(_merge_adjacent(y, x.args[0]))  # (a ⊗ I) S = ((aᵀ ⊗ I) S)ᵀ for symmetric S
     if x.op == "commutation" and y.op == "commutation" and x.params == tuple(reversed(y.params)):
         return eye(x.shape[0])
     if x.op == "kron" and y.op == "kron":
@@ -935,6 +946,12 @@ def _merge_adjacent(x: Node, y: Node) -> Node | None:
         if a.ndim == b.ndim == c.ndim == d.ndim == 2 and a.shape[1] == c.shape[0] and b.shape[1] == d.shape[0]:
             return kron(matmul(a, c), matmul(b, d))
     return None
+
+
+def _vector_and_identity(k: Node) -> bool:
+    """kron(a, I) or kron(I, a) for a vector a (a row, as NumPy's kron takes it)."""
+    a, b = k.args
+    return (a.ndim == 1 and b.op == "eye") or (a.op == "eye" and b.ndim == 1)
 
 
 def _eval_matmul(node, args, sizes):

@@ -54,6 +54,8 @@ def sum_(x: Node, axis: int | None = None) -> Node:
         return A.mul(A.dim(x.shape[axis]), A.ones((x.shape[1 - axis],)))
     if x.op == "ones":
         return A.dim(size_of(x.shape))
+    if x.op == "eye":  # each row and each column of I sums to 1
+        return A.ones((x.shape[0],)) if axis is not None else A.dim(x.shape[0])
     shape = () if axis is None else (x.shape[1 - axis],)
     return make("sum", (x,), (axis,), shape)
 
@@ -126,13 +128,23 @@ def _logsumexp_value(x):
     return top + np.log(np.sum(np.exp(x - top)))
 
 
+def _vector_only(name: str, x: Node) -> None:
+    """softmax and logsumexp are defined on vectors (over which axis a matrix would be normalised is
+    not something to guess)."""
+    if x.ndim == 2:
+        raise ShapeError(f"{name}({_describe(x)}): {name} takes a vector, but {_describe(x)} is "
+                         f"{format_shape(x.shape)} (for all its entries, apply it to vec({_describe(x)}))", (x,))
+
+
 def softmax(x: Node) -> Node:
+    _vector_only("softmax", x)
     if not x.shape:
         return A.ONE
     return make("softmax", (x,), (), x.shape)
 
 
 def logsumexp(x: Node) -> Node:
+    _vector_only("logsumexp", x)
     if not x.shape:
         return x
     return make("logsumexp", (x,), (), ())
@@ -173,6 +185,8 @@ def diag(x: Node) -> Node:
                              f"{format_shape(x.shape)}", (x,))
         if x.op == "diag":
             return x.args[0]
+        if x.op == "outer":  # the diagonal of a bᵀ is a ⊙ b
+            return A.mul(*x.args)
         if x.op == "eye":
             return A.ones((x.shape[0],))
         if x.op == "transpose":
@@ -233,10 +247,11 @@ def outer(a: Node, b: Node) -> Node:
 def _pull_outer(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
     a, b = node.args
     out = []
+    # G 1 and Gᵀ 1 are the sums of G's rows and columns
     if needed(a):
-        out.append((a, A.matmul(g, b)))
+        out.append((a, sum_(g, axis=1) if b.op == "ones" else A.matmul(g, b)))
     if needed(b):
-        out.append((b, A.matmul(A.transpose(g), a)))
+        out.append((b, sum_(g, axis=0) if a.op == "ones" else A.matmul(A.transpose(g), a)))
     return out
 
 
@@ -293,9 +308,18 @@ def kron(a: Node, b: Node) -> Node:
             return other
     if a.op == "eye" and b.op == "eye":
         return A.eye(shape[0])
+    # a vector made a column, outer(v, ones(1)): kron(v as a column, S) = kron(v, Sᵀ)ᵀ reads better for S = Sᵀ
+    if _is_column(a) and A.is_symmetric(b):
+        return A.transpose(kron(a.args[0], b))
+    if _is_column(b) and A.is_symmetric(a):
+        return A.transpose(kron(a, b.args[0]))
     if a.op == "ones" and b.op == "ones":
         return A.ones(shape)
     return make("kron", (a, b), (), shape)
+
+
+def _is_column(x: Node) -> bool:
+    return x.op == "outer" and x.args[1].op == "ones" and x.args[1].shape == (1,)
 
 
 def _partial_trace_first(m: Node, p, r, s) -> Node:
@@ -317,6 +341,9 @@ def _as_rows(a: Node, b: Node) -> tuple[Node, Node]:
 
 def _pull_kron(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
     a, b = node.args
+    if a.ndim == b.ndim == g.ndim == 1:  # kron(a, b) = (a ⊗ I) b = (I ⊗ b) a, with vectors as rows
+        return [(x, A.matmul(m, g)) for x, m in ((a, kron(A.eye(a.shape[0]), b)), (b, kron(a, A.eye(b.shape[0]))))
+                if needed(x)]
     a2, b2 = _as_rows(a, b)
     if g.ndim == 1:  # kron of two vectors is the row kron(a2, b2), as a vector
         g = outer(A.ones((1,)), g)
