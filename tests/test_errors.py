@@ -7,6 +7,8 @@ anything else, or hang.
 """
 from __future__ import annotations
 
+import re
+
 import time
 import warnings
 
@@ -70,6 +72,16 @@ def test_bad_corpus_case_raises_a_matdiff_error_naming_the_culprits(case):
 ])
 def test_the_caret_stands_under_the_fault(text, error, line, start, end):
     assert pointed(error_of(text, expected=error)) == (line, start, end)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("X.H", "the attribute .H is not part of the language (only .T is)"),  # not "X.H is a function"
+    ("np.exp", "np.exp is a function: call it, as in np.exp(...)"),
+    ("softmax(X)", "softmax takes a vector, but X is n×m"),
+])
+def test_a_misused_name_is_explained(text, says):
+    with pytest.raises(md.MatdiffError, match=re.escape(says)):
+        md.parse(text, "X: n×m")
 
 
 def test_a_missing_operand_is_pointed_at_after_the_operator():

@@ -186,7 +186,8 @@ class _Builder:
         if node.attr == "T":
             return ops.transpose(self.build(node.value))
         dotted = _dotted(node)
-        if dotted is not None:
+        short = _without_prefix(dotted) if dotted is not None else None
+        if short is not None and (short in FUNCTIONS or short in DIMENSION_FUNCTIONS or short == "sum"):
             raise self.fail(ParseError, f"{dotted} is a function: call it, as in {dotted}(...)", node)
         raise self.fail(ParseError, f"the attribute .{node.attr} is not part of the language (only .T is)", node)
 
@@ -194,11 +195,7 @@ class _Builder:
         name = _dotted(node.func)
         if name is None:
             raise self.fail(ParseError, "only the functions of the language can be called", node.func)
-        short = name
-        for prefix in PREFIXES:
-            if short.startswith(prefix):
-                short = short[len(prefix):]
-                break
+        short = _without_prefix(name)
         if short in DIMENSION_FUNCTIONS:
             return self._dimension_call(node, short)
         if short == "sum":
@@ -305,6 +302,14 @@ class _Placeholder:
 def _check_broadcast(symbol: str, a: Node, b: Node) -> Node:
     ops.algebra.broadcast_shapes(symbol, (a, b))
     return a
+
+
+def _without_prefix(name: str) -> str:
+    """np.linalg.inv -> inv: the module prefixes a user may paste from NumPy code."""
+    for prefix in PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
 
 
 def _dotted(node: ast.AST) -> str | None:
