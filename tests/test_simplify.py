@@ -14,7 +14,7 @@ import matdiff as md
 import corpus
 
 SHAPES = ("A: n×n, B: n×n, C: n×n, X: n×m, Y: n×m, Z: m×m, P: n×n spd, S: n×n sym, "
-          "x: n, y: n, u: m, v: m, s: scalar, t: scalar, w: p, K: p×p")
+          "x: n, y: n, u: m, v: m, s: scalar, t: scalar, w: p, K: p×p, q: n pos")
 
 IDENTITIES = [
     # transposes
@@ -94,6 +94,17 @@ IDENTITIES = [
     ("sum(eye(n), axis=0)", "ones(n)"),
     ("sum(eye(n))", "n"),
     ("outer(x, ones(m)) * X", "diag(x) @ X"),                # column broadcasting, as the textbook writes it
+    ("outer(ones(n), u) * X", "X * u"),                      # row broadcasting, as NumPy writes it
+    ("diag(x) @ diag(y)", "diag(x * y)"),
+    ("diag(x) - 2 * diag(y)", "diag(x - 2 * y)"),
+    ("s * ones(n, m) + X", "s + X"),                          # the sum broadcasts s anyway
+    ("sum(A * inv(A).T)", "n"),                              # tr(Aᵀ A⁻ᵀ) = tr(I)
+    ("sqrt(q) * sqrt(q)", "q"),                               # where √q is defined
+    ("q * sqrt(q)", "q ** 1.5"),
+    ("q ** 0.5", "sqrt(q)"),
+    ("1 / sqrt(q + t ** 2) - q / (q + t ** 2) ** 1.5", "t ** 2 / (q + t ** 2) ** 1.5"),  # (q + t²) - q
+    ("x / (x @ x) ** 0.5 - x / (x @ x) ** 1.5", "x / sqrt(x @ x) - x / (x @ x) ** 1.5"),  # nothing cancels
+    ("(x @ x) * x / t ** 2 - y / t ** 2", "(x @ x * x - y) / t ** 2"),  # a scalar in front of a quotient
     ("tr(kron(A, Z))", "tr(A) * tr(Z)"),
     ("tr(eye(n))", "n"),
     ("sum(2 * X)", "2 * sum(X)"),

@@ -247,6 +247,10 @@ def add(*terms: Node) -> Node:
         coefficients[body] = coefficients.get(body, 0.0) + c
     kept = [scale(c, body) for body, c in coefficients.items() if c != 0.0]
     if len(kept) > 1:
+        kept = _merge_diagonals(kept)
+    if len(kept) > 1:
+        kept = _without_broadcast_ones(kept, shape)
+    if len(kept) > 1:
         kept = _expand_for_cancellation(kept)
     if len(kept) > 1:
         kept = _collect_common_factors(kept)
@@ -277,6 +281,32 @@ def neg(a: Node) -> Node:
 
 def scale(c: float, a: Node) -> Node:
     return a if c == 1.0 else mul(const(c), a)
+
+
+def _merge_diagonals(terms: list[Node]) -> list[Node]:
+    """c1 * diag(u) + c2 * diag(v) = diag(c1 * u + c2 * v)."""
+    diagonal = [i for i, t in enumerate(terms) if split_coefficient(t)[1].op == "diag"
+                and split_coefficient(t)[1].args[0].ndim == 1]
+    if len(diagonal) < 2:
+        return terms
+    vectors = [scale(c, body.args[0]) for c, body in (split_coefficient(terms[i]) for i in diagonal)]
+    merged = diag(add(*vectors))
+    return [merged if i == diagonal[0] else t for i, t in enumerate(terms) if i == diagonal[0] or i not in diagonal]
+
+
+def _without_broadcast_ones(terms: list[Node], shape: Shape) -> list[Node]:
+    """s * ones(n, m) + X is s + X: the sum broadcasts the scalar (or row) anyway."""
+    def strip(t: Node) -> Node:
+        if t.op == "mul" and t.args[-1].op == "ones":
+            return mul(*t.args[:-1])
+        if t.op == "div" and t.args[0].op == "mul" and t.args[0].args[-1].op == "ones":
+            return div(strip(t.args[0]), t.args[1])
+        return t
+
+    stripped = [strip(t) for t in terms]
+    if stripped == terms or broadcast_shapes("+", stripped) != shape:
+        return terms
+    return stripped
 
 
 _EXPANSION_LIMIT = 16
@@ -325,16 +355,54 @@ def _collect_common_factors(terms: list[Node]) -> list[Node]:
     return _factor_denominators(terms)
 
 
+def _quotient(body: Node) -> tuple[Node, Node] | None:
+    """(numerator, denominator) of a quotient, scalars in front included: s * (a / d) is (s * a, d)."""
+    scalars, array = split_scalars(body)
+    if array.op != "div":
+        return None
+    return mul(*scalars, array.args[0]), array.args[1]
+
+
+def _power_of(d: Node) -> tuple[Node, float]:
+    """A denominator as base ** exponent: √u is u ** 0.5, u ** 3 is (u, 3), anything else (d, 1)."""
+    if d.op == "pow" and d.args[1].op == "const":
+        return d.args[0], d.args[1].params[0]
+    if d.op == "sqrt":
+        return d.args[0], 0.5
+    return d, 1.0
+
+
 def _factor_denominators(terms: list[Node]) -> list[Node]:
-    """a / s + b / s = (a + b) / s."""
-    def key_of(body):
-        return (body.args[1], body.shape) if body.op == "div" else None
+    """a / s + b / s = (a + b) / s; and over powers of one base, a / √u + b / u ** 1.5 =
+    (a u + b) / u ** 1.5, but only where the common numerator cancels terms (otherwise the
+    quotients stay as they are, as the Cookbook writes I / ‖x‖ - x xᵀ / ‖x‖³)."""
+    def same_key(body):
+        q = _quotient(body)
+        return None if q is None else (q[1], body.shape)
 
-    def factor(group):
-        numerators = [scale(c, body.args[0]) for c, body in map(split_coefficient, group)]
-        return div(_sum_with_common_coefficient(numerators), split_coefficient(group[0])[1].args[1])
+    def same_factor(group):
+        split = [split_coefficient(t) for t in group]
+        numerators = [scale(c, _quotient(body)[0]) for c, body in split]
+        return div(_sum_with_common_coefficient(numerators), _quotient(split[0][1])[1])
 
-    return _factor_common(terms, key_of, factor)
+    def base_key(body):
+        q = _quotient(body)
+        return None if q is None else (_power_of(q[1])[0], body.shape)
+
+    def base_factor(group):
+        parts = []
+        for t in group:
+            c, body = split_coefficient(t)
+            numerator, denominator = _quotient(body)
+            parts.append((scale(c, numerator), _power_of(denominator)))
+        base = parts[0][1][0]
+        top = max(e for _, (_, e) in parts)
+        combined = add(*(mul(n, power(base, const(top - e))) for n, (_, e) in parts))
+        if (len(combined.args) if combined.op == "add" else 1) >= len(group):
+            return None  # nothing cancelled: keep the quotients
+        return div(combined, power(base, const(top)))
+
+    return _factor_common(_factor_common(terms, same_key, same_factor), base_key, base_factor)
 
 
 def _factors_of(term: Node) -> tuple[Node, ...]:
@@ -356,7 +424,7 @@ def _without(term: Node, remove: list[Node]) -> list[Node]:
 def _factor_common(terms: list[Node], key_of, factor) -> list[Node]:
     """Group the terms whose `key_of(body)` (body: the term without its numeric coefficient) is the
     same and not None; replace each group of two or more by `factor(group)`, in the place of its
-    first member. The key is cheap; the factoring is done only for terms that do share a part."""
+    first member (or keep the group as it is where `factor` returns None). The key is cheap; the factoring is done only for terms that do share a part."""
     keys = [key_of(split_coefficient(t)[1]) for t in terms]
     groups: dict[object, list[int]] = {}
     for i, key in enumerate(keys):
@@ -370,7 +438,8 @@ def _factor_common(terms: list[Node], key_of, factor) -> list[Node]:
         if not members or len(members) == 1:
             out.append(t)
         elif members[0] == i:
-            out.append(factor([terms[j] for j in members]))
+            factored = factor([terms[j] for j in members])
+            out.extend([terms[j] for j in members] if factored is None else [factored])  # None: declined
     return out
 
 
@@ -580,6 +649,8 @@ def mul(*factors: Node) -> Node:
             continue  # the final shape check below restores any broadcasting it did
         elif f.op == "pow" and f.args[1].op == "const":
             exponents.setdefault(f.args[0], []).append(f.args[1].params[0])
+        elif f.op == "sqrt":  # u √u is u ** 1.5
+            exponents.setdefault(f.args[0], []).append(0.5)
         else:
             exponents.setdefault(f, []).append(1.0)
     if coefficient == 0.0:
@@ -609,6 +680,11 @@ def mul(*factors: Node) -> Node:
             others = mul(*(f for f in args if f is not column))
             if others.shape == shape:  # outer(v, 1) ⊙ M = diag(v) M, as the textbook writes it
                 return matmul(diag(column.args[0]), others)
+        row = next((f for f in args if f.op == "outer" and f.args[0].op == "ones"), None)
+        if row is not None:
+            others = [f for f in args if f is not row]
+            if broadcast_shapes("*", others) == shape:  # outer(1, v) ⊙ M = v ⊙ M: NumPy broadcasts rows
+                return mul(*others, row.args[1])
     return make("mul", tuple(args), (), shape)
 
 
@@ -771,6 +847,10 @@ def power(a: Node, p: Node) -> Node:
             inner = a.args[1].params[0]
             if float(inner).is_integer() and float(e).is_integer():
                 return power(a.args[0], const(inner * e))
+        if e == 0.5:
+            return sqrt(a)
+        if a.op == "sqrt":  # √u ** e = u ** (e / 2) wherever √u is defined (u ≥ 0)
+            return power(a.args[0], const(e / 2))
         if a.op == "mul" and float(e).is_integer():  # (2 * s ** 2) ** 2 = 4 * s ** 4
             return mul(*(power(f, p) for f in a.args))
     return make("pow", (a, p), (), shape)
@@ -913,7 +993,7 @@ def _chain(factors: list[Node], shape: Shape) -> Node:
 
 
 # the operations `_merge_adjacent` has identities for (a quick test before the full look)
-_MERGING = frozenset(("inv", "transpose", "commutation", "kron", "vec", "outer"))
+_MERGING = frozenset(("inv", "transpose", "commutation", "kron", "vec", "outer", "diag"))
 
 
 def _merge_adjacent(x: Node, y: Node) -> Node | None:
@@ -934,11 +1014,14 @@ def _merge_adjacent(x: Node, y: Node) -> Node | None:
         p, q = x.args[0], y.args[0]
         if (q.op == "inv" and q.args[0] is p) or (p.op == "inv" and p.args[0] is q):
             return eye(x.shape[0])
+    if x.op == "diag" and y.op == "diag" and x.args[0].ndim == 1 and y.args[0].ndim == 1:
+        return diag(mul(x.args[0], y.args[0]))  # diag(u) diag(v) = diag(u ⊙ v)
     if y.op == "kron" and x.op != "kron" and _vector_and_identity(y):
         a, b = y.args  # M (aᵀ ⊗ I) = aᵀ ⊗ M and M (I ⊗ aᵀ) = M ⊗ aᵀ, vectors as rows
         return kron(a, x) if a.ndim == 1 else kron(x, b)
-    if x.op == "transpose" and x.args[0].op == "kron" and _vector_and_identity(x.args[0]) and is_symmetric(y):
-        return transpose(_merge_adjacent(y, x.args[0]))  # (a ⊗ I) S = ((aᵀ ⊗ I) S)ᵀ for symmetric S
+    if x.op == "transpose" and x.args[0].op == "kron" and _vector_and_identity(x.args[0]) and y.op != "kron" \
+            and y.ndim == 2 and is_symmetric(y):
+        return transpose(_merge_adjacent(y, x.args[0]))  # (a ⊗ I) S = (S (aᵀ ⊗ I))ᵀ for symmetric S
     if x.op == "commutation" and y.op == "commutation" and x.params == tuple(reversed(y.params)):
         return eye(x.shape[0])
     if x.op == "kron" and y.op == "kron":
@@ -1084,4 +1167,4 @@ register(Op("transpose", lambda node, args, sizes: np.transpose(args[0]), text="
 
 # Late imports: the structural operations used by the rules above (they import this module).
 from .structure import diag, kron, outer, sum_, vec  # noqa: E402
-from .elementwise import log_  # noqa: E402
+from .elementwise import log_, sqrt  # noqa: E402

@@ -54,6 +54,10 @@ def sum_(x: Node, axis: int | None = None) -> Node:
         return A.mul(A.dim(x.shape[axis]), A.ones((x.shape[1 - axis],)))
     if x.op == "ones":
         return A.dim(size_of(x.shape))
+    if x.op == "mul" and axis is None and len(x.args) == 2 and all(f.ndim == 2 for f in x.args) \
+            and x.args[0].shape == x.args[1].shape and x.shape[0] == x.shape[1]:
+        if A.matmul(A.transpose(x.args[0]), x.args[1]).op == "eye":  # sum(P ⊙ Q) = tr(Pᵀ Q) = tr(I)
+            return A.dim(x.shape[0])
     if x.op == "eye":  # each row and each column of I sums to 1
         return A.ones((x.shape[0],)) if axis is not None else A.dim(x.shape[0])
     shape = () if axis is None else (x.shape[1 - axis],)
