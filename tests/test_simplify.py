@@ -103,7 +103,19 @@ IDENTITIES = [
     ("q * sqrt(q)", "q ** 1.5"),
     ("q ** 0.5", "sqrt(q)"),
     ("1 / sqrt(q + t ** 2) - q / (q + t ** 2) ** 1.5", "t ** 2 / (q + t ** 2) ** 1.5"),  # (q + t²) - q
-    ("x / (x @ x) ** 0.5 - x / (x @ x) ** 1.5", "x / sqrt(x @ x) - x / (x @ x) ** 1.5"),  # nothing cancels
+    ("x / (x @ x) ** 0.5 - y / (x @ x) ** 1.5", "x / sqrt(x @ x) - y / (x @ x) ** 1.5"),  # nothing cancels
+    ("X * sin(X) - X * cos(X)", "X * (sin(X) - cos(X))"),   # a common elementwise factor
+    ("s * (1 - s) ** 2 - s ** 2 * (1 - s)", "s * (1 - s) * (1 - 2 * s)"),  # common powers, least exponent
+    ("np.exp(x) / np.sum(np.exp(x))", "softmax(x)"),
+    ("np.log(np.sum(np.exp(x)))", "logsumexp(x)"),
+    ("sum(A * eye(n))", "tr(A)"),
+    ("tr(A @ outer(x, y) @ B)", "y @ B @ A @ x"),            # tr(L a bᵀ R) = bᵀ R L a
+    ("tr(A @ (outer(x, x) + B @ outer(y, y)) @ C)", "x @ C @ A @ x + y @ C @ A @ B @ y"),
+    ("sum(X - sum(X, axis=0) / n, axis=0)", "zeros(m)"),     # a row copied n times sums to n times it
+    ("sum(diag(x), axis=1)", "x"),
+    ("kron(x, eye(m)) @ commutation(n, m)", "kron(eye(m), x)"),
+    ("kron(Z, A) @ (kron(eye(m), B) + kron(Z, C))", "kron(Z, A @ B) + kron(Z @ Z, A @ C)"),  # mixed products
+    ("x @ A.T @ B.T @ B @ A @ x", "norm2(B @ A @ x) ** 2"),  # vᵀ Mᵀ M v = ‖M v‖²
     ("(x @ x) * x / t ** 2 - y / t ** 2", "(x @ x * x - y) / t ** 2"),  # a scalar in front of a quotient
     ("tr(kron(A, Z))", "tr(A) * tr(Z)"),
     ("tr(eye(n))", "n"),

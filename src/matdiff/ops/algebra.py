@@ -144,6 +144,11 @@ def transposes_in(node: Node) -> int:
     return node.cached("transposes", lambda n: (n.op == "transpose") + sum(transposes_in(a) for a in n.args))
 
 
+def written_size(node: Node) -> int:
+    """How many nodes the expression has written out as a tree (shared parts counted each time)."""
+    return node.cached("written size", lambda n: 1 + sum(written_size(a) for a in n.args))
+
+
 def transposed_spelling_is_simpler(x: Node) -> bool:
     """f(Mᵀ...) for a function with f(M)ᵀ = f(Mᵀ): is f(transpose(M))ᵀ the canonical spelling?
 
@@ -295,12 +300,18 @@ def _merge_diagonals(terms: list[Node]) -> list[Node]:
 
 
 def _without_broadcast_ones(terms: list[Node], shape: Shape) -> list[Node]:
-    """s * ones(n, m) + X is s + X: the sum broadcasts the scalar (or row) anyway."""
+    """s * ones(n, m) + X is s + X, outer(ones(n), v) + X is v + X: the sum broadcasts them anyway."""
     def strip(t: Node) -> Node:
-        if t.op == "mul" and t.args[-1].op == "ones":
-            return mul(*t.args[:-1])
-        if t.op == "div" and t.args[0].op == "mul" and t.args[0].args[-1].op == "ones":
-            return div(strip(t.args[0]), t.args[1])
+        if t.op == "ones":
+            return ONE
+        if t.op == "outer" and t.args[0].op == "ones":  # a row copied down: NumPy broadcasts it
+            return t.args[1]
+        if t.op == "mul":
+            args = [strip(f) for f in t.args]
+            return t if all(a is f for a, f in zip(args, t.args)) else mul(*args)
+        if t.op == "div":
+            numerator = strip(t.args[0])
+            return t if numerator is t.args[0] else div(numerator, t.args[1])
         return t
 
     stripped = [strip(t) for t in terms]
@@ -344,10 +355,12 @@ def _collect_common_factors(terms: list[Node]) -> list[Node]:
     """Factor out what terms share: a scalar factor common to all of them (s * A + s * B = s * (A + B)),
     a common right or left factor of matrix products (c1 * P1 @ F + c2 * P2 @ F = (c1 * P1 + c2 * P2) @ F),
     and a common vector of outer products (outer(a1, b) - outer(a2, b) = outer(a1 - a2, b))."""
-    common = _common_scalar_factors(terms)
-    if common:
-        stripped = [mul(*_without(t, common)) for t in terms]
-        return [mul(*common, add(*stripped))]
+    common = _common_powers(terms)
+    if common:  # s (1 - s)² - s² (1 - s) = s (1 - s) ((1 - s) - s)
+        shape = broadcast_shapes("+", terms)
+        stripped = [mul(*(power(base, const(e - common.get(base, 0.0))) for base, e in _powers_of(t)
+                          if base.op != "ones" and e != common.get(base))) for t in terms]
+        return [broadcast_to(mul(*(power(base, const(e)) for base, e in common.items()), add(*stripped)), shape)]
     for side in (-1, 0):
         terms = _factor_side(terms, side)
     for side in (1, 0):
@@ -375,7 +388,8 @@ def _power_of(d: Node) -> tuple[Node, float]:
 def _factor_denominators(terms: list[Node]) -> list[Node]:
     """a / s + b / s = (a + b) / s; and over powers of one base, a / √u + b / u ** 1.5 =
     (a u + b) / u ** 1.5, but only where the common numerator cancels terms (otherwise the
-    quotients stay as they are, as the Cookbook writes I / ‖x‖ - x xᵀ / ‖x‖³)."""
+    quotients stay as they are, as the Cookbook writes I / ‖x‖ - x xᵀ / ‖x‖³): where the result is
+    shorter to write than the quotients."""
     def same_key(body):
         q = _quotient(body)
         return None if q is None else (q[1], body.shape)
@@ -397,10 +411,10 @@ def _factor_denominators(terms: list[Node]) -> list[Node]:
             parts.append((scale(c, numerator), _power_of(denominator)))
         base = parts[0][1][0]
         top = max(e for _, (_, e) in parts)
-        combined = add(*(mul(n, power(base, const(top - e))) for n, (_, e) in parts))
-        if (len(combined.args) if combined.op == "add" else 1) >= len(group):
+        combined = div(add(*(mul(n, power(base, const(top - e))) for n, (_, e) in parts)), power(base, const(top)))
+        if written_size(combined) >= sum(map(written_size, group)):
             return None  # nothing cancelled: keep the quotients
-        return div(combined, power(base, const(top)))
+        return combined
 
     return _factor_common(_factor_common(terms, same_key, same_factor), base_key, base_factor)
 
@@ -409,16 +423,23 @@ def _factors_of(term: Node) -> tuple[Node, ...]:
     return term.args if term.op == "mul" else (term,)
 
 
-def _common_scalar_factors(terms: list[Node]) -> list[Node]:
-    first = [f for f in _factors_of(terms[0]) if not f.shape and f.op != "const"]
-    return [f for f in first if all(f in _factors_of(t) for t in terms[1:])] if first else []
+def _powers_of(term: Node) -> list[tuple[Node, float]]:
+    """A product as (base, exponent) pairs, numbers as their own base: 2 * s ** 2 * X is
+    [(2, 1), (s, 2), (X, 1)]."""
+    return [(f.args[0], f.args[1].params[0]) if f.op == "pow" and f.args[1].op == "const" else (f, 1.0)
+            for f in _factors_of(term)]
 
 
-def _without(term: Node, remove: list[Node]) -> list[Node]:
-    factors = list(_factors_of(term))
-    for f in remove:
-        factors.remove(f)
-    return factors or [ONE]
+def _common_powers(terms: list[Node]) -> dict[Node, float]:
+    """The factors every term has, each to the least power it has anywhere (numbers excepted)."""
+    common: dict[Node, float] = {base: e for base, e in _powers_of(terms[0])
+                                 if base.op not in ("const", "ones") and e > 0}
+    for t in terms[1:]:
+        if not common:
+            break
+        found = dict(_powers_of(t))
+        common = {base: min(e, found[base]) for base, e in common.items() if found.get(base, 0.0) > 0}
+    return common
 
 
 def _factor_common(terms: list[Node], key_of, factor) -> list[Node]:
@@ -737,6 +758,8 @@ def div(a: Node, b: Node) -> Node:
         return ones(shape)
     if a.op == "ones" and b.shape == shape:  # ones / X = 1 / X
         return div(ONE, b)
+    if a.op == "exp" and a.ndim == 1 and b.op == "sum" and b.args[0] is a and b.params[0] is None:
+        return softmax(a.args[0])  # exp(x) / sum(exp(x)) is softmax(x)
     c, body = split_coefficient(a)
     if c != 1.0:
         return scale(c, div(body, b))
@@ -931,6 +954,17 @@ def matmul(a: Node, b: Node) -> Node:
     return mul(*scalars, product) if scalars else product
 
 
+def _distribute_kron(a: Node, b: Node) -> Node | None:
+    """(P ⊗ Q)(A + B) as (P ⊗ Q)A + (P ⊗ Q)B where every product merges (the mixed-product rule,
+    (P ⊗ Q)(R ⊗ S) = PR ⊗ QS), so that a vec form reads term by term as the Cookbook writes it."""
+    for k, s, k_left in ((a, b, True), (b, a, False)):
+        if k.op == "kron" and s.op == "add" and all(t.shape == s.shape for t in s.args):
+            products = [matmul(k, t) if k_left else matmul(t, k) for t in s.args]
+            if not any(p.op == "matmul" and any(f is k for f in p.args) for p in products):  # all merged
+                return add(*products)
+    return None
+
+
 def subchain(chain: Node, start: int, stop: int) -> Node:
     """chain.args[start:stop] as a product. The factors of a built chain already fit and merge no
     further, so a run of matrices is the node as the constructor would make it, without checks."""
@@ -975,6 +1009,10 @@ def _chain(factors: list[Node], shape: Shape) -> Node:
         stack.append(f)
     if not stack:
         return eye(shape[0])
+    for i in range(len(stack) - 1):
+        distributed = _distribute_kron(stack[i], stack[i + 1])
+        if distributed is not None:
+            return matmul_chain([*stack[:i], distributed, *stack[i + 2:]]) if len(stack) > 2 else distributed
     if stack[0].ndim == 1 and stack[-1].ndim == 2:
         # x @ B @ C is the vector C.T @ B.T @ x: a chain that gives a vector ends with its vector.
         stack = [transpose(f) for f in reversed(stack)]
@@ -989,7 +1027,18 @@ def _chain(factors: list[Node], shape: Shape) -> Node:
             stack = flipped
     if len(stack) == 1:
         return stack[0]
+    if _is_gram_form(stack):  # vᵀ Bᵀ B v = ‖B v‖²
+        half = len(stack) // 2
+        return power(norm2(matmul_chain(stack[half:])), const(2.0))
     return make("matmul", tuple(stack), (), shape)
+
+
+def _is_gram_form(chain: list[Node]) -> bool:
+    """v @ F1 @ ... @ Fk @ Fkᵀ @ ... @ F1ᵀ @ v: a vector, matrices mirrored by transposition, the vector."""
+    k = len(chain)
+    if k < 4 or k % 2 or chain[0] is not chain[-1] or chain[0].ndim != 1:
+        return False
+    return all(chain[-1 - i] is transpose(chain[i]) for i in range(1, k // 2))
 
 
 # the operations `_merge_adjacent` has identities for (a quick test before the full look)
@@ -1014,6 +1063,12 @@ def _merge_adjacent(x: Node, y: Node) -> Node | None:
         p, q = x.args[0], y.args[0]
         if (q.op == "inv" and q.args[0] is p) or (p.op == "inv" and p.args[0] is q):
             return eye(x.shape[0])
+    if x.op == "kron" and y.op == "commutation" and _vector_and_identity(x):
+        a, b = x.args  # (aᵀ ⊗ I_m) K(n, m) = I_m ⊗ aᵀ and (I_m ⊗ aᵀ) K(m, n) = aᵀ ⊗ I_m, a of length n
+        if a.ndim == 1 and y.params == (a.shape[0], b.shape[0]):
+            return kron(b, a)
+        if b.ndim == 1 and y.params == (a.shape[0], b.shape[0]):
+            return kron(b, a)
     if x.op == "diag" and y.op == "diag" and x.args[0].ndim == 1 and y.args[0].ndim == 1:
         return diag(mul(x.args[0], y.args[0]))  # diag(u) diag(v) = diag(u ⊙ v)
     if y.op == "kron" and x.op != "kron" and _vector_and_identity(y):
@@ -1166,5 +1221,5 @@ register(Op("transpose", lambda node, args, sizes: np.transpose(args[0]), text="
 
 
 # Late imports: the structural operations used by the rules above (they import this module).
-from .structure import diag, kron, outer, sum_, vec  # noqa: E402
+from .structure import diag, kron, norm2, outer, softmax, sum_, vec  # noqa: E402
 from .elementwise import log_, sqrt  # noqa: E402

@@ -80,6 +80,8 @@ def _simplify_log(u: Node) -> Node | None:
         return neg(softplus(neg(u.args[0])))
     if u.op == "det":  # log det(X) is logdet(X) wherever it is defined (det(X) > 0)
         return logdet(u.args[0])
+    if u.op == "sum" and u.params[0] is None and u.args[0].op == "exp" and u.args[0].ndim == 1:
+        return logsumexp(u.args[0].args[0])  # log Σ exp(v) is logsumexp(v)
     if u.op == "softmax":  # log softmax(v) = v - logsumexp(v)
         return sub(u.args[0], logsumexp(u.args[0]))
     if u.op == "add" and len(u.args) == 2 and is_const(u.args[0], 1.0):  # log(1 - σ(v)) = -softplus(v)

@@ -49,9 +49,16 @@ def tr(x: Node) -> Node:
         return matmul(x.args[0], x.args[1])
     if op == "kron" and x.args[0].ndim == 2 and x.args[1].ndim == 2:
         return mul(tr(x.args[0]), tr(x.args[1]))
-    if op == "matmul" and x.args[0].ndim == 2 and len(x.args) == 2 and x.args[1].op == "outer":
-        a, b = x.args[1].args  # tr(M a bᵀ) = bᵀ M a
-        return matmul(b, matmul(x.args[0], a))
+    if op == "matmul" and all(f.ndim == 2 for f in x.args):
+        j = next((j for j, f in enumerate(x.args) if f.op == "add" and all(t.shape == f.shape for t in f.args)), None)
+        if j is not None:  # tr(L (A + B) R) = tr(L A R) + tr(L B R) where each trace goes away
+            traces = [tr(matmul_chain([*x.args[:j], t, *x.args[j + 1:]])) for t in x.args[j].args]
+            if not any(t.op == "tr" for t in traces):
+                return add(*traces)
+        i = next((i for i, f in enumerate(x.args) if f.op == "outer"), None)
+        if i is not None:  # tr(L a bᵀ R) = bᵀ R L a
+            a, b = x.args[i].args
+            return matmul_chain([b, *x.args[i + 1:], *x.args[:i], a])
     return make("tr", (x,), (), ())
 
 

@@ -54,6 +54,17 @@ def sum_(x: Node, axis: int | None = None) -> Node:
         return A.mul(A.dim(x.shape[axis]), A.ones((x.shape[1 - axis],)))
     if x.op == "ones":
         return A.dim(size_of(x.shape))
+    if x.op == "mul" and axis is None and any(f.op == "eye" for f in x.args):  # sum(P ⊙ I) = tr(P)
+        rest = A.mul(*(f for f in x.args if f.op != "eye"))
+        if rest.shape == x.shape:
+            return tr(rest)
+    if x.op == "diag" and x.args[0].ndim == 1 and axis is not None:  # the rows and columns of diag(v)
+        return x.args[0]
+    if x.op == "add" and axis is not None and any(t.shape != x.shape for t in x.args):
+        # sum(X + v, axis=0) = sum(X, axis=0) + n v: a broadcast term adds up as often as it is copied
+        parts = [_sum_of_broadcast(t, x.shape, axis) for t in x.args]
+        if all(p is not None for p in parts):
+            return A.add(*parts)
     if x.op == "mul" and axis is None and len(x.args) == 2 and all(f.ndim == 2 for f in x.args) \
             and x.args[0].shape == x.args[1].shape and x.shape[0] == x.shape[1]:
         if A.matmul(A.transpose(x.args[0]), x.args[1]).op == "eye":  # sum(P ⊙ Q) = tr(Pᵀ Q) = tr(I)
@@ -62,6 +73,19 @@ def sum_(x: Node, axis: int | None = None) -> Node:
         return A.ones((x.shape[0],)) if axis is not None else A.dim(x.shape[0])
     shape = () if axis is None else (x.shape[1 - axis],)
     return make("sum", (x,), (axis,), shape)
+
+
+def _sum_of_broadcast(t: Node, shape, axis: int) -> Node | None:
+    """sum(t broadcast to the matrix shape, axis): t itself summed where it is a full matrix, n t for
+    a row (axis 0), n s for a scalar s; None where t is broadcast some other way."""
+    if t.shape == shape:
+        return sum_(t, axis)
+    copies = A.dim(shape[axis])
+    if not t.shape:
+        return A.mul(copies, t, A.ones((shape[1 - axis],)))
+    if t.shape == (shape[1],) and axis == 0:
+        return A.mul(copies, t)
+    return None
 
 
 def _pull_sum(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
@@ -430,3 +454,7 @@ register(Op("vec", lambda node, args, sizes: np.reshape(args[0], -1, order="F"),
             pullback=lambda node, g, needed: [(node.args[0], unvec(g, *node.args[0].shape))],
             differential=lambda node, d: vec(d[0]),
             vec_jacobian=lambda node, jacobians: jacobians[0]))
+
+
+# Late import: the trace, for sum(P ⊙ I) = tr(P) (linalg builds on this module).
+from .linalg import tr  # noqa: E402
