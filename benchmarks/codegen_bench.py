@@ -6,7 +6,7 @@
 For each problem and size: matdiff's generated NumPy code and its generated JAX code (under jax.jit)
 against hand-written NumPy, `jax.value_and_grad` / `jax.hessian` (jit) and `torch.func.grad_and_value`
 / `torch.func.hessian` (CPU, eager). Everything is float64, every framework gets the same number of
-threads (MATDIFF_BENCH_THREADS, default 1). Contestants compared with each other alternate call by
+threads (MATDIFF_BENCH_THREADS, default: every core, as each would take on its own). Contestants compared with each other alternate call by
 call and each keeps its fastest call (the least disturbed by other work on the machine). Results are
 checked to agree before anything is timed.
 
@@ -27,10 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Every framework gets the same number of threads (default 1: on a small shared machine a multi-
-# threaded BLAS call stalls whenever one of its threads is descheduled, and ratios become noise).
-# Set MATDIFF_BENCH_THREADS before starting Python; it must be known before NumPy, JAX and torch load.
-THREADS = os.environ.get("MATDIFF_BENCH_THREADS", "1")
+# Every framework gets the same number of threads: by default every core, which is what each framework
+# takes when left alone (what a user gets). MATDIFF_BENCH_THREADS=1 gives the
+# steadiest ratios on a small shared machine (a multi-threaded BLAS call stalls whenever one of its
+# threads is descheduled). It must be known before NumPy, JAX and torch load.
+THREADS = os.environ.get("MATDIFF_BENCH_THREADS", str(os.cpu_count() or 1))
 # Under run_all an earlier benchmark may have loaded a framework already: its thread count is then fixed.
 PINNED = not any(m in sys.modules for m in ("numpy", "torch", "jax"))
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
