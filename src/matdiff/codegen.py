@@ -53,7 +53,7 @@ from typing import Any
 from .api import Expression, derivative, parse, vjp
 from .dims import Dim, DimProduct, Shape, format_shape
 from .errors import DeclarationError, MatdiffError, NotSupportedError, UnknownNameError
-from .expr import Node, topological
+from .expr import Node, free_variables, topological
 from .ops import is_symmetric, matmul_chain, split_coefficient, transpose
 
 BACKENDS = ("numpy", "jax", "torch")
@@ -573,8 +573,17 @@ def _lower_const(low: Lowering, node: Node) -> Term:
 def _spelled(what: str) -> Callable[[Lowering, Node], Term]:
     """The rule of an operation that is one backend function of its lowered arguments."""
     def rule(low: Lowering, node: Node) -> Term:
-        return low.spell(what, *(low.term(a) for a in node.args), ndim=node.ndim)
+        return low.spell(what, *(_as_array(low, a) for a in node.args), ndim=node.ndim)
     return rule
+
+
+def _as_array(low: Lowering, node: Node) -> Term:
+    """An operand as an array of the backend: a dimension (a Python int in the generated code, as in
+    sqrt(n)) is made one, since torch's functions take tensors only."""
+    code = low.term(node)
+    if node.ndim == 0 and not free_variables(node):
+        return low.spell("array", code, ndim=0)
+    return code
 
 
 # ---- @: chains with structure --------------------------------------------------------------------
