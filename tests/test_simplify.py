@@ -116,6 +116,13 @@ IDENTITIES = [
     ("kron(x, eye(m)) @ commutation(n, m)", "kron(eye(m), x)"),
     ("kron(Z, A) @ (kron(eye(m), B) + kron(Z, C))", "kron(Z, A @ B) + kron(Z @ Z, A @ C)"),  # mixed products
     ("x @ A.T @ B.T @ B @ A @ x", "norm2(B @ A @ x) ** 2"),  # vᵀ Mᵀ M v = ‖M v‖²
+    ("softmax(x + s)", "softmax(x)"),                          # a shift does not change softmax
+    ("logsumexp(x + s)", "logsumexp(x) + s"),
+    ("softmax(x) @ ones(n)", "1"),                             # vᵀ 1 = sum(v), and softmax sums to 1
+    ("kron(u, eye(n)) @ kron(Z, A)", "kron(u @ Z, A)"),        # mixed product with a row vector
+    ("kron(eye(m), ones(n)) @ diag(vec(X)) @ kron(eye(m), ones(n)).T", "diag(sum(X, axis=0))"),
+    ("kron(ones(m), eye(n)) @ diag(vec(X)) @ kron(ones(m), eye(n)).T", "diag(sum(X, axis=1))"),
+    ("commutation(n, m) @ kron(u, eye(n)).T", "kron(eye(n), u).T"),  # a transposed pair merges as its transpose
     ("(x @ x) * x / t ** 2 - y / t ** 2", "(x @ x * x - y) / t ** 2"),  # a scalar in front of a quotient
     ("tr(kron(A, Z))", "tr(A) * tr(Z)"),
     ("tr(eye(n))", "n"),

@@ -1027,10 +1027,32 @@ def _chain(factors: list[Node], shape: Shape) -> Node:
             stack = flipped
     if len(stack) == 1:
         return stack[0]
+    if len(stack) == 2 and stack[0].ndim == stack[1].ndim == 1 and any(f.op == "ones" for f in stack):
+        return sum_(stack[1] if stack[0].op == "ones" else stack[0])  # vᵀ 1 is the sum of v
+    for i in range(len(stack) - 2):
+        summed = _column_sums(*stack[i:i + 3])
+        if summed is not None:
+            return matmul_chain([*stack[:i], summed, *stack[i + 3:]])
     if _is_gram_form(stack):  # vᵀ Bᵀ B v = ‖B v‖²
         half = len(stack) // 2
         return power(norm2(matmul_chain(stack[half:])), const(2.0))
     return make("matmul", tuple(stack), (), shape)
+
+
+def _column_sums(p: Node, d: Node, q: Node) -> Node | None:
+    """(I ⊗ 1ᵀ) diag(vec M) (I ⊗ 1ᵀ)ᵀ = diag(sum(M, axis=0)) and (1ᵀ ⊗ I) diag(vec M) (1ᵀ ⊗ I)ᵀ =
+    diag(sum(M, axis=1)): summing a broadcast vector's copies back (vectors in kron are rows)."""
+    if p.op != "kron" or d.op != "diag" or d.args[0].op != "vec" or q is not transpose(p):
+        return None
+    m = d.args[0].args[0]
+    if m.ndim != 2:
+        return None
+    left, right = p.args
+    if left.op == "eye" and right.op == "ones" and right.ndim == 1 and m.shape == (right.shape[0], left.shape[0]):
+        return diag(sum_(m, axis=0))
+    if left.op == "ones" and left.ndim == 1 and right.op == "eye" and m.shape == (right.shape[0], left.shape[0]):
+        return diag(sum_(m, axis=1))
+    return None
 
 
 def _is_gram_form(chain: list[Node]) -> bool:
@@ -1046,6 +1068,21 @@ _MERGING = frozenset(("inv", "transpose", "commutation", "kron", "vec", "outer",
 
 
 def _merge_adjacent(x: Node, y: Node) -> Node | None:
+    """x @ y as one factor when an identity applies to x @ y, or to yᵀ @ xᵀ (then transposed back):
+    a printed spelling may show the transposed pair, and reading it back must give the same node."""
+    merged = _merge_pair(x, y)
+    if merged is None and x.ndim == 2 and y.ndim == 2 and (x.op in _FLIPPING or y.op in _FLIPPING):
+        flipped = _merge_pair(transpose(y), transpose(x))
+        if flipped is not None:
+            return transpose(flipped)
+    return merged
+
+
+# factors whose transpose is one of the factors `_merge_pair` has identities for
+_FLIPPING = frozenset(("transpose", "commutation", "kron"))
+
+
+def _merge_pair(x: Node, y: Node) -> Node | None:
     """x @ y as one factor when an identity applies (inverse pairs, Kronecker products), else None."""
     if x.op == "kron" and y.op == "vec" and all(a.ndim == 2 for a in x.args):
         p, q = x.args  # (P ⊗ Q) vec(V) = vec(Q V Pᵀ), for V of Q's columns × P's columns
@@ -1074,14 +1111,11 @@ def _merge_adjacent(x: Node, y: Node) -> Node | None:
     if y.op == "kron" and x.op != "kron" and _vector_and_identity(y):
         a, b = y.args  # M (aᵀ ⊗ I) = aᵀ ⊗ M and M (I ⊗ aᵀ) = M ⊗ aᵀ, vectors as rows
         return kron(a, x) if a.ndim == 1 else kron(x, b)
-    if x.op == "transpose" and x.args[0].op == "kron" and _vector_and_identity(x.args[0]) and y.op != "kron" \
-            and y.ndim == 2 and is_symmetric(y):
-        return transpose(_merge_adjacent(y, x.args[0]))  # (a ⊗ I) S = (S (aᵀ ⊗ I))ᵀ for symmetric S
     if x.op == "commutation" and y.op == "commutation" and x.params == tuple(reversed(y.params)):
         return eye(x.shape[0])
     if x.op == "kron" and y.op == "kron":
-        (a, b), (c, d) = x.args, y.args
-        if a.ndim == b.ndim == c.ndim == d.ndim == 2 and a.shape[1] == c.shape[0] and b.shape[1] == d.shape[0]:
+        (a, b), (c, d) = x.args, y.args  # (A ⊗ B)(C ⊗ D) = AC ⊗ BD; a vector A or B is a row
+        if c.ndim == d.ndim == 2 and a.shape[-1] == c.shape[0] and b.shape[-1] == d.shape[0]:
             return kron(matmul(a, c), matmul(b, d))
     return None
 

@@ -69,6 +69,8 @@ def sum_(x: Node, axis: int | None = None) -> Node:
             and x.args[0].shape == x.args[1].shape and x.shape[0] == x.shape[1]:
         if A.matmul(A.transpose(x.args[0]), x.args[1]).op == "eye":  # sum(P ⊙ Q) = tr(Pᵀ Q) = tr(I)
             return A.dim(x.shape[0])
+    if x.op == "softmax" and axis is None:  # softmax is a distribution
+        return A.ONE
     if x.op == "eye":  # each row and each column of I sums to 1
         return A.ones((x.shape[0],)) if axis is not None else A.dim(x.shape[0])
     shape = () if axis is None else (x.shape[1 - axis],)
@@ -164,10 +166,20 @@ def _vector_only(name: str, x: Node) -> None:
                          f"{format_shape(x.shape)} (for all its entries, apply it to vec({_describe(x)}))", (x,))
 
 
+def _shifts(x: Node) -> tuple[Node, list[Node]]:
+    """v + c for scalars c as (v, [c...]): softmax does not see such a shift, logsumexp adds it."""
+    if x.op == "add":
+        scalars = [t for t in x.args if not t.shape]
+        if scalars and len(scalars) < len(x.args):
+            return A.add(*(t for t in x.args if t.shape)), scalars
+    return x, []
+
+
 def softmax(x: Node) -> Node:
     _vector_only("softmax", x)
     if not x.shape:
         return A.ONE
+    x, _ = _shifts(x)  # softmax(v + c) = softmax(v)
     return make("softmax", (x,), (), x.shape)
 
 
@@ -175,6 +187,9 @@ def logsumexp(x: Node) -> Node:
     _vector_only("logsumexp", x)
     if not x.shape:
         return x
+    x, shifts = _shifts(x)  # logsumexp(v + c) = logsumexp(v) + c
+    if shifts:
+        return A.add(logsumexp(x), *shifts)
     return make("logsumexp", (x,), (), ())
 
 
