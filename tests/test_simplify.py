@@ -123,6 +123,12 @@ IDENTITIES = [
     ("kron(eye(m), ones(n)) @ diag(vec(X)) @ kron(eye(m), ones(n)).T", "diag(sum(X, axis=0))"),
     ("kron(ones(m), eye(n)) @ diag(vec(X)) @ kron(ones(m), eye(n)).T", "diag(sum(X, axis=1))"),
     ("commutation(n, m) @ kron(u, eye(n)).T", "kron(eye(n), u).T"),  # a transposed pair merges as its transpose
+    ("commutation(n, m) @ vec(X)", "vec(X.T)"),
+    ("outer(y, vec(X.T)) @ commutation(n, m)", "outer(y, vec(X))"),  # a vec(V)ᵀ K = a vec(Vᵀ)ᵀ
+    ("sum(X * (A @ Y))", "sum(X * (A @ Y))"),                  # kept: tr(X.T @ A @ Y) is no shorter
+    ("sum(A * B.T)", "tr(B @ A)"),                             # sum(P ⊙ Q) = tr(Pᵀ Q) where that is shorter
+    ("tr(B.T @ A.T)", "tr(A @ B)"),
+    ("vec(outer(ones(1), u) @ Z)", "u @ Z"),                   # a 1×k matrix vec'd is its row
     ("(x @ x) * x / t ** 2 - y / t ** 2", "(x @ x * x - y) / t ** 2"),  # a scalar in front of a quotient
     ("tr(kron(A, Z))", "tr(A) * tr(Z)"),
     ("tr(eye(n))", "n"),

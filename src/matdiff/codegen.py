@@ -772,7 +772,9 @@ LOWERINGS: dict[str, Callable[[Lowering, Node], Term]] = {
     "diag": _lower_diag,
     "outer": _spelled("outer"),
     "kron": _spelled("kron"),
-    "vec": _spelled("vec"),
+    # vec(Mᵀ) is M flattened row by row, without forming the transpose
+    "vec": lambda low, node: (low.spell("flatten", low.term(node.args[0].args[0]), ndim=1)
+                              if node.args[0].op == "transpose" else low.spell("vec", low.term(node.args[0]), ndim=1)),
     "tr": _lower_tr,
     "det": _spelled("det"),
     "logdet": _spelled("logdet"),

@@ -1092,6 +1092,11 @@ def _merge_pair(x: Node, y: Node) -> Node | None:
         p, q = y.args  # a vec(V)ᵀ (P ⊗ Q) = a vec(Qᵀ V P)ᵀ, for V of Q's rows × P's rows
         if x.args[1].args[0].shape == (q.shape[0], p.shape[0]):
             return outer(x.args[0], vec(matmul_chain([transpose(q), x.args[1].args[0], p])))
+    if x.op == "commutation" and y.op == "vec" and y.args[0].shape == x.params:
+        return vec(transpose(y.args[0]))  # K(m, n) vec(V) = vec(Vᵀ) for V m×n
+    if x.op == "outer" and x.args[1].op == "vec" and y.op == "commutation" \
+            and x.args[1].args[0].shape == tuple(reversed(y.params)):
+        return outer(x.args[0], vec(transpose(x.args[1].args[0])))  # a vec(V)ᵀ K(m, n) = a vec(Vᵀ)ᵀ, V n×m
     if x.ndim != 2 or y.ndim != 2:
         return None
     if (y.op == "inv" and y.args[0] is x) or (x.op == "inv" and x.args[0] is y):

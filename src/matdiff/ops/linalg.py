@@ -49,6 +49,8 @@ def tr(x: Node) -> Node:
         return matmul(x.args[0], x.args[1])
     if op == "kron" and x.args[0].ndim == 2 and x.args[1].ndim == 2:
         return mul(tr(x.args[0]), tr(x.args[1]))
+    if op == "matmul" and transposed_spelling_is_simpler(x):  # tr(Mᵀ) = tr(M): tr(X.T @ A.T) is tr(A @ X)
+        return tr(transpose(x))
     if op == "matmul" and all(f.ndim == 2 for f in x.args):
         j = next((j for j, f in enumerate(x.args) if f.op == "add" and all(t.shape == f.shape for t in f.args)), None)
         if j is not None:  # tr(L (A + B) R) = tr(L A R) + tr(L B R) where each trace goes away

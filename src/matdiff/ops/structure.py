@@ -66,9 +66,11 @@ def sum_(x: Node, axis: int | None = None) -> Node:
         if all(p is not None for p in parts):
             return A.add(*parts)
     if x.op == "mul" and axis is None and len(x.args) == 2 and all(f.ndim == 2 for f in x.args) \
-            and x.args[0].shape == x.args[1].shape and x.shape[0] == x.shape[1]:
-        if A.matmul(A.transpose(x.args[0]), x.args[1]).op == "eye":  # sum(P ⊙ Q) = tr(Pᵀ Q) = tr(I)
-            return A.dim(x.shape[0])
+            and x.args[0].shape == x.args[1].shape:
+        # sum(P ⊙ Q) = tr(Pᵀ Q): the trace where it is shorter (sum(X ⊙ A⁻ᵀ) = tr(A⁻¹ X), sum(X ⊙ X⁻ᵀ) = n)
+        trace = tr(A.matmul(A.transpose(x.args[0]), x.args[1]))
+        if A.written_size(trace) < A.written_size(x) + 1:
+            return trace
     if x.op == "softmax" and axis is None:  # softmax is a distribution
         return A.ONE
     if x.op == "eye":  # each row and each column of I sums to 1
@@ -361,6 +363,10 @@ def kron(a: Node, b: Node) -> Node:
     return make("kron", (a, b), (), shape)
 
 
+def _is_row(x: Node) -> bool:
+    return x.op == "outer" and x.args[0].op == "ones" and x.args[0].shape == (1,)
+
+
 def _is_column(x: Node) -> bool:
     return x.op == "outer" and x.args[1].op == "ones" and x.args[1].shape == (1,)
 
@@ -445,6 +451,8 @@ def vec(x: Node) -> Node:
         return A.mul(*scalars, vec(array))
     if x.op == "outer":  # vec(a bᵀ) = b ⊗ a
         return kron(x.args[1], x.args[0])
+    if x.op == "matmul" and _is_row(x.args[0]):  # a 1×k matrix vec'd is its row: vec(1 vᵀ M) = Mᵀ v
+        return A.matmul_chain([x.args[0].args[1], *x.args[1:]])
     if x.shape == (1, 1) and x.op in ("eye", "ones"):
         return A.ones((1,))
     if x.op == "ones":
