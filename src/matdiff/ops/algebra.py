@@ -999,7 +999,7 @@ def _chain(factors: list[Node], shape: Shape) -> Node:
     for f in factors:
         if f.op == "eye" and (stack or f is not factors[-1] or len(factors) > 1):
             continue
-        if stack and (f.op in _MERGING or stack[-1].op in _MERGING):
+        if stack and (f.op in _MERGING or stack[-1].op in _MERGING or f.op == stack[-1].op == "diag"):
             merged = _merge_adjacent(stack[-1], f)
             if merged is not None:
                 stack.pop()
@@ -1009,7 +1009,8 @@ def _chain(factors: list[Node], shape: Shape) -> Node:
         stack.append(f)
     if not stack:
         return eye(shape[0])
-    for i in range(len(stack) - 1):
+    has_kron = any(f.op == "kron" for f in stack)
+    for i in range(len(stack) - 1 if has_kron else 0):
         distributed = _distribute_kron(stack[i], stack[i + 1])
         if distributed is not None:
             return matmul_chain([*stack[:i], distributed, *stack[i + 2:]]) if len(stack) > 2 else distributed
@@ -1029,7 +1030,7 @@ def _chain(factors: list[Node], shape: Shape) -> Node:
         return stack[0]
     if len(stack) == 2 and stack[0].ndim == stack[1].ndim == 1 and any(f.op == "ones" for f in stack):
         return sum_(stack[1] if stack[0].op == "ones" else stack[0])  # vᵀ 1 is the sum of v
-    for i in range(len(stack) - 2):
+    for i in range(len(stack) - 2 if has_kron else 0):
         summed = _column_sums(*stack[i:i + 3])
         if summed is not None:
             return matmul_chain([*stack[:i], summed, *stack[i + 3:]])
@@ -1064,22 +1065,23 @@ def _is_gram_form(chain: list[Node]) -> bool:
 
 
 # the operations `_merge_adjacent` has identities for (a quick test before the full look)
-_MERGING = frozenset(("inv", "transpose", "commutation", "kron", "vec", "outer", "diag"))
+_MERGING = frozenset(("inv", "transpose", "commutation", "kron", "vec", "outer"))
 
 
 def _merge_adjacent(x: Node, y: Node) -> Node | None:
     """x @ y as one factor when an identity applies to x @ y, or to yᵀ @ xᵀ (then transposed back):
     a printed spelling may show the transposed pair, and reading it back must give the same node."""
     merged = _merge_pair(x, y)
-    if merged is None and x.ndim == 2 and y.ndim == 2 and (x.op in _FLIPPING or y.op in _FLIPPING):
+    if merged is None and x.ndim == 2 and y.ndim == 2 and (_flips_to_kron(x) or _flips_to_kron(y)):
         flipped = _merge_pair(transpose(y), transpose(x))
         if flipped is not None:
             return transpose(flipped)
     return merged
 
 
-# factors whose transpose is one of the factors `_merge_pair` has identities for
-_FLIPPING = frozenset(("transpose", "commutation", "kron"))
+def _flips_to_kron(x: Node) -> bool:
+    """Is xᵀ a Kronecker product or a commutation matrix (the one-sided identities of `_merge_pair`)?"""
+    return x.op == "commutation" or (x.op == "transpose" and x.args[0].op == "kron")
 
 
 def _merge_pair(x: Node, y: Node) -> Node | None:
