@@ -64,7 +64,9 @@ def sum_(x: Node, axis: int | None = None) -> Node:
         # sum(X + v, axis=0) = sum(X, axis=0) + n v: a broadcast term adds up as often as it is copied
         parts = [_sum_of_broadcast(t, x.shape, axis) for t in x.args]
         if all(p is not None for p in parts):
-            return A.add(*parts)
+            distributed = A.add(*parts)
+            if A.written_size(distributed) < A.written_size(x) + 2:  # where terms cancel, not always
+                return distributed
     if x.op == "mul" and axis is None and len(x.args) == 2 and all(f.ndim == 2 for f in x.args) \
             and x.args[0].shape == x.args[1].shape:
         # sum(P ⊙ Q) = tr(Pᵀ Q): the trace where it is shorter (sum(X ⊙ A⁻ᵀ) = tr(A⁻¹ X), sum(X ⊙ X⁻ᵀ) = n)
