@@ -129,6 +129,10 @@ IDENTITIES = [
     ("sum(A * B.T)", "tr(B @ A)"),                             # sum(P ⊙ Q) = tr(Pᵀ Q) where that is shorter
     ("tr(B.T @ A.T)", "tr(A @ B)"),
     ("vec(outer(ones(1), u) @ Z)", "u @ Z"),                   # a 1×k matrix vec'd is its row
+    ("kron(x, eye(n)) @ kron(y, eye(n)).T", "x @ y * eye(n)"),    # (a ⊗ I)(b ⊗ I)ᵀ = (a·b) I
+    ("kron(x, eye(n)) @ kron(eye(n), y).T", "outer(y, x)"),       # (a ⊗ I)(I ⊗ b)ᵀ = b aᵀ
+    ("diag(A @ diag(x) @ B)", "A * B.T @ x"),                     # diag(P diag(v) Q) = (P ⊙ Qᵀ) v
+    ("s * A @ X + s * B @ X", "s * (A + B) @ X"),                 # a scalar stays with its remainder
     ("(x @ x) * x / t ** 2 - y / t ** 2", "(x @ x * x - y) / t ** 2"),  # a scalar in front of a quotient
     ("tr(kron(A, Z))", "tr(A) * tr(Z)"),
     ("tr(eye(n))", "n"),

@@ -685,7 +685,8 @@ def _apply_left(low: Lowering, f: Node, x: Term, x_node: Node | None = None) -> 
         return low.spell("solve", low.term(transpose(f.args[0].args[0])), x, ndim=nd)
     if f.op == "transpose" and nd == 1:
         return low.spell("transposed_matvec", low.term(f.args[0]), x, ndim=1)
-    if f.op == "add" and nd == 1 and low.uses.get(f, 0) <= 1 and f.ndim == 2:
+    if f.op == "add" and nd == 1 and low.uses.get(f, 0) <= 1 and f.ndim == 2 \
+            and all(t.shape == f.shape for t in f.args):  # not through broadcasting: (1 - B) @ x is no 1 @ x
         # (A + Bᵀ) @ x = A @ x + Bᵀ @ x: matrix-vector products instead of forming the sum
         return _signed_sum(low, [(c, _apply_left(low, body, x)) for c, body in map(split_coefficient, f.args)], 1)
     return low.binary("@", low.term(f), x, _product_ndim(f.ndim, nd))

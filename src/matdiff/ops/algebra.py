@@ -470,13 +470,16 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
     level would rebuild every remainder once per level, quadratic in the length of the chains."""
     def key_of(body):
         scalars, array = split_scalars(body)
-        if array.op != "matmul" or scalars:
+        if array.op != "matmul":
             return None
         # keyed by shape too: terms that only broadcast together never share a factor
         return array.args[side], array.shape
 
     def factor(group):
-        split = [split_coefficient(t) for t in group]
+        # scalar factors stay with their remainders: s A X + s B X = (s A + s B) X = s (A + B) X
+        split = [(mul(const(c), *scalars) if scalars else const(c), array)
+                 for c, (scalars, array) in ((c, split_scalars(body)) for c, body in map(split_coefficient, group))]
+        split = [(c.params[0], body) if c.op == "const" else (c, body) for c, body in split]
         chains = [body.args for _, body in split]
         shared = 1
         limit = min(len(c) for c in chains) - 1  # every remainder keeps a factor
@@ -485,11 +488,14 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
             if any(c[at] is not chains[0][at] for c in chains[1:]):
                 break
             shared += 1
+        def times(c, x):
+            return scale(c, x) if isinstance(c, float) else mul(c, x)
+
         if side == -1:
-            rests = [scale(c, subchain(body, 0, len(body.args) - shared)) for c, body in split]
+            rests = [times(c, subchain(body, 0, len(body.args) - shared)) for c, body in split]
             common = subchain(split[0][1], len(chains[0]) - shared, len(chains[0]))
             return matmul(_sum_with_common_coefficient(rests), common)
-        rests = [scale(c, subchain(body, shared, len(body.args))) for c, body in split]
+        rests = [times(c, subchain(body, shared, len(body.args))) for c, body in split]
         return matmul(subchain(split[0][1], 0, shared), _sum_with_common_coefficient(rests))
 
     return _factor_common(terms, key_of, factor)
@@ -1120,10 +1126,39 @@ def _merge_pair(x: Node, y: Node) -> Node | None:
         return kron(a, x) if a.ndim == 1 else kron(x, b)
     if x.op == "commutation" and y.op == "commutation" and x.params == tuple(reversed(y.params)):
         return eye(x.shape[0])
+    if x.op == "kron" and y.op == "transpose" and y.args[0].op == "kron":
+        found = _kron_times_transposed(x.args, y.args[0].args)
+        if found is not None:
+            return found
     if x.op == "kron" and y.op == "kron":
         (a, b), (c, d) = x.args, y.args  # (A ⊗ B)(C ⊗ D) = AC ⊗ BD; a vector A or B is a row
         if c.ndim == d.ndim == 2 and a.shape[-1] == c.shape[0] and b.shape[-1] == d.shape[0]:
             return kron(matmul(a, c), matmul(b, d))
+    return None
+
+
+def _kron_times_transposed(left: tuple[Node, Node], right: tuple[Node, Node]) -> Node | None:
+    """(A ⊗ B)(C ⊗ D)ᵀ = ACᵀ ⊗ BDᵀ with vectors as rows: a row times a transposed row is a number,
+    and a row next to a column makes an outer product, (a ⊗ I)(b ⊗ I)ᵀ = (a·b) I, (a ⊗ I)(I ⊗ b)ᵀ = b aᵀ."""
+    parts = []
+    for p, q in zip(left, right):
+        if p.shape[-1] != q.shape[-1]:
+            return None
+        if p.ndim == 1 and q.ndim == 1:
+            parts.append(("number", matmul(p, q)))
+        elif p.ndim == 1:
+            parts.append(("row", matmul(q, p)))
+        elif q.ndim == 1:
+            parts.append(("column", matmul(p, q)))
+        else:
+            parts.append(("matrix", matmul(p, transpose(q))))
+    (k1, v1), (k2, v2) = parts
+    if {k1, k2} == {"row", "column"}:
+        return outer(v1, v2) if k1 == "column" else outer(v2, v1)
+    if "number" in (k1, k2) and "matrix" in (k1, k2):
+        return mul(v1, v2)
+    if k1 in ("matrix", "row") and k2 in ("matrix", "row") and "matrix" in (k1, k2):
+        return kron(v1, v2)
     return None
 
 

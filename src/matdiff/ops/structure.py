@@ -234,6 +234,11 @@ def diag(x: Node) -> Node:
             return x.args[0]
         if x.op == "outer":  # the diagonal of a bᵀ is a ⊙ b
             return A.mul(*x.args)
+        if x.op == "matmul" and all(f.ndim == 2 for f in x.args):
+            i = next((i for i, f in enumerate(x.args[1:-1], 1) if f.op == "diag" and f.args[0].ndim == 1), None)
+            if i is not None:  # diag(P diag(v) Q) = (P ⊙ Qᵀ) v
+                p, q = A.matmul_chain(x.args[:i]), A.matmul_chain(x.args[i + 1:])
+                return A.matmul(A.mul(p, A.transpose(q)), x.args[i].args[0])
         if x.op == "eye":
             return A.ones((x.shape[0],))
         if x.op == "transpose":
