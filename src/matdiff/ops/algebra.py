@@ -470,8 +470,8 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
     level would rebuild every remainder once per level, quadratic in the length of the chains."""
     def key_of(body):
         scalars, array = split_scalars(body)
-        if array.op != "matmul":
-            return None
+        if array.op != "matmul" or array.args[side].op == "kron":
+            return None  # a Kronecker factor is distributed over sums where it merges, not taken out
         # keyed by shape too: terms that only broadcast together never share a factor
         return array.args[side], array.shape
 
