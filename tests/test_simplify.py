@@ -133,6 +133,7 @@ IDENTITIES = [
     ("kron(x, eye(n)) @ kron(eye(n), y).T", "outer(y, x)"),       # (a ⊗ I)(I ⊗ b)ᵀ = b aᵀ
     ("diag(A @ diag(x) @ B)", "A * B.T @ x"),                     # diag(P diag(v) Q) = (P ⊙ Qᵀ) v
     ("s * A @ X + s * B @ X", "s * (A + B) @ X"),                 # a scalar stays with its remainder
+    ("(A / x).T / t", "(A / (t * x)).T"),                         # quotients merge under a transpose
     ("(x @ x) * x / t ** 2 - y / t ** 2", "(x @ x * x - y) / t ** 2"),  # a scalar in front of a quotient
     ("tr(kron(A, Z))", "tr(A) * tr(Z)"),
     ("tr(eye(n))", "n"),

@@ -764,6 +764,9 @@ def div(a: Node, b: Node) -> Node:
         return ones(shape)
     if a.op == "ones" and b.shape == shape:  # ones / X = 1 / X
         return div(ONE, b)
+    if a.op == "transpose" and a.args[0].op == "div" and not b.shape:
+        # (M / v)ᵀ / s = (M / (v s))ᵀ: quotients merge under a transpose that cannot move inside them
+        return transpose(div(a.args[0], b))
     if a.op == "exp" and a.ndim == 1 and b.op == "sum" and b.args[0] is a and b.params[0] is None:
         return softmax(a.args[0])  # exp(x) / sum(exp(x)) is softmax(x)
     c, body = split_coefficient(a)
