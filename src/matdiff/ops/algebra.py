@@ -387,9 +387,8 @@ def _power_of(d: Node) -> tuple[Node, float]:
 
 def _factor_denominators(terms: list[Node]) -> list[Node]:
     """a / s + b / s = (a + b) / s; and over powers of one base, a / √u + b / u ** 1.5 =
-    (a u + b) / u ** 1.5, but only where the common numerator cancels terms (otherwise the
-    quotients stay as they are, as the Cookbook writes I / ‖x‖ - x xᵀ / ‖x‖³): where the result is
-    shorter to write than the quotients."""
+    (a u + b) / u ** 1.5, but only where that is shorter to write (terms cancel in the numerator);
+    otherwise the quotients stay as they are, as the Cookbook writes I / ‖x‖ - x xᵀ / ‖x‖³."""
     def same_key(body):
         q = _quotient(body)
         return None if q is None else (q[1], body.shape)
@@ -445,7 +444,8 @@ def _common_powers(terms: list[Node]) -> dict[Node, float]:
 def _factor_common(terms: list[Node], key_of, factor) -> list[Node]:
     """Group the terms whose `key_of(body)` (body: the term without its numeric coefficient) is the
     same and not None; replace each group of two or more by `factor(group)`, in the place of its
-    first member (or keep the group as it is where `factor` returns None). The key is cheap; the factoring is done only for terms that do share a part."""
+    first member (or keep the group as it is where `factor` returns None). The key is cheap; the
+    factoring is done only for terms that do share a part."""
     keys = [key_of(split_coefficient(t)[1]) for t in terms]
     groups: dict[object, list[int]] = {}
     for i, key in enumerate(keys):
