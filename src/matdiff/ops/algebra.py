@@ -476,10 +476,10 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
         return array.args[side], array.shape
 
     def factor(group):
-        # scalar factors stay with their remainders: s A X + s B X = (s A + s B) X = s (A + B) X
-        split = [(mul(const(c), *scalars) if scalars else const(c), array)
+        # each term as (its number and scalar factors, its chain): the multipliers stay with the
+        # remainders, s A X + s B X = (s A + s B) X = s (A + B) X
+        split = [([const(c), *scalars], array)
                  for c, (scalars, array) in ((c, split_scalars(body)) for c, body in map(split_coefficient, group))]
-        split = [(c.params[0], body) if c.op == "const" else (c, body) for c, body in split]
         chains = [body.args for _, body in split]
         shared = 1
         limit = min(len(c) for c in chains) - 1  # every remainder keeps a factor
@@ -488,14 +488,11 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
             if any(c[at] is not chains[0][at] for c in chains[1:]):
                 break
             shared += 1
-        def times(c, x):
-            return scale(c, x) if isinstance(c, float) else mul(c, x)
-
         if side == -1:
-            rests = [times(c, subchain(body, 0, len(body.args) - shared)) for c, body in split]
+            rests = [mul(*factors, subchain(body, 0, len(body.args) - shared)) for factors, body in split]
             common = subchain(split[0][1], len(chains[0]) - shared, len(chains[0]))
             return matmul(_sum_with_common_coefficient(rests), common)
-        rests = [times(c, subchain(body, shared, len(body.args))) for c, body in split]
+        rests = [mul(*factors, subchain(body, shared, len(body.args))) for factors, body in split]
         return matmul(subchain(split[0][1], 0, shared), _sum_with_common_coefficient(rests))
 
     return _factor_common(terms, key_of, factor)
