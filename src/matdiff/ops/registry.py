@@ -1,11 +1,20 @@
-"""The operation table: one `Op` entry per operation of the language.
+"""The operation table: one `Op` entry per operation of the language, holding its whole story.
 
-An entry declares everything about an operation in one place: how NumPy computes it, its pullback
-(reverse mode: the cotangent of the output to cotangents of the inputs), its differential (forward
-mode: the differentials of the inputs to the differential of the output), the matrix of its
-linear use in vec form (for Jacobians and Hessians), and its spellings in text, Unicode and LaTeX.
-The smart constructor that builds the node (shape rule and simplifications) sits beside the entry
-in the same module. Interpreters (evaluation, differentiation, printing) look operations up here.
+An entry declares everything about an operation in one place:
+- meaning: how NumPy computes it (`evaluate`); the shape rule and always-valid simplifications are in
+  the smart constructor that sits beside the entry in the same module;
+- calculus: its pullback (reverse mode), its differential (forward mode), the matrix of its linear
+  use in vec form (`vec_jacobian`), f' for an elementwise function (`derivative`), and how it reads in
+  index notation (`index`);
+- language: the names the parser reads it by (`names`, first the printed one) and its spellings in
+  text, Unicode and LaTeX;
+- outputs: its code in each backend (`code`) and the words that explain its rule (`words`, and the
+  differential identities `identity` / `vec_identity` it is explained with).
+
+Interpreters (evaluation, differentiation, parsing, printing, index notation, code generation,
+explain) are generic: they look an operation up here and never know one by name. A field an
+operation cannot have is declared `Absent("why")`, never left silently missing; `tests/test_op_table.py`
+walks the table and fails for a half-declared entry.
 """
 from __future__ import annotations
 
@@ -26,17 +35,37 @@ Evaluate = Callable[[Node, list, dict], Any]
 
 
 @dataclass(frozen=True)
+class Absent:
+    """A field an operation deliberately lacks, with the reason (shown where a user asks for it)."""
+
+    reason: str
+
+    def __bool__(self) -> bool:  # `if op.vec_jacobian:` reads as "has one"
+        return False
+
+
+@dataclass(frozen=True)
 class Op:
     name: str
     evaluate: Evaluate
     text: str = ""  # function name or operator symbol in the language
     unicode: str = ""
     latex: str = ""
-    pullback: Pullback | None = None
-    differential: Differential | None = None
-    vec_jacobian: VecJacobian | None = None
+    pullback: Pullback | Absent | None = None
+    differential: Differential | Absent | None = None
+    vec_jacobian: VecJacobian | Absent | None = None
     elementwise: bool = False  # f(X)[i, j] depends on X[i, j] alone
     derivative: Callable[[Node], Node] | None = None  # f' for elementwise unary f, as f'(arg)
+    # ---- the language (language/parse.py reads these) ----
+    names: tuple[str, ...] = ()  # the spellings the parser accepts, the printed one first
+    # ---- index notation (calculus/index.py reads this) ----
+    index: Any = None
+    # ---- code generation (codegen reads this): the spelling per backend, or a lowering rule ----
+    code: Any = None
+    # ---- explain (the chain-rule words, the differential identities) ----
+    words: Any = None
+    identity: Any = None
+    vec_identity: Any = None
 
 
 OPS: dict[str, Op] = {}
