@@ -252,8 +252,8 @@ def _precedence(d: Disp) -> int:
         return ATOM
     if kind == "num":
         return ATOM if d.value >= 0 else UNARY
-    if kind == "neg":
-        return UNARY
+    if kind == "neg":  # "-a @ b" reads as (-a) @ b: a negated product binds as the product does
+        return min(UNARY, _precedence(d.items[0]))
     if kind == "pow":
         return POW
     if kind in ("mul", "matmul", "div"):
