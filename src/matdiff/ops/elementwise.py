@@ -14,7 +14,10 @@ from ..errors import ShapeError
 from ..expr import Node, make
 from .registry import Op, register
 from . import algebra
-from .algebra import ONE, add, const, div, is_const, mul, neg, power, sub
+from .algebra.leaves import ONE, const, is_const
+from .algebra.sums import add, neg, sub
+from .algebra.products import div, mul, power
+from .algebra.transposition import _ELEMENTWISE_UNARY
 from .structure import logsumexp
 
 
@@ -68,7 +71,7 @@ def elementwise(name: str, numpy_fn, derivative: Callable[[Node], Node], scalar_
     OPS_DERIVATIVE[name] = derivative
     register(Op(name, lambda node, args, sizes: numpy_fn(args[0]), text=name, unicode=name, latex=latex,
                 pullback=_pullback, differential=_differential, elementwise=True, derivative=derivative))
-    algebra._ELEMENTWISE_UNARY.add(name)
+    _ELEMENTWISE_UNARY.add(name)
     ELEMENTWISE[name] = construct
     return construct
 

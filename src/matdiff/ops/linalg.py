@@ -12,8 +12,12 @@ from ..dims import format_shape
 from ..errors import ShapeError
 from ..expr import Node, make
 from .registry import Op, register
-from .algebra import (ONE, ZERO, _describe, const, transposed_spelling_is_simpler, add, chain_factors, dim, div, eye, is_symmetric, matmul, matmul_chain,
-                      mul, neg, split_coefficient, split_scalars, transpose)
+from .algebra.leaves import ONE, ZERO, const, dim, eye
+from .algebra.broadcasting import _describe
+from .algebra.sums import add, neg, split_coefficient
+from .algebra.products import div, mul, split_scalars
+from .algebra.chains import chain_factors, matmul, matmul_chain
+from .algebra.transposition import is_symmetric, transpose, transposed_spelling_is_simpler
 from .structure import kron, vec
 
 

@@ -1,0 +1,357 @@
+"""Matrix products, `@`: the `matmul` entry, its smart constructor and the identities of chains.
+
+An `@` chain is flat where vectors stay at the ends, scalar factors and divisors are pulled out,
+identities dropped, `F @ inv(F)` cancelled, Kronecker mixed products formed, and a chain that yields
+a vector ends with its vector (`B.T @ x` rather than `x @ B`). `grad_left` / `grad_right` are the
+cotangents of the two sides of `A @ B`, NumPy's 1-D rules included.
+Every rewrite is an identity that holds for all sizes; `tests/test_simplify.py` checks each one.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ...dims import Shape
+from ...errors import ShapeError
+from ...expr import Node, make
+from ..registry import Op, register
+
+# ---- matrix products --------------------------------------------------------------------------
+
+
+def matmul_shape(a: Node, b: Node) -> Shape:
+    for x in (a, b):
+        if not x.shape:
+            raise ShapeError(f"{_describe(a)} @ {_describe(b)}: {_describe(x)} is a scalar, "
+                             f"but @ needs a vector or matrix on both sides (use * to scale)", (a, b))
+    inner_a = a.shape[-1]
+    inner_b = b.shape[0]
+    if inner_a != inner_b:
+        ia, ib = ("columns", "rows") if a.ndim == 2 else ("length", "length")
+        if b.ndim == 1:
+            ib = "length"
+        raise ShapeError(shape_mismatch("@", a, b, f"{ia} {inner_a} ≠ {ib} {inner_b}"), (a, b))
+    return a.shape[:-1] + b.shape[1:]
+
+
+def chain_factors(node: Node) -> tuple[Node, ...]:
+    return node.args if node.op == "matmul" else (node,)
+
+
+def matmul(a: Node, b: Node) -> Node:
+    shape = matmul_shape(a, b)
+    scalars_a, a = split_scalars(a)
+    scalars_b, b = split_scalars(b)
+    scalars = scalars_a + scalars_b
+    a, divisor_a = split_divisor(a)
+    b, divisor_b = split_divisor(b)
+    if divisor_a is not None or divisor_b is not None:  # (A / s) @ B = (A @ B) / s
+        divisor = mul(*(d for d in (divisor_a, divisor_b) if d is not None))
+        return mul(*scalars, div(matmul(a, b), divisor))
+    if is_zero(a) or is_zero(b):
+        return zeros(shape)
+    left = chain_factors(a)
+    if len(left) > 1 and left[-1].ndim != 2:
+        # (F v) @ B is vᵀ Fᵀ B: the vector leads, so that vectors stay at the ends of one flat chain
+        left = (left[-1],) + tuple(transpose(f) for f in reversed(left[:-1]))
+    right = chain_factors(b)
+    if len(right) > 1 and right[0].ndim != 2:
+        right = (b,)
+    product = _chain(list(left) + list(right), shape)
+    return mul(*scalars, product) if scalars else product
+
+
+def _distribute_kron(a: Node, b: Node) -> Node | None:
+    """(P ⊗ Q)(A + B) as (P ⊗ Q)A + (P ⊗ Q)B where every product merges (the mixed-product rule,
+    (P ⊗ Q)(R ⊗ S) = PR ⊗ QS), so that a vec form reads term by term as the Cookbook writes it."""
+    for k, s, k_left in ((a, b, True), (b, a, False)):
+        if k.op == "kron" and s.op == "add" and all(t.shape == s.shape for t in s.args):
+            products = [matmul(k, t) if k_left else matmul(t, k) for t in s.args]
+            if not any(p.op == "matmul" and any(f is k for f in p.args) for p in products):  # all merged
+                return add(*products)
+    return None
+
+
+def subchain(chain: Node, start: int, stop: int) -> Node:
+    """chain.args[start:stop] as a product. The factors of a built chain already fit and merge no
+    further, so a run of matrices is the node as the constructor would make it, without checks."""
+    factors = chain.args[start:stop]
+    if len(factors) == 1:
+        return factors[0]
+    if all(f.ndim == 2 for f in factors):
+        return make("matmul", factors, (), (factors[0].shape[0], factors[-1].shape[1]))
+    return matmul_chain(factors)
+
+
+def matmul_chain(factors: Sequence[Node]) -> Node:
+    """F1 @ F2 @ ... @ Fk (left to right), through the constructor.
+
+    Plain matrices (no scalar factor, no quotient, no zeros) are joined in one pass, so that long
+    chains cost linear, not quadratic, time; anything else goes pairwise through `matmul`."""
+    if len(factors) > 2 and all(f.ndim == 2 and f.op not in ("mul", "div", "zeros") for f in factors):
+        flat: list[Node] = []
+        for left, right in zip(factors, factors[1:]):
+            matmul_shape(left, right)  # the same shape errors as pairwise
+        for f in factors:
+            flat.extend(chain_factors(f))
+        return _chain(flat, (factors[0].shape[0], factors[-1].shape[1]))
+    out = factors[0]
+    for f in factors[1:]:
+        out = matmul(out, f)
+    return out
+
+
+def _chain(factors: list[Node], shape: Shape) -> Node:
+    stack: list[Node] = []
+    for f in factors:
+        if f.op == "eye" and (stack or f is not factors[-1] or len(factors) > 1):
+            continue
+        if stack and (f.op in _MERGING or stack[-1].op in _MERGING or f.op == stack[-1].op == "diag"):
+            merged = _merge_adjacent(stack[-1], f)
+            if merged is not None:
+                stack.pop()
+                if merged.op != "eye":
+                    stack.append(merged)
+                continue
+        stack.append(f)
+    if not stack:
+        return eye(shape[0])
+    has_kron = any(f.op == "kron" for f in stack)
+    for i in range(len(stack) - 1 if has_kron else 0):
+        distributed = _distribute_kron(stack[i], stack[i + 1])
+        if distributed is not None:
+            return matmul_chain([*stack[:i], distributed, *stack[i + 2:]]) if len(stack) > 2 else distributed
+    if stack[0].ndim == 1 and stack[-1].ndim == 2:
+        # x @ B @ C is the vector C.T @ B.T @ x: a chain that gives a vector ends with its vector.
+        stack = [transpose(f) for f in reversed(stack)]
+        # the transposed factors may themselves simplify against each other
+        if any(f.op == "matmul" for f in stack):
+            return matmul_chain(stack)
+    if len(stack) > 2 and stack[0].ndim == 1 and stack[-1].ndim == 1:
+        # aᵀ M b = bᵀ Mᵀ a: of the two spellings keep the one with fewer transposes (a @ X @ b)
+        flipped = [transpose(f) for f in reversed(stack)]
+        if sum(f.op == "transpose" for f in flipped) < sum(f.op == "transpose" for f in stack) \
+                and not any(f.op == "matmul" for f in flipped):
+            stack = flipped
+    if len(stack) == 1:
+        return stack[0]
+    if len(stack) == 2 and stack[0].ndim == stack[1].ndim == 1 and any(f.op == "ones" for f in stack):
+        return sum_(stack[1] if stack[0].op == "ones" else stack[0])  # vᵀ 1 is the sum of v
+    for i in range(len(stack) - 2 if has_kron else 0):
+        summed = _column_sums(*stack[i:i + 3])
+        if summed is not None:
+            return matmul_chain([*stack[:i], summed, *stack[i + 3:]])
+    if _is_gram_form(stack):  # vᵀ Bᵀ B v = ‖B v‖²
+        half = len(stack) // 2
+        return power(norm2(matmul_chain(stack[half:])), const(2.0))
+    return make("matmul", tuple(stack), (), shape)
+
+
+def _column_sums(p: Node, d: Node, q: Node) -> Node | None:
+    """(I ⊗ 1ᵀ) diag(vec M) (I ⊗ 1ᵀ)ᵀ = diag(sum(M, axis=0)) and (1ᵀ ⊗ I) diag(vec M) (1ᵀ ⊗ I)ᵀ =
+    diag(sum(M, axis=1)): summing a broadcast vector's copies back (vectors in kron are rows)."""
+    if p.op != "kron" or d.op != "diag" or d.args[0].op != "vec" or q is not transpose(p):
+        return None
+    m = d.args[0].args[0]
+    if m.ndim != 2:
+        return None
+    left, right = p.args
+    if left.op == "eye" and right.op == "ones" and right.ndim == 1 and m.shape == (right.shape[0], left.shape[0]):
+        return diag(sum_(m, axis=0))
+    if left.op == "ones" and left.ndim == 1 and right.op == "eye" and m.shape == (right.shape[0], left.shape[0]):
+        return diag(sum_(m, axis=1))
+    return None
+
+
+def _is_gram_form(chain: list[Node]) -> bool:
+    """v @ F1 @ ... @ Fk @ Fkᵀ @ ... @ F1ᵀ @ v: a vector, matrices mirrored by transposition, the vector."""
+    k = len(chain)
+    if k < 4 or k % 2 or chain[0] is not chain[-1] or chain[0].ndim != 1:
+        return False
+    return all(chain[-1 - i] is transpose(chain[i]) for i in range(1, k // 2))
+
+
+# the operations `_merge_adjacent` has identities for (a quick test before the full look)
+_MERGING = frozenset(("inv", "transpose", "commutation", "kron", "vec", "outer"))
+
+
+def _merge_adjacent(x: Node, y: Node) -> Node | None:
+    """x @ y as one factor when an identity applies to x @ y, or to yᵀ @ xᵀ (then transposed back):
+    a printed spelling may show the transposed pair, and reading it back must give the same node."""
+    merged = _merge_pair(x, y)
+    if merged is None and x.ndim == 2 and y.ndim == 2 and (_flips_to_kron(x) or _flips_to_kron(y)):
+        flipped = _merge_pair(transpose(y), transpose(x))
+        if flipped is not None:
+            return transpose(flipped)
+    return merged
+
+
+def _flips_to_kron(x: Node) -> bool:
+    """Is xᵀ a Kronecker product or a commutation matrix (the one-sided identities of `_merge_pair`)?"""
+    return x.op == "commutation" or (x.op == "transpose" and x.args[0].op == "kron")
+
+
+def _merge_pair(x: Node, y: Node) -> Node | None:
+    """x @ y as one factor when an identity applies (inverse pairs, Kronecker products), else None."""
+    if x.op == "kron" and y.op == "vec" and all(a.ndim == 2 for a in x.args):
+        p, q = x.args  # (P ⊗ Q) vec(V) = vec(Q V Pᵀ), for V of Q's columns × P's columns
+        if y.args[0].shape == (q.shape[1], p.shape[1]):
+            return vec(matmul_chain([q, y.args[0], transpose(p)]))
+    if x.op == "outer" and x.args[1].op == "vec" and y.op == "kron" and all(a.ndim == 2 for a in y.args):
+        p, q = y.args  # a vec(V)ᵀ (P ⊗ Q) = a vec(Qᵀ V P)ᵀ, for V of Q's rows × P's rows
+        if x.args[1].args[0].shape == (q.shape[0], p.shape[0]):
+            return outer(x.args[0], vec(matmul_chain([transpose(q), x.args[1].args[0], p])))
+    if x.op == "commutation" and y.op == "vec" and y.args[0].shape == x.params:
+        return vec(transpose(y.args[0]))  # K(m, n) vec(V) = vec(Vᵀ) for V m×n
+    if x.op == "outer" and x.args[1].op == "vec" and y.op == "commutation" \
+            and x.args[1].args[0].shape == tuple(reversed(y.params)):
+        return outer(x.args[0], vec(transpose(x.args[1].args[0])))  # a vec(V)ᵀ K(m, n) = a vec(Vᵀ)ᵀ, V n×m
+    if x.ndim != 2 or y.ndim != 2:
+        return None
+    if (y.op == "inv" and y.args[0] is x) or (x.op == "inv" and x.args[0] is y):
+        return eye(x.shape[0])
+    if x.op == "transpose" and y.op == "transpose":
+        p, q = x.args[0], y.args[0]
+        if (q.op == "inv" and q.args[0] is p) or (p.op == "inv" and p.args[0] is q):
+            return eye(x.shape[0])
+    if x.op == "kron" and y.op == "commutation" and _vector_and_identity(x):
+        a, b = x.args  # (aᵀ ⊗ I_m) K(n, m) = I_m ⊗ aᵀ and (I_m ⊗ aᵀ) K(m, n) = aᵀ ⊗ I_m, a of length n
+        if a.ndim == 1 and y.params == (a.shape[0], b.shape[0]):
+            return kron(b, a)
+        if b.ndim == 1 and y.params == (a.shape[0], b.shape[0]):
+            return kron(b, a)
+    if x.op == "diag" and y.op == "diag" and x.args[0].ndim == 1 and y.args[0].ndim == 1:
+        return diag(mul(x.args[0], y.args[0]))  # diag(u) diag(v) = diag(u ⊙ v)
+    if y.op == "kron" and x.op != "kron" and _vector_and_identity(y):
+        a, b = y.args  # M (aᵀ ⊗ I) = aᵀ ⊗ M and M (I ⊗ aᵀ) = M ⊗ aᵀ, vectors as rows
+        return kron(a, x) if a.ndim == 1 else kron(x, b)
+    if x.op == "commutation" and y.op == "commutation" and x.params == tuple(reversed(y.params)):
+        return eye(x.shape[0])
+    if x.op == "kron" and y.op == "transpose" and y.args[0].op == "kron":
+        found = _kron_times_transposed(x.args, y.args[0].args)
+        if found is not None:
+            return found
+    if x.op == "kron" and y.op == "kron":
+        (a, b), (c, d) = x.args, y.args  # (A ⊗ B)(C ⊗ D) = AC ⊗ BD; a vector A or B is a row
+        if c.ndim == d.ndim == 2 and a.shape[-1] == c.shape[0] and b.shape[-1] == d.shape[0]:
+            return kron(matmul(a, c), matmul(b, d))
+    return None
+
+
+def _kron_times_transposed(left: tuple[Node, Node], right: tuple[Node, Node]) -> Node | None:
+    """(A ⊗ B)(C ⊗ D)ᵀ = ACᵀ ⊗ BDᵀ with vectors as rows: a row times a transposed row is a number,
+    and a row next to a column makes an outer product, (a ⊗ I)(b ⊗ I)ᵀ = (a·b) I, (a ⊗ I)(I ⊗ b)ᵀ = b aᵀ."""
+    parts = []
+    for p, q in zip(left, right):
+        if p.shape[-1] != q.shape[-1]:
+            return None
+        if p.ndim == 1 and q.ndim == 1:
+            parts.append(("number", matmul(p, q)))
+        elif p.ndim == 1:
+            parts.append(("row", matmul(q, p)))
+        elif q.ndim == 1:
+            parts.append(("column", matmul(p, q)))
+        else:
+            parts.append(("matrix", matmul(p, transpose(q))))
+    (k1, v1), (k2, v2) = parts
+    if {k1, k2} == {"row", "column"}:
+        return outer(v1, v2) if k1 == "column" else outer(v2, v1)
+    if "number" in (k1, k2) and "matrix" in (k1, k2):
+        return mul(v1, v2)
+    if k1 in ("matrix", "row") and k2 in ("matrix", "row") and "matrix" in (k1, k2):
+        return kron(v1, v2)
+    return None
+
+
+def _vector_and_identity(k: Node) -> bool:
+    """kron(a, I) or kron(I, a) for a vector a (a row, as NumPy's kron takes it)."""
+    a, b = k.args
+    return (a.ndim == 1 and b.op == "eye") or (a.op == "eye" and b.ndim == 1)
+
+
+def _eval_matmul(node, args, sizes):
+    out = args[0]
+    for a in args[1:]:
+        out = out @ a
+    return out
+
+
+def grad_left(a: Node, b: Node, g: Node) -> Node:
+    """Cotangent of A in C = A @ B (NumPy's 1-D rules included)."""
+    if a.ndim == 2:
+        return matmul(g, transpose(b)) if b.ndim == 2 else outer(g, b)
+    return matmul(b, g) if b.ndim == 2 else mul(g, b)
+
+
+def grad_right(a: Node, b: Node, g: Node) -> Node:
+    """Cotangent of B in C = A @ B."""
+    if b.ndim == 2:
+        return matmul(transpose(a), g) if a.ndim == 2 else outer(a, g)
+    return matmul(transpose(a), g) if a.ndim == 2 else mul(g, a)
+
+
+def _pull_matmul(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    factors = node.args
+    k = len(factors)
+    # the products F_0..F_{i-1} and F_i..F_{k-1}, built once each (linear, not quadratic, in k)
+    prefixes: list[Node | None] = [None] * (k + 1)
+    suffixes: list[Node | None] = [None] * (k + 1)
+    for i in range(1, k + 1):
+        prefixes[i] = factors[0] if i == 1 else matmul(prefixes[i - 1], factors[i - 1])
+    for i in range(k - 1, -1, -1):
+        suffixes[i] = factors[i] if i == k - 1 else matmul(factors[i], suffixes[i + 1])
+    out = []
+    for i, f in enumerate(factors):
+        if not needed(f):
+            continue
+        cot = g
+        if i > 0:  # C = L @ M with M = F_i @ R
+            cot = grad_right(prefixes[i], suffixes[i], cot)
+        if i < k - 1:  # M = F_i @ R
+            cot = grad_left(f, suffixes[i + 1], cot)
+        out.append((f, cot))
+    return out
+
+
+def _d_matmul(node: Node, d) -> Node:
+    factors = node.args
+    terms = []
+    for i, di in enumerate(d):
+        if di is not None:
+            terms.append(matmul_chain(list(factors[:i]) + [di] + list(factors[i + 1:])))
+    return add(*terms)
+
+
+def _vec_matmul(node: Node, jacobians) -> Node:
+    """J of L @ F_i @ R from the J of F_i: vec(A M B) = (Bᵀ ⊗ A) vec(M), with the 1-D cases."""
+    i = _single(node, jacobians)
+    jac = jacobians[i]
+    factors = node.args
+    f = factors[i]
+    left = matmul_chain(factors[:i]) if i > 0 else None
+    right = matmul_chain(factors[i + 1:]) if i < len(factors) - 1 else None
+    if f.ndim == 1:  # a vector factor stands at an end: A @ f, a @ f, f @ B or f @ b
+        if left is not None:
+            return matmul(left, jac)
+        return matmul(transpose(right), jac) if right.ndim == 2 else matmul(right, jac)
+    p, q = f.shape
+    if left is None:
+        lhs = eye(p)
+    else:
+        lhs = left  # a 1-D left factor a gives kron(., a) = (. ⊗ aᵀ), as NumPy's kron of 1-D by 2-D
+    if right is None:
+        rhs = eye(q)
+    else:
+        rhs = transpose(right) if right.ndim == 2 else right
+    return matmul(kron(rhs, lhs), jac)
+
+
+register(Op("matmul", _eval_matmul, text="@", unicode=" ", latex=" ",
+            pullback=_pull_matmul, differential=_d_matmul, vec_jacobian=_vec_matmul))
+
+# Late imports: the operations the rules above build (their modules import this one).
+from .leaves import const, eye, is_zero, zeros  # noqa: E402
+from .broadcasting import _describe, _single, shape_mismatch  # noqa: E402
+from .sums import add  # noqa: E402
+from .products import div, mul, power, split_divisor, split_scalars  # noqa: E402
+from .transposition import transpose  # noqa: E402
+from ..structure import diag, kron, norm2, outer, sum_, vec  # noqa: E402

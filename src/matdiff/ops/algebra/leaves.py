@@ -1,0 +1,96 @@
+"""The leaves of an expression: constants, variables, dimensions used as numbers, and the constant
+matrices `eye`, `ones`, `zeros` and the commutation matrix K; `ONE`, `ZERO`, and the tests for them.
+
+Products, sums and every other operation are in the sibling modules; a leaf has no arguments and
+no derivative rule (the derivative of a leaf is the variable's own cotangent, or nothing).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...dims import Dim, Shape, VarSpec, dim_value, size_of
+from ...expr import Node, make
+from ..registry import Op, register
+
+# ---- leaves ---------------------------------------------------------------------------------
+
+
+def const(value: float) -> Node:
+    value = float(value)
+    if value == 0.0:
+        value = 0.0  # one zero, not two
+    return make("const", (), (value,), ())
+
+
+def var(name: str, shape: Shape = (), properties: frozenset[str] = frozenset()) -> Node:
+    return make("var", (), (name, frozenset(properties), tuple(shape)), tuple(shape))
+
+
+def var_from_spec(spec: VarSpec) -> Node:
+    return var(spec.name, spec.shape, spec.properties)
+
+
+def dim(d: Dim) -> Node:
+    """A dimension used as a number (`n` in `sum(x) / n`): a scalar constant of unknown size."""
+    if isinstance(d, int):
+        return const(float(d))
+    if not isinstance(d, str):  # n·m as the product of its symbols, as it prints and parses
+        return mul(const(float(d.coefficient)), *(dim(symbol) for symbol in d.symbols))
+    return make("dim", (), (d,), ())
+
+
+def eye(d: Dim) -> Node:
+    return make("eye", (), (d,), (d, d))
+
+
+def ones(shape: Shape) -> Node:
+    return const(1.0) if not shape else make("ones", (), tuple(shape), tuple(shape))
+
+
+def zeros(shape: Shape) -> Node:
+    return const(0.0) if not shape else make("zeros", (), tuple(shape), tuple(shape))
+
+
+def commutation(m: Dim, n: Dim) -> Node:
+    """K with K @ vec(A) == vec(A.T) for an m×n matrix A."""
+    if m == 1 or n == 1:
+        return eye(size_of((m, n)))
+    return make("commutation", (), (m, n), (size_of((m, n)), size_of((m, n))))
+
+
+ONE = const(1.0)
+ZERO = const(0.0)
+
+
+def is_const(node: Node, value: float | None = None) -> bool:
+    return node.op == "const" and (value is None or node.params[0] == value)
+
+
+def is_zero(node: Node) -> bool:
+    return node.op == "zeros" or is_const(node, 0.0)
+
+
+def _commutation_matrix(m: int, n: int) -> np.ndarray:
+    k = np.zeros((m * n, m * n))
+    for i in range(m):
+        for j in range(n):
+            k[i * n + j, j * m + i] = 1.0
+    return k
+
+
+register(Op("const", lambda node, args, sizes: np.asarray(node.params[0])))
+register(Op("var", lambda node, args, sizes: sizes["$values"][node.params[0]]))
+register(Op("dim", lambda node, args, sizes: np.asarray(float(dim_value(node.params[0], sizes))),
+            text="dim"))
+register(Op("eye", lambda node, args, sizes: np.eye(dim_value(node.params[0], sizes)),
+            text="eye", unicode="I", latex="I"))
+register(Op("ones", lambda node, args, sizes: np.ones(tuple(dim_value(d, sizes) for d in node.shape)),
+            text="ones", unicode="𝟙", latex=r"\mathbf{1}"))
+register(Op("zeros", lambda node, args, sizes: np.zeros(tuple(dim_value(d, sizes) for d in node.shape)),
+            text="zeros", unicode="0", latex=r"\mathbf{0}"))
+register(Op("commutation",
+            lambda node, args, sizes: _commutation_matrix(*(dim_value(d, sizes) for d in node.params)),
+            text="commutation", unicode="K", latex="K"))
+
+# Late import: `dim` builds n·m as a product (products.py imports this module).
+from .products import mul  # noqa: E402

@@ -1,0 +1,322 @@
+"""Elementwise products, quotients and powers, `* / **`: the `mul`, `div` and `pow` entries and their
+smart constructors.
+
+Products are flat, numeric coefficients folded to the front, scalar factors before arrays, powers of
+one base merged (`x * x` is `x ** 2`); a quotient is one per product, with common factors cancelled
+(`(s ** 2 * X) / s` is `s * X`); a constant result that is not a finite number is a `ShapeError`.
+Every rewrite is an identity that holds for all sizes; `tests/test_simplify.py` checks each one.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...errors import NotSupportedError, ShapeError
+from ...expr import Node, make
+from ..registry import Op, register
+
+# ---- products ---------------------------------------------------------------------------------
+
+
+def split_scalars(node: Node) -> tuple[list[Node], Node]:
+    """([scalar factors], array part) of an array-valued product; ([], node) otherwise."""
+    if node.op == "mul" and node.ndim > 0:
+        scalars = [f for f in node.args if not f.shape]
+        if scalars:
+            arrays = tuple(f for f in node.args if f.shape)
+            if len(arrays) == 1 and arrays[0].shape == node.shape:
+                return scalars, arrays[0]
+            rest = make("mul", arrays, (), broadcast_shapes("*", arrays))
+            if rest.shape == node.shape:
+                return scalars, rest
+    return [], node
+
+
+def split_divisor(node: Node) -> tuple[Node, Node | None]:
+    """(A, s) for an array divided by a scalar, A / s; (node, None) otherwise."""
+    if node.op == "div" and node.ndim > 0 and not node.args[1].shape and node.args[0].shape == node.shape:
+        return node.args[0], node.args[1]
+    return node, None
+
+
+def mul(*factors: Node) -> Node:
+    flat: list[Node] = []
+    for f in factors:
+        flat.extend(f.args if f.op == "mul" else (f,))
+    shape = broadcast_shapes("*", flat)
+    quotients = [f for f in flat if f.op == "div"]
+    # factors that stay in front of a quotient: numbers, and scalars when the product is an array
+    # (so that @ can still pull them out)
+    outside = [f for f in flat if f.op == "const" or (shape and not f.shape and f.op != "div")]
+    inside = [f for f in flat if f.op != "div" and not any(f is o for o in outside)]
+    if quotients:
+        denominator = mul(*(q.args[1] for q in quotients))
+        scalars_in_front = [f for f in outside if f.op != "const"]
+        if scalars_in_front and _cancel_common_factors(mul(*scalars_in_front), denominator) is not None:
+            inside, outside = inside + scalars_in_front, [f for f in outside if f.op == "const"]
+        if len(quotients) > 1 or inside:
+            # x * (a / b) = (x * a) / b: one quotient per product
+            numerator = mul(*inside, *(q.args[0] for q in quotients))
+            return broadcast_to(mul(*outside, div(numerator, denominator)), shape)
+    coefficient = 1.0
+    exponents: dict[Node, list[float]] = {}  # base -> exponents, in order of first appearance
+    for f in flat:
+        if f.op == "const":
+            coefficient *= f.params[0]
+        elif is_zero(f):
+            return zeros(shape)
+        elif f.op == "ones":
+            continue  # the final shape check below restores any broadcasting it did
+        elif f.op == "pow" and f.args[1].op == "const":
+            exponents.setdefault(f.args[0], []).append(f.args[1].params[0])
+        elif f.op == "sqrt":  # u √u is u ** 1.5
+            exponents.setdefault(f.args[0], []).append(0.5)
+        else:
+            exponents.setdefault(f, []).append(1.0)
+    if coefficient == 0.0:
+        return zeros(shape)
+    rest = []
+    for base, found in exponents.items():
+        merged = power(base, const(sum(found)))  # x * x is x ** 2; x * x ** -1 is 1
+        if merged.op == "const":
+            coefficient *= merged.params[0]
+        elif merged.op != "ones":
+            rest.append(merged)
+    rest.sort(key=lambda f: 0 if not f.shape else 1)  # scalar factors first (stable)
+    if not rest and coefficient == 1.0:
+        return ones(shape)
+    args = ([const(coefficient)] if coefficient != 1.0 or not rest else []) + rest
+    if broadcast_shapes("*", args) != shape:
+        args.append(ones(shape))
+    if len(shape) == 2 and all(f.ndim != 1 for f in args) and sum(f.ndim == 2 for f in args) > 1 and \
+            sum(map(transposes_in, args)) > sum(transposes_in(transpose(f)) for f in args):
+        # (A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ: of the two spellings keep the one with fewer transposes inside
+        return transpose(mul(*(transpose(f) for f in args)))
+    if len(args) == 1:
+        return args[0]
+    if len(shape) == 2:
+        column = next((f for f in args if f.op == "outer" and f.args[1].op == "ones"), None)
+        if column is not None:
+            others = mul(*(f for f in args if f is not column))
+            if others.shape == shape:  # outer(v, 1) ⊙ M = diag(v) M, as the textbook writes it
+                return matmul(diag(column.args[0]), others)
+        row = next((f for f in args if f.op == "outer" and f.args[0].op == "ones"), None)
+        if row is not None:
+            others = [f for f in args if f is not row]
+            if broadcast_shapes("*", others) == shape:  # outer(1, v) ⊙ M = v ⊙ M: NumPy broadcasts rows
+                return mul(*others, row.args[1])
+    return make("mul", tuple(args), (), shape)
+
+
+def _eval_mul(node, args, sizes):
+    out = args[0]
+    for a in args[1:]:
+        out = out * a
+    return out
+
+
+def _pull_mul(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    out = []
+    for i, f in enumerate(node.args):
+        if needed(f):
+            others = [x for j, x in enumerate(node.args) if j != i]
+            out.append((f, unbroadcast(mul(g, *others), f.shape)))
+    return out
+
+
+def _d_mul(node: Node, d) -> Node:
+    terms = []
+    for i, di in enumerate(d):
+        if di is not None:
+            others = [x for j, x in enumerate(node.args) if j != i]
+            terms.append(mul(di, *others))
+    return add(*terms)
+
+
+def _vec_mul(node: Node, jacobians) -> Node:
+    i = _single(node, jacobians)
+    others = mul(*(f for j, f in enumerate(node.args) if j != i))
+    return scale_jacobian(jacobians[i], others, node.args[i].shape, node.shape)
+
+
+register(Op("mul", _eval_mul, text="*", unicode="⊙", latex=r"\odot",
+            pullback=_pull_mul, differential=_d_mul, vec_jacobian=_vec_mul))
+
+
+def div(a: Node, b: Node) -> Node:
+    shape = broadcast_shapes("/", (a, b))
+    if is_const(b, 1.0):
+        return broadcast_to(a, shape)
+    if a.op == "const" and b.op == "const":
+        return const(_fold(lambda: a.params[0] / b.params[0], a, b, "/"))
+    if b.op == "const" and b.params[0] != 0.0 and len(repr(1.0 / b.params[0])) <= 6:
+        return broadcast_to(scale(1.0 / b.params[0], a), shape)  # X / 2 is 0.5 * X: one spelling
+    if is_zero(a):
+        return zeros(shape)
+    if a is b:
+        return ones(shape)
+    if a.op == "ones" and b.shape == shape:  # ones / X = 1 / X
+        return div(ONE, b)
+    if a.op == "transpose" and a.args[0].op == "div" and not b.shape:
+        # (M / v)ᵀ / s = (M / (v s))ᵀ: quotients merge under a transpose that cannot move inside them
+        return transpose(div(a.args[0], b))
+    if a.op == "exp" and a.ndim == 1 and b.op == "sum" and b.args[0] is a and b.params[0] is None:
+        return softmax(a.args[0])  # exp(x) / sum(exp(x)) is softmax(x)
+    c, body = split_coefficient(a)
+    if c != 1.0:
+        return scale(c, div(body, b))
+    cancelled = _cancel_common_factors(a, b)
+    if cancelled is not None:  # (s ** 2 * X) / s = s * X
+        return broadcast_to(div(*cancelled), shape)
+    if shape and not a.shape and a.op != "const":  # s / X is s * (1 / X): scalars stand in front
+        return mul(a, div(ONE, b))
+    scalars, array = split_scalars(a)
+    if scalars and array is not a:  # (s * A) / B = s * (A / B): scalars stay where @ can pull them out
+        return mul(*scalars, div(array, b))
+    cb, body_b = split_coefficient(b)
+    if cb == -1.0:
+        return neg(div(a, body_b))
+    if cb != 1.0 and len(repr(1.0 / cb)) <= 6:  # a / (2 * s) = 0.5 * (a / s): numbers in front
+        return scale(1.0 / cb, div(a, body_b))
+    if a.op == "div":  # (x / y) / b = x / (y * b)
+        return div(a.args[0], mul(a.args[1], b))
+    if b.op == "div":  # a / (x / y) = (a * y) / x
+        return div(mul(a, b.args[1]), b.args[0])
+    return make("div", (a, b), (), shape)
+
+
+def _powers(node: Node) -> dict[Node, float]:
+    """node as a product of powers base ** exponent (numeric exponents), coefficients left out."""
+    found: dict[Node, float] = {}
+    for f in (node.args if node.op == "mul" else (node,)):
+        if f.op == "const" or f.op == "ones":
+            continue
+        base, e = (f.args[0], f.args[1].params[0]) if f.op == "pow" and f.args[1].op == "const" else (f, 1.0)
+        found[base] = found.get(base, 0.0) + e
+    return found
+
+
+def _cancel_common_factors(a: Node, b: Node) -> tuple[Node, Node] | None:
+    top, bottom = _powers(a), _powers(b)
+    common = [base for base in top if base in bottom and top[base] > 0 and bottom[base] > 0]
+    if not common:
+        return None
+    for base in common:
+        e = min(top[base], bottom[base])
+        top[base] -= e
+        bottom[base] -= e
+    c_top, _ = split_coefficient(a)
+    c_bottom, _ = split_coefficient(b)
+    numerator = mul(const(c_top), *(power(base, const(e)) for base, e in top.items() if e))
+    denominator = mul(const(c_bottom), *(power(base, const(e)) for base, e in bottom.items() if e))
+    return numerator, denominator
+
+
+def _fold(compute, a: Node, b: Node, symbol: str) -> float:
+    try:
+        value = compute()
+    except (ZeroDivisionError, OverflowError, ValueError):
+        value = float("nan")
+    if not math.isfinite(value):
+        raise ShapeError(f"{a} {symbol} {b}: the constant result is not a finite number", (a, b))
+    return value
+
+
+def _pull_div(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    a, b = node.args
+    out = []
+    if needed(a):
+        out.append((a, unbroadcast(div(g, b), a.shape)))
+    if needed(b):
+        out.append((b, unbroadcast(neg(div(mul(g, a), power(b, const(2.0)))), b.shape)))
+    return out
+
+
+def _d_div(node: Node, d) -> Node:
+    a, b = node.args
+    da, db = d
+    terms = []
+    if da is not None:
+        terms.append(div(da, b))
+    if db is not None:
+        terms.append(neg(mul(div(a, power(b, const(2.0))), db)))
+    return add(*terms)
+
+
+def _vec_div(node: Node, jacobians) -> Node:
+    a, b = node.args
+    if _single(node, jacobians) != 0:
+        raise NotSupportedError("a quotient is not linear in its denominator")
+    if not b.shape:
+        return div(broadcast_jacobian(jacobians[0], a.shape, node.shape), b)
+    return scale_jacobian(jacobians[0], div(ONE, b), a.shape, node.shape)
+
+
+register(Op("div", lambda node, args, sizes: args[0] / args[1], text="/", unicode="/", latex="/",
+            pullback=_pull_div, differential=_d_div, vec_jacobian=_vec_div))
+
+
+def power(a: Node, p: Node) -> Node:
+    shape = broadcast_shapes("**", (a, p))
+    if p.op == "const":
+        e = p.params[0]
+        if e == 1.0:
+            return broadcast_to(a, shape)
+        if e == 0.0:
+            return ones(shape)
+        if a.op == "const":
+            return const(_fold(lambda: a.params[0] ** e, a, p, "**"))
+        if e < 0:  # x ** -2 is 1 / x ** 2: one spelling (and NumPy refuses integer ** negative)
+            return div(broadcast_to(ONE, shape), power(a, const(-e)))
+        if a.op == "pow" and a.args[1].op == "const":
+            inner = a.args[1].params[0]
+            if float(inner).is_integer() and float(e).is_integer():
+                return power(a.args[0], const(inner * e))
+        if e == 0.5:
+            return sqrt(a)
+        if a.op == "sqrt":  # √u ** e = u ** (e / 2) wherever √u is defined (u ≥ 0)
+            return power(a.args[0], const(e / 2))
+        if a.op == "mul" and float(e).is_integer():  # (2 * s ** 2) ** 2 = 4 * s ** 4
+            return mul(*(power(f, p) for f in a.args))
+    return make("pow", (a, p), (), shape)
+
+
+def _pull_pow(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    a, p = node.args
+    out = []
+    if a.op == "norm2" and is_const(p, 2.0) and not needed(p):
+        # d ||u||² = 2 u : du, stated directly so the answer never shows ||u|| * u / ||u||.
+        u = a.args[0]
+        return [(u, mul(const(2.0), g, u))] if needed(u) else []
+    if needed(a):
+        slope = mul(p, power(a, add(p, const(-1.0))))
+        out.append((a, unbroadcast(mul(g, slope), a.shape)))
+    if needed(p):
+        out.append((p, unbroadcast(mul(g, node, log_(a)), p.shape)))
+    return out
+
+
+def _d_pow(node: Node, d) -> Node:
+    a, p = node.args
+    da, dp = d
+    terms = []
+    if da is not None:
+        terms.append(mul(p, power(a, add(p, const(-1.0))), da))
+    if dp is not None:
+        terms.append(mul(node, log_(a), dp))
+    return add(*terms)
+
+
+register(Op("pow", lambda node, args, sizes: np.power(args[0], args[1]), text="**", unicode="^", latex="^",
+            pullback=_pull_pow, differential=_d_pow))
+
+# Late imports: the operations the rules above build (their modules import this one).
+from .leaves import ONE, const, is_const, is_zero, ones, zeros  # noqa: E402
+from .broadcasting import (_single, broadcast_jacobian, broadcast_shapes, broadcast_to, scale_jacobian,  # noqa: E402
+                           unbroadcast)
+from .sums import add, neg, scale, split_coefficient  # noqa: E402
+from .chains import matmul  # noqa: E402
+from .transposition import transpose, transposes_in  # noqa: E402
+from ..structure import diag, softmax  # noqa: E402
+from ..elementwise import log_, sqrt  # noqa: E402

@@ -1,0 +1,350 @@
+"""Sums, `+` and `-`: the `add` entry and its smart constructor, with `sub`, `neg` and `scale`.
+
+A sum is kept canonical: flat, like terms merged (`X + X` is `2 * X`), zeros dropped, and what the
+terms share taken out: a scalar factor, a common left or right matrix factor (`A @ X + A.T @ X` is
+`(A + A.T) @ X`), a common vector of outer products, a common denominator where that is shorter.
+Every rewrite is an identity that holds for all sizes; `tests/test_simplify.py` checks each one.
+"""
+from __future__ import annotations
+
+from ...dims import Shape
+from ...expr import Node, make
+from ..registry import Op, register
+
+# ---- sums -------------------------------------------------------------------------------------
+
+
+def split_coefficient(node: Node) -> tuple[float, Node]:
+    """(c, body) with node == c * body and body free of a numeric coefficient."""
+    if node.op == "const":
+        return node.params[0], ONE
+    if node.op == "mul" and node.args[0].op == "const":
+        rest = node.args[1:]
+        body = rest[0] if len(rest) == 1 else make("mul", rest, (), node.shape)
+        if body.shape != node.shape:  # the coefficient was what broadcast; keep it whole
+            return 1.0, node
+        return node.args[0].params[0], body
+    return 1.0, node
+
+
+def add(*terms: Node) -> Node:
+    flat: list[Node] = []
+    for t in terms:
+        if t.op == "add":
+            flat.extend(t.args)
+            continue
+        c, body = split_coefficient(t)
+        if body.op == "add" and body.shape == t.shape:  # x - 2 * (a + b) is x - 2 * a - 2 * b
+            flat.extend(scale(c, u) for u in body.args)
+        else:
+            flat.append(t)
+    shape = broadcast_shapes("+", flat)
+    coefficients: dict[Node, float] = {}
+    for t in flat:
+        c, body = split_coefficient(t)
+        if is_zero(body) or c == 0.0:
+            continue
+        if body.op == "ones":  # a block of ones is the number 1, broadcast (the shape is kept below)
+            body = ONE
+        coefficients[body] = coefficients.get(body, 0.0) + c
+    kept = [scale(c, body) for body, c in coefficients.items() if c != 0.0]
+    if len(kept) > 1:
+        kept = _merge_diagonals(kept)
+    if len(kept) > 1:
+        kept = _without_broadcast_ones(kept, shape)
+    if len(kept) > 1:
+        kept = _expand_for_cancellation(kept)
+    if len(kept) > 1:
+        kept = _collect_common_factors(kept)
+        # positive terms first and transposed leaves after their originals (stable): `s - y`, `A + A.T`
+        kept.sort(key=lambda t: (split_coefficient(t)[0] < 0, split_coefficient(t)[1].op == "transpose"))
+    if len(kept) > 1:
+        common = {split_coefficient(t)[0] for t in kept}
+        if len(common) == 1 and common != {1.0}:  # 2 * a + 2 * b = 2 * (a + b)
+            return broadcast_to(scale(common.pop(), add(*(split_coefficient(t)[1] for t in kept))), shape)
+    if not kept:
+        return zeros(shape)
+    if len(kept) == 1:
+        only = kept[0]
+        return only if only.shape == shape else mul(only, ones(shape))
+    if broadcast_shapes("+", kept) != shape:
+        kept.append(zeros(shape))
+    return make("add", tuple(kept), (), shape)
+
+
+def sub(a: Node, b: Node) -> Node:
+    broadcast_shapes("-", (a, b))
+    return add(a, neg(b))
+
+
+def neg(a: Node) -> Node:
+    return scale(-1.0, a)
+
+
+def scale(c: float, a: Node) -> Node:
+    return a if c == 1.0 else mul(const(c), a)
+
+
+def _merge_diagonals(terms: list[Node]) -> list[Node]:
+    """c1 * diag(u) + c2 * diag(v) = diag(c1 * u + c2 * v)."""
+    diagonal = [i for i, t in enumerate(terms) if split_coefficient(t)[1].op == "diag"
+                and split_coefficient(t)[1].args[0].ndim == 1]
+    if len(diagonal) < 2:
+        return terms
+    vectors = [scale(c, body.args[0]) for c, body in (split_coefficient(terms[i]) for i in diagonal)]
+    merged = diag(add(*vectors))
+    return [merged if i == diagonal[0] else t for i, t in enumerate(terms) if i == diagonal[0] or i not in diagonal]
+
+
+def _without_broadcast_ones(terms: list[Node], shape: Shape) -> list[Node]:
+    """s * ones(n, m) + X is s + X, outer(ones(n), v) + X is v + X: the sum broadcasts them anyway."""
+    def strip(t: Node) -> Node:
+        if t.op == "ones":
+            return ONE
+        if t.op == "outer" and t.args[0].op == "ones":  # a row copied down: NumPy broadcasts it
+            return t.args[1]
+        if t.op == "mul":
+            args = [strip(f) for f in t.args]
+            return t if all(a is f for a, f in zip(args, t.args)) else mul(*args)
+        if t.op == "div":
+            numerator = strip(t.args[0])
+            return t if numerator is t.args[0] else div(numerator, t.args[1])
+        return t
+
+    stripped = [strip(t) for t in terms]
+    if stripped == terms or broadcast_shapes("+", stripped) != shape:
+        return terms
+    return stripped
+
+
+_EXPANSION_LIMIT = 16
+
+
+def _expand_for_cancellation(terms: list[Node]) -> list[Node]:
+    """Multiply out elementwise products of sums when that cancels terms:
+    -y ⊙ (1 - s) + (1 - y) ⊙ s = s - y. Left as it is when nothing cancels."""
+    if not any(t.op == "mul" and any(f.op == "add" for f in t.args) for t in terms):
+        return terms
+    monomials: dict[Node, float] = {}
+    count = 0
+    for t in terms:
+        c, body = split_coefficient(t)
+        expansion: list[tuple[float, list[Node]]] = [(c, [])]
+        for factor in (body.args if body.op == "mul" else (body,)):
+            choices = [split_coefficient(x) for x in factor.args] if factor.op == "add" else [(1.0, factor)]
+            expansion = [(c1 * c2, fs + ([] if f is ONE else [f])) for c1, fs in expansion for c2, f in choices]
+            if len(expansion) > _EXPANSION_LIMIT:
+                return terms
+        for c, factors in expansion:
+            # each monomial through the constructors, so that s ** 2 * (X / s) and s * X are one key
+            c_body, body = split_coefficient(mul(const(c), *factors) if factors else const(c))
+            monomials[body] = monomials.get(body, 0.0) + c_body
+            count += 1
+            if count > _EXPANSION_LIMIT:
+                return terms
+    kept = [(c, body) for body, c in monomials.items() if c != 0.0]
+    if len(kept) >= count or len(kept) > len(terms):
+        return terms
+    return [scale(c, body) for c, body in kept]  # the sum restores the broadcast shape
+
+
+def _collect_common_factors(terms: list[Node]) -> list[Node]:
+    """Factor out what terms share: a scalar factor common to all of them (s * A + s * B = s * (A + B)),
+    a common right or left factor of matrix products (c1 * P1 @ F + c2 * P2 @ F = (c1 * P1 + c2 * P2) @ F),
+    and a common vector of outer products (outer(a1, b) - outer(a2, b) = outer(a1 - a2, b))."""
+    common = _common_powers(terms)
+    if common:  # s (1 - s)² - s² (1 - s) = s (1 - s) ((1 - s) - s)
+        shape = broadcast_shapes("+", terms)
+        stripped = [mul(*(power(base, const(e - common.get(base, 0.0))) for base, e in _powers_of(t)
+                          if base.op != "ones" and e != common.get(base))) for t in terms]
+        return [broadcast_to(mul(*(power(base, const(e)) for base, e in common.items()), add(*stripped)), shape)]
+    for side in (-1, 0):
+        terms = _factor_side(terms, side)
+    for side in (1, 0):
+        terms = _factor_outer(terms, side)
+    return _factor_denominators(terms)
+
+
+def _quotient(body: Node) -> tuple[Node, Node] | None:
+    """(numerator, denominator) of a quotient, scalars in front included: s * (a / d) is (s * a, d)."""
+    scalars, array = split_scalars(body)
+    if array.op != "div":
+        return None
+    return mul(*scalars, array.args[0]), array.args[1]
+
+
+def _power_of(d: Node) -> tuple[Node, float]:
+    """A denominator as base ** exponent: √u is u ** 0.5, u ** 3 is (u, 3), anything else (d, 1)."""
+    if d.op == "pow" and d.args[1].op == "const":
+        return d.args[0], d.args[1].params[0]
+    if d.op == "sqrt":
+        return d.args[0], 0.5
+    return d, 1.0
+
+
+def _factor_denominators(terms: list[Node]) -> list[Node]:
+    """a / s + b / s = (a + b) / s; and over powers of one base, a / √u + b / u ** 1.5 =
+    (a u + b) / u ** 1.5, but only where that is shorter to write (terms cancel in the numerator);
+    otherwise the quotients stay as they are, as the Cookbook writes I / ‖x‖ - x xᵀ / ‖x‖³."""
+    def same_key(body):
+        q = _quotient(body)
+        return None if q is None else (q[1], body.shape)
+
+    def same_factor(group):
+        split = [split_coefficient(t) for t in group]
+        numerators = [scale(c, _quotient(body)[0]) for c, body in split]
+        return div(_sum_with_common_coefficient(numerators), _quotient(split[0][1])[1])
+
+    def base_key(body):
+        q = _quotient(body)
+        return None if q is None else (_power_of(q[1])[0], body.shape)
+
+    def base_factor(group):
+        parts = []
+        for t in group:
+            c, body = split_coefficient(t)
+            numerator, denominator = _quotient(body)
+            parts.append((scale(c, numerator), _power_of(denominator)))
+        base = parts[0][1][0]
+        top = max(e for _, (_, e) in parts)
+        combined = div(add(*(mul(n, power(base, const(top - e))) for n, (_, e) in parts)), power(base, const(top)))
+        if written_size(combined) >= sum(map(written_size, group)):
+            return None  # nothing cancelled: keep the quotients
+        return combined
+
+    return _factor_common(_factor_common(terms, same_key, same_factor), base_key, base_factor)
+
+
+def _factors_of(term: Node) -> tuple[Node, ...]:
+    return term.args if term.op == "mul" else (term,)
+
+
+def _powers_of(term: Node) -> list[tuple[Node, float]]:
+    """A product as (base, exponent) pairs, numbers as their own base: 2 * s ** 2 * X is
+    [(2, 1), (s, 2), (X, 1)]."""
+    return [(f.args[0], f.args[1].params[0]) if f.op == "pow" and f.args[1].op == "const" else (f, 1.0)
+            for f in _factors_of(term)]
+
+
+def _common_powers(terms: list[Node]) -> dict[Node, float]:
+    """The factors every term has, each to the least power it has anywhere (numbers excepted)."""
+    common: dict[Node, float] = {base: e for base, e in _powers_of(terms[0])
+                                 if base.op not in ("const", "ones") and e > 0}
+    for t in terms[1:]:
+        if not common:
+            break
+        found = dict(_powers_of(t))
+        common = {base: min(e, found[base]) for base, e in common.items() if found.get(base, 0.0) > 0}
+    return common
+
+
+def _factor_common(terms: list[Node], key_of, factor) -> list[Node]:
+    """Group the terms whose `key_of(body)` (body: the term without its numeric coefficient) is the
+    same and not None; replace each group of two or more by `factor(group)`, in the place of its
+    first member (or keep the group as it is where `factor` returns None). The key is cheap; the
+    factoring is done only for terms that do share a part."""
+    keys = [key_of(split_coefficient(t)[1]) for t in terms]
+    groups: dict[object, list[int]] = {}
+    for i, key in enumerate(keys):
+        if key is not None:
+            groups.setdefault(key, []).append(i)
+    if all(len(members) == 1 for members in groups.values()):
+        return terms
+    out: list[Node] = []
+    for i, t in enumerate(terms):
+        members = groups.get(keys[i]) if keys[i] is not None else None
+        if not members or len(members) == 1:
+            out.append(t)
+        elif members[0] == i:
+            factored = factor([terms[j] for j in members])
+            out.extend([terms[j] for j in members] if factored is None else [factored])  # None: declined
+    return out
+
+
+def _factor_side(terms: list[Node], side: int) -> list[Node]:
+    """c1 * P1 @ F + c2 * P2 @ F = (c1 * P1 + c2 * P2) @ F (side -1), and F @ ... (side 0).
+    The longest run of factors the group shares comes out at once: peeling one factor per nesting
+    level would rebuild every remainder once per level, quadratic in the length of the chains."""
+    def key_of(body):
+        scalars, array = split_scalars(body)
+        if array.op != "matmul" or array.args[side].op == "kron":
+            return None  # a Kronecker factor is distributed over sums where it merges, not taken out
+        # keyed by shape too: terms that only broadcast together never share a factor
+        return array.args[side], array.shape
+
+    def factor(group):
+        # each term as (its number and scalar factors, its chain): the multipliers stay with the
+        # remainders, s A X + s B X = (s A + s B) X = s (A + B) X
+        split = [([const(c), *scalars], array)
+                 for c, (scalars, array) in ((c, split_scalars(body)) for c, body in map(split_coefficient, group))]
+        chains = [body.args for _, body in split]
+        shared = 1
+        limit = min(len(c) for c in chains) - 1  # every remainder keeps a factor
+        while shared < limit:
+            at = -shared - 1 if side == -1 else shared
+            if any(c[at] is not chains[0][at] for c in chains[1:]):
+                break
+            shared += 1
+        if side == -1:
+            rests = [mul(*factors, subchain(body, 0, len(body.args) - shared)) for factors, body in split]
+            common = subchain(split[0][1], len(chains[0]) - shared, len(chains[0]))
+            return matmul(_sum_with_common_coefficient(rests), common)
+        rests = [mul(*factors, subchain(body, shared, len(body.args))) for factors, body in split]
+        return matmul(subchain(split[0][1], 0, shared), _sum_with_common_coefficient(rests))
+
+    return _factor_common(terms, key_of, factor)
+
+
+def _factor_outer(terms: list[Node], side: int) -> list[Node]:
+    """outer(a1, b) - outer(a2, b) = outer(a1 - a2, b) (side 1), and outer(a, b1) + ... (side 0)."""
+    def key_of(body):
+        return body.args[side] if body.op == "outer" else None
+
+    def factor(group):
+        split = [split_coefficient(t) for t in group]
+        combined = _sum_with_common_coefficient([scale(c, body.args[1 - side]) for c, body in split])
+        vector = split[0][1].args[side]
+        return outer(combined, vector) if side == 1 else outer(vector, combined)
+
+    return _factor_common(terms, key_of, factor)
+
+
+def _sum_with_common_coefficient(terms: list[Node]) -> Node:
+    """c * a + c * b as c * (a + b) when every term has the same numeric coefficient c."""
+    coefficients = {split_coefficient(t)[0] for t in terms}
+    if len(coefficients) == 1 and len(terms) > 1:
+        (c,) = coefficients
+        if c != 1.0:
+            return scale(c, add(*(split_coefficient(t)[1] for t in terms)))
+    return add(*terms)
+
+
+def _eval_add(node, args, sizes):
+    total = args[0]
+    for a in args[1:]:
+        total = total + a
+    return total
+
+
+def _pull_add(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    return [(t, unbroadcast(g, t.shape)) for t in node.args if needed(t)]
+
+
+def _d_add(node: Node, d) -> Node:
+    return add(*(broadcast_to(x, node.shape) for x in d if x is not None))
+
+
+def _vec_add(node: Node, jacobians) -> Node:
+    return add(*(broadcast_jacobian(j, t.shape, node.shape) for t, j in zip(node.args, jacobians) if j is not None))
+
+
+register(Op("add", _eval_add, text="+", unicode="+", latex="+",
+            pullback=_pull_add, differential=_d_add, vec_jacobian=_vec_add))
+
+# Late imports: the operations the rules above build (their modules import this one).
+from .leaves import ONE, const, is_zero, ones, zeros  # noqa: E402
+from .broadcasting import broadcast_jacobian, broadcast_shapes, broadcast_to, unbroadcast  # noqa: E402
+from .products import div, mul, power, split_scalars  # noqa: E402
+from .chains import matmul, subchain  # noqa: E402
+from .transposition import written_size  # noqa: E402
+from ..structure import diag, outer  # noqa: E402

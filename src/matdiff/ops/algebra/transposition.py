@@ -1,0 +1,125 @@
+"""Transposition, `.T`: the `transpose` entry and its smart constructor, and what is known about an
+expression's transpose: whether it is symmetric, and how many transposes a spelling shows (of two
+spellings of one value, the one with fewer is kept).
+
+Transposes are pushed through `@`, sums and scalar factors down to the leaves; a symmetric operand is
+its own transpose.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...expr import Node, make
+from ..registry import Op, register
+
+# ---- symmetry -------------------------------------------------------------------------------
+
+
+def is_symmetric(node: Node) -> bool:
+    """A square matrix known to equal its transpose for every value of its variables."""
+    if node.ndim != 2 or node.shape[0] != node.shape[1]:
+        return False
+    return node.cached("symmetric", _symmetric)
+
+
+def _symmetric(node: Node) -> bool:
+    op = node.op
+    if op == "var":
+        return bool(node.params[1] & {"sym", "spd"})
+    if op in ("eye", "zeros", "ones", "diag"):
+        return True
+    if op == "commutation":
+        return node.params[0] == node.params[1]
+    if op == "outer":
+        return node.args[0] is node.args[1]
+    if op in ("add", "mul", "div", "pow", "inv", "kron") or (op in _ELEMENTWISE_UNARY):
+        # scalars broadcast symmetrically; a vector broadcast along rows does not
+        return all(a.ndim == 0 or is_symmetric(a) for a in node.args)
+    if op == "matmul":
+        factors = node.args
+        k = len(factors)
+        for i in range(k // 2):
+            if transpose(factors[i]) is not factors[k - 1 - i]:
+                return False
+        return k % 2 == 0 or is_symmetric(factors[k // 2])
+    return False
+
+
+def transposes_in(node: Node) -> int:
+    """How many transposes an expression spells out (memoised per node)."""
+    if not node.args:
+        return 0
+    return node.cached("transposes", lambda n: (n.op == "transpose") + sum(transposes_in(a) for a in n.args))
+
+
+def written_size(node: Node) -> int:
+    """How many nodes the expression has written out as a tree (shared parts counted each time)."""
+    return node.cached("written size", lambda n: 1 + sum(written_size(a) for a in n.args))
+
+
+def transposed_spelling_is_simpler(x: Node) -> bool:
+    """f(Mᵀ...) for a function with f(M)ᵀ = f(Mᵀ): is f(transpose(M))ᵀ the canonical spelling?
+
+    Of f(M) and f(Mᵀ)ᵀ, the one whose argument spells out fewer transposes is kept (ties: as written),
+    so that inv(X.T @ A.T @ X) and inv(X.T @ A @ X).T are one node."""
+    if x.ndim != 2 or transposes_in(x) == 0:
+        return False
+    return transposes_in(transpose(x)) < transposes_in(x)
+
+
+# Filled by `elementwise.py`: the unary elementwise functions (they commute with transposition).
+_ELEMENTWISE_UNARY: set[str] = set()
+
+
+# ---- transpose --------------------------------------------------------------------------------
+
+
+def transpose(a: Node) -> Node:
+    if a.ndim < 2:
+        return a
+    op = a.op
+    if op == "transpose":
+        return a.args[0]
+    if is_symmetric(a):
+        return a
+    if op == "matmul":
+        return matmul_chain([transpose(f) for f in reversed(a.args)])
+    if op == "add" and all(t.ndim != 1 for t in a.args):  # a row-broadcast vector has no transpose term
+        return add(*(transpose(t) for t in a.args))
+    if op == "mul":
+        scalars, array = split_scalars(a)
+        if scalars and array is not a:
+            return mul(*scalars, transpose(array))
+    if op == "div":
+        array, divisor = split_divisor(a)
+        if divisor is not None:
+            return div(transpose(array), divisor)
+    if op == "zeros":
+        return zeros(tuple(reversed(a.shape)))
+    if op == "ones":
+        return ones(tuple(reversed(a.shape)))
+    if op == "commutation":
+        return commutation(a.params[1], a.params[0])
+    if op == "outer":
+        return outer(a.args[1], a.args[0])
+    if op == "kron" and a.args[0].ndim == 2 and a.args[1].ndim == 2:
+        return kron(transpose(a.args[0]), transpose(a.args[1]))
+    return make("transpose", (a,), (), (a.shape[1], a.shape[0]))
+
+
+def _vec_transpose(node: Node, jacobians) -> Node:
+    p, q = node.args[0].shape
+    return matmul(commutation(p, q), jacobians[0])
+
+
+register(Op("transpose", lambda node, args, sizes: np.transpose(args[0]), text=".T", unicode="ᵀ", latex=r"^\top",
+            pullback=lambda node, g, needed: [(node.args[0], transpose(g))],
+            differential=lambda node, d: transpose(d[0]),
+            vec_jacobian=_vec_transpose))
+
+# Late imports: the operations the rules above build (their modules import this one).
+from .leaves import commutation, ones, zeros  # noqa: E402
+from .sums import add  # noqa: E402
+from .products import div, mul, split_divisor, split_scalars  # noqa: E402
+from .chains import matmul, matmul_chain  # noqa: E402
+from ..structure import kron, outer  # noqa: E402
