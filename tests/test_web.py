@@ -19,10 +19,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 import matdiff as md
-from matdiff.cli import Report, app, report_json
+from matdiff.report import Report, report_json
 from matdiff.web.server import MAX_REQUEST_BYTES, PageServer, is_loopback
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,8 +211,17 @@ def test_the_server_binds_loopback_unless_told_otherwise(server):
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2") and not is_loopback("example.org")
     with pytest.raises(ValueError, match="allow_remote"):
         PageServer("0.0.0.0")
-    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
-    assert result.exit_code == 2 and "--allow-remote" in result.output
+    result = subprocess.run([sys.executable, "-m", "matdiff.cli", "serve", "--host", "0.0.0.0"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 2 and "add --allow-remote" in result.stderr
+
+
+def test_a_busy_port_is_one_line_and_exit_2(server):
+    port = str(server.server_address[1])
+    result = subprocess.run([sys.executable, "-m", "matdiff.cli", "serve", "--port", port],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"matdiff serve: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
 def test_matdiff_serve_prints_its_url_and_serves(tmp_path):
@@ -388,3 +396,30 @@ def test_the_examples_and_the_vjp_option(server, browser):
         verdict = browser.find_element(By.ID, "verdict-line")
         wait_for(browser, lambda d: verdict.text.startswith("✗ wrong"))
         assert "backprop factor" in browser.find_element(By.ID, "verdict-diagnosis").text
+
+
+# ---- the layers ---------------------------------------------------------------------------------
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The absolute names of the matdiff modules a file imports (relative imports resolved)."""
+    import ast
+
+    package = ["matdiff", *path.relative_to(ROOT / "src" / "matdiff").parent.parts]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found.update([module] + [f"{module}.{alias.name}" for alias in node.names])
+    return {name for name in found if name.startswith("matdiff")}
+
+
+def test_the_faces_do_not_import_each_other():
+    web = sorted((ROOT / "src/matdiff/web").glob("*.py"))
+    assert not {m for m in imported_modules(ROOT / "src/matdiff/cli.py") if m.startswith("matdiff.web")}
+    for path in web:
+        assert not {m for m in imported_modules(path) if m.startswith("matdiff.cli")}, path
+    assert "matdiff.report.report_json" in imported_modules(ROOT / "src/matdiff/web/derive.py")

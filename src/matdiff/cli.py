@@ -18,27 +18,7 @@ Output formats (`--format`, both commands)
     unicode    one line: the answer in Unicode matrix notation
     latex      one line: the answer in LaTeX
     markdown   a Markdown block with display LaTeX, for notes and notebooks
-    json       the schema below
-
-JSON schema (stable: keys are never removed or renamed; both commands emit every key)
-    {
-      "expression": str,            # the parsed expression, in the expression language
-      "unicode": str,               # the expression in Unicode notation
-      "latex": str,                 # the expression in LaTeX
-      "shape": [dim, ...],          # the expression's shape; [] for a scalar
-      "variables": {name: {"shape": [dim, ...], "properties": [str, ...]}},
-      "wrt": [str, ...],            # the variables differentiated by, in order; [] for `show`
-      "derivative": null | {        # null for `show`
-        "text": str, "unicode": str, "latex": str,
-        "kind": str,                # gradient | jacobian | vec | derivative | hessian | vjp | ...
-        "layout": str,              # a sentence naming the layout convention
-        "shape": [dim, ...],
-        "cotangent": null | str,    # the upstream-gradient name of a VJP (`--vjp G`)
-        "index": null | str         # the index (Einstein) form, e.g. "∂(W @ X)[i,j]/∂W[k,l] = δ[i,k] X[l,j]"
-      }
-    }
-    A dim is an int (a fixed size) or a str: a symbol such as "n", or a product such as "m*n"
-    (the length of vec(X) for an m×n X). For a VJP, "variables" includes the cotangent.
+    json       the report as JSON: the schema in `matdiff.report` (shared with the page's API)
 
 Errors
     Any `matdiff.MatdiffError` (text that does not parse, shapes that do not fit, an unknown
@@ -49,10 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from enum import Enum
-from typing import Annotated, Any, Optional
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console, Group
@@ -61,9 +43,9 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
-from .api import SYMMETRIC_CONVENTIONS, Derivative, Expression, derivative, parse, vjp
-from .dims import Dim, Shape, VarSpec
+from .api import SYMMETRIC_CONVENTIONS, Expression, derivative, parse, vjp
 from .errors import MatdiffError
+from .report import Report, index_text, report_json
 
 USAGE_ERROR_EXIT_CODE = 2  # what Click uses for a bad command line; a bad expression is one too
 
@@ -102,81 +84,12 @@ WhereOption = Annotated[
 ]
 
 
-# ---- the report: what both commands print, in every format ------------------------------------
-
-
-@dataclass(frozen=True)
-class Report:
-    """An expression and, for `diff`, its derivative: the one thing every output format renders."""
-
-    expression: Expression
-    derivative: Derivative | None = None
-    cotangent: str | None = None
-
-    @property
-    def answer(self) -> Expression:
-        """What a one-line format prints: the derivative when there is one."""
-        return self.derivative if self.derivative is not None else self.expression
-
-    @property
-    def title(self) -> str:
-        if self.derivative is None:
-            return self.expression.text
-        by = ", ".join(self.derivative.wrt)
-        if self.cotangent is not None:
-            return f"vjp of {self.expression.text} by {by} (cotangent {self.cotangent})"
-        return f"{self.derivative.kind} of {self.expression.text} by {by}"
-
-
-def _dim_json(d: Dim) -> int | str:
-    return d if isinstance(d, int) else str(d)
-
-
-def _shape_json(shape: Shape) -> list[int | str]:
-    return [_dim_json(d) for d in shape]
-
-
-def _variable_json(spec: VarSpec) -> dict[str, Any]:
-    return {"shape": _shape_json(spec.shape), "properties": sorted(spec.properties)}
-
-
-def report_json(report: Report) -> dict[str, Any]:
-    """The report as the JSON object documented in the module docstring."""
-    e, d = report.expression, report.derivative
-    variables = d.variables if d is not None else e.variables
-    return {
-        "expression": e.text,
-        "unicode": e.unicode,
-        "latex": e.latex,
-        "shape": _shape_json(e.shape),
-        "variables": {name: _variable_json(spec) for name, spec in variables.items()},
-        "wrt": list(d.wrt) if d is not None else [],
-        "derivative": None if d is None else {
-            "text": d.text,
-            "unicode": d.unicode,
-            "latex": d.latex,
-            "kind": d.kind,
-            "layout": d.layout,
-            "shape": _shape_json(d.shape),
-            "cotangent": report.cotangent,
-            "index": _index_text(d),
-        },
-    }
-
-
-def _index_text(x: Expression) -> str | None:
-    """The index (Einstein) form of a derivative, where there is one (not for a VJP)."""
-    if getattr(x, "kind", "vjp") == "vjp":
-        return None
-    try:
-        return x.index.text  # type: ignore[attr-defined]
-    except MatdiffError:
-        return None
+# ---- the report (matdiff.report): what both commands print, in every format ------------------------------------
 
 
 def _forms(x: Expression) -> list[tuple[str, str]]:
     forms = [("text", x.text), ("unicode", x.unicode), ("latex", x.latex)]
-    index = _index_text(x) if hasattr(x, "kind") else None
+    index = index_text(x) if hasattr(x, "kind") else None
     return forms + ([("index", index)] if index else [])
 
 
@@ -373,44 +286,17 @@ def diff(
                 raise typer.Exit(1)
 
 
-SERVE_EXAMPLES = """\
-[bold]Examples[/bold]
-
-  [dim]# on 127.0.0.1, a free port; open the URL it prints[/dim]
-  matdiff serve
-
-  matdiff serve --port 8765
-
-  [dim]# reachable from other machines: both options are needed[/dim]
-  matdiff serve --host 0.0.0.0 --allow-remote
-"""
-
-
-@app.command(epilog=SERVE_EXAMPLES)
-def serve(
-    host: Annotated[str, typer.Option(help="The address to listen on; only loopback without --allow-remote.")]
-    = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="The port; 0 picks a free one.")] = 0,
-    allow_remote: Annotated[bool, typer.Option(
-        "--allow-remote", help="Allow a --host that other machines can reach.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log requests.")] = False,
-) -> None:
+@app.command(add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def serve(ctx: typer.Context) -> None:
     """Serve the local web page: type an expression and its declarations, see the derivative rendered.
 
-    The page shows the derivative in rendered math, its index and vec forms, the steps, generated
-    code and a numeric check, from the JSON API POST /api/derive (the schema of --format json,
-    plus those sections). Runs until Ctrl-C.
+    Options: --host, --port, --allow-remote, --quiet (matdiff serve --help). The page is its own
+    program (python -m matdiff.web); this command hands over to it, so the two faces share no code.
     """
-    from .web.server import is_loopback, serve as serve_page  # the web face loads only when asked for
-    if not is_loopback(host) and not allow_remote:
-        raise typer.BadParameter(f"{host} is reachable from other machines; add --allow-remote to serve there",
-                                 param_hint="'--host'")
-    try:
-        serve_page(host, port, allow_remote=allow_remote, quiet=quiet)
-    except OSError as error:  # the port is taken, the address is not ours
-        Console(stderr=True, highlight=False).print(Text(f"error: cannot serve on {host}:{port}: {error}",
-                                                         style="bold red"))
-        raise typer.Exit(1) from None
+    package_root = str(Path(__file__).resolve().parents[1])  # the folder holding matdiff/
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "matdiff.web", *ctx.args])
 
 
 VERIFY_EXAMPLES = """\

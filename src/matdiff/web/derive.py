@@ -1,8 +1,8 @@
 """The answers behind the page: `POST /api/derive` and `POST /api/variables`, as plain functions.
 
 `derive(request)` takes the page's request, {"expression", "where", "wrt", "order", "vjp"} (and,
-optionally, "symmetric" and a "claim" to judge), and returns the command line's JSON report
-(`matdiff.cli.report_json`, the schema in `matdiff.cli`'s docstring) plus the page's sections:
+optionally, "symmetric" and a "claim" to judge), and returns the report both faces share
+(`matdiff.report.report_json`, the schema in `matdiff.report`'s docstring) plus the page's sections:
 
     "index"    {"text", "unicode", "latex"}         the derivative in index notation (`Derivative.index`;
                                                    for a VJP, of the derivative the rule transposes)
@@ -34,7 +34,7 @@ from typing import Any
 
 import matdiff
 from matdiff.api import Derivative, Expression, derivative, parse, vjp
-from matdiff.cli import Report, report_json
+from matdiff.report import Report, report_json
 from matdiff.dims import format_shape, parse_declarations
 
 MAX_ORDER = 4  # higher derivatives are correct but grow fast; the page has a time limit anyway

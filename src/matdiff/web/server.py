@@ -25,6 +25,7 @@ This module owns HTTP and the worker processes; what an answer contains is `deri
 """
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import json
 import os
@@ -56,6 +57,7 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'se
                            "font-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
                            "form-action 'none'; frame-ancestors 'none'")
 API = {"/api/derive": "derive", "/api/variables": "variables"}  # path -> the worker's function
+USAGE_ERROR_EXIT_CODE = 2  # as for a bad command line: a busy port is the user's to change
 
 
 def is_loopback(host: str) -> bool:
@@ -220,6 +222,7 @@ class PageServer(ThreadingHTTPServer):
     """The HTTP server: its workers, the files it may serve and the Host names it answers to."""
 
     daemon_threads = True
+    derivations: DerivationPool | None = None
 
     def __init__(self, host: str = LOOPBACK, port: int = 0, *, allow_remote: bool = False,
                  timeout: float = DERIVATION_SECONDS, workers: int = WORKERS, quiet: bool = True) -> None:
@@ -241,7 +244,8 @@ class PageServer(ThreadingHTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
-        self.derivations.close()
+        if self.derivations is not None:  # None when binding the port failed
+            self.derivations.close()
 
 
 class PageHandler(BaseHTTPRequestHandler):
@@ -367,6 +371,40 @@ def serve(host: str = LOOPBACK, port: int = 0, *, allow_remote: bool = False, qu
         server.server_close()
 
 
+EXAMPLES = """\
+examples:
+  matdiff serve                                   on 127.0.0.1, a free port; open the URL it prints
+  matdiff serve --port 8765
+  matdiff serve --host 0.0.0.0 --allow-remote     reachable from other machines: both options are needed
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`matdiff serve` (which runs `python -m matdiff.web`): read the options, serve until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        prog="matdiff serve", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Serve the local web page: type an expression and its declarations, see the derivative\n"
+                    "rendered, with its index and vec forms, the steps, generated code and a numeric check.\n"
+                    "The JSON API behind it is POST /api/derive. Runs until Ctrl-C.")
+    parser.add_argument("--host", default=LOOPBACK,
+                        help="the address to listen on; only loopback without --allow-remote (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=0, help="the port; 0 picks a free one (default)")
+    parser.add_argument("--allow-remote", action="store_true", help="allow a --host that other machines can reach")
+    parser.add_argument("--quiet", "-q", action="store_true", help="do not log requests")
+    options = parser.parse_args(argv)
+    if not 0 <= options.port <= 65535:
+        parser.error(f"--port {options.port} is not a port (0 to 65535)")
+    if not is_loopback(options.host) and not options.allow_remote:
+        parser.error(f"--host {options.host} is reachable from other machines; add --allow-remote to serve there")
+    try:
+        serve(options.host, options.port, allow_remote=options.allow_remote, quiet=options.quiet)
+    except OSError as error:  # the port is taken, the address is not this machine's
+        print(f"matdiff serve: cannot listen on {options.host}:{options.port}: {error.strerror or error}",
+              file=sys.stderr)
+        return USAGE_ERROR_EXIT_CODE
+    return 0
+
+
 __all__ = [
     "DERIVATION_SECONDS",
     "LOOPBACK",
@@ -374,6 +412,7 @@ __all__ = [
     "DerivationPool",
     "PageServer",
     "is_loopback",
+    "main",
     "serve",
     "static_files",
 ]
