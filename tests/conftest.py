@@ -5,9 +5,12 @@ the default profile keeps the whole suite fast, the "slow" profile is for fuzzin
 """
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("quick", deadline=None)
+# `make test` is deterministic: the same examples every run, no example database carried between runs.
+# Random exploration is `make fuzz` (--slow); what it finds lands as a fixed example in the tests.
+settings.register_profile("quick", deadline=None, derandomize=True, database=None)
 settings.register_profile("slow", deadline=None, max_examples=2000,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
@@ -19,3 +22,13 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     settings.load_profile("slow" if config.getoption("--slow") else "quick")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `slow` (soaks, long fuzz runs) run only under --slow."""
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="a long run: use pytest --slow (make fuzz)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

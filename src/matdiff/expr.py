@@ -10,6 +10,7 @@ always-valid simplifications; this module owns only the node type and graph walk
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,7 +57,10 @@ class Node:
         raise TypeError("matdiff nodes are interned; pickle their text instead")
 
 
-_INTERN: dict[tuple, Node] = {}
+# Weak values: a node lives as long as something uses it (an expression, a derivative, a child's key
+# here), so a long-running process (the page's workers, a notebook) does not keep every node it ever
+# built. The key holds the arguments strongly, so a live node keeps its subexpressions interned.
+_INTERN: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
 _serial = 0
 
 
