@@ -58,3 +58,53 @@ def test_memory_stays_flat_over_many_distinct_derivations():
 @pytest.mark.slow
 def test_memory_stays_flat_over_ten_thousand_distinct_derivations():
     assert _bytes_kept_per_derivation(500, 10_000) < 20
+
+
+def _mixed_by_differences(f: str, first: str, second: str, where: str, values: dict, h: float = 1e-6):
+    """∂²f/∂first∂second as a full tensor: central differences of matdiff's gradient by `first`."""
+    import numpy as np
+
+    gradient = md.derivative(f, first, where)
+    x = values[second]
+    out = np.zeros(np.shape(values[first]) + x.shape)
+    for k in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[k] = h
+        up = gradient.evaluate({**values, second: x + step})
+        down = gradient.evaluate({**values, second: x - step})
+        out[(...,) + k] = (up - down) / (2 * h)
+    return out
+
+
+def test_a_mixed_second_derivative_through_diag_and_a_broadcast_sum_terminates_and_is_right():
+    import numpy as np
+
+    where = "z: n, Z: n×n, b: n"
+    rng = np.random.default_rng(0)
+    values = {"z": rng.normal(size=3), "Z": rng.normal(size=(3, 3)), "b": rng.normal(size=3)}
+    d = md.derivative("sigmoid(diag(Z) @ (z + b))", ["z", "Z"], where)  # once looped: (P ⊗ Q) distributed and collected
+    expected = _mixed_by_differences("sigmoid(diag(Z) @ (z + b))", "z", "Z", where, values)
+    np.testing.assert_allclose(d.evaluate(values), expected, atol=1e-7)
+
+
+@pytest.mark.parametrize("text, where, mentions", [
+    ("sum(x / 0)", "x: n", "division by zero"),
+    ("sum(x / zeros(n))", "x: n", "division by zero"),
+    ("sum(x * ((-1) ** 0.5))", "x: n", "(-1) ** 0.5"),  # complex in Python, nan in NumPy
+    ("1e999 * x", "x: n", "not finite"),
+    ("x * 1e308 * 1e308", "x: n", "not finite"),  # an overflowing fold would print 'inf', which never reads back
+])
+def test_numbers_without_a_finite_real_value_are_a_clear_error(text, where, mentions):
+    with pytest.raises(md.MatdiffError, match=None) as caught:
+        md.derivative(text, "x", where)
+    assert mentions in str(caught.value)
+
+
+def test_the_trace_of_a_square_kronecker_product_of_non_square_factors_is_accepted():
+    import numpy as np
+
+    where = "X: n×p, R: p×n"  # X ⊗ R is np × pn: square, though X and R are not
+    report = md.check("tr(kron(X, R))", "X", where)
+    assert report.ok, str(report)
+    assert np.isfinite(md.derivative("tr(kron(X, R))", "X", where).evaluate(
+        {"X": np.ones((2, 3)), "R": np.ones((3, 2))})).all()

@@ -11,7 +11,7 @@ import numpy as np
 from ..dims import format_shape
 from ..errors import ShapeError
 from ..expr import Node, make
-from .registry import Op, register
+from .registry import Code, Op, register
 from .algebra.leaves import ONE, ZERO, const, dim, eye
 from .algebra.broadcasting import _describe
 from .algebra.sums import add, neg, split_coefficient
@@ -51,8 +51,8 @@ def tr(x: Node) -> Node:
         return dim(x.params[0])
     if op == "outer":
         return matmul(x.args[0], x.args[1])
-    if op == "kron" and x.args[0].ndim == 2 and x.args[1].ndim == 2:
-        return mul(tr(x.args[0]), tr(x.args[1]))
+    if op == "kron" and all(a.ndim == 2 and a.shape[0] == a.shape[1] for a in x.args):
+        return mul(tr(x.args[0]), tr(x.args[1]))  # tr(A ⊗ B) = tr(A) tr(B) for square A and B
     if op == "matmul" and transposed_spelling_is_simpler(x):  # tr(Mᵀ) = tr(M): tr(X.T @ A.T) is tr(A @ X)
         return tr(transpose(x))
     if op == "matmul" and all(f.ndim == 2 for f in x.args):
@@ -68,10 +68,19 @@ def tr(x: Node) -> Node:
     return make("tr", (x,), (), ())
 
 
+def _lower_tr(low, node: Node):
+    (x,) = node.args
+    if x.op == "matmul" and all(f.ndim == 2 for f in x.args):  # tr(P Q) = sum(P ⊙ Qᵀ)
+        head = matmul_chain(x.args[:-1])
+        return low.spell("sum_product", low.term(head), low.term(transpose(x.args[-1])), ndim=0)
+    return low.spell("tr", low.term(x), ndim=0)
+
+
 register(Op("tr", lambda node, args, sizes: np.trace(args[0]), text="tr", unicode="tr", latex=r"\operatorname{tr}",
             pullback=lambda node, g, needed: [(node.args[0], mul(g, eye(node.args[0].shape[0])))],
             differential=lambda node, d: tr(d[0]),
-            vec_jacobian=lambda node, jacobians: matmul(vec(eye(node.args[0].shape[0])), jacobians[0])))
+            vec_jacobian=lambda node, jacobians: matmul(vec(eye(node.args[0].shape[0])), jacobians[0]),
+            code=Code(numpy="np.trace(x)", jax="jnp.trace(x)", torch="torch.trace(x)", lower=_lower_tr)))
 
 
 # ---- determinants ---------------------------------------------------------------------------
@@ -106,11 +115,14 @@ def _logdet_value(a):
 
 register(Op("det", lambda node, args, sizes: np.linalg.det(args[0]), text="det", unicode="det", latex=r"\det",
             pullback=lambda node, g, needed: [(node.args[0], mul(g, node, transpose(inv(node.args[0]))))],
-            differential=lambda node, d: mul(node, tr(matmul(inv(node.args[0]), d[0])))))
+            differential=lambda node, d: mul(node, tr(matmul(inv(node.args[0]), d[0]))),
+            code=Code(numpy="np.linalg.det(x)", jax="jnp.linalg.det(x)", torch="torch.linalg.det(x)")))
 register(Op("logdet", lambda node, args, sizes: _logdet_value(args[0]), text="logdet", unicode="log det",
             latex=r"\log\det",
             pullback=lambda node, g, needed: [(node.args[0], mul(g, transpose(inv(node.args[0]))))],
-            differential=lambda node, d: tr(matmul(inv(node.args[0]), d[0]))))
+            differential=lambda node, d: tr(matmul(inv(node.args[0]), d[0])),
+            code=Code(numpy="np.linalg.slogdet(x)[1]", jax="jnp.linalg.slogdet(x)[1]",
+                      torch="torch.linalg.slogdet(x)[1]")))
 
 
 # ---- inverse --------------------------------------------------------------------------------
@@ -152,4 +164,5 @@ def _eval_inv(node, args, sizes):
 
 register(Op("inv", _eval_inv, text="inv", unicode="⁻¹", latex="^{-1}",
             pullback=_pull_inv,
-            differential=lambda node, d: neg(matmul_chain([node, d[0], node]))))
+            differential=lambda node, d: neg(matmul_chain([node, d[0], node])),
+            code=Code(numpy="np.linalg.inv(x)", jax="jnp.linalg.inv(x)", torch="torch.linalg.inv(x)")))

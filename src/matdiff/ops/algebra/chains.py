@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ...dims import Shape
 from ...errors import ShapeError
 from ...expr import Node, make
-from ..registry import Op, register
+from ..registry import Code, Op, register
 
 # ---- matrix products --------------------------------------------------------------------------
 
@@ -66,7 +66,9 @@ def _distribute_kron(a: Node, b: Node) -> Node | None:
     for k, s, k_left in ((a, b, True), (b, a, False)):
         if k.op == "kron" and s.op == "add" and all(t.shape == s.shape for t in s.args):
             products = [matmul(k, t) if k_left else matmul(t, k) for t in s.args]
-            if not any(p.op == "matmul" and any(f is k for f in p.args) for p in products):  # all merged
+            # all merged: no product still holds k, nor kᵀ (a vector-first chain is kept transposed)
+            if not any(p.op == "matmul" and any(f is k or (f.op == "transpose" and f.args[0] is k) for f in p.args)
+                       for p in products):
                 return add(*products)
     return None
 
@@ -346,7 +348,10 @@ def _vec_matmul(node: Node, jacobians) -> Node:
 
 
 register(Op("matmul", _eval_matmul, text="@", unicode=" ", latex=" ",
-            pullback=_pull_matmul, differential=_d_matmul, vec_jacobian=_vec_matmul))
+            pullback=_pull_matmul, differential=_d_matmul, vec_jacobian=_vec_matmul,
+            # a chain is planned by code generation's structured products: diag, kron, commutation, outer
+            # and inverse factors are applied to their neighbours, never formed where avoidable
+            code=Code(lower=lambda low, node: low.product(node), reuse_transpose=True)))
 
 # Late imports: the operations the rules above build (their modules import this one).
 from .leaves import const, eye, is_zero, zeros  # noqa: E402

@@ -6,17 +6,22 @@ no derivative rule (the derivative of a leaf is the variable's own cotangent, or
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ...dims import Dim, Shape, VarSpec, dim_value, size_of
+from ...errors import ShapeError
 from ...expr import Node, make
-from ..registry import Op, register
+from ..registry import Code, Op, register, within
 
 # ---- leaves ---------------------------------------------------------------------------------
 
 
 def const(value: float) -> Node:
     value = float(value)
+    if not math.isfinite(value):  # the language has no inf or nan: such a number would not read back
+        raise ShapeError(f"the number {value} is not finite", ())
     if value == 0.0:
         value = 0.0  # one zero, not two
     return make("const", (), (value,), ())
@@ -78,19 +83,49 @@ def _commutation_matrix(m: int, n: int) -> np.ndarray:
     return k
 
 
-register(Op("const", lambda node, args, sizes: np.asarray(node.params[0])))
-register(Op("var", lambda node, args, sizes: sizes["$values"][node.params[0]]))
+def _var_bounds(node: Node, bounds_of) -> tuple[float, float]:
+    return (0.0, math.inf) if "pos" in node.params[1] else (-math.inf, math.inf)
+
+
+def _lower_filled(low, node: Node):
+    """ones and zeros: the backend's constructor, of the node's shape."""
+    return low.spell(node.op, low.shape(node.shape), ndim=node.ndim)
+
+
+register(Op("const", lambda node, args, sizes: np.asarray(node.params[0]),
+            code=Code(lower=lambda low, node: low.num(node.params[0]),
+                      bounds=lambda node, bounds_of: (node.params[0], node.params[0]))))
+register(Op("var", lambda node, args, sizes: sizes["$values"][node.params[0]],
+            code=Code(lower=lambda low, node: low.name(node.params[0], node.ndim), bounds=_var_bounds)))
 register(Op("dim", lambda node, args, sizes: np.asarray(float(dim_value(node.params[0], sizes))),
-            text="dim"))
+            text="dim",
+            code=Code(lower=lambda low, node: low.dim(node.params[0]), bounds=within(1.0, math.inf),
+                      dimension_params=True)))
 register(Op("eye", lambda node, args, sizes: np.eye(dim_value(node.params[0], sizes)),
-            text="eye", unicode="I", latex="I"))
+            text="eye", unicode="I", latex="I",
+            code=Code(numpy="np.eye(n)", jax="jnp.eye(n)", torch="torch.eye(n, dtype=like.dtype, device=like.device)",
+                      placeholders="n like", lower=lambda low, node: low.spell("eye", low.dim(node.params[0]), ndim=2),
+                      bounds=within(0.0, 1.0), dimension_params=True)))
 register(Op("ones", lambda node, args, sizes: np.ones(tuple(dim_value(d, sizes) for d in node.shape)),
-            text="ones", unicode="𝟙", latex=r"\mathbf{1}"))
+            text="ones", unicode="𝟙", latex=r"\mathbf{1}",
+            code=Code(numpy="np.ones(shape)", jax="jnp.ones(shape)",
+                      torch="torch.ones(shape, dtype=like.dtype, device=like.device)", placeholders="shape like",
+                      lower=_lower_filled, bounds=within(1.0, 1.0))))
 register(Op("zeros", lambda node, args, sizes: np.zeros(tuple(dim_value(d, sizes) for d in node.shape)),
-            text="zeros", unicode="0", latex=r"\mathbf{0}"))
+            text="zeros", unicode="0", latex=r"\mathbf{0}",
+            code=Code(numpy="np.zeros(shape)", jax="jnp.zeros(shape)",
+                      torch="torch.zeros(shape, dtype=like.dtype, device=like.device)", placeholders="shape like",
+                      lower=_lower_filled, bounds=within(0.0, 0.0))))
 register(Op("commutation",
             lambda node, args, sizes: _commutation_matrix(*(dim_value(d, sizes) for d in node.params)),
-            text="commutation", unicode="K", latex="K"))
+            text="commutation", unicode="K", latex="K",
+            code=Code(numpy="np.eye(m * n)[np.arange(m * n).reshape(n, m).T.reshape(-1)]",
+                      jax="jnp.eye(m * n)[jnp.arange(m * n).reshape(n, m).T.reshape(-1)]",
+                      torch="torch.eye(m * n, dtype=like.dtype, device=like.device)"
+                            "[torch.arange(m * n, device=like.device).reshape(n, m).T.reshape(-1)]",
+                      placeholders="m n like",
+                      lower=lambda low, node: low.spell("commutation", *(low.dim(d) for d in node.params), ndim=2),
+                      dimension_params=True)))
 
 # Late import: `dim` builds n·m as a product (products.py imports this module).
 from .products import mul  # noqa: E402

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...errors import NotSupportedError, ShapeError
 from ...expr import Node, make
-from ..registry import Op, register
+from ..registry import Code, Op, register
 
 # ---- products ---------------------------------------------------------------------------------
 
@@ -140,8 +140,33 @@ def _vec_mul(node: Node, jacobians) -> Node:
     return scale_jacobian(jacobians[i], others, node.args[i].shape, node.shape)
 
 
+def _lower_mul(low, node: Node):
+    factors = list(node.args)
+    negative = factors[0].op == "const" and factors[0].params[0] == -1.0
+    if negative:  # -1 * X * Y is -(X * Y)
+        factors = factors[1:]
+    out = low.term(factors[0])
+    for f in factors[1:]:
+        out = low.binary("*", out, low.term(f), node.ndim)
+    return low.negate(out) if negative else out
+
+
+def _bounds_mul(node: Node, bounds_of) -> tuple[float, float]:
+    lo, hi = 1.0, 1.0
+    for f in node.args:
+        flo, fhi = bounds_of(f)
+        corners = [_times(x, y) for x in (lo, hi) for y in (flo, fhi)]
+        lo, hi = min(corners), max(corners)
+    return lo, hi
+
+
+def _times(a: float, b: float) -> float:
+    return 0.0 if a == 0.0 or b == 0.0 else a * b  # 0 · ∞ is 0 here: a zero factor is exactly zero
+
+
 register(Op("mul", _eval_mul, text="*", unicode="⊙", latex=r"\odot",
-            pullback=_pull_mul, differential=_d_mul, vec_jacobian=_vec_mul))
+            pullback=_pull_mul, differential=_d_mul, vec_jacobian=_vec_mul,
+            code=Code(lower=_lower_mul, bounds=_bounds_mul, reuse_transpose=True)))
 
 
 def div(a: Node, b: Node) -> Node:
@@ -150,6 +175,8 @@ def div(a: Node, b: Node) -> Node:
         return broadcast_to(a, shape)
     if a.op == "const" and b.op == "const":
         return const(_fold(lambda: a.params[0] / b.params[0], a, b, "/"))
+    if is_zero(b):  # NumPy's inf or nan everywhere: no derivative to give
+        raise ShapeError(f"{_describe(a)} / {_describe(b)}: division by zero", (a, b))
     if b.op == "const" and b.params[0] != 0.0 and len(repr(1.0 / b.params[0])) <= 6:
         return broadcast_to(scale(1.0 / b.params[0], a), shape)  # X / 2 is 0.5 * X: one spelling
     if is_zero(a):
@@ -218,8 +245,10 @@ def _fold(compute, a: Node, b: Node, symbol: str) -> float:
         value = compute()
     except (ZeroDivisionError, OverflowError, ValueError):
         value = float("nan")
-    if not math.isfinite(value):
-        raise ShapeError(f"{a} {symbol} {b}: the constant result is not a finite number", (a, b))
+    if isinstance(value, complex) or not math.isfinite(value):  # (-1) ** 0.5 is complex in Python, nan in NumPy
+        shown = (f"({x})" if x.op == "const" and x.params[0] < 0 else str(x) for x in (a, b))
+        raise ShapeError("{} {} {}: the constant result is not a finite real number".format(
+            next(shown), symbol, next(shown)), (a, b))
     return value
 
 
@@ -254,7 +283,9 @@ def _vec_div(node: Node, jacobians) -> Node:
 
 
 register(Op("div", lambda node, args, sizes: args[0] / args[1], text="/", unicode="/", latex="/",
-            pullback=_pull_div, differential=_d_div, vec_jacobian=_vec_div))
+            pullback=_pull_div, differential=_d_div, vec_jacobian=_vec_div,
+            code=Code(lower=lambda low, node: low.binary("/", *(low.term(a) for a in node.args), node.ndim),
+                      reuse_transpose=True)))
 
 
 def power(a: Node, p: Node) -> Node:
@@ -308,12 +339,43 @@ def _d_pow(node: Node, d) -> Node:
     return add(*terms)
 
 
+def _lower_pow(low, node: Node):
+    base, exponent = node.args
+    if exponent.op != "const":
+        return low.binary("**", low.term(base), low.term(exponent), node.ndim)
+    e = exponent.params[0]
+    if e == 2.0 and base.op == "norm2":  # ‖u‖² = ⟨u, u⟩, without the square root
+        return low.spell("sum_squares", low.term(base.args[0]), ndim=0)
+    if e == 0.5:
+        return low.spell("sqrt", low.term(base), ndim=node.ndim)
+    if e < 0:
+        return low.binary("/", low.num(1.0), _lower_power(low, base, -e), node.ndim)
+    return _lower_power(low, base, e)
+
+
+def _lower_power(low, base: Node, e: float):
+    if e == 1.0:
+        return low.term(base)
+    exponent = low.num(int(e)) if float(e).is_integer() else low.num(e)
+    return low.binary("**", low.term(base), exponent, base.ndim)
+
+
+def _bounds_pow(node: Node, bounds_of) -> tuple[float, float]:
+    base, exponent = node.args
+    if exponent.op == "const":
+        e = exponent.params[0]
+        lo, hi = bounds_of(base)
+        if float(e).is_integer() and int(e) % 2 == 0 or lo >= 0.0:  # an even power, or a power of u ≥ 0
+            return 0.0, math.inf
+    return -math.inf, math.inf
+
+
 register(Op("pow", lambda node, args, sizes: np.power(args[0], args[1]), text="**", unicode="^", latex="^",
-            pullback=_pull_pow, differential=_d_pow))
+            pullback=_pull_pow, differential=_d_pow, code=Code(lower=_lower_pow, bounds=_bounds_pow)))
 
 # Late imports: the operations the rules above build (their modules import this one).
 from .leaves import ONE, const, is_const, is_zero, ones, zeros  # noqa: E402
-from .broadcasting import (_single, broadcast_jacobian, broadcast_shapes, broadcast_to, scale_jacobian,  # noqa: E402
+from .broadcasting import (_describe, _single, broadcast_jacobian, broadcast_shapes, broadcast_to, scale_jacobian,  # noqa: E402
                            unbroadcast)
 from .sums import add, neg, scale, split_coefficient  # noqa: E402
 from .chains import matmul  # noqa: E402
