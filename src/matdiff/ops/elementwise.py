@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..expr import Node, make
-from .registry import Op, register
+from .registry import Bounds, Call, Code, Op, register, within
 from . import algebra
 from .algebra.leaves import ONE, const, is_const
 from .algebra.sums import add, neg, sub
@@ -28,6 +28,28 @@ def logdet(x: Node) -> Node:
 
 def _logistic(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # stable for large |x|
+
+
+def _logistic_scalar(x: float) -> float:
+    return 0.5 * (1.0 + math.tanh(0.5 * x))
+
+
+def _softplus_scalar(x: float) -> float:
+    return float(np.logaddexp(0.0, x))
+
+
+def increasing(scalar_fn: Callable[[float], float]) -> Bounds:
+    """`Code.bounds` of an increasing function: its values at the ends of its argument's interval."""
+    def at(x: float) -> float:
+        try:
+            return scalar_fn(x)
+        except (OverflowError, ValueError):  # exp of a huge number; sqrt below its domain
+            return math.inf if x > 0 else 0.0
+
+    def bounds(node: Node, bounds_of) -> tuple[float, float]:
+        lo, hi = bounds_of(node.args[0])
+        return at(lo), at(hi)
+    return bounds
 
 
 ELEMENTWISE: dict[str, Callable[[Node], Node]] = {}
@@ -48,8 +70,12 @@ OPS_DERIVATIVE: dict[str, Callable[[Node], Node]] = {}
 
 
 def elementwise(name: str, numpy_fn, derivative: Callable[[Node], Node], scalar_fn, latex: str,
-                simplify: Callable[[Node], Node | None] | None = None) -> Callable[[Node], Node]:
-    """Declare an elementwise function and return its smart constructor."""
+                simplify: Callable[[Node], Node | None] | None = None, *,
+                code: Code | None = None) -> Callable[[Node], Node]:
+    """Declare an elementwise function and return its smart constructor.
+
+    `code`: its generated code; by default the function of the same name in NumPy, jax.numpy and torch.
+    """
 
     def construct(u: Node) -> Node:
         if u.op == "const":
@@ -70,7 +96,9 @@ def elementwise(name: str, numpy_fn, derivative: Callable[[Node], Node], scalar_
 
     OPS_DERIVATIVE[name] = derivative
     register(Op(name, lambda node, args, sizes: numpy_fn(args[0]), text=name, unicode=name, latex=latex,
-                pullback=_pullback, differential=_differential, elementwise=True, derivative=derivative))
+                names=(name,), call=Call(construct),
+                pullback=_pullback, differential=_differential, elementwise=True, derivative=derivative,
+                code=code if code is not None else Code.named(name)))
     _ELEMENTWISE_UNARY.add(name)
     ELEMENTWISE[name] = construct
     return construct
@@ -115,14 +143,24 @@ def _simplify_abs(u: Node) -> Node | None:
     return u if u.op in ("abs", "exp", "sqrt", "sigmoid", "softplus") else None
 
 
-exp = elementwise("exp", np.exp, lambda u: exp(u), math.exp, r"\exp", _simplify_exp)
+exp = elementwise("exp", np.exp, lambda u: exp(u), math.exp, r"\exp", _simplify_exp,
+                  code=Code.named("exp", bounds=increasing(math.exp)))
 log_ = elementwise("log", np.log, lambda u: div(ONE, u), math.log, r"\log", _simplify_log)
-sin = elementwise("sin", np.sin, lambda u: cos(u), math.sin, r"\sin")
-cos = elementwise("cos", np.cos, lambda u: neg(sin(u)), math.cos, r"\cos")
-tanh = elementwise("tanh", np.tanh, lambda u: sub(ONE, power(tanh(u), const(2.0))), math.tanh, r"\tanh")
-sqrt = elementwise("sqrt", np.sqrt, lambda u: div(const(0.5), sqrt(u)), math.sqrt, r"\sqrt")
-abs_ = elementwise("abs", np.abs, lambda u: div(u, abs_(u)), abs, r"\operatorname{abs}", _simplify_abs)
+sin = elementwise("sin", np.sin, lambda u: cos(u), math.sin, r"\sin",
+                  code=Code.named("sin", bounds=within(-1.0, 1.0)))
+cos = elementwise("cos", np.cos, lambda u: neg(sin(u)), math.cos, r"\cos",
+                  code=Code.named("cos", bounds=within(-1.0, 1.0)))
+tanh = elementwise("tanh", np.tanh, lambda u: sub(ONE, power(tanh(u), const(2.0))), math.tanh, r"\tanh",
+                   code=Code.named("tanh", bounds=increasing(math.tanh)))
+sqrt = elementwise("sqrt", np.sqrt, lambda u: div(const(0.5), sqrt(u)), math.sqrt, r"\sqrt",
+                   code=Code.named("sqrt", bounds=increasing(math.sqrt)))
+abs_ = elementwise("abs", np.abs, lambda u: div(u, abs_(u)), abs, r"\operatorname{abs}", _simplify_abs,
+                   code=Code.named("abs", bounds=within(0.0, math.inf)))
 sigmoid = elementwise("sigmoid", _logistic, lambda u: mul(sigmoid(u), sub(ONE, sigmoid(u))),
-                      lambda x: 0.5 * (1.0 + math.tanh(0.5 * x)), r"\sigma", _simplify_sigmoid)
+                      _logistic_scalar, r"\sigma", _simplify_sigmoid,
+                      code=Code(numpy="0.5 * (1.0 + np.tanh(0.5 * x))", jax="jax.nn.sigmoid(x)",
+                                torch="torch.sigmoid(x)", bounds=increasing(_logistic_scalar)))
 softplus = elementwise("softplus", lambda x: np.logaddexp(0.0, x), lambda u: sigmoid(u),
-                       lambda x: float(np.logaddexp(0.0, x)), r"\operatorname{softplus}")
+                       _softplus_scalar, r"\operatorname{softplus}",
+                       code=Code(numpy="np.logaddexp(0.0, x)", jax="jax.nn.softplus(x)",
+                                 torch="torch.nn.functional.softplus(x)", bounds=increasing(_softplus_scalar)))

@@ -44,6 +44,103 @@ class Absent:
         return False
 
 
+# bounds(node, bounds_of) -> (lo, hi): an interval holding every entry of node, where bounds_of(arg) is
+# such an interval for an argument
+Bounds = Callable[[Node, Callable[[Node], tuple[float, float]]], tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class Code:
+    """How generated code computes an operation (`matdiff.codegen` reads it and names no operation).
+
+    `numpy`, `jax`, `torch`: its spelling in each backend, a Python expression whose placeholders (the
+    names in `placeholders`, in the order of the node's arguments) stand for the code of the arguments,
+    and `like` for an array argument of the generated function (PyTorch's constructors take its dtype
+    and device). Templates are written here, never user text.
+
+    `lower(low, node)`: a rule for an operation whose code depends on its parameters or on the
+    structure of its arguments. `low` is code generation's lowering interpreter: `low.term(n)` is the
+    code of a node, `low.spell(what, *codes, ndim=...)` a spelling (an operation's, by its name, or
+    one of code generation's own patterns such as `sum_product`), `low.binary(op, a, b)`, `low.num`,
+    `low.dim`, `low.shape`, `low.transposed`, `low.signed_sum`, `low.product`. Without a rule the
+    operation is its spelling applied to its arguments.
+
+    `bounds`: an interval holding every entry, from intervals of the arguments (None: unknown); code
+    generation proves a weight nonnegative with it. `reuse_transpose`: the constructor moves a
+    transpose inside the operation (the transpose of a sum is a sum of transposes), so where the code
+    of the transposed node exists, this node's code is that with `.T`. `dimension_params`: its
+    parameters are dimensions (eye(n)), which the generated function must have names for.
+    """
+
+    numpy: str | None = None
+    jax: str | None = None
+    torch: str | None = None
+    placeholders: str = "x"
+    lower: Callable[[Any, Node], Any] | None = None
+    bounds: Bounds | None = None
+    reuse_transpose: bool = False
+    dimension_params: bool = False
+
+    @classmethod
+    def named(cls, name: str, **fields: Any) -> "Code":
+        """The function of this name in NumPy, jax.numpy and torch: `np.exp(x)`, `jnp.exp(x)`, `torch.exp(x)`."""
+        return cls(numpy=f"np.{name}(x)", jax=f"jnp.{name}(x)", torch=f"torch.{name}(x)", **fields)
+
+
+def within(lo: float, hi: float) -> Bounds:
+    """`Code.bounds` of an operation whose entries lie in [lo, hi] whatever its arguments."""
+    return lambda node, bounds_of: (lo, hi)
+
+
+@dataclass(frozen=True)
+class Literal:
+    """A literal parameter of a call, after its arrays: NumPy's `axis=` or `ord=`, written by position
+    or as a keyword, a number (a minus sign allowed), a string or None.
+
+    `accepts(value)` says which values the language takes, `error` is the message for any other, and
+    `spelling` names the keyword as a message shows it ("axis=0 or axis=1"), `noun` the parameter
+    ("an axis"). `passed`: the constructor receives it as a keyword, and the node keeps it in its
+    `params` (in order, None when left out), where the printer reads it back as `axis=1`; otherwise
+    it only selects what the language already means (`norm(X, 'fro')` is norm2(X)).
+    """
+
+    name: str
+    accepts: Callable[[Any], bool]
+    error: str
+    spelling: str
+    noun: str
+    passed: bool = True
+
+
+@dataclass(frozen=True)
+class Call:
+    """How the parser builds an operation from a call of one of its `names`.
+
+    `build` is the smart constructor, called with the built arrays (and passed literals as keywords).
+    `arrays`: how many array arguments it takes; `literals`: the literal parameters after them.
+    A constant matrix takes dimensions instead (`eye(n)`, `commutation(m, n)`): `dims` lists how many
+    it accepts, and the node keeps them as its `params`; `shape`: they are one shape argument,
+    written `ones(n, m)` or `ones((n, m))`, and `build` receives them as one tuple.
+    """
+
+    build: Callable[..., Node]
+    arrays: int = 1
+    literals: tuple[Literal, ...] = ()
+    dims: tuple[int, ...] = ()
+    shape: bool = False
+
+
+# index(reader, node, idx) -> the terms of node[idx], or None where this node has no index rule (it is
+# then read through its vec form if it holds dX, else as an atom, indexed as a whole: exp(U)[i,j]).
+# `idx` holds one index entry per axis of the node: a name, or a tuple of names (a composite index,
+# row-major as NumPy's kron). `reader` is the index interpreter (calculus/index): reader.indexed(arg,
+# entries) reads an argument, reader.fresh(dim) makes a summation index, reader.summing(terms, names)
+# sums over them, reader.product(*sums) multiplies, reader.delta(a, b) is δ[a,b], reader.number(c) a
+# constant, reader.of_argument(arg, node, idx) reads an operand NumPy broadcasts to node's shape,
+# reader.broadcast / reader.raised / reader.has_dx as their docstrings say.
+IndexRule = Callable[[Any, Node, tuple], Any]
+
+
 @dataclass(frozen=True)
 class Op:
     name: str
@@ -57,11 +154,12 @@ class Op:
     elementwise: bool = False  # f(X)[i, j] depends on X[i, j] alone
     derivative: Callable[[Node], Node] | None = None  # f' for elementwise unary f, as f'(arg)
     # ---- the language (language/parse.py reads these) ----
-    names: tuple[str, ...] = ()  # the spellings the parser accepts, the printed one first
+    names: tuple[str, ...] | Absent = ()  # the function names the parser accepts, the printed one first
+    call: Call | None = None  # how the parser builds it from a call, for an operation with names
     # ---- index notation (calculus/index.py reads this) ----
-    index: Any = None
+    index: IndexRule | Absent | None = None
     # ---- code generation (codegen reads this): the spelling per backend, or a lowering rule ----
-    code: Any = None
+    code: Code | Absent | None = None
     # ---- explain (the chain-rule words, the differential identities) ----
     words: Any = None
     identity: Any = None

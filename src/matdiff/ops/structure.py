@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
+import math
+
 from ..dims import format_shape, size_of
 from ..errors import ShapeError
 from ..expr import Node, make
-from .registry import Op, register
+from .registry import Absent, Call, Code, Literal, Op, register, within
 from . import algebra as A
 
 
@@ -114,9 +116,24 @@ def _vec_sum(node: Node, jacobians) -> Node:
     return A.matmul(kron(A.ones((m,)), A.eye(n)), jac)  # X 1 = (1ᵀ ⊗ I_n) vec X
 
 
+def _lower_sum(low, node: Node):
+    (x,), axis = node.args, node.params[0]
+    if axis is not None:
+        return low.spell("sum_axis", low.term(x), low.num(axis), ndim=1)
+    arrays = x.args if x.op == "mul" else ()
+    if len(arrays) == 2 and all(a.shape == x.shape for a in arrays):  # sum(A ⊙ B): one dot product
+        return low.spell("sum_product", low.term(arrays[0]), low.term(arrays[1]), ndim=0)
+    return low.spell("sum", low.term(x), ndim=0)
+
+
+# sum(X, axis=0) or sum(X, 0): NumPy's axis, kept as the node's parameter (None: the sum of all entries)
+_AXIS = Literal("axis", lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+                "axis must be 0 or 1", spelling="axis=0 or axis=1", noun="an axis")
 register(Op("sum", lambda node, args, sizes: np.sum(args[0], axis=node.params[0]), text="sum", unicode="sum",
-            latex=r"\operatorname{sum}",
-            pullback=_pull_sum, differential=lambda node, d: sum_(d[0], node.params[0]), vec_jacobian=_vec_sum))
+            latex=r"\operatorname{sum}", names=("sum",), call=Call(sum_, literals=(_AXIS,)),
+            pullback=_pull_sum, differential=lambda node, d: sum_(d[0], node.params[0]), vec_jacobian=_vec_sum,
+            # NumPy's method skips a dispatch layer (1 µs)
+            code=Code(numpy="x.sum()", jax="jnp.sum(x)", torch="torch.sum(x)", lower=_lower_sum)))
 
 
 def inner(a: Node, b: Node) -> Node:
@@ -146,10 +163,16 @@ def abs_(x: Node) -> Node:
     return absolute(x)
 
 
+# np.linalg.norm(x), norm(X, 'fro'), norm(x, 2), norm(x, ord=2): the 2-norm, or a matrix's Frobenius norm
+_ORD = Literal("ord", lambda v: v in ("fro", 2, None) and not isinstance(v, bool),
+               "only the 2-norm of a vector and the Frobenius norm of a matrix (ord=2, 'fro' or none) are part "
+               "of the language", spelling="ord=2 or ord='fro'", noun="an order", passed=False)
 register(Op("norm2", lambda node, args, sizes: np.linalg.norm(args[0]), text="norm2", unicode="‖",
-            latex=r"\lVert",
+            latex=r"\lVert", names=("norm2", "norm"), call=Call(norm2, literals=(_ORD,)),
             pullback=lambda node, g, needed: [(node.args[0], A.div(A.mul(g, node.args[0]), node))],
-            differential=lambda node, d: A.div(inner(node.args[0], d[0]), node)))
+            differential=lambda node, d: A.div(inner(node.args[0], d[0]), node),
+            code=Code(numpy="np.linalg.norm(x)", jax="jnp.linalg.norm(x)", torch="torch.linalg.norm(x)",
+                      bounds=within(0.0, math.inf))))
 
 
 def _softmax_value(x):
@@ -206,11 +229,15 @@ def _d_softmax(node: Node, d) -> Node:
 
 
 register(Op("softmax", lambda node, args, sizes: _softmax_value(args[0]), text="softmax", unicode="softmax",
-            latex=r"\operatorname{softmax}", pullback=_pull_softmax, differential=_d_softmax))
+            latex=r"\operatorname{softmax}", pullback=_pull_softmax, differential=_d_softmax,
+            names=("softmax",), call=Call(softmax),
+            code=Code(numpy="np.exp(x - np.logaddexp.reduce(x))", jax="jax.nn.softmax(x)", torch="torch.softmax(x, 0)",
+                      bounds=within(0.0, 1.0))))
 register(Op("logsumexp", lambda node, args, sizes: _logsumexp_value(args[0]), text="logsumexp",
-            unicode="logsumexp", latex=r"\operatorname{logsumexp}",
+            unicode="logsumexp", latex=r"\operatorname{logsumexp}", names=("logsumexp",), call=Call(logsumexp),
             pullback=lambda node, g, needed: [(node.args[0], A.mul(g, softmax(node.args[0])))],
-            differential=lambda node, d: inner(softmax(node.args[0]), d[0])))
+            differential=lambda node, d: inner(softmax(node.args[0]), d[0]),
+            code=Code(numpy="np.logaddexp.reduce(x)", jax="jax.nn.logsumexp(x)", torch="torch.logsumexp(x, 0)")))
 
 
 # ---- diag -------------------------------------------------------------------------------------
@@ -263,10 +290,18 @@ def _vec_diag(node: Node, jacobians) -> Node:
     return A.matmul(A.transpose(_diagonal_selector(x.shape[0])), jac)
 
 
+def _lower_diag(low, node: Node):
+    (x,) = node.args
+    if x.ndim == 2 and x.op == "matmul" and len(x.args) == 2 and all(f.ndim == 2 for f in x.args):
+        return low.spell("diag_of_product", low.term(x.args[0]), low.term(x.args[1]), ndim=1)  # diag(A B)
+    return low.spell("diag", low.term(x), ndim=node.ndim)
+
+
 register(Op("diag", lambda node, args, sizes: np.diag(args[0]), text="diag", unicode="diag",
-            latex=r"\operatorname{diag}",
+            latex=r"\operatorname{diag}", names=("diag",), call=Call(diag),
             pullback=lambda node, g, needed: [(node.args[0], diag(g))],
-            differential=lambda node, d: diag(d[0]), vec_jacobian=_vec_diag))
+            differential=lambda node, d: diag(d[0]), vec_jacobian=_vec_diag,
+            code=Code(numpy="np.diag(x)", jax="jnp.diag(x)", torch="torch.diag(x)", lower=_lower_diag)))
 
 
 # ---- outer ------------------------------------------------------------------------------------
@@ -327,7 +362,9 @@ def _vec_outer(node: Node, jacobians) -> Node:
 
 
 register(Op("outer", lambda node, args, sizes: np.outer(args[0], args[1]), text="outer", unicode="outer",
-            latex=r"\operatorname{outer}", pullback=_pull_outer, differential=_d_outer, vec_jacobian=_vec_outer))
+            latex=r"\operatorname{outer}", pullback=_pull_outer, differential=_d_outer, vec_jacobian=_vec_outer,
+            names=("outer",), call=Call(outer, arrays=2),
+            code=Code(numpy="np.outer(x, y)", jax="jnp.outer(x, y)", torch="torch.outer(x, y)", placeholders="x y")))
 
 
 # ---- kron -------------------------------------------------------------------------------------
@@ -442,7 +479,11 @@ def commutation_(m, n) -> Node:
 
 
 register(Op("kron", lambda node, args, sizes: np.kron(args[0], args[1]), text="kron", unicode="⊗",
-            latex=r"\otimes", pullback=_pull_kron, differential=_d_kron, vec_jacobian=_vec_kron))
+            latex=r"\otimes", pullback=_pull_kron, differential=_d_kron, vec_jacobian=_vec_kron,
+            names=("kron",), call=Call(kron, arrays=2),
+            # torch.kron (2.13) fails on transposed views: "view size is not compatible with input tensor's size"
+            code=Code(numpy="np.kron(x, y)", jax="jnp.kron(x, y)", torch="torch.kron(x.contiguous(), y.contiguous())",
+                      placeholders="x y")))
 
 
 # ---- vec --------------------------------------------------------------------------------------
@@ -479,11 +520,20 @@ def unvec(v: Node, n, m) -> Node:
     return A.matmul(kron(vec(A.eye(m)), A.eye(n)), kron(A.eye(m), outer(v, A.ones((1,)))))
 
 
+def _lower_vec(low, node: Node):
+    (x,) = node.args
+    if x.op == "transpose":  # vec(Mᵀ) is M flattened row by row, without forming the transpose
+        return low.spell("flatten", low.term(x.args[0]), ndim=1)
+    return low.spell("vec", low.term(x), ndim=1)
+
+
 register(Op("vec", lambda node, args, sizes: np.reshape(args[0], -1, order="F"), text="vec", unicode="vec",
-            latex=r"\operatorname{vec}",
+            latex=r"\operatorname{vec}", names=("vec",), call=Call(vec),
             pullback=lambda node, g, needed: [(node.args[0], unvec(g, *node.args[0].shape))],
             differential=lambda node, d: vec(d[0]),
-            vec_jacobian=lambda node, jacobians: jacobians[0]))
+            vec_jacobian=lambda node, jacobians: jacobians[0],
+            # column-major, as in the Cookbook
+            code=Code(numpy="x.T.reshape(-1)", jax="x.T.reshape(-1)", torch="x.T.reshape(-1)", lower=_lower_vec)))
 
 
 # Late import: the trace, for sum(P ⊙ I) = tr(P) (linalg builds on this module).

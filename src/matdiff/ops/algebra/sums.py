@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ...dims import Shape
 from ...expr import Node, make
-from ..registry import Op, register
+from ..registry import Absent, Code, Op, register
 
 # ---- sums -------------------------------------------------------------------------------------
 
@@ -338,13 +338,40 @@ def _vec_add(node: Node, jacobians) -> Node:
     return add(*(broadcast_jacobian(j, t.shape, node.shape) for t, j in zip(node.args, jacobians) if j is not None))
 
 
+def _lower_add(low, node: Node):
+    """A sum, written with `-` for negative terms; T + T.T computes T once (a symmetric Hessian)."""
+    parts = [split_coefficient(t) for t in node.args]
+    signed = []
+    done: set[int] = set()
+    for i, (c, body) in enumerate(parts):
+        if i in done:
+            continue
+        done.add(i)
+        code = low.term(body)
+        if body.ndim == 2 and not is_symmetric(body):
+            partner = transpose(body)
+            j = next((j for j, (cj, bj) in enumerate(parts) if j not in done and bj is partner and cj == c), None)
+            if j is not None:
+                done.add(j)
+                code = low.spell("plus_transpose", code, ndim=2)
+        signed.append((c, code))
+    return low.signed_sum(signed, node.ndim)
+
+
+def _bounds_add(node: Node, bounds_of) -> tuple[float, float]:
+    intervals = [bounds_of(t) for t in node.args]
+    return sum(i[0] for i in intervals), sum(i[1] for i in intervals)
+
+
 register(Op("add", _eval_add, text="+", unicode="+", latex="+",
-            pullback=_pull_add, differential=_d_add, vec_jacobian=_vec_add))
+            names=Absent("an operator of the language: a + b, a - b"),
+            pullback=_pull_add, differential=_d_add, vec_jacobian=_vec_add,
+            code=Code(lower=_lower_add, bounds=_bounds_add, reuse_transpose=True)))
 
 # Late imports: the operations the rules above build (their modules import this one).
 from .leaves import ONE, const, is_zero, ones, zeros  # noqa: E402
 from .broadcasting import broadcast_jacobian, broadcast_shapes, broadcast_to, unbroadcast  # noqa: E402
 from .products import div, mul, power, split_scalars  # noqa: E402
 from .chains import matmul, subchain  # noqa: E402
-from .transposition import written_size  # noqa: E402
+from .transposition import is_symmetric, transpose, written_size  # noqa: E402
 from ..structure import diag, outer  # noqa: E402

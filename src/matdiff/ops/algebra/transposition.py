@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...expr import Node, make
-from ..registry import Op, register
+from ..registry import Call, Code, Op, register
 
 # ---- symmetry -------------------------------------------------------------------------------
 
@@ -113,9 +113,11 @@ def _vec_transpose(node: Node, jacobians) -> Node:
 
 
 register(Op("transpose", lambda node, args, sizes: np.transpose(args[0]), text=".T", unicode="ᵀ", latex=r"^\top",
+            names=("transpose",), call=Call(transpose),  # printed as the operator .T
             pullback=lambda node, g, needed: [(node.args[0], transpose(g))],
             differential=lambda node, d: transpose(d[0]),
-            vec_jacobian=_vec_transpose))
+            vec_jacobian=_vec_transpose,
+            code=Code(lower=lambda low, node: low.transposed(low.term(node.args[0])))))
 
 # Late imports: the operations the rules above build (their modules import this one).
 from .leaves import commutation, ones, zeros  # noqa: E402
