@@ -2,8 +2,14 @@
 
 Python's own `ast` module reads the text; only whitelisted syntax is accepted (numbers, names,
 `+ - * / ** @`, unary minus, `.T`, calls of the language's functions with `np.`/`np.linalg.`
-prefixes, `axis=`). Each piece is built through the smart constructors, which check shapes; an
-error points at the offending text with a caret and names the operands as the user wrote them.
+prefixes, literal parameters such as `axis=`). Each piece is built through the smart constructors,
+which check shapes; an error points at the offending text with a caret and names the operands as the
+user wrote them.
+
+The functions are not listed here: each operation's entry names them (`Op.names`) and says how a call
+builds it (`Op.call`: its arrays, literal parameters or dimensions), and the parser walks the table.
+What stays here is the syntax itself: the operators `+ - * / ** @ .T`, numbers, names and the module
+prefixes a user may paste from NumPy code.
 """
 from __future__ import annotations
 
@@ -15,20 +21,21 @@ from ..dims import Dim, VarSpec, dim_product, dim_symbols
 from ..errors import MatdiffError, ParseError, ShapeError, UnknownNameError, close_matches, with_caret
 from ..expr import Node
 from .. import ops
+from ..ops import OPS, Op
+from ..ops.registry import Call
 
 MAX_LENGTH = 200_000  # long enough for printed derivatives of deep networks
 PREFIXES = ("numpy.linalg.", "np.linalg.", "numpy.", "np.", "matdiff.", "md.", "linalg.")
 
-# name -> (constructor, number of array arguments)
+# every function name of the language -> its operation, from the entries' `names`
+CALLS: dict[str, Op] = {name: op for op in OPS.values() if op.call is not None for name in op.names}
+LANGUAGE_NAMES = sorted(CALLS)
+# name -> (constructor, number of array arguments), for the functions whose constructor takes just their
+# arrays (md.tr, md.kron, ... are built from it)
 FUNCTIONS: dict[str, tuple[Callable[..., Node], int]] = {
-    "tr": (ops.tr, 1), "trace": (ops.tr, 1), "det": (ops.det, 1), "logdet": (ops.logdet, 1),
-    "inv": (ops.inv, 1), "norm2": (ops.norm2, 1), "norm": (ops.norm2, 1),
-    "softmax": (ops.softmax, 1), "logsumexp": (ops.logsumexp, 1), "diag": (ops.diag, 1),
-    "vec": (ops.vec, 1), "transpose": (ops.transpose, 1), "outer": (ops.outer, 2), "kron": (ops.kron, 2),
-    **{name: (construct, 1) for name, construct in ops.ELEMENTWISE.items()},
+    name: (op.call.build, op.call.arrays) for name, op in CALLS.items()
+    if not op.call.dims and not any(literal.passed for literal in op.call.literals)
 }
-DIMENSION_FUNCTIONS = ("eye", "ones", "zeros", "commutation")
-LANGUAGE_NAMES = sorted(set(FUNCTIONS) | set(DIMENSION_FUNCTIONS) | {"sum"})
 
 _BINARY = {
     ast.Add: ("+", ops.add), ast.Sub: ("-", ops.sub), ast.Mult: ("*", ops.mul), ast.Div: ("/", ops.div),
@@ -132,7 +139,7 @@ class _Builder:
             return self.nodes[name]
         if name in self.dims:
             return ops.dim(name)
-        if name in FUNCTIONS or name in DIMENSION_FUNCTIONS or name == "sum":
+        if name in CALLS:
             raise self.fail(ParseError, f"{name} is a function: call it, as in {name}(...)", node)
         known = list(self.nodes) + list(self.dims)
         hint = close_matches(name, known + LANGUAGE_NAMES)
@@ -187,7 +194,7 @@ class _Builder:
             return ops.transpose(self.build(node.value))
         dotted = _dotted(node)
         short = _without_prefix(dotted) if dotted is not None else None
-        if short is not None and (short in FUNCTIONS or short in DIMENSION_FUNCTIONS or short == "sum"):
+        if short is not None and short in CALLS:
             raise self.fail(ParseError, f"{dotted} is a function: call it, as in {dotted}(...)", node)
         raise self.fail(ParseError, f"the attribute .{node.attr} is not part of the language (only .T is)", node)
 
@@ -196,79 +203,64 @@ class _Builder:
         if name is None:
             raise self.fail(ParseError, "only the functions of the language can be called", node.func)
         short = _without_prefix(name)
-        if short in DIMENSION_FUNCTIONS:
-            return self._dimension_call(node, short)
-        if short == "sum":
-            return self._sum(node)
-        if short not in FUNCTIONS:
+        if short not in CALLS:
             hint = close_matches(short, LANGUAGE_NAMES)
             raise self.fail(UnknownNameError, f"unknown function {short!r}{hint}", node.func)
-        construct, arity = FUNCTIONS[short]
-        if short in ("norm", "norm2"):
-            node = self._plain_norm(node)
+        call = CALLS[short].call
+        if call.dims:
+            return self._dimension_call(node, short, call)
+        literals = self._literals(node, short, call) if call.literals else self._plain_arguments(node, short, call)
+        sources = node.args[:call.arrays]
+        args = [self.build(a) for a in sources]
+        return self._apply(node, lambda *arrays: call.build(*arrays, **literals), args, list(sources))
+
+    def _plain_arguments(self, node: ast.Call, name: str, call: Call) -> dict:
+        """A call of arrays alone, tr(X) or kron(A, B): no keywords, the right number of arguments."""
         if node.keywords:
-            raise self.fail(ParseError, f"{short} takes no keyword arguments", node.keywords[0].value)
+            raise self.fail(ParseError, f"{name} takes no keyword arguments", node.keywords[0].value)
+        arity = call.arrays
         if len(node.args) != arity:
-            raise self.fail(ParseError, f"{short} takes {arity} argument{'s' if arity > 1 else ''}, "
+            raise self.fail(ParseError, f"{name} takes {arity} argument{'s' if arity > 1 else ''}, "
                                         f"got {len(node.args)}", node)
-        args = [self.build(a) for a in node.args]
-        return self._apply(node, construct, args, list(node.args))
+        return {}
 
-    def _plain_norm(self, node: ast.Call) -> ast.Call:
-        """np.linalg.norm(x), norm(X, 'fro'), norm(x, 2), norm(x, ord=2): the 2-norm / Frobenius norm."""
-        extra = list(node.args[1:]) + [k.value for k in node.keywords if k.arg == "ord"]
-        others = [k for k in node.keywords if k.arg != "ord"]
-        if others:
-            raise self.fail(ParseError, f"norm takes no keyword {others[0].arg!r}", others[0].value)
-        for e in extra:
-            value = e.value if isinstance(e, ast.Constant) else object()
-            if value not in ("fro", 2, None) or isinstance(value, bool):
-                raise self.fail(ParseError, "only the 2-norm of a vector and the Frobenius norm of a matrix "
-                                            "(ord=2, 'fro' or none) are part of the language", e)
-        return ast.Call(func=node.func, args=node.args[:1], keywords=[], lineno=node.lineno,
-                        col_offset=node.col_offset, end_lineno=node.end_lineno, end_col_offset=node.end_col_offset)
+    def _literals(self, node: ast.Call, name: str, call: Call) -> dict:
+        """The literal parameters of a call after its arrays (NumPy's axis=, ord=), by position or keyword:
+        each checked, and those the constructor takes returned as its keywords."""
+        positional = node.args[call.arrays:]
+        if len(node.args) < call.arrays or len(positional) > len(call.literals):
+            arrays = "one array" if call.arrays == 1 else f"{call.arrays} arrays"
+            extras = " and ".join(literal.noun for literal in call.literals)
+            raise self.fail(ParseError, f"{name} takes {arrays} (and {extras}), got {len(node.args)} arguments",
+                            node)
+        given = dict(zip(call.literals, positional))
+        by_name = {literal.name: literal for literal in call.literals}
+        for keyword in node.keywords:
+            literal = by_name.get(keyword.arg)
+            if literal is None or literal in given:
+                spelled = " or ".join(literal.spelling for literal in call.literals)
+                raise self.fail(ParseError, f"{name} takes only the keyword {spelled}", keyword.value)
+            given[literal] = keyword.value
+        values = {}
+        for literal, source in given.items():
+            value = _literal_value(source)
+            if not literal.accepts(value):
+                raise self.fail(ParseError, literal.error, source)
+            if literal.passed:
+                values[literal.name] = value
+        return values
 
-    def _sum(self, node: ast.Call) -> Node:
-        if not 1 <= len(node.args) <= 2:
-            raise self.fail(ParseError, f"sum takes one array (and an axis), got {len(node.args)} arguments", node)
-        axis_node = node.args[1] if len(node.args) == 2 else None
-        for kw in node.keywords:
-            if kw.arg != "axis" or axis_node is not None:
-                raise self.fail(ParseError, "sum takes only the keyword axis=0 or axis=1", kw.value)
-            axis_node = kw.value
-        axis = None
-        if axis_node is not None:
-            value = axis_node
-            sign = 1
-            if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub):
-                value, sign = value.operand, -1
-            if not (isinstance(value, ast.Constant) and isinstance(value.value, int)
-                    and not isinstance(value.value, bool)):
-                if isinstance(value, ast.Constant) and value.value is None:
-                    axis_node = None
-                else:
-                    raise self.fail(ParseError, "axis must be 0 or 1", axis_node)
-            else:
-                axis = sign * value.value
-        array = self.build(node.args[0])
-        return self._apply(node, lambda x: ops.sum_(x, axis), [array], [node.args[0]])
-
-    def _dimension_call(self, node: ast.Call, name: str) -> Node:
+    def _dimension_call(self, node: ast.Call, name: str, call: Call) -> Node:
         if node.keywords:
             raise self.fail(ParseError, f"{name} takes no keyword arguments", node.keywords[0].value)
         args = list(node.args)
-        if len(args) == 1 and isinstance(args[0], ast.Tuple) and name in ("ones", "zeros"):
+        if len(args) == 1 and isinstance(args[0], ast.Tuple) and call.shape:
             args = list(args[0].elts)
         dims = [self._dimension(a) for a in args]
-        wanted = {"eye": (1,), "commutation": (2,), "ones": (1, 2), "zeros": (1, 2)}[name]
-        if len(dims) not in wanted:
-            raise self.fail(ParseError, f"{name} takes {' or '.join(map(str, wanted))} dimension(s), got {len(dims)}",
-                            node)
-        if name == "eye":
-            return ops.eye(dims[0])
-        if name == "commutation":
-            return ops.commutation(dims[0], dims[1])
-        return ops.ones(tuple(dims)) if name == "ones" else ops.zeros(tuple(dims))
+        if len(dims) not in call.dims:
+            raise self.fail(ParseError, f"{name} takes {' or '.join(map(str, call.dims))} dimension(s), "
+                                        f"got {len(dims)}", node)
+        return call.build(tuple(dims)) if call.shape else call.build(*dims)
 
     def _dimension(self, node: ast.AST) -> Dim:
         if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
@@ -302,6 +294,20 @@ class _Placeholder:
 def _check_broadcast(symbol: str, a: Node, b: Node) -> Node:
     ops.algebra.broadcast_shapes(symbol, (a, b))
     return a
+
+
+_NOT_A_LITERAL = object()
+
+
+def _literal_value(node: ast.AST) -> object:
+    """The value of a literal argument: a number (with its sign), a string or None; anything else is
+    not a literal, and no parameter accepts it."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
+            and isinstance(node.operand.value, (int, float)) and not isinstance(node.operand.value, bool):
+        return -node.operand.value
+    return _NOT_A_LITERAL
 
 
 def _without_prefix(name: str) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 from ..dims import format_shape
 from ..errors import ShapeError
 from ..expr import Node, make
-from .registry import Code, Op, register
+from .registry import Call, Code, Op, register
 from .algebra.leaves import ONE, ZERO, const, dim, eye
 from .algebra.broadcasting import _describe
 from .algebra.sums import add, neg, split_coefficient
@@ -77,6 +77,7 @@ def _lower_tr(low, node: Node):
 
 
 register(Op("tr", lambda node, args, sizes: np.trace(args[0]), text="tr", unicode="tr", latex=r"\operatorname{tr}",
+            names=("tr", "trace"), call=Call(tr),
             pullback=lambda node, g, needed: [(node.args[0], mul(g, eye(node.args[0].shape[0])))],
             differential=lambda node, d: tr(d[0]),
             vec_jacobian=lambda node, jacobians: matmul(vec(eye(node.args[0].shape[0])), jacobians[0]),
@@ -114,11 +115,12 @@ def _logdet_value(a):
 
 
 register(Op("det", lambda node, args, sizes: np.linalg.det(args[0]), text="det", unicode="det", latex=r"\det",
+            names=("det",), call=Call(det),
             pullback=lambda node, g, needed: [(node.args[0], mul(g, node, transpose(inv(node.args[0]))))],
             differential=lambda node, d: mul(node, tr(matmul(inv(node.args[0]), d[0]))),
             code=Code(numpy="np.linalg.det(x)", jax="jnp.linalg.det(x)", torch="torch.linalg.det(x)")))
 register(Op("logdet", lambda node, args, sizes: _logdet_value(args[0]), text="logdet", unicode="log det",
-            latex=r"\log\det",
+            latex=r"\log\det", names=("logdet",), call=Call(logdet),
             pullback=lambda node, g, needed: [(node.args[0], mul(g, transpose(inv(node.args[0]))))],
             differential=lambda node, d: tr(matmul(inv(node.args[0]), d[0])),
             code=Code(numpy="np.linalg.slogdet(x)[1]", jax="jnp.linalg.slogdet(x)[1]",
@@ -162,7 +164,7 @@ def _eval_inv(node, args, sizes):
     return np.linalg.inv(args[0])
 
 
-register(Op("inv", _eval_inv, text="inv", unicode="⁻¹", latex="^{-1}",
+register(Op("inv", _eval_inv, text="inv", unicode="⁻¹", latex="^{-1}", names=("inv",), call=Call(inv),
             pullback=_pull_inv,
             differential=lambda node, d: neg(matmul_chain([node, d[0], node])),
             code=Code(numpy="np.linalg.inv(x)", jax="jnp.linalg.inv(x)", torch="torch.linalg.inv(x)")))

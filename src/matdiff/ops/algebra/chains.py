@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ...dims import Shape
 from ...errors import ShapeError
 from ...expr import Node, make
-from ..registry import Code, Op, register
+from ..registry import Absent, Code, Op, register
 
 # ---- matrix products --------------------------------------------------------------------------
 
@@ -348,6 +348,7 @@ def _vec_matmul(node: Node, jacobians) -> Node:
 
 
 register(Op("matmul", _eval_matmul, text="@", unicode=" ", latex=" ",
+            names=Absent("an operator of the language: a @ b"),
             pullback=_pull_matmul, differential=_d_matmul, vec_jacobian=_vec_matmul,
             # a chain is planned by code generation's structured products: diag, kron, commutation, outer
             # and inverse factors are applied to their neighbours, never formed where avoidable

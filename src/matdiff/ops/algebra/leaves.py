@@ -13,7 +13,7 @@ import numpy as np
 from ...dims import Dim, Shape, VarSpec, dim_value, size_of
 from ...errors import ShapeError
 from ...expr import Node, make
-from ..registry import Code, Op, register, within
+from ..registry import Absent, Call, Code, Op, register, within
 
 # ---- leaves ---------------------------------------------------------------------------------
 
@@ -93,32 +93,37 @@ def _lower_filled(low, node: Node):
 
 
 register(Op("const", lambda node, args, sizes: np.asarray(node.params[0]),
+            names=Absent("a number, written as itself: 2.5"),
             code=Code(lower=lambda low, node: low.num(node.params[0]),
                       bounds=lambda node, bounds_of: (node.params[0], node.params[0]))))
 register(Op("var", lambda node, args, sizes: sizes["$values"][node.params[0]],
+            names=Absent("a declared variable, written by its name"),
             code=Code(lower=lambda low, node: low.name(node.params[0], node.ndim), bounds=_var_bounds)))
 register(Op("dim", lambda node, args, sizes: np.asarray(float(dim_value(node.params[0], sizes))),
-            text="dim",
+            text="dim", names=Absent("a declared dimension used as a number, written by its name: n"),
             code=Code(lower=lambda low, node: low.dim(node.params[0]), bounds=within(1.0, math.inf),
                       dimension_params=True)))
 register(Op("eye", lambda node, args, sizes: np.eye(dim_value(node.params[0], sizes)),
-            text="eye", unicode="I", latex="I",
+            text="eye", unicode="I", latex="I", names=("eye",), call=Call(eye, arrays=0, dims=(1,)),
             code=Code(numpy="np.eye(n)", jax="jnp.eye(n)", torch="torch.eye(n, dtype=like.dtype, device=like.device)",
                       placeholders="n like", lower=lambda low, node: low.spell("eye", low.dim(node.params[0]), ndim=2),
                       bounds=within(0.0, 1.0), dimension_params=True)))
 register(Op("ones", lambda node, args, sizes: np.ones(tuple(dim_value(d, sizes) for d in node.shape)),
             text="ones", unicode="𝟙", latex=r"\mathbf{1}",
+            names=("ones",), call=Call(ones, arrays=0, dims=(1, 2), shape=True),
             code=Code(numpy="np.ones(shape)", jax="jnp.ones(shape)",
                       torch="torch.ones(shape, dtype=like.dtype, device=like.device)", placeholders="shape like",
                       lower=_lower_filled, bounds=within(1.0, 1.0))))
 register(Op("zeros", lambda node, args, sizes: np.zeros(tuple(dim_value(d, sizes) for d in node.shape)),
             text="zeros", unicode="0", latex=r"\mathbf{0}",
+            names=("zeros",), call=Call(zeros, arrays=0, dims=(1, 2), shape=True),
             code=Code(numpy="np.zeros(shape)", jax="jnp.zeros(shape)",
                       torch="torch.zeros(shape, dtype=like.dtype, device=like.device)", placeholders="shape like",
                       lower=_lower_filled, bounds=within(0.0, 0.0))))
 register(Op("commutation",
             lambda node, args, sizes: _commutation_matrix(*(dim_value(d, sizes) for d in node.params)),
             text="commutation", unicode="K", latex="K",
+            names=("commutation",), call=Call(commutation, arrays=0, dims=(2,)),
             code=Code(numpy="np.eye(m * n)[np.arange(m * n).reshape(n, m).T.reshape(-1)]",
                       jax="jnp.eye(m * n)[jnp.arange(m * n).reshape(n, m).T.reshape(-1)]",
                       torch="torch.eye(m * n, dtype=like.dtype, device=like.device)"

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...errors import NotSupportedError, ShapeError
 from ...expr import Node, make
-from ..registry import Code, Op, register
+from ..registry import Absent, Code, Op, register
 
 # ---- products ---------------------------------------------------------------------------------
 
@@ -165,6 +165,7 @@ def _times(a: float, b: float) -> float:
 
 
 register(Op("mul", _eval_mul, text="*", unicode="⊙", latex=r"\odot",
+            names=Absent("an operator of the language: a * b"),
             pullback=_pull_mul, differential=_d_mul, vec_jacobian=_vec_mul,
             code=Code(lower=_lower_mul, bounds=_bounds_mul, reuse_transpose=True)))
 
@@ -283,6 +284,7 @@ def _vec_div(node: Node, jacobians) -> Node:
 
 
 register(Op("div", lambda node, args, sizes: args[0] / args[1], text="/", unicode="/", latex="/",
+            names=Absent("an operator of the language: a / b"),
             pullback=_pull_div, differential=_d_div, vec_jacobian=_vec_div,
             code=Code(lower=lambda low, node: low.binary("/", *(low.term(a) for a in node.args), node.ndim),
                       reuse_transpose=True)))
@@ -371,6 +373,7 @@ def _bounds_pow(node: Node, bounds_of) -> tuple[float, float]:
 
 
 register(Op("pow", lambda node, args, sizes: np.power(args[0], args[1]), text="**", unicode="^", latex="^",
+            names=Absent("an operator of the language: a ** b"),
             pullback=_pull_pow, differential=_d_pow, code=Code(lower=_lower_pow, bounds=_bounds_pow)))
 
 # Late imports: the operations the rules above build (their modules import this one).
