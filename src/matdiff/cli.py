@@ -392,7 +392,7 @@ def explain(
 ) -> None:
     """Show how a derivative comes about: the chain rule step by step, the differential route, index notation,
     what the layout conventions mean, and a check with small 0/1 matrices against central differences."""
-    from .derivation import explain as derive_step_by_step  # loaded only when asked for
+    from .explain import explain as derive_step_by_step  # loaded only when asked for
     with reporting_errors():
         derivation = derive_step_by_step(expression, wrt, where, layout=layout.value, order=order,
                                          cotangent=cotangent)

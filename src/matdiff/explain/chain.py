@@ -1,0 +1,200 @@
+"""The chain-rule route: reverse mode replayed over the expression DAG, one step per operation.
+
+Outermost operation first, each step names the operation's rule in words (`right multiplication by X`),
+gives it as a formula on a placeholder gradient (`Ḡ ↦ Ḡ Xᵀ`, from the operation table's own pullback)
+and claims the gradient (cotangent) it passes on; a node used twice gets one contribution per use, then
+their sum. For a function that is not a scalar the start is a symbolic upstream gradient G (the VJP of
+φ = G : f). This module owns that replay and its words; the pullbacks are the operation table's.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..errors import MatdiffError
+from ..expr import Node, dependents, free_variables, topological
+from ..ops import ONE, OPS, ZERO, add, matmul_chain, mul, split_coefficient, var
+from .claims import CotangentClaim, Objective
+from .steps import PLACEHOLDERS, Step, is_short, rule_pattern, symmetric_words, zeros_like
+from .styles import STYLES, Math, as_denominator, render_parts
+
+
+def _operand_words(node: Node) -> list:
+    return [node] if is_short(node) else ["the other factor"]
+
+
+def _matmul_words(node: Node, slot: int, fused: bool) -> list:
+    left, right = node.args[:slot], node.args[slot + 1:]
+    if not left:
+        return ["right multiplication by ", *_operand_words(matmul_chain(right))]
+    if not right:
+        return ["left multiplication by ", *_operand_words(matmul_chain(left))]
+    return ["multiplication by ", *_operand_words(matmul_chain(left)), " on the left and ",
+            *_operand_words(matmul_chain(right)), " on the right"]
+
+
+def _add_words(node: Node, slot: int, fused: bool) -> list:
+    a = node.args[slot]
+    if a.shape == node.shape:
+        return ["subtraction" if split_coefficient(a)[0] < 0 else "addition"]
+    if not a.shape:
+        return ["scalar added to every entry (sum of all entries)"]
+    if a.ndim == 1 or (a.ndim == 2 and a.shape[0] == 1):
+        return ["row-broadcast addition (sum over rows)"]
+    return ["column-broadcast addition (sum over columns)"]
+
+
+def _mul_words(node: Node, slot: int, fused: bool) -> list:
+    others = [f for i, f in enumerate(node.args) if i != slot]
+    if all(f.op == "const" for f in others):
+        return ["scaling by ", mul(*others)]
+    a = node.args[slot]
+    if not a.shape and node.shape:
+        return ["scalar times an array (sum of the entries of the product)"]
+    if all(not f.shape for f in others):
+        return ["scaling by ", *_operand_words(mul(*others))]
+    words = ["elementwise (Hadamard) product with ", *_operand_words(mul(*others))]
+    return words + ([" (broadcast, summed back)"] if a.shape != node.shape else [])
+
+
+def _pow_words(node: Node, slot: int, fused: bool) -> list:
+    base, exponent = node.args
+    if fused:
+        return ["squared Frobenius norm" if base.args[0].ndim == 2 else "squared norm"]
+    if slot == 1:
+        return ["power (by the exponent)"]
+    return ["power ", exponent] if exponent.op == "const" else ["power (by the base)"]
+
+
+def _sum_words(node: Node, slot: int, fused: bool) -> list:
+    axis = node.params[0]
+    return ["sum of all entries" if axis is None else "sum over rows (axis 0)" if axis == 0 else
+            "sum over columns (axis 1)"]
+
+
+def _named(name: str) -> Callable[[Node, int, bool], list]:
+    return lambda node, slot, fused: [name]
+
+
+# The chain rule of each operation in words, keyed by operation (its formula comes from the operation
+# table's own pullback, see `_mapping`); an elementwise function reads "elementwise tanh".
+CHAIN_RULES: dict[str, Callable[[Node, int, bool], list]] = {
+    "matmul": _matmul_words,
+    "transpose": _named("transpose"),
+    "add": _add_words,
+    "mul": _mul_words,
+    "div": lambda node, slot, fused: (["division by ", *_operand_words(node.args[1])] if slot == 0
+                                      else ["the divisor of a quotient"]),
+    "pow": _pow_words,
+    "sum": _sum_words,
+    "norm2": _named("norm (Frobenius for a matrix)"),
+    "tr": _named("trace"),
+    "det": _named("determinant (Jacobi's formula)"),
+    "logdet": _named("log-determinant"),
+    "inv": _named("matrix inverse"),
+    "softmax": _named("softmax"),
+    "logsumexp": _named("log-sum-exp"),
+    "diag": lambda node, slot, fused: ["diagonal matrix of a vector" if node.args[0].ndim == 1
+                                       else "diagonal of a matrix"],
+    "outer": lambda node, slot, fused: ["outer product, by its " + ("left" if slot == 0 else "right") + " vector"],
+    "kron": _named("Kronecker product (a partial trace)"),
+    "vec": _named("vec (column-major stacking)"),
+}
+
+
+def _rule_words(node: Node, slot: int, fused: bool) -> list:
+    """The chain rule of `node` for its argument in `slot`, in words and math."""
+    if node.op in CHAIN_RULES:
+        return CHAIN_RULES[node.op](node, slot, fused)
+    if OPS[node.op].elementwise:
+        return [f"elementwise {node.op}"]
+    return [node.op]
+
+
+def chain_rule_steps(objective: Objective, x: Node, names: dict, taken: set, symmetric: str,
+                     answer_node: Node | None) -> tuple[list[Step], Node]:
+    """Reverse mode replayed, recording for each operation its rule, and the cotangents it passes on."""
+    f = objective.function
+    seed = ONE if objective.cotangent is None else objective.cotangent
+    steps: list[Step] = []
+    seed_words = ["start: ∂φ/∂φ = 1"] if objective.cotangent is None else \
+        ["start: the upstream gradient ", seed, " = ∂φ/∂", names["f"], " (φ = ", seed, " : ", names["f"], ")"]
+    steps.append(Step("chain", render_parts(seed_words, STYLES["unicode"]),
+                      CotangentClaim(objective, f, seed, names), seed, seed.shape, tuple(seed_words)))
+    depending = dependents(f, x)
+    if f not in depending:
+        return steps, ZERO if not x.shape else zeros_like(x)
+    needed = depending.__contains__
+    waiting: dict[Node, list[Node]] = {f: [seed]}
+    records: list[tuple] = []  # ("sum", node, total, count) or ("edge", node, slot, path, argument, cotangent, fused)
+    contributions: dict[Node, int] = {}
+    result = None
+    for node in reversed(topological(f)):
+        parts = waiting.pop(node, None)
+        if parts is None:
+            continue
+        g = parts[0] if len(parts) == 1 else add(*parts)
+        if len(parts) > 1:
+            records.append(("sum", node, g, len(parts)))
+        if node is x:
+            result = g
+            break
+        used: set[int] = set()
+        for argument, cotangent in OPS[node.op].pullback(node, g, needed):
+            slot = next((i for i, a in enumerate(node.args) if a is argument and i not in used), None)
+            fused = False
+            if slot is not None:
+                used.add(slot)
+                path = ((node, slot),)
+            else:  # a rule that reaches through its argument (‖u‖² to u)
+                path = ()
+                for i, a in enumerate(node.args):
+                    for j, b in enumerate(a.args):
+                        if b is argument and not path:
+                            path = ((node, i), (a, j))
+                fused = bool(path)
+            records.append(("edge", node, slot, path, argument, cotangent, fused))
+            contributions[argument] = contributions.get(argument, 0) + 1
+            waiting.setdefault(argument, []).append(cotangent)
+    if result is None:
+        result = zeros_like(x)
+    for record in records:
+        if record[0] == "sum":
+            _, node, g, count = record
+            words = [f"sum of the {count} contributions to ", Math(*(as_denominator(node, STYLES[k])
+                                                                  for k in ("unicode", "text", "latex")))]
+            steps.append(Step("chain", render_parts(words, STYLES["unicode"]),
+                              CotangentClaim(objective, node, g, names), g, node.shape, tuple(words)))
+            continue
+        _, node, slot, path, argument, cotangent, fused = record
+        words = _rule_words(node, slot if slot is not None else (path[0][1] if path else 0), fused)
+        mapping = _mapping(node, slot, path, fused, taken)
+        partial = contributions.get(argument, 0) > 1
+        claim = CotangentClaim(objective, argument, cotangent, names, path if partial else ())
+        steps.append(Step("chain", render_parts(words, STYLES["unicode"]), claim, cotangent, argument.shape,
+                          tuple(words), mapping))
+    if symmetric != "none" and x.ndim == 2 and x.params[1] & {"sym", "spd"} and answer_node is not None:
+        words = symmetric_words(x, symmetric)
+        steps.append(Step("chain", render_parts(words, STYLES["unicode"]),
+                          CotangentClaim(objective, x, answer_node, names, symmetric=symmetric),
+                          answer_node, x.shape, tuple(words)))
+    return steps, result
+
+
+def _mapping(node: Node, slot: int | None, path: tuple, fused: bool, taken: set) -> tuple:
+    """(Ḡ, the rule applied to Ḡ) with long operands as placeholders: the rule as a formula."""
+    try:
+        pattern, _ = rule_pattern(node, is_short, taken)
+        gbar = var("Ḡ" if node.shape else "ḡ", node.shape)
+        if fused:
+            i, j = path[0][1], path[1][1]
+            target = pattern.args[i].args[j]
+            position = 0
+        else:
+            target = pattern.args[slot]
+            position = sum(1 for a in pattern.args[:slot] if a is target)
+        entries = [c for a, c in OPS[pattern.op].pullback(pattern, gbar, lambda n: n is target) if a is target]
+        stood_in = pattern is not node and any(v.params[0] in PLACEHOLDERS and v not in free_variables(node)
+                                               for v in free_variables(pattern))
+        return (gbar, entries[position], pattern if stood_in else None) if position < len(entries) else ()
+    except (MatdiffError, IndexError, TypeError, ValueError, AttributeError):
+        return ()

@@ -1,0 +1,379 @@
+"""The `Derivation` that `explain` returns: its steps by section, their checks, and its printed forms.
+
+A derivation holds the answer (and the backprop rule of a function that is not a scalar), the steps of
+each route in order, the notes and the small example. This module owns how it is structured
+(`section`, `chain_rule`, …), checked (`verify`, at a random point that honours spd/pos/sym), and printed:
+plain text, Unicode, Markdown with LaTeX, a LaTeX fragment, JSON. The steps themselves are made by the
+routes (chain.py, differential.py, index.py, notation.py, example.py).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..api import Derivative, Expression
+from ..dims import VarSpec, dim_value, format_shape
+from ..expr import Node
+from ..language import to_latex, to_text, to_unicode
+from ..ops import transpose
+from .claims import Claim, DifferentialClaim, Point, checked
+from .example import SmallExample, array_text
+from .notation import derivative_label
+from .steps import Step
+from .styles import STYLES, Math, Style
+
+SECTIONS = ("chain", "differential", "index", "notation", "check")
+SECTION_TITLES = {
+    "chain": "Chain rule (reverse mode, outermost operation first)",
+    "differential": "Differential route (write dφ = M : dX, read off ∂φ/∂X = M)",
+    "index": "Index notation",
+    "notation": "What the notation means",
+    "check": "A small explicit check",
+}
+
+
+class Derivation:
+    """A derivative shown step by step: the chain rule, the differential route, index notation, the notation
+    used and a small 0/1 check. Prints as text, Unicode, Markdown (with LaTeX) and LaTeX; `steps` are
+    structured, each with a checkable claim (`verify`)."""
+
+    def __init__(self, function: Expression, x: Node, layout: str, answer: Derivative,
+                 vjp_answer: Derivative | None, cotangent: Node | None, names: dict, steps: list[Step],
+                 notes: list[Math], example: SmallExample | None, index_note: str, order: int,
+                 gradient_node: Node | None, variables: Mapping[str, VarSpec]) -> None:
+        self.function = function
+        self.by = x
+        self.wrt = x.params[0]
+        self.layout = layout
+        self.answer = answer
+        self.vjp = vjp_answer
+        self.cotangent = cotangent
+        self.names = names
+        self.steps = steps
+        self.notes = notes
+        self.example = example
+        self.index_note = index_note
+        self.order = order
+        self.gradient = gradient_node
+        self.variables = dict(variables)
+        self.explained = gradient_node if gradient_node is not None else function.node  # what the routes differentiate
+
+    # -- structure
+    def section(self, name: str) -> list[Step]:
+        return [s for s in self.steps if s.section == name]
+
+    @property
+    def chain_rule(self) -> list[Step]:
+        return self.section("chain")
+
+    @property
+    def differential_route(self) -> list[Step]:
+        return self.section("differential")
+
+    @property
+    def index_route(self) -> list[Step]:
+        return self.section("index")
+
+    @property
+    def layouts(self) -> list[Step]:
+        return self.section("notation")
+
+    @property
+    def claims(self) -> list[Claim]:
+        return [s.claim for s in self.steps]
+
+    # -- checking
+    def random_point(self, seed: int = 0) -> Point:
+        """A random point where the function is defined: sizes 2, 3, 4, ...; spd, pos and sym respected."""
+        rng = np.random.default_rng(seed)
+        specs = dict(self.variables)
+        sizes: dict[str, int] = {}
+        for spec in specs.values():
+            for d in spec.shape:
+                for symbol in ([d] if isinstance(d, str) else list(getattr(d, "symbols", ()))):
+                    sizes.setdefault(symbol, 2 + len(sizes) % 3)
+        values = {}
+        for name, spec in specs.items():
+            shape = tuple(dim_value(d, sizes) for d in spec.shape)
+            if "spd" in spec.properties:
+                a = rng.normal(size=shape)
+                values[name] = a @ a.T / shape[0] + np.eye(shape[0])
+            elif "pos" in spec.properties:
+                values[name] = rng.uniform(0.5, 2.0, size=shape)
+            else:
+                v = rng.normal(scale=0.3 if "small" in spec.properties else 0.7, size=shape)
+                values[name] = (v + v.T) / 2 if "sym" in spec.properties else v
+        return Point(values, sizes)
+
+    def verify(self, point: Point | None = None, seed: int = 0) -> list[tuple[Step, float]]:
+        """Every step's claim checked at a point: [(step, relative error)]; errors ≲ 1e-6 hold."""
+        point = point or self.random_point(seed)
+        rng = np.random.default_rng(seed)
+        return [(step, checked(step.claim, point, rng)) for step in self.steps]
+
+    # -- spellings
+    @property
+    def title(self) -> Math:
+        f = self.function.node
+        fname = self.names["f"]
+        if self.order == 2:
+            return Math(f"Hessian of {to_unicode(self.names['objective_node'])} by {self.wrt}: the derivative of "
+                        f"the gradient g = ∂f/∂{self.wrt}",
+                        f"Hessian of {to_text(self.names['objective_node'])} by {self.wrt}: the derivative of "
+                        f"the gradient g = df/d{self.wrt}",
+                        rf"\text{{Hessian of }} {to_latex(self.names['objective_node'])}")
+        if not f.shape:
+            return Math(f"∂φ/∂{self.wrt} for φ = {to_unicode(f)}", f"dphi/d{self.wrt} for phi = {to_text(f)}",
+                        rf"\frac{{\partial\varphi}}{{\partial {self.wrt}}},\ \varphi = {to_latex(f)}")
+        return Math(f"∂{fname.unicode}/∂{self.wrt} for {fname.unicode} = {to_unicode(f)}",
+                    f"d{fname.text}/d{self.wrt} for {fname.text} = {to_text(f)}",
+                    rf"\frac{{\partial {fname.latex}}}{{\partial {self.wrt}}},\ {fname.latex} = {to_latex(f)}")
+
+    def _declarations(self) -> str:
+        return ", ".join(f"{name}: {format_shape(spec.shape)}" + "".join(f" {p}" for p in sorted(spec.properties))
+                         for name, spec in self.function.variables.items())
+
+    def _answer_lines(self, style: Style) -> list[str]:
+        a = self.answer
+        what = derivative_label(self.explained, self.by, self.names) if self.explained.shape else \
+            Math(f"∂φ/∂{self.wrt}", f"dphi/d{self.wrt}", rf"\partial\varphi/\partial {self.wrt}")
+        lines = [f"{what.in_style(style)} = {style.expr(a.node)}   [{a.shape_text}; {style.words(a.layout)}]"]
+        if self.vjp is not None:
+            g = self.cotangent.params[0]
+            phi = f"{style.phi} = {g} {style.frob} {self.names['f'].in_style(style)}"
+            what = "Hessian-vector product" if self.order == 2 else "backprop rule"
+            lines.append(f"{what} ({phi}): {style.gradient(style.phi, self.wrt)} = {style.expr(self.vjp.node)}")
+        return lines
+
+    def render(self, style_name: str = "unicode") -> str:
+        """The derivation as plain text ("text": expressions in the language) or Unicode."""
+        style = STYLES[style_name]
+        lines = [f"Explain {self.title.in_style(style)}   ({self._declarations()})"]
+        titles = {k: style.words(v) for k, v in SECTION_TITLES.items()}
+        for position, line in enumerate(self._answer_lines(style)):
+            lines.append(("Answer: " if position == 0 else "        ") + line)
+        number = 0
+        for section in SECTIONS:
+            steps = self.section(section)
+            if section == "check":
+                if self.example is not None:
+                    number += 1
+                    lines.append("")
+                    lines.append(f"{number}. {titles[section]}")
+                    lines.extend(self._example_lines(style))
+                continue
+            if section == "notation":
+                number += 1
+                lines.append("")
+                lines.append(f"{number}. {titles[section]}")
+                for note in self.notes:
+                    lines.append("   " + note.in_style(style))
+                lines.append(style.words("   Layouts (numerator: entries of f down, of the variable across; "
+                                         "denominator: transposed; mixed: gradients shaped like the variable, "
+                                         "Jacobians as in numerator):"))
+                for step in steps:
+                    lines.append(f"     {step.rule_in(style)}{self._layout_tail(step, style)}")
+                continue
+            if not steps and not (section == "index" and self.index_note and self.explained.shape):
+                continue
+            number += 1
+            lines.append("")
+            lines.append(f"{number}. {titles[section]}")
+            if section == "chain":
+                lines.extend(self._chain_lines(steps, style))
+            elif section == "differential":
+                lines.extend(self._differential_lines(steps, style))
+            else:
+                for step in steps:
+                    lines.append(f"   {step.claim.render(style)}")
+                if self.index_note:
+                    lines.append(f"   ({self.index_note})")
+        return "\n".join(lines)
+
+    def _chain_lines(self, steps: list[Step], style: Style) -> list[str]:
+        lines = []
+        for k, step in enumerate(steps):
+            if k == 0:
+                lines.append(f"   {step.rule_in(style)}")
+                continue
+            lines.append(f"   {k}. {step.rule_in(style)}")
+            lines.append(f"      {step.claim.render(style)}   [{step.shape_text}]")
+        return lines
+
+    def _layout_tail(self, step: Step, style: Style) -> str:
+        if step.expression is self.answer.node:
+            return " = the answer"
+        if step.expression is transpose(self.answer.node):
+            return " = the answer transposed" if style.name != "unicode" else " = (the answer)ᵀ"
+        return f": {style.expr(step.expression)}"
+
+    def _differential_lines(self, steps: list[Step], style: Style) -> list[str]:
+        lines = []
+        previous = None
+        for step in steps:
+            claim = step.claim
+            if isinstance(claim, DifferentialClaim):
+                lhs, rhs = claim.render(style).split(" = ", 1)
+                shown = " " * len(lhs) if lhs == previous else lhs
+                previous = lhs
+                lines.append(f"   {shown} = {rhs}   [{step.rule_in(style)}]")
+                if step.details:
+                    lines.append("      by " + "; ".join(m.in_style(style) for m in step.details))
+            else:
+                previous = None
+                lines.append(f"   {style.implies} {claim.render(style)}   [{step.rule_in(style)}]")
+        return lines
+
+    def _example_lines(self, style: Style) -> list[str]:
+        ex = self.example
+        lines = ["   " + ", ".join(f"{k} = {v}" for k, v in ex.sizes.items()) +
+                 " (0/1 entries, chosen so that the function is defined)"]
+        lines += ["   " + a for a in ex.assignments()]
+        for item in ex.items:
+            lines.append(f"   {item.label.in_style(style)}")
+            lines.append(f"     formula:            {array_text(item.formula_value, 25)}")
+            lines.append(f"     central difference: {array_text(item.reference, 25)}")
+            verdict = "agree" if item.error <= 1e-6 else "DISAGREE"
+            lines.append(f"     max relative difference {item.error:.1e}: {verdict}")
+        return lines
+
+    @property
+    def text(self) -> str:
+        return self.render("text")
+
+    @property
+    def unicode(self) -> str:
+        return self.render("unicode")
+
+    def __str__(self) -> str:
+        return self.unicode
+
+    def __repr__(self) -> str:
+        return f"Derivation({self.title.unicode!r}, {len(self.steps)} steps)"
+
+    @property
+    def markdown(self) -> str:
+        """Markdown with LaTeX math ($…$, $$…$$): renders in Jupyter and on GitHub."""
+        style = STYLES["latex"]
+        out = [f"### ${self.title.latex}$", "", f"Variables: `{self._declarations()}`", ""]
+        what = derivative_label(self.explained, self.by, self.names).latex if self.explained.shape \
+            else rf"\frac{{\partial\varphi}}{{\partial {self.wrt}}}"
+        out.append(f"**Answer** ({self.answer.layout}):\n\n$${what} = {self.answer.latex}$$")
+        if self.vjp is not None:
+            g = self.cotangent.params[0]
+            what = "Hessian-vector product" if self.order == 2 else "Backprop rule"
+            out.append(f"**{what}** (upstream gradient ${g} = \\partial\\varphi/\\partial "
+                       f"{self.names['f'].latex}$):\n\n$$\\frac{{\\partial\\varphi}}{{\\partial {self.wrt}}} = "
+                       f"{self.vjp.latex}$$")
+        number = 0
+        for section in SECTIONS:
+            steps = self.section(section)
+            if section == "check":
+                if self.example is None:
+                    continue
+                number += 1
+                out += ["", f"#### {number}. {SECTION_TITLES[section]}", "", "```python", "import numpy as np"]
+                out += self.example.assignments()
+                out.append("```")
+                for item in self.example.items:
+                    out += ["", f"- {item.label.unicode}", "```python",
+                            f"formula = {array_text(item.formula_value, 10)}",
+                            f"central_difference = {array_text(item.reference, 21)}", "```",
+                            f"max relative difference {item.error:.1e}: "
+                            f"{'agree' if item.error <= 1e-6 else 'DISAGREE'}"]
+                continue
+            if not steps and section != "notation":
+                continue
+            number += 1
+            out += ["", f"#### {number}. {SECTION_TITLES[section]}", ""]
+            if section == "chain":
+                for k, step in enumerate(steps):
+                    prefix = "- " if k == 0 else f"{k}. "
+                    out.append(f"{prefix}{step.rule_markdown()}" + (
+                        f"  \n   ${step.claim.latex}$ &nbsp; (${_shape_latex(step.shape)}$)" if k else ""))
+            elif section == "differential":
+                rows = []
+                for step in steps:
+                    claim = step.claim
+                    body = claim.latex
+                    tag = step.rule_in(style)
+                    if isinstance(claim, DifferentialClaim):
+                        lhs, rhs = body.split(" = ", 1)
+                        rows.append(f"{lhs} &= {rhs} && {tag}")
+                    else:
+                        rows.append(rf"&\Rightarrow {body} && {tag}")
+                out.append("$$\n\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}\n$$")
+                details = [m.latex for s in steps for m in s.details]
+                if details:
+                    out.append("by " + ", ".join(f"${d}$" for d in details))
+            elif section == "index":
+                for step in steps:
+                    out.append(f"- {step.rule}: ${step.claim.latex}$")
+                if self.index_note:
+                    out.append(f"- ({self.index_note})")
+            else:
+                for note in self.notes:
+                    out.append(f"- {note.unicode}")
+                for step in steps:
+                    tail = self._layout_tail(step, style)
+                    tail = tail if tail.startswith(" = ") else f": ${to_latex(step.expression)}$"
+                    out.append(f"- {step.rule}{tail}")
+        return "\n".join(out)
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown
+
+    @property
+    def latex(self) -> str:
+        """A LaTeX fragment (amsmath): the routes as aligned equations, each line tagged with its rule."""
+        style = STYLES["latex"]
+        out = [rf"\paragraph{{Derivative}} ${self.title.latex}$."]
+        out.append(r"\[" + self._answer_lines(style)[0].split("   [")[0] + r"\]")
+        for section in ("chain", "differential", "index", "notation"):
+            steps = self.section(section)
+            if not steps:
+                continue
+            title = SECTION_TITLES[section].replace("φ", r"$\varphi$").replace("∂", r"$\partial$")
+            out.append(r"\paragraph{" + title + "}")
+            rows = []
+            for step in steps:
+                rows.append(rf"{step.claim.latex} && {step.rule_in(style)}")
+            out.append("\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}")
+        if self.example is not None:
+            out.append(r"\paragraph{A small explicit check}")
+            out.append("\\begin{verbatim}\n" + "\n".join(self.example.assignments()) + "\n" + "\n".join(
+                f"{item.label.text}\nformula = {array_text(item.formula_value)}\n"
+                f"central_difference = {array_text(item.reference)}\nmax relative difference {item.error:.1e}"
+                for item in self.example.items) + "\n\\end{verbatim}")
+        return "\n".join(out)
+
+    def to_dict(self) -> dict:
+        ex = self.example
+        return {
+            "function": self.function.text,
+            "wrt": self.wrt,
+            "order": self.order,
+            "layout": self.layout,
+            "answer": {"text": self.answer.text, "unicode": self.answer.unicode, "latex": self.answer.latex,
+                       "kind": self.answer.kind, "layout": self.answer.layout,
+                       "shape": [d if isinstance(d, int) else str(d) for d in self.answer.shape]},
+            "vjp": None if self.vjp is None else {"text": self.vjp.text, "unicode": self.vjp.unicode,
+                                                  "cotangent": self.cotangent.params[0]},
+            "steps": [s.to_dict() for s in self.steps],
+            "notes": [n.unicode for n in self.notes],
+            "check": None if ex is None else {
+                "sizes": ex.sizes, "values": {k: np.asarray(v).tolist() for k, v in ex.values.items()},
+                "items": [{"label": i.label.unicode, "formula": np.asarray(i.formula_value).tolist(),
+                           "central_difference": np.asarray(i.reference).tolist(), "error": i.error}
+                          for i in ex.items]},
+        }
+
+    @property
+    def json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+
+def _shape_latex(shape: tuple) -> str:
+    return r"\text{scalar}" if not shape else r" \times ".join(str(d) for d in shape)

@@ -1,0 +1,335 @@
+"""The differential route (Magnus & Neudecker): write dφ = M : dX, one identity at a time, read off ∂φ/∂X = M.
+
+df comes from `calculus.forward.differential` (each operation's differential rule, named in the step's
+details); a Frobenius-product mover then brings every term M : L(dX) to the form M' : dX, one identity at
+a time (`A : BC = BᵀA : C`, trace cyclicity, `A : (B ⊙ C) = (A ⊙ B) : C`, …), and the gradient is read
+off. For a matrix-valued f the route also gives the vec form, `vec(dF) = J vec(dX)` with
+`vec(AXB) = (Bᵀ ⊗ A) vec X`, and reads the Jacobian off it. This module owns the mover and the
+identities it names; the differentials, pullbacks and vec forms are the operation table's.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..api import Derivative
+from ..calculus import differential, vec_form
+from ..errors import MatdiffError, NotSupportedError
+from ..expr import Node, dependents, topological
+from ..language import to_latex, to_text, to_unicode
+from ..ops import ONE, OPS, ZERO, add, inner, matmul, matmul_chain, mul, transpose, var, vec
+from .claims import CotangentClaim, DifferentialClaim, LayoutClaim, Objective
+from .notation import derivative_label
+from .steps import Step, fresh_name, is_short, rule_pattern, symmetric_words, zeros_like
+from .styles import STYLES, Math, Style, as_denominator, render_form, render_parts, wrap_sum
+
+# identity key -> (Unicode, text, LaTeX)
+IDENTITIES: dict[str, tuple[str, str, str]] = {
+    "sum_product": ("sum(A ⊙ B) = A : B", "sum(A * B) = A : B", r"\operatorname{sum}(A \odot B) = A : B"),
+    "sum_product_broadcast": ("sum(A ⊙ B) = A : B, the copies of a broadcast operand summed",
+                              "sum(A * B) = A : B, the copies of a broadcast operand summed",
+                              r"\operatorname{sum}(A \odot B) = A : B\ \text{(broadcast copies summed)}"),
+    "sum": ("sum(B) = 𝟙 : B", "sum(B) = ones : B", r"\operatorname{sum}(B) = \mathbf{1} : B"),
+    "sum_axis": ("A : sum(B, axis) = (A copied along the axis) : B", "A : sum(B, axis) = (A copied along axis) : B",
+                 r"A : \operatorname{sum}(B) = (A\ \text{copied along the axis}) : B"),
+    "left": ("A : BC = BᵀA : C", "A : B @ C = B.T @ A : C", r"A : BC = B^\top A : C"),
+    "right": ("A : BC = ACᵀ : B", "A : B @ C = A @ C.T : B", r"A : BC = A C^\top : B"),
+    "both": ("A : BCD = BᵀADᵀ : C", "A : B @ C @ D = B.T @ A @ D.T : C", r"A : BCD = B^\top A D^\top : C"),
+    "quadratic": ("a bᵀ : C = aᵀ C b", "outer(a, b) : C = a @ C @ b", r"a b^\top : C = a^\top C b"),
+    "transpose": ("A : Bᵀ = Aᵀ : B", "A : B.T = A.T : B", r"A : B^\top = A^\top : B"),
+    "hadamard": ("A : (B ⊙ C) = (A ⊙ B) : C", "A : (B * C) = (A * B) : C", r"A : (B \odot C) = (A \odot B) : C"),
+    "scalar_array": ("A : (b C) = (A : C) b", "A : (b * C) = (A : C) * b", r"A : (b C) = (A : C)\, b"),
+    "div": ("A : (B / c) = (A / c) : B", "A : (B / c) = (A / c) : B", r"A : (B / c) = (A / c) : B"),
+    "add": ("A : (B + C) = A : B + A : C", "A : (B + C) = A : B + A : C", r"A : (B + C) = A : B + A : C"),
+    "add_broadcast": ("A : (B + 𝟙cᵀ) = A : B + (Aᵀ𝟙) : c (broadcast terms summed)",
+                      "A : (B + c) = A : B + sum(A, axis=0) : c (broadcast terms summed)",
+                      r"A : (B + \mathbf{1}c^\top) = A : B + (A^\top\mathbf{1}) : c"),
+    "trace_cyclic": ("tr(ABC) = tr(CAB) = (CA)ᵀ : B (trace cyclicity, tr(PᵀQ) = P : Q)",
+                     "tr(A @ B @ C) = tr(C @ A @ B) = (C @ A).T : B (trace cyclicity)",
+                     r"\operatorname{tr}(ABC) = \operatorname{tr}(CAB) = (CA)^\top : B"),
+    "trace": ("tr(B) = I : B", "tr(B) = eye : B", r"\operatorname{tr}(B) = I : B"),
+    "diag": ("A : diag(b) = diag(A) : b", "A : diag(b) = diag(A) : b",
+             r"A : \operatorname{diag}(b) = \operatorname{diag}(A) : b"),
+    "outer": ("A : a bᵀ = A b : a = Aᵀa : b", "A : outer(a, b) = A @ b : a = A.T @ a : b",
+              r"A : a b^\top = A b : a = A^\top a : b"),
+    "kron": ("A : (B ⊗ C) by partial traces", "A : kron(B, C) by partial traces", r"A : (B \otimes C)"),
+    "vec": ("a : vec(B) = unvec(a) : B", "a : vec(B) = unvec(a) : B", r"a : \operatorname{vec}(B) = \operatorname{unvec}(a) : B"),
+    "scalar": ("a (b c) = (a b) c", "a * (b * c) = (a * b) * c", r"a (b c) = (a b) c"),
+    "collect": ("A : C + B : C = (A + B) : C", "A : C + B : C = (A + B) : C", r"A : C + B : C = (A + B) : C"),
+    "frobenius": ("φ = G : f, so dφ = G : df (A : B = sum(A ⊙ B) = tr(AᵀB))",
+                  "phi = G : f, so dphi = G : df (A : B = sum(A * B) = tr(A.T @ B))",
+                  r"\varphi = G : f,\ d\varphi = G : df"),
+    "reverse": ("the remaining terms by reverse mode", "the remaining terms by reverse mode",
+                r"\text{the remaining terms by reverse mode}"),
+}
+VEC_IDENTITIES: dict[str, tuple[str, str, str]] = {
+    "matmul": ("vec(AXB) = (Bᵀ ⊗ A) vec X", "vec(A @ X @ B) = kron(B.T, A) @ vec(X)",
+               r"\operatorname{vec}(AXB) = (B^\top \otimes A)\operatorname{vec}X"),
+    "transpose": ("vec(Xᵀ) = K vec X", "vec(X.T) = commutation(m, n) @ vec(X)",
+                  r"\operatorname{vec}(X^\top) = K\operatorname{vec}X"),
+    "mul": ("vec(U ⊙ X) = diag(vec U) vec X", "vec(U * X) = diag(vec(U)) @ vec(X)",
+            r"\operatorname{vec}(U \odot X) = \operatorname{diag}(\operatorname{vec}U)\operatorname{vec}X"),
+    "outer": ("vec(a bᵀ) = b ⊗ a", "vec(outer(a, b)) = kron(b, a)", r"\operatorname{vec}(a b^\top) = b \otimes a"),
+    "tr": ("tr(X) = vec(I)ᵀ vec X", "tr(X) = vec(eye(n)) @ vec(X)", r"\operatorname{tr}X = \operatorname{vec}(I)^\top \operatorname{vec}X"),
+    "sum": ("𝟙ᵀX = (I ⊗ 𝟙ᵀ) vec X, X𝟙 = (𝟙ᵀ ⊗ I) vec X", "sum(X, axis=0) = kron(eye(m), ones(n)) @ vec(X)",
+            r"\mathbf{1}^\top X = (I \otimes \mathbf{1}^\top)\operatorname{vec}X"),
+    "kron": ("vec(A ⊗ B) = (I ⊗ K ⊗ I)(vec A ⊗ vec B)", "vec(kron(A, B)) = R @ kron(vec(A), vec(B))",
+             r"\operatorname{vec}(A \otimes B) = (I \otimes K \otimes I)(\operatorname{vec}A \otimes \operatorname{vec}B)"),
+    "diag": ("vec(diag v) = S v", "vec(diag(v)) = S @ v", r"\operatorname{vec}(\operatorname{diag}v) = S v"),
+}
+
+
+def _identity_math(key: str) -> Math:
+    return Math(*IDENTITIES[key])
+
+
+def _d_name(x: Node, taken: set) -> str:
+    return fresh_name(("d" + x.params[0], "d_" + x.params[0], "delta_" + x.params[0]), taken)
+
+
+def _frobenius(m: Node, linear: Node) -> Node:
+    return inner(m, linear)
+
+
+def _form_node(pairs: Sequence[tuple[Node, Node]]) -> Node:
+    if not pairs:
+        return ZERO
+    return add(*(_frobenius(m, linear) for m, linear in pairs))
+
+
+def _dependent_index(factors: Sequence[Node], depends) -> int:
+    found = [i for i, f in enumerate(factors) if depends(f)]
+    if len(found) != 1:
+        raise NotSupportedError("a product that is not linear in the differential")
+    return found[0]
+
+
+LINEAR = ("sum", "tr", "matmul", "mul", "add", "transpose", "div", "diag", "outer", "kron", "vec")
+
+
+def _move(m: Node, linear: Node, dx: Node, depends) -> tuple[list[tuple[Node, Node]], str] | None:
+    """One identity applied to the term M : L (L linear in dX): the terms it becomes, and the identity."""
+    if linear is dx:
+        return None
+    op = linear.op
+    needed = depends
+    if op == "sum" and linear.params[0] is None and linear.args[0].op == "mul":
+        product = linear.args[0]
+        (_, spread), = OPS["sum"].pullback(linear, m, needed)
+        entries = list(OPS["mul"].pullback(product, spread, needed))
+        broadcast = any(a.shape != product.shape for a, _ in entries)
+        return entries, "sum_product_broadcast" if broadcast else "sum_product"
+    if op == "tr" and linear.args[0].op == "matmul" and all(f.ndim == 2 for f in linear.args[0].args):
+        factors = linear.args[0].args
+        i = _dependent_index(factors, depends)
+        rest = list(factors[i + 1:]) + list(factors[:i])
+        return [(factors[i], mul(m, transpose(matmul_chain(rest))))], "trace_cyclic"
+    rule = OPS[op].pullback
+    if rule is None or op not in LINEAR:
+        return None
+    entries = list(rule(linear, m, needed))
+    if op == "matmul":
+        factors = linear.args
+        i = _dependent_index(factors, depends)
+        left, right = factors[:i], factors[i + 1:]
+        if not linear.shape and factors[i].ndim == 2 and left and right:
+            key = "quadratic"
+        else:
+            key = "both" if left and right else "left" if left else "right"
+        return entries, key
+    if op == "mul":
+        i = _dependent_index(linear.args, depends)
+        if not linear.shape:
+            key = "scalar"
+        elif not linear.args[i].shape:
+            key = "scalar_array"
+        else:
+            key = "hadamard"
+        return entries, key
+    if op == "add":
+        broadcast = any(t.shape != linear.shape for t in linear.args if depends(t))
+        return entries, "add_broadcast" if broadcast else "add"
+    if op == "sum":
+        return entries, "sum" if linear.params[0] is None else "sum_axis"
+    keys = {"tr": "trace", "transpose": "transpose", "div": "div", "diag": "diag", "outer": "outer",
+            "kron": "kron", "vec": "vec"}
+    return entries, keys[op]
+
+
+def _differential_rules(f: Node, x: Node, taken: set) -> list[Math]:
+    """The differential rule of each operation between f and x, as the operation table states it:
+    d tanh(U) = (1 − tanh(U)²) ⊙ dU, d(X W) = X dW, ..."""
+    depending = dependents(f, x)
+    rules: list[Math] = []
+    seen: set[str] = set()
+    covered: set[Node] = set()
+    for node in reversed(topological(f)):
+        if node not in depending or node is x or node in covered:
+            continue
+        if node.op == "pow" and node.args[0].op == "norm2":
+            covered.add(node.args[0])
+        try:
+            pattern, stand_ins = rule_pattern(node, lambda a: not a.args or (a not in depending and is_short(a)),
+                                              taken)
+            moving = []
+            for a in node.args:
+                inner_arg = a.args[0] if (node.op == "pow" and a.op == "norm2") else a
+                if inner_arg in depending:
+                    moving.append(stand_ins.get(inner_arg, inner_arg))
+            total = []
+            done = set()
+            for u in moving:
+                if u in done:
+                    continue
+                done.add(u)
+                du = var("d" + u.params[0], u.shape) if u.op == "var" else None
+                if du is None:
+                    continue
+                total.append((u, du, differential(pattern, u, du)))
+            d = add(*(t for _, _, t in total)) if total else None
+        except (MatdiffError, TypeError, ValueError, AttributeError):
+            continue
+        if d is None:
+            continue
+        unicode = f"{_d_of(pattern, STYLES['unicode'])} = {to_unicode(d)}"
+        if unicode in seen:
+            continue
+        seen.add(unicode)
+        latex = rf"\mathrm{{d}}{as_denominator(pattern, STYLES['latex'])} = {to_latex(d)}"
+        for u, du, _ in total:
+            latex = latex.replace(to_latex(du), r"\mathrm{d}" + to_latex(u))
+        rules.append(Math(unicode, f"{_d_of(pattern, STYLES['text'])} = {to_text(d)}", latex))
+    return rules
+
+
+def _d_of(pattern: Node, style: Style) -> str:
+    label = as_denominator(pattern, style)
+    return "d" + label if label.startswith("(") else "d " + label
+
+
+def _form_step(objective: Objective, x: Node, dx: Node, pairs: list, lhs: Math, rule_parts: tuple,
+               details: tuple = ()) -> Step:
+    node = _form_node(pairs)
+    claim = DifferentialClaim(objective, x, dx, node, (tuple(pairs), lhs))
+    return Step("differential", render_parts(rule_parts, STYLES["unicode"]), claim, node, (), rule_parts,
+                details=details)
+
+
+def differential_route_steps(objective: Objective, x: Node, names: dict, taken: set, symmetric: str,
+                             answer: Derivative, vjp_answer: Derivative | None) -> list[Step]:
+    f = objective.function
+    dx = var(_d_name(x, taken), x.shape)
+    df = differential(f, x, dx)
+    steps: list[Step] = []
+    d_phi = Math("dφ", "dphi", r"\mathrm{d}\varphi")
+    depends = dependents(df, dx).__contains__
+    rules = tuple(_differential_rules(f, x, taken))
+    if f.shape:
+        d_f = Math("d" + names["f"].unicode, "d" + names["f"].text, r"\mathrm{d}" + names["f"].latex)
+        claim = DifferentialClaim(Objective(f), x, dx, df, (((ONE, df),), d_f), vectorized=False)
+        steps.append(Step("differential", "the differential, by the rules of each operation", claim, df, f.shape,
+                          ("the differential, by the rules of each operation",), details=rules))
+        steps.extend(_vec_steps(f, x, dx, df, names, answer))
+        pairs = [(objective.cotangent, df)]
+        fn, g = names["f"], objective.cotangent.params[0]
+        frobenius = Math(f"φ = {g} : {fn.unicode}, so dφ = {g} : d{fn.unicode} (A : B = sum(A ⊙ B) = tr(AᵀB))",
+                         f"phi = {g} : {fn.text}, so dphi = {g} : d{fn.text} (A : B = sum(A * B) = tr(A.T @ B))",
+                         rf"\varphi = {g} : {fn.latex},\ \mathrm{{d}}\varphi = {g} : \mathrm{{d}}{fn.latex}")
+        steps.append(_form_step(objective, x, dx, pairs, d_phi, ("Frobenius product: ", frobenius)))
+    else:
+        pairs = [(ONE, df)]
+        steps.append(_form_step(objective, x, dx, pairs, d_phi, ("the differential, by the rules of each operation",),
+                                rules))
+    shown = render_form(pairs, STYLES["unicode"])
+    for _ in range(400):
+        position = next((i for i, (_, linear) in enumerate(pairs) if linear is not dx), None)
+        if position is None:
+            break
+        m, linear = pairs[position]
+        try:
+            moved = _move(m, linear, dx, depends)
+        except (MatdiffError, AssertionError, TypeError, ValueError):
+            moved = None
+        if moved is None:  # an unexpected term (not a linear operation of dX): reverse mode finishes it
+            rest = _form_node(pairs)
+            from ..calculus import pullback
+            pairs = [(pullback(rest, dx), dx)]
+            steps.append(_form_step(objective, x, dx, pairs, d_phi, (_identity_math("reverse"),)))
+            break
+        entries, key = moved
+        pairs = pairs[:position] + [(c, a) for a, c in entries] + pairs[position + 1:]
+        now = render_form(pairs, STYLES["unicode"])
+        if now != shown:
+            steps.append(_form_step(objective, x, dx, pairs, d_phi, (_identity_math(key),)))
+            shown = now
+    if len(pairs) > 1:
+        pairs = [(add(*(m for m, _ in pairs)), dx)]
+        steps.append(_form_step(objective, x, dx, pairs, d_phi, (_identity_math("collect"),)))
+    gradient = pairs[0][0] if pairs else zeros_like(x)
+    xn = x.params[0]
+    words = ("read off: ", Math(f"dφ = M : {dx.params[0]} ⇒ ∂φ/∂{xn} = M", f"dphi = M : {dx.params[0]} => dphi/d{xn} = M",
+                                rf"\mathrm{{d}}\varphi = M : \mathrm{{d}}{to_latex(x)} \Rightarrow "
+                                rf"\partial\varphi/\partial {to_latex(x)} = M"))
+    steps.append(Step("differential", render_parts(words, STYLES["unicode"]),
+                      CotangentClaim(objective, x, gradient, names), gradient, x.shape, words))
+    final = vjp_answer.node if vjp_answer is not None else answer.node
+    if symmetric != "none" and x.ndim == 2 and x.params[1] & {"sym", "spd"} and not f.shape:
+        words = tuple(symmetric_words(x, symmetric))
+        steps.append(Step("differential", render_parts(words, STYLES["unicode"]),
+                          CotangentClaim(objective, x, final, names, symmetric=symmetric), final, x.shape, words))
+    return steps
+
+
+def _vec_steps(f: Node, x: Node, dx: Node, df: Node, names: dict, answer: Derivative) -> list[Step]:
+    """The Jacobian or vec form read off df: vec(dF) = J vec(dX) (a vector or scalar case without vec)."""
+    fname = names["f"]
+    try:
+        if not x.shape:
+            jacobian = differential(f, x, ONE)
+            form = mul(jacobian, dx)
+            lhs = Math("d" + fname.unicode, "d" + fname.text, r"\mathrm{d}" + fname.latex)
+            rule: tuple = (f"derivative by a scalar: d{fname.unicode} = (∂{fname.unicode}/∂{x.params[0]}) "
+                           f"d{x.params[0]}",)
+            arrangement = "full"
+        else:
+            jacobian = vec_form(df, dx)
+            vec_dx = vec(dx) if dx.ndim == 2 else dx
+            form = matmul(jacobian, vec_dx)
+            if f.ndim == 1 and x.ndim == 1:
+                lhs = Math("d" + fname.unicode, "d" + fname.text, r"\mathrm{d}" + fname.latex)
+                rule = (Math(f"Jacobian: d{fname.unicode} = J d{x.params[0]}", f"Jacobian: d{fname.text} = J d{x.params[0]}",
+                             rf"\text{{Jacobian: }}\mathrm{{d}}{fname.latex} = J\,\mathrm{{d}}{to_latex(x)}"),)
+                arrangement = "full"
+            else:
+                lhs = Math(f"vec(d{fname.unicode})", f"vec(d{fname.text})",
+                           rf"\operatorname{{vec}}(\mathrm{{d}}{fname.latex})")
+                ops = {n.op for n in dependents(df, dx) if n.op != "mul" or _scales_by_array(n, dx)}
+                keys = [k for k in VEC_IDENTITIES if k in ops] or ["matmul"]
+                rule = tuple(p for k in keys for p in (Math(*VEC_IDENTITIES[k]), "; "))[:-1]
+                arrangement = "vec"
+    except (MatdiffError, TypeError, ValueError):
+        return []
+    dx_shown = Math(f"vec({dx.params[0]})", f"vec({dx.params[0]})", rf"\operatorname{{vec}}(\mathrm{{d}}{to_latex(x)})") \
+        if dx.ndim == 2 else Math(dx.params[0], dx.params[0], r"\mathrm{d}" + to_latex(x))
+    rhs = Math(f"{wrap_sum(jacobian, to_unicode(jacobian))} {dx_shown.unicode}",
+               f"{wrap_sum(jacobian, to_text(jacobian))} @ {dx_shown.text}" if x.shape else
+               f"{wrap_sum(jacobian, to_text(jacobian))} * {dx_shown.text}",
+               f"{wrap_sum(jacobian, to_latex(jacobian))} {dx_shown.latex}")
+    claim = DifferentialClaim(Objective(f), x, dx, form, (((ONE, form),), lhs), vectorized=True, rhs=rhs)
+    steps = [Step("differential", render_parts(rule, STYLES["unicode"]), claim, form, form.shape, rule)]
+    what = derivative_label(f, x, names)
+    words = ("read off: ", Math(f"{lhs.unicode} = J {dx_shown.unicode} ⇒ {what.unicode} = J",
+                                f"{lhs.text} = J {dx_shown.text} => {what.text} = J",
+                                rf"{lhs.latex} = J\,{dx_shown.latex} \Rightarrow {what.latex} = J"))
+    steps.append(Step("differential", render_parts(words, STYLES["unicode"]),
+                      LayoutClaim(Objective(f), x, jacobian, arrangement,
+                                  Math(f"{what.unicode} = {to_unicode(jacobian)}",
+                                       f"{what.text} = {to_text(jacobian)}",
+                                       f"{what.latex} = {to_latex(jacobian)}")),
+                      jacobian, jacobian.shape, words))
+    return steps
+
+
+def _scales_by_array(node: Node, dx: Node) -> bool:
+    """A product in df whose factor free of dX is an array (not a mere scaling)."""
+    depending = dependents(node, dx)
+    return any(a.shape for a in node.args if a not in depending)

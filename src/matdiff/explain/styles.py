@@ -1,0 +1,166 @@
+"""Rendering styles: one derivation, three spellings (Unicode, plain text, LaTeX).
+
+This module owns how a derivation spells its expressions, words and few fixed symbols in each style
+(`STYLES`), `Math` (one piece of mathematics spelled three ways), how a sentence of words and math is
+rendered, and how a Frobenius form M₁ : L₁ + M₂ : L₂ … is written. It does not own what the steps
+say (the routes) nor how expressions print (`matdiff.language`).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..expr import Node
+from ..language import to_latex, to_text, to_unicode
+from ..ops import ONE, const, mul, split_coefficient
+
+
+class Style:
+    """How a derivation spells expressions, words and its few fixed symbols."""
+
+    name = "unicode"
+    maps = "↦"
+    implies = "⇒"
+    partial = "∂"
+    phi = "φ"
+    frob = ":"
+    gbar = ("Ḡ", "ḡ")
+
+    def expr(self, node: Node) -> str:
+        return _bar(to_unicode(node), self)
+
+    def words(self, text: str) -> str:
+        return text
+
+    def gradient(self, top: str, bottom: str) -> str:
+        return f"{self.partial}{top}/{self.partial}{bottom}"
+
+
+class TextStyle(Style):
+    name = "text"
+    maps = "->"
+    implies = "=>"
+    partial = "d"
+    phi = "phi"
+    gbar = ("Gbar", "gbar")
+
+    def expr(self, node: Node) -> str:
+        return _bar(to_text(node), self)
+
+    def words(self, text: str) -> str:
+        for symbol, spelled in _ASCII_WORDS:
+            text = text.replace(symbol, spelled)
+        return text
+
+
+# how the Unicode symbols in rule names and notes read in plain text
+_ASCII_WORDS = (("⇒", "=>"), ("↦", "->"), ("∂φ", "dphi"), ("dφ", "dphi"), ("φ", "phi"), ("∂", "d"), ("⊙", "*"),
+                ("⊗", "kron"), ("ᵀ", ".T"), ("Ḡ", "Gbar"), ("ḡ", "gbar"), ("𝟙", "ones"), ("−", "-"),
+                ("‖", "|"), ("²", "^2"), ("Σ", "sum"))
+
+
+class LatexStyle(Style):
+    name = "latex"
+    maps = r"\mapsto"
+    implies = r"\Rightarrow"
+    partial = r"\partial "
+    phi = r"\varphi"
+    gbar = (r"\bar{G}", r"\bar{g}")
+
+    def expr(self, node: Node) -> str:
+        return _bar(to_latex(node), self)
+
+    def words(self, text: str) -> str:
+        return r"\text{" + text.replace("_", r"\_") + "}" if text.strip() else text
+
+    def gradient(self, top: str, bottom: str) -> str:
+        return rf"\frac{{\partial {top}}}{{\partial {bottom}}}"
+
+
+def _bar(text: str, style: Style) -> str:
+    """The incoming-gradient placeholders (variables named Ḡ, ḡ) in the style's spelling."""
+    return text.replace("Ḡ", style.gbar[0]).replace("ḡ", style.gbar[1])
+
+
+STYLES: dict[str, Style] = {"unicode": Style(), "text": TextStyle(), "latex": LatexStyle()}
+
+
+def wrap_sum(node: Node, text: str) -> str:
+    """Parenthesise a rendered sum, so that `(A + B) : C` reads right."""
+    return f"({text})" if node.op == "add" else text
+
+
+def as_denominator(node: Node, style: Style) -> str:
+    """An expression as the denominator of ∂φ/∂(…): bare when it is a name or a call."""
+    text = style.expr(node)
+    if node.op == "var" or (text.endswith(")") and text[:1].isalpha() and text.count("(") == 1):
+        return text
+    return f"({text})"
+
+
+# Parts of a rendered sentence: words (str) and math (a Node, or a `Math` with one spelling per style).
+@dataclass(frozen=True)
+class Math:
+    unicode: str
+    text: str
+    latex: str
+
+    def in_style(self, style: Style) -> str:
+        return getattr(self, style.name)
+
+
+def render_parts(parts: Sequence[Any], style: Style) -> str:
+    out = []
+    for part in parts:
+        if isinstance(part, Node):
+            out.append(as_math(style.expr(part), style))
+        elif isinstance(part, Math):
+            out.append(as_math(part.in_style(style), style))
+        else:
+            out.append(style.words(str(part)))
+    return "".join(out)
+
+
+def as_math(text: str, style: Style) -> str:
+    return text if style.name != "latex" else "{" + text + "}"
+
+
+# ---- Frobenius forms: M₁ : L₁ + M₂ : L₂ … ----------------------------------------------------------
+
+
+def _render_pair(m: Node, linear: Node, style: Style) -> tuple[bool, str]:
+    """(negative, text) of one term M : L, without its sign."""
+    c, body = split_coefficient(m)
+    negative = c < 0
+    magnitude = mul(const(abs(c)), body) if c != 1.0 and c != -1.0 else body
+    if negative and c == -1.0:
+        magnitude = body
+    if not linear.shape:
+        shown = mul(magnitude, linear)
+        c2, body2 = split_coefficient(shown)
+        if c2 < 0:
+            negative = not negative
+            shown = mul(const(-c2), body2) if c2 != -1.0 else body2
+        return negative, style.expr(shown)
+    left = style.expr(magnitude)
+    if magnitude is ONE:
+        return negative, style.expr(linear)
+    right = style.expr(linear)
+    if linear.op in ("add", "mul", "div") or split_coefficient(linear)[0] < 0:
+        right = f"({right})"
+    return negative, f"{wrap_sum(magnitude, left)} {style.frob} {right}"
+
+
+def render_form(pairs: Sequence[tuple[Node, Node]], style: Style) -> str:
+    if not pairs:
+        return "0"
+    out = []
+    minus = "−" if style.name == "unicode" else "-"
+    for position, (m, linear) in enumerate(pairs):
+        negative, text = _render_pair(m, linear, style)
+        if position == 0:
+            out.append((minus if negative else "") + text)
+        else:
+            out.append(f" {minus if negative else '+'} {text}")
+    return "".join(out)
