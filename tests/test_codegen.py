@@ -22,7 +22,9 @@ import pytest
 
 import matdiff as md
 from matdiff.numeric_check import random_point
-from matdiff.codegen import SPELLINGS, codegen, compile as compile_code
+from matdiff.codegen import PATTERNS, codegen, compile as compile_code
+from matdiff.ops import OPS
+from matdiff.ops.registry import Code
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -249,9 +251,19 @@ def test_unknown_backend_and_variable():
 
 
 def test_every_spelling_parses_in_every_backend():
-    for what, entry in SPELLINGS.items():
+    for what, entry in PATTERNS.items():
         for text in entry[1:]:
             compile(text, what, "eval")
+    for name, op in OPS.items():
+        for backend in BACKENDS:
+            text = getattr(op.code, backend) if isinstance(op.code, Code) else None
+            if text is not None:
+                compile(text, name, "eval")
+
+
+def test_patterns_are_no_operations():
+    """A spelling is looked up by name among the patterns, then the operations: no name may be both."""
+    assert not set(PATTERNS) & set(OPS)
 
 
 # ---- JAX: jit and sharding; PyTorch: device placement ----------------------------------------------

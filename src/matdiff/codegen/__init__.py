@@ -1,0 +1,110 @@
+"""Generated code: an expression and its derivatives as one plain NumPy, JAX or PyTorch function.
+
+    >>> import matdiff as md
+    >>> print(md.codegen("sum(softplus(X @ w)) - y @ X @ w", ["w"], "X: n×p, w: p, y: n", hessian=True))
+    ... # doctest: +SKIP
+    def f(X, w, y):
+        '''value, grad_w, hess_w = f(X, w, y)
+        ... (the formulas, as matdiff prints them, and the shapes)
+        '''
+        assert X.ndim == 2, f'X must be 2-D (n×p), got {X.ndim}-D'
+        n, p = X.shape
+        assert w.shape == (p,), f'w has shape {w.shape}, expected p = {(p,)}'
+        assert y.shape == (n,), f'y has shape {y.shape}, expected n = {(n,)}'
+        t0 = X @ w
+        t1 = 0.5 * (1.0 + np.tanh(0.5 * t0))
+        t2 = X * np.sqrt(t1 * (1.0 - t1))[:, None]
+        value = np.logaddexp(0.0, t0).sum() - y @ t0
+        grad_w = X.T @ (t1 - y)
+        hess_w = t2.T @ t2
+        return (value, grad_w, hess_w)
+
+`codegen` returns the source of `f(<variables>) -> (value, gradients...[, Hessians...])`; `compile`
+runs that source in a fresh namespace holding only the backend's modules and returns `f`.
+
+Three steps, each in its own module:
+1. *Lowering* (`lowering.py`). Every operation of the expression DAG becomes a Python expression (a
+   `Term`, `terms.py`) by its entry in the operation table: `OPS[op].code` (see `matdiff/ops/registry.py`)
+   gives its spelling in each backend, or a rule that writes its code from its arguments, like JAX's
+   lowering rules; the interpreter knows no operation by name. Products exploit structure instead of
+   materialising it (`patterns.py`): diag(v) @ M is `v[:, None] * M`, kron(P, Q) @ vec(V) is
+   vec(Q V Pᵀ), the commutation matrix is a reshape, Xᵀ diag(c) X is a symmetric Gram product. What
+   differs between the backends beyond an operation's spelling is in `backends.py`.
+2. *Sharing* (`function.py`). Terms are interned, so equal code is one object: every Term used more
+   than once, and every factorisation or Kronecker product, is computed once into a temporary `t0 = ...`.
+3. *Printing* (`function.py`). Terms become Python `ast` nodes printed by `ast.unparse`: precedence is
+   exact and no user text is ever pasted into the source (names are checked identifiers, numbers go
+   through repr).
+
+This package owns code generation; derivatives come from `matdiff.api`, numeric checks from
+`numeric_check.py`. This module holds the two entry points.
+"""
+from __future__ import annotations
+
+import builtins
+import itertools
+import linecache
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..api import Expression
+from ..errors import MatdiffError
+from .backends import BACKENDS, MODULES, PATTERNS  # noqa: F401
+from .function import emit, make_plan
+from .patterns import bounds, nonnegative  # noqa: F401
+from .terms import check_name  # noqa: F401
+
+
+def codegen(expr: "str | Expression", wrt: "str | Sequence[str]" = (), shapes: Any = None, backend: str = "numpy",
+            hessian: bool = False, *, cotangent: str | None = None, name: str = "f",
+            symmetric: str = "sym", gradients: bool = True) -> str:
+    """Python source of `f(<variables>) -> (value, gradients...[, Hessians...])` for the backend.
+
+    The arguments are the declared variables the expression (or a `wrt` variable) uses, in the order
+    of declaration. Each gradient has its variable's shape (a Jacobian or vec form for a non-scalar
+    function, as `matdiff.derivative` gives it); with `hessian=True` the Hessian of each `wrt` variable
+    follows (vec form for a matrix). With `cotangent="G"` the function takes the upstream gradient G
+    as its last argument and returns backpropagation rules (VJPs) instead of gradients. With
+    `gradients=False` it returns the value alone (the `wrt` variables stay arguments): the expression
+    itself in the backend's language, e.g. for the backend's own autodiff.
+    """
+    plan, dims = make_plan(expr, wrt, shapes, backend, hessian, cotangent, name, symmetric, gradients)
+    source, modules = emit(plan, dims)
+    return source
+
+
+_counter = itertools.count()
+
+
+def compile(expr: "str | Expression", wrt: "str | Sequence[str]" = (), shapes: Any = None,  # noqa: A001
+            backend: str = "numpy", hessian: bool = False, *, cotangent: str | None = None, name: str = "f",
+            symmetric: str = "sym", gradients: bool = True) -> Callable:
+    """The function `codegen` writes, ready to call (its source is its `.source` attribute).
+
+    The source runs in a fresh namespace holding only the backend's modules (numpy and opt_einsum;
+    jax and jax.numpy; torch). For JAX wrap the result in `jax.jit`: the code is pure and traceable.
+    """
+    plan, dims = make_plan(expr, wrt, shapes, backend, hessian, cotangent, name, symmetric, gradients)
+    source, modules = emit(plan, dims)
+    namespace: dict[str, Any] = {}
+    for alias, module in MODULES[backend]:
+        if alias in modules:
+            namespace[alias] = _import(module)
+    filename = f"<matdiff-{backend}-{next(_counter)}>"
+    code = builtins.compile(source, filename, "exec")
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show it
+    exec(code, namespace)  # noqa: S102 - our own source, built from checked names and repr'd numbers
+    function = namespace[plan.name]
+    function.source = source
+    return function
+
+
+def _import(module: str):
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MatdiffError(f"the generated code needs {module}, which is not installed ({exc})") from None
+
+
+__all__ = ["codegen", "compile", "BACKENDS", "PATTERNS", "MODULES", "check_name", "nonnegative", "bounds"]

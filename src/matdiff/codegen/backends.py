@@ -1,0 +1,98 @@
+"""The backends: their modules, their helper functions, and the spellings of code generation's own patterns.
+
+An operation of the language is spelled in its own entry (`Op.code`, see `matdiff/ops/registry.py`).
+What is spelled here is no operation: the structural patterns the lowering writes instead of forming a
+matrix (diag(v) @ X as `v[:, None] * X`, kron(P, Q) @ x as a reshaped product, T + Tᵀ, ...), the
+linear-algebra calls it chooses (`solve`, `multi_dot`), and the checks of the arguments' shapes.
+
+This module owns what differs between NumPy, JAX and PyTorch; it knows no operation by name.
+"""
+from __future__ import annotations
+
+from ..ops import OPS
+
+BACKENDS = ("numpy", "jax", "torch")
+
+# The modules each backend's code may use, as (name in the generated code, module to import).
+MODULES: dict[str, tuple[tuple[str, str], ...]] = {
+    "numpy": (("np", "numpy"), ("oe", "opt_einsum")),
+    "jax": (("jax", "jax"), ("jnp", "jax.numpy")),
+    "torch": (("torch", "torch"),),
+}
+
+# NumPy's `Y.T @ Y` calls BLAS syrk (half the work of a general product); XLA and PyTorch do not.
+GRAM_BY_SQUARE_ROOT = {"numpy": True, "jax": False, "torch": False}
+
+# ---- the patterns' spellings ------------------------------------------------------------------------
+# pattern: (placeholders, numpy, jax, torch); one string stands for all three backends. Templates are
+# Python expressions written here, never user text; a placeholder is replaced by the code of an operand.
+# `like` is an argument of the generated function, used for PyTorch's dtype and device.
+PATTERNS: dict[str, tuple[str, ...]] = {
+    "sum_axis": ("x axis", "x.sum(axis=axis)", "jnp.sum(x, axis=axis)", "torch.sum(x, axis)"),
+    "sum_product": ("x y", "np.vdot(x, y)", "jnp.vdot(x, y)", "torch.sum(x * y)"),  # sum(x ⊙ y)
+    "sum_squares": ("x", "np.vdot(x, x)", "jnp.vdot(x, x)", "torch.sum(x * x)"),  # norm2(x) ** 2
+    "diag_of_product": ("x y", "np.einsum('ij,ji->i', x, y)", "jnp.einsum('ij,ji->i', x, y)",
+                        "torch.einsum('ij,ji->i', x, y)"),
+    "solve": ("a b", "np.linalg.solve(a, b)", "jnp.linalg.solve(a, b)", "torch.linalg.solve(a, b)"),
+    "multi_dot": ("xs", "np.linalg.multi_dot(xs)", "jnp.linalg.multi_dot(xs)", "torch.linalg.multi_dot(xs)"),
+    "array": ("x like", "np.asarray(x)", "jnp.asarray(x)", "torch.full((), x, dtype=like.dtype, device=like.device)"),
+    # structure instead of materialised matrices
+    "scale_rows": ("v x", "v[:, None] * x"),  # diag(v) @ X
+    "column": ("v", "v[:, None]"),
+    "plus_transpose": ("x", "x + x.T", "_plus_transpose(x)", "x + x.T"),  # a symmetric sum, T + Tᵀ
+    "kron_matvec": ("p qt x p1 q1", "(p @ x.reshape(p1, q1) @ qt).reshape(-1)"),  # kron(P, Q) @ x
+    "vecmat_kron": ("x pt q p0 q0", "(pt @ x.reshape(p0, q0) @ q).reshape(-1)"),  # x @ kron(P, Q)
+    "flatten": ("x", "x.reshape(-1)"),  # row-major: vec(X.T)
+    # Mᵀ x: XLA on CPU copies a transposed matrix before a matrix-vector product, x @ M contracts in place
+    "transposed_matvec": ("m x", "m.T @ x", "x @ m", "m.T @ x"),
+    "kron_matmul": ("p q x p1 q1",  # kron(P, Q) @ X, contracted without forming kron(P, Q)
+                    "oe.contract('ac,bd,cdk->abk', p, q, x.reshape(p1, q1, -1)).reshape(-1, x.shape[-1])",
+                    "jnp.einsum('ac,bd,cdk->abk', p, q, x.reshape(p1, q1, -1)).reshape(-1, x.shape[-1])",
+                    "torch.einsum('ac,bd,cdk->abk', p, q, x.reshape(p1, q1, -1)).reshape(-1, x.shape[-1])"),
+    "matmul_kron": ("x p q p0 q0",  # X @ kron(P, Q)
+                    "oe.contract('kab,ac,bd->kcd', x.reshape(-1, p0, q0), p, q).reshape(x.shape[0], -1)",
+                    "jnp.einsum('kab,ac,bd->kcd', x.reshape(-1, p0, q0), p, q).reshape(x.shape[0], -1)",
+                    "torch.einsum('kab,ac,bd->kcd', x.reshape(-1, p0, q0), p, q).reshape(x.shape[0], -1)"),
+    "commute_vector": ("x m n", "x.reshape(n, m).T.reshape(-1)"),  # commutation(m, n) @ x
+    "commute_rows": ("x m n", "x.reshape(n, m, -1).transpose(1, 0, 2).reshape(m * n, -1)",
+                     "x.reshape(n, m, -1).transpose(1, 0, 2).reshape(m * n, -1)",
+                     "x.reshape(n, m, -1).permute(1, 0, 2).reshape(m * n, -1)"),
+    "commute_columns": ("x m n", "x.reshape(-1, m, n).transpose(0, 2, 1).reshape(-1, m * n)",  # X @ K(m, n)
+                        "x.reshape(-1, m, n).transpose(0, 2, 1).reshape(-1, m * n)",
+                        "x.reshape(-1, m, n).permute(0, 2, 1).reshape(-1, m * n)"),
+    # the arguments' shapes, for the checks at the top of the function
+    "ndim": ("x", "x.ndim"),
+    "shape": ("x", "x.shape"),
+    "scalar_ndim": ("x", "np.ndim(x)", "jnp.ndim(x)", "x.ndim"),
+}
+
+# Helper functions a backend's spelling may call, written into the generated source above the function
+# (only where used). XLA on CPU fuses a transposed operand into a strided loop that runs about ten times
+# slower than a plain transpose (A + A.T at n = 2000: 66 ms against 5 ms); the same sum over square
+# tiles is a transpose XLA handles well. Shapes are static under jit, so the tiling is chosen at trace time.
+HELPERS: dict[str, dict[str, str]] = {
+    "_plus_transpose": {"jax": '''
+def _plus_transpose(a):
+    """a + a.T for a square a, as a sum over square tiles where that is faster under XLA."""
+    n = a.shape[0]
+    b = next((b for b in (64, 50, 40, 32, 25, 20, 16) if n % b == 0), 0)
+    if n < 800 or not b:
+        return a + a.T
+    tiles = a.reshape(n // b, b, n // b, b)
+    return (tiles + tiles.transpose(2, 3, 0, 1)).reshape(n, n)
+'''},
+}
+
+# Calls worth a line of their own even when used once: factorisations and big products (the names of
+# backend functions, whichever operation or pattern spelled them).
+EXPENSIVE = ("inv", "det", "slogdet", "solve", "kron", "einsum", "contract", "multi_dot")
+
+
+def spelling(what: str, backend: str) -> tuple[list[str], str]:
+    """(placeholders, template) of a pattern, or of an operation by its entry's `code`."""
+    if what in PATTERNS:
+        entry = PATTERNS[what]
+        text = entry[1] if len(entry) == 2 else entry[1 + BACKENDS.index(backend)]
+        return entry[0].split(), text
+    code = OPS[what].code
+    return code.placeholders.split(), getattr(code, backend)

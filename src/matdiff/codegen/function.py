@@ -1,0 +1,246 @@
+"""The generated function: its plan (arguments, outputs, dimensions), its shape checks, its docstring, its source.
+
+`plan` decides what the function takes and returns (the variables used, in the order of declaration;
+the value, then gradients or backpropagation rules, then Hessians) and names every dimension; `emit`
+lowers each output (`lowering.py`), gives a temporary `t0 = ...` to every term used more than once and
+to every expensive call, and prints the function through `ast.unparse`. This module owns the shape of
+the generated function; what an operation's code is, it leaves to the lowering.
+"""
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..api import Expression, derivative, parse, vjp
+from ..dims import DimProduct, Shape, format_shape
+from ..errors import DeclarationError, NotSupportedError, UnknownNameError
+from ..expr import Node, free_variables, topological
+from .backends import BACKENDS, HELPERS
+from .lowering import Lowering, code_of
+from .terms import Names, Term, check_name, is_expensive, is_trivial, is_view, to_ast
+
+
+@dataclass(frozen=True)
+class Output:
+    """One result of the generated function: its local name, what it is, and the node computing it."""
+
+    name: str
+    label: str  # as the docstring shows it: f, ∂f/∂W, ∂²f/∂W², ...
+    node: Node
+    text: str
+    layout: str
+
+
+@dataclass
+class Plan:
+    """What `codegen` writes: the function's signature, its outputs and the variables' shapes."""
+
+    name: str
+    backend: str
+    arguments: list[tuple[str, Shape]]
+    keyword_dims: list[str]
+    outputs: list[Output]
+    expression: str
+
+
+def make_plan(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any, backend: str, hessian: bool,
+              cotangent: str | None, name: str, symmetric: str, gradients: bool = True) -> tuple[Plan, dict[str, str]]:
+    if backend not in BACKENDS:
+        raise DeclarationError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    check_name(name, "function")
+    expression = expr if isinstance(expr, Expression) and shapes is None else parse(expr, shapes)
+    variables = expression.variables
+    for v in variables:
+        check_name(v)
+    names = [wrt] if isinstance(wrt, str) else list(wrt)
+    if len(set(names)) != len(names):
+        raise DeclarationError(f"a variable is listed twice in wrt={names}")
+    unknown = [w for w in names if w not in variables]
+    if unknown:
+        raise UnknownNameError(f"cannot differentiate by {', '.join(map(repr, unknown))}: not declared "
+                               f"(declared: {', '.join(variables) or 'none'})")
+    f = expression.node
+    outputs: list[Output] = [Output("value", "f", f, expression.text, format_shape(f.shape))]
+    if cotangent is not None:
+        check_name(cotangent, "cotangent")
+        if hessian:
+            raise NotSupportedError("a backpropagation rule (cotangent=...) has no Hessian; drop hessian=True")
+    for w in names if gradients else ():
+        if cotangent is None:
+            d = derivative(expression, w, order=1, symmetric=symmetric)
+            outputs.append(Output(f"grad_{w}" if not f.shape else f"jac_{w}", f"∂f/∂{w}", d.node, d.text, d.layout))
+        else:
+            d = vjp(expression, w, cotangent=cotangent)
+            outputs.append(Output(f"vjp_{w}", f"∂φ/∂{w}", d.node, d.text, d.layout))
+    if hessian:
+        if f.shape:
+            raise NotSupportedError(f"Hessians are for scalar functions; this one is {format_shape(f.shape)}")
+        for w in names:
+            d = derivative(expression, w, order=2, symmetric=symmetric)
+            outputs.append(Output(f"hess_{w}", f"∂²f/∂{w}²", d.node, d.text, d.layout))
+    used = {w for w in names}
+    for out in outputs:
+        used |= {n.params[0] for n in topological(out.node) if n.op == "var"}
+    arguments = [(v, variables[v].shape) for v in variables if v in used]
+    if cotangent is not None and cotangent not in variables:
+        arguments.append((cotangent, f.shape))
+    local = Names(a for a, _ in arguments)
+    outputs = [Output(local.fresh(o.name), o.label, o.node, o.text, o.layout) for o in outputs]
+    # dimension symbols: those of the arguments first (bound from their shapes), then any other
+    symbols: list[str] = []
+    for shape in [s for _, s in arguments] + [n.shape for o in outputs for n in topological(o.node)]:
+        symbols.extend(_symbols(shape))
+    for node in (n for o in outputs for n in topological(o.node)):
+        if code_of(node.op).dimension_params:
+            symbols.extend(_symbols(node.params))
+    dims = {s: local.fresh(s) for s in dict.fromkeys(symbols)}
+    bound_by_arguments = {d for _, shape in arguments for d in shape if isinstance(d, str)}
+    keyword_dims = [dims[s] for s in dims if s not in bound_by_arguments]
+    plan = Plan(name, backend, arguments, keyword_dims, outputs, expression.text)
+    return plan, dims
+
+
+def _symbols(dims) -> list[str]:
+    out: list[str] = []
+    for d in dims:
+        out.extend([d] if isinstance(d, str) else d.symbols if isinstance(d, DimProduct) else ())
+    return out
+
+
+def _uses(outputs: Sequence[Output]) -> dict[Node, int]:
+    counts: dict[Node, int] = {}
+    seen: set[Node] = set()
+    for out in outputs:
+        counts[out.node] = counts.get(out.node, 0) + 1
+        for node in topological(out.node):
+            if node in seen:
+                continue
+            seen.add(node)
+            for a in node.args:
+                counts[a] = counts.get(a, 0) + 1
+    return counts
+
+
+def _shape_checks(low: Lowering, plan: Plan, dims: dict[str, str]) -> list[ast.stmt]:
+    """Bind each dimension from the first argument that has it; check every argument's shape."""
+    body: list[ast.stmt] = []
+    bound: set[str] = set()
+    for arg, shape in plan.arguments:
+        x = low.name(arg)
+        if not shape:
+            test = _compare(to_ast(low.spell("scalar_ndim", x), {}), ast.Constant(0))
+            body.append(ast.Assert(test, _message(f"{arg} must be a scalar (0-D), got ", low.spell("scalar_ndim", x),
+                                                  "-D")))
+            continue
+        fresh = [(i, d) for i, d in enumerate(shape) if isinstance(d, str) and d not in bound]
+        first = {}
+        for i, d in fresh:
+            first.setdefault(d, i)
+        if first:  # dimensions are read off this argument: its number of axes first
+            ndim = low.spell("ndim", x)
+            body.append(ast.Assert(_compare(to_ast(ndim, {}), ast.Constant(len(shape))),
+                                   _message(f"{arg} must be {len(shape)}-D ({format_shape(shape)}), got ", ndim, "-D")))
+        if len(first) == len(shape):  # n, m = X.shape
+            body.append(ast.Assign([ast.Tuple([ast.Name(dims[d]) for d in shape], ast.Store())],
+                                   to_ast(low.spell("shape", x), {})))
+        else:
+            for d, i in first.items():
+                body.append(ast.Assign([ast.Name(dims[d], ast.Store())],
+                                       ast.Subscript(to_ast(low.spell("shape", x), {}), ast.Constant(i))))
+        bound |= set(first)
+        if len(first) != len(shape):
+            expected = low.shape(shape)
+            body.append(ast.Assert(_compare(to_ast(low.spell("shape", x), {}), to_ast(expected, {})),
+                                   _message(f"{arg} has shape ", low.spell("shape", x),
+                                            f", expected {format_shape(shape)} = ", expected)))
+    return body
+
+
+def _compare(left: ast.expr, right: ast.expr) -> ast.expr:
+    return ast.Compare(left, [ast.Eq()], [right])
+
+
+def _message(*parts: "str | Term") -> ast.expr:
+    values = [ast.Constant(p) if isinstance(p, str) else ast.FormattedValue(to_ast(p, {}), -1) for p in parts]
+    return ast.JoinedStr(values)
+
+
+def _docstring(plan: Plan) -> str:
+    names = ", ".join(o.name for o in plan.outputs)
+    lines = [f"{names} = {plan.name}({', '.join(a for a, _ in plan.arguments)})",
+             "",
+             f"Generated by matdiff ({plan.backend}) from f = {plan.expression}.", ""]
+    width = max(len(o.label) for o in plan.outputs)
+    for o in plan.outputs:
+        lines.append(f"{o.label.ljust(width)} = {o.text}")
+        if o.label != "f":
+            lines.append(f"{' ' * width}   ({o.layout})")
+    lines.append("")
+    lines.append("Shapes: " + ", ".join(f"{a}: {format_shape(s)}" for a, s in plan.arguments))
+    # indented as the function body, the closing quotes on a line of their own
+    return "\n".join([lines[0]] + [f"    {line}" if line else "" for line in lines[1:]]) + "\n    "
+
+
+def emit(plan: Plan, dims: dict[str, str]) -> tuple[str, set[str]]:
+    like = next((a for a, s in plan.arguments if s), plan.arguments[0][0] if plan.arguments else None)
+    low = Lowering(plan.backend, dims, like, _uses(plan.outputs))
+    for out in plan.outputs:  # lower in topological order: rules find their arguments already lowered
+        for node in topological(out.node):
+            low.term(node)
+    results: list[Term] = []
+    for out in plan.outputs:
+        code = low.term(out.node)
+        if out.node.ndim == 0 and is_trivial(code) and (code.kind != "Name" or not free_variables(out.node)):
+            code = low.spell("array", code, ndim=0)  # a number or a dimension becomes an array of the backend
+        results.append(code)
+    checks = _shape_checks(low, plan, dims)
+
+    # which terms get a temporary: those used twice (and not trivial), and expensive ones used inside others
+    inner_uses: dict[Term, int] = {}
+    order: list[Term] = []
+    seen: set[int] = set()
+    for code in results:
+        stack = [(code, False)]
+        while stack:  # post-order: a term after its arguments
+            term, expanded = stack.pop()
+            if expanded:
+                order.append(term)
+            elif id(term) not in seen:
+                seen.add(id(term))
+                stack.append((term, True))
+                stack.extend((a, False) for a in reversed(term.args))
+    output_uses = {code: results.count(code) for code in results}
+    for term in reversed(order):  # users before what they use; a view passes its uses on to its operand
+        weight = inner_uses.get(term, 0) + output_uses.get(term, 0) if is_view(term) else 1
+        for a in term.args:
+            inner_uses[a] = inner_uses.get(a, 0) + weight
+    inside_expensive = {t.args[0] for t in order if t.kind == "Subscript" and is_expensive(t)}
+    taken = {a for a, _ in plan.arguments} | set(dims.values()) | {o.name for o in plan.outputs}
+    names = Names(taken)
+    temporaries: dict[Term, str] = {}
+    body: list[ast.stmt] = []
+    for term in order:
+        inner = inner_uses.get(term, 0)
+        if is_trivial(term) or is_view(term) or inner == 0 or (term in inside_expensive and inner == 1):
+            continue  # outputs used nowhere else are written straight into their own line
+        if inner + output_uses.get(term, 0) > 1 or is_expensive(term):
+            temporaries[term] = names.fresh(f"t{len(temporaries)}")
+            body.append(ast.Assign([ast.Name(temporaries[term], ast.Store())], to_ast(term, temporaries)))
+    for out, code in zip(plan.outputs, results):
+        value = ast.Name(temporaries[code]) if code in temporaries else to_ast(code, temporaries)
+        body.append(ast.Assign([ast.Name(out.name, ast.Store())], value))
+        temporaries.setdefault(code, out.name)  # an output equal to an earlier one reuses its name
+    body.append(ast.Return(ast.Tuple([ast.Name(o.name) for o in plan.outputs])))
+
+    args = ast.arguments(posonlyargs=[], args=[ast.arg(a) for a, _ in plan.arguments], vararg=None,
+                         kwonlyargs=[ast.arg(d) for d in plan.keyword_dims], kw_defaults=[None] * len(plan.keyword_dims),
+                         kwarg=None, defaults=[])
+    doc = ast.Expr(ast.Constant(_docstring(plan)))
+    function = ast.FunctionDef(name=plan.name, args=args, body=[doc] + checks + body, decorator_list=[],
+                               returns=None, type_comment=None)
+    helpers = [ast.parse(HELPERS[h][plan.backend]).body[0] for h in sorted(low.helpers_used)]
+    module = ast.Module(helpers + [function], [])
+    ast.fix_missing_locations(module)
+    return ast.unparse(module) + "\n", low.modules_used

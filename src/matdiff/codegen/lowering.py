@@ -1,0 +1,185 @@
+"""The lowering interpreter: expression nodes to terms, by each operation's entry in the operation table.
+
+`Lowering.term(node)` looks the node's operation up (`OPS[node.op].code`, a `Code`, see
+`matdiff/ops/registry.py`): an entry with a rule `lower(low, node)` gets this interpreter and writes its
+code with the building blocks below (`term`, `spell`, `binary`, `num`, `dim`, `shape`, `transposed`,
+`signed_sum`, `product`); an entry without one is its backend spelling applied to its arguments. This
+module knows no operation by name: structural patterns (products with diag, kron, commutation, outer or
+inverse factors) are in `patterns.py`, the backends' spellings of those patterns in `backends.py`.
+"""
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from ..dims import Dim, Shape
+from ..errors import NotSupportedError
+from ..expr import Node, free_variables
+from ..ops import OPS, transpose
+from ..ops.registry import Code
+from . import patterns
+from .backends import HELPERS, MODULES, spelling
+from .terms import BINOPS, Term, template
+
+
+def code_of(op: str) -> Code:
+    """The entry's code of an operation, or the reason it has none, as an error a user can read."""
+    code = OPS[op].code
+    if not isinstance(code, Code):
+        why = f": {code.reason}" if getattr(code, "reason", "") else ""
+        raise NotSupportedError(f"code generation for {op} is not available{why}")
+    return code
+
+
+class Lowering:
+    """Lowers expression nodes to terms for one backend; equal code is built once (`make` interns)."""
+
+    def __init__(self, backend: str, dims: dict[str, str], like: str | None, uses: dict[Node, int]) -> None:
+        self.backend = backend
+        self.dim_names = dims  # dimension symbol -> local name in the generated code
+        self.like = like
+        self.uses = uses  # how often each node is an argument, over everything generated
+        self._interned: dict[tuple, Term] = {}
+        self._lowered: dict[Node, Term] = {}
+        self.modules_used: set[str] = set()
+        self.helpers_used: set[str] = set()
+
+    # ---- building blocks ----
+    def make(self, kind: str, value: Any, args: Sequence[Term] = (), ndim: int | None = None) -> Term:
+        key = (kind, _key(value), tuple(id(a) for a in args))
+        term = self._interned.get(key)
+        if term is None:
+            term = self._interned[key] = Term(kind, value, tuple(args), ndim)
+        return term
+
+    def name(self, identifier: str, ndim: int | None = None) -> Term:
+        return self.make("Name", identifier, (), ndim)
+
+    def num(self, value: float | int) -> Term:
+        if isinstance(value, float) and not math.isfinite(value):
+            text = "nan" if math.isnan(value) else "inf"
+            big = self.make("Call", (1, ()), (self.name("float"), self.make("Constant", text)), 0)
+            return big if value > 0 or math.isnan(value) else self.make("UnaryOp", "-", (big,), 0)
+        if value < 0:
+            return self.make("UnaryOp", "-", (self.num(-value),), 0)
+        return self.make("Constant", value, (), 0)
+
+    def binary(self, op: str, a: Term, b: Term, ndim: int | None = None) -> Term:
+        return self.make("BinOp", op, (a, b), ndim)
+
+    def negate(self, a: Term) -> Term:
+        return self.make("UnaryOp", "-", (a,), a.ndim)
+
+    def transposed(self, a: Term) -> Term:
+        """`a.T`, a matrix."""
+        return self.make("Attribute", "T", (a,), 2)
+
+    def signed_sum(self, terms: list[tuple[float, Term]], ndim: int) -> Term:
+        """c1 * t1 + c2 * t2 - ..., the first term keeping its sign."""
+        out: Term | None = None
+        for c, code in terms:
+            if out is None:
+                out = code if c == 1.0 else self.negate(code) if c == -1.0 else self.binary("*", self.num(c), code, ndim)
+                continue
+            if abs(c) != 1.0:
+                code = self.binary("*", self.num(abs(c)), code, ndim)
+            out = self.binary("-" if c < 0 else "+", out, code, ndim)
+        return out
+
+    def spell(self, what: str, *args: Term, ndim: int | None = None) -> Term:
+        """The backend's spelling of `what` (an operation, or a pattern of `backends.PATTERNS`) applied to
+        operand terms."""
+        placeholders, text = spelling(what, self.backend)
+        operands = dict(zip(placeholders, args))
+        if "like" in placeholders:
+            if self.like is None:
+                raise NotSupportedError(f"{self.backend} code for {what} needs an array argument to take its "
+                                        f"dtype and device from, and this function has none")
+            operands["like"] = self.name(self.like)
+        return self._from_template(template(text), operands, ndim)
+
+    def _from_template(self, tree: ast.expr, operands: dict[str, Term], ndim: int | None) -> Term:
+        def convert(t: ast.expr, nd: int | None = None) -> Term:
+            if isinstance(t, ast.Name):
+                if t.id in operands:
+                    return operands[t.id]
+                if t.id in dict(MODULES[self.backend]):
+                    self.modules_used.add(t.id)
+                if t.id in HELPERS:
+                    self.helpers_used.add(t.id)
+                return self.name(t.id)
+            if isinstance(t, ast.Constant):
+                return self.make("Constant", t.value)
+            if isinstance(t, ast.Attribute):
+                return self.make("Attribute", t.attr, (convert(t.value),), nd)
+            if isinstance(t, ast.Call):
+                parts = [convert(t.func)] + [convert(a) for a in t.args] + [convert(k.value) for k in t.keywords]
+                return self.make("Call", (len(t.args), tuple(k.arg for k in t.keywords)), parts, nd)
+            if isinstance(t, ast.BinOp):
+                symbol = next(s for s, c in BINOPS.items() if isinstance(t.op, c))
+                return self.binary(symbol, convert(t.left), convert(t.right), nd)
+            if isinstance(t, ast.UnaryOp) and isinstance(t.op, ast.USub):
+                return self.make("UnaryOp", "-", (convert(t.operand),), nd)
+            if isinstance(t, ast.Subscript):
+                return self.make("Subscript", None, (convert(t.value), convert(t.slice)), nd)
+            if isinstance(t, ast.Slice) and t.lower is t.upper is t.step is None:
+                return self.make("Slice", None)
+            if isinstance(t, (ast.Tuple, ast.List)):
+                return self.make(type(t).__name__, None, [convert(e) for e in t.elts])
+            raise AssertionError(f"template construct {ast.dump(t)} is not supported")
+
+        return convert(tree, ndim)
+
+    def dim(self, d: Dim) -> Term:
+        if isinstance(d, int):
+            return self.num(d)
+        if isinstance(d, str):
+            return self.name(self.dim_names[d], 0)
+        factors = ([self.num(d.coefficient)] if d.coefficient != 1 else []) + [self.dim(s) for s in d.symbols]
+        out = factors[0]
+        for f in factors[1:]:
+            out = self.binary("*", out, f, 0)
+        return out
+
+    def shape(self, shape: Shape) -> Term:
+        return self.make("Tuple", None, [self.dim(d) for d in shape])
+
+    def as_array(self, node: Node) -> Term:
+        """An operand as an array of the backend: a dimension (a Python int in the generated code, as in
+        sqrt(n)) is made one, since torch's functions take tensors only."""
+        code = self.term(node)
+        if node.ndim == 0 and not free_variables(node):
+            return self.spell("array", code, ndim=0)
+        return code
+
+    def product(self, node: Node) -> Term:
+        """A product F1 @ ... @ Fk, written without forming structured factors where avoidable (`patterns.py`)."""
+        return patterns.product(self, node)
+
+    # ---- nodes ----
+    def term(self, node: Node) -> Term:
+        """The code computing `node` (memoised: a node shared in the DAG is lowered once)."""
+        found = self._lowered.get(node)
+        if found is not None:
+            return found
+        code = code_of(node.op)
+        if node.ndim == 2 and code.reuse_transpose:
+            flipped = transpose(node)  # Mᵀ - V Uᵀ is (M - U Vᵀ)ᵀ: reuse the code of the transpose
+            if flipped is not node and flipped in self._lowered:
+                found = self._lowered[node] = self.transposed(self._lowered[flipped])
+                return found
+        if code.lower is not None:
+            found = code.lower(self, node)
+        else:  # one backend function of the arguments
+            found = self.spell(node.op, *(self.as_array(a) for a in node.args), ndim=node.ndim)
+        if found.ndim is None:
+            found.ndim = node.ndim
+        self._lowered[node] = found
+        return found
+
+
+def _key(value: Any) -> Any:
+    # 1, 1.0 and True are equal as dictionary keys but print differently
+    return (type(value).__name__, repr(value)) if isinstance(value, (int, float, bool, str)) else value
