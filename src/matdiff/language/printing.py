@@ -6,6 +6,13 @@ two equal spellings: as built (transposes at the leaves) or transposed as a whol
 nodes of Python's syntax tree, the measure of compactness. The display tree is then rendered by
 one of three renderers with minimal parentheses. The constructors make every printed spelling
 parse back to the very node it came from.
+
+The operators `+ - * / ** @ .T` and unary minus are the language's grammar and are written here; a
+function is written from its entry: `name(args)` in text by its first name (`Op.names`), a literal
+parameter it keeps (`Op.call`) as `axis=1`, dimensions as its arguments, and in Unicode and LaTeX by
+the entry's `unicode` / `latex`, a name (`tr(X)`) or a function of the rendered arguments (`X⁻¹`,
+`‖x‖`, `Iₙ`; see `_Arguments`). Which transposed spellings read back to the same node (outer, kron,
+inv and elementwise functions move a transpose inside) mirrors what the constructors do.
 """
 from __future__ import annotations
 
@@ -108,6 +115,15 @@ def _transposes_termwise(terms) -> bool:
     return all(t.ndim != 1 and transpose(t).op != "add" for t in terms)
 
 
+def _keywords(node: Node, call) -> tuple:
+    """The literal parameters a node keeps in its params (sum's axis), as keywords; left out when None."""
+    if call is None:
+        return ()
+    passed = [literal for literal in call.literals if literal.passed]
+    return tuple((literal.name, _num(float(value))) for literal, value in zip(passed, node.params)
+                 if value is not None)
+
+
 def _smaller(a: Disp, b: Disp) -> Disp:
     return b if b.cost < a.cost else a
 
@@ -144,11 +160,8 @@ class _Displayer:
             return _name(node.params[0])
         if op == "dim":
             return _dim(node.params[0])
-        if op == "eye":
-            return _call("eye", [_dim(node.params[0])])
-        if op in ("ones", "zeros"):
-            return _call(op, [_dim(d) for d in node.shape])
-        if op == "commutation":
+        call = OPS[op].call
+        if call is not None and call.dims:  # a constant matrix: its dimensions are its arguments
             return _call(op, [_dim(d) for d in node.params])
         if op == "transpose":
             return self.best_t(args[0])
@@ -171,9 +184,7 @@ class _Displayer:
             return _bin("div", self.best(args[0]), self.best(args[1]))
         if op == "pow":
             return _bin("pow", self.best(args[0]), self.best(args[1]))
-        if op == "sum" and node.params[0] is not None:
-            return _call("sum", [self.best(args[0])], (("axis", _num(float(node.params[0]))),))
-        return _call(op, [self.best(a) for a in args])
+        return _call(op, [self.best(a) for a in args], _keywords(node, call))
 
     # -- transposed
     def _best_t(self, node: Node) -> Disp:
@@ -283,7 +294,7 @@ class _TextRenderer:
         if kind == "call":
             args, keywords = d.items
             inner = [self.render(a) for a in args] + [f"{k}={self.render(v)}" for k, v in keywords]
-            return f"{OPS[d.value].text}({', '.join(inner)})"
+            return f"{OPS[d.value].names[0]}({', '.join(inner)})"
         if kind == "T":
             return self.render(d.items[0], ATOM) + ".T"
         if kind == "neg":
@@ -356,30 +367,16 @@ class _UnicodeRenderer(_TextRenderer):
         translated = text.translate(_SUBSCRIPT)
         return translated if all(not c.isascii() for c in translated) else f"[{text}]"
 
+    def _transposed(self, d: Disp) -> str:
+        return self.render(d, ATOM) + "ᵀ"
+
     def _call(self, d: Disp) -> str:
         args, keywords = d.items
-        op = d.value
-        if op == "inv":
-            return self.render(args[0], ATOM) + "⁻¹"
-        if op == "norm2":
-            return "‖" + self.render(args[0]) + "‖"
-        if op == "eye":
-            return "I" + self._sub(args[0])
-        if op == "commutation":
-            return f"K({self.render(args[0])},{self.render(args[1])})"
-        if op == "ones":
-            return "𝟙" + self._sub(args[0]) if len(args) == 1 else f"𝟙({', '.join(self.render(a) for a in args)})"
-        if op == "zeros":
-            return "0" + self._sub(args[0]) if len(args) == 1 else f"0({', '.join(self.render(a) for a in args)})"
-        if op == "outer":
-            return f"{self.render(args[0], ATOM)} {self.render(args[1], ATOM)}ᵀ"
-        if op == "kron":  # NumPy's kron takes a vector beside a matrix as a row
-            rows = args[0].ndim + args[1].ndim == 3
-            a, b = (self.render(x, ATOM) + "ᵀ" if rows and x.ndim == 1 else self.render(x, PRODUCT + 1)
-                    for x in args)
-            return f"({a} ⊗ {b})"
+        spelling = OPS[d.value].unicode
+        if callable(spelling):
+            return spelling(_Arguments(self, args, keywords))
         inner = [self.render(a) for a in args] + [f"{k}={self.render(v)}" for k, v in keywords]
-        return f"{OPS[op].unicode}({', '.join(inner)})"
+        return f"{spelling}({', '.join(inner)})"
 
 
 class _LatexRenderer(_TextRenderer):
@@ -428,31 +425,55 @@ class _LatexRenderer(_TextRenderer):
             return "{" + self.render(d.items[0], ATOM) + "}^{" + self.render(d.items[1]) + "}"
         raise AssertionError(kind)
 
+    def _transposed(self, d: Disp) -> str:
+        return "{" + self.render(d, ATOM) + r"}^\top"
+
     def _call(self, d: Disp) -> str:
         args, keywords = d.items
-        op = d.value
-        a = [self.render(x) for x in args]
-        if op == "inv":
-            return "{" + self.render(args[0], ATOM) + "}^{-1}"
-        if op == "norm2":
-            return rf"\left\lVert {a[0]} \right\rVert"
-        if op == "eye":
-            return f"I_{{{a[0]}}}"
-        if op == "commutation":
-            return f"K_{{{a[0]},{a[1]}}}"
-        if op in ("ones", "zeros"):
-            symbol = r"\mathbf{1}" if op == "ones" else r"\mathbf{0}"
-            return f"{symbol}_{{{', '.join(a)}}}"
-        if op == "outer":
-            return self.render(args[0], ATOM) + " {" + self.render(args[1], ATOM) + r"}^\top"
-        if op == "kron":  # NumPy's kron takes a vector beside a matrix as a row
-            rows = args[0].ndim + args[1].ndim == 3
-            a, b = ("{" + self.render(x, ATOM) + r"}^\top" if rows and x.ndim == 1 else self.render(x, PRODUCT + 1)
-                    for x in args)
-            return rf"\left({a} \otimes {b}\right)"
-        if op == "sum" and keywords:
-            return rf"\operatorname{{sum}}_{{{self.render(keywords[0][1])}}}\left({a[0]}\right)"
-        return rf"{OPS[op].latex}\left({', '.join(a)}\right)"
+        spelling = OPS[d.value].latex
+        if callable(spelling):
+            return spelling(_Arguments(self, args, keywords))
+        return rf"{spelling}\left({', '.join(self.render(x) for x in args)}\right)"
+
+
+class _Arguments:
+    """A call's arguments as the entry's spelling sees them, where its `unicode` or `latex` is a function:
+    `a[i]` is the i-th argument rendered as it stands, `a.atom(i)` parenthesised unless it is atomic,
+    `a.factor(i)` as a factor of a product, `a.transposed(i)` as this renderer writes a transpose (xᵀ,
+    {x}^\top), `a.subscript(i)` as a subscript (Unicode: ₙ, or [n·m] where no subscript letters exist),
+    `a.joined()` all of them, comma-separated; `a.ndim(i)` is the argument's number of axes, `len(a)` the
+    number of arguments and `a.keyword(name)` a rendered literal parameter (None where left out)."""
+
+    def __init__(self, renderer: _TextRenderer, args: tuple, keywords: tuple) -> None:
+        self.renderer, self.args, self.keywords = renderer, args, dict(keywords)
+
+    def __getitem__(self, i: int) -> str:
+        return self.renderer.render(self.args[i])
+
+    def __len__(self) -> int:
+        return len(self.args)
+
+    def atom(self, i: int) -> str:
+        return self.renderer.render(self.args[i], ATOM)
+
+    def factor(self, i: int) -> str:
+        return self.renderer.render(self.args[i], PRODUCT + 1)
+
+    def transposed(self, i: int) -> str:
+        return self.renderer._transposed(self.args[i])
+
+    def subscript(self, i: int) -> str:
+        return self.renderer._sub(self.args[i])
+
+    def joined(self) -> str:
+        return ", ".join(self[i] for i in range(len(self)))
+
+    def ndim(self, i: int) -> int:
+        return self.args[i].ndim
+
+    def keyword(self, name: str) -> str | None:
+        value = self.keywords.get(name)
+        return None if value is None else self.renderer.render(value)
 
 
 _TEXT, _UNICODE, _LATEX = _TextRenderer(), _UnicodeRenderer(), _LatexRenderer()

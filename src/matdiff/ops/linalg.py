@@ -11,7 +11,7 @@ import numpy as np
 from ..dims import format_shape
 from ..errors import ShapeError
 from ..expr import Node, make
-from .registry import Call, Code, Op, register
+from .registry import NOT_LINEAR, Call, Code, Op, SpelledIdentity, Words, register
 from .algebra.leaves import ONE, ZERO, const, dim, eye
 from .algebra.broadcasting import _describe
 from .algebra.sums import add, neg, split_coefficient
@@ -81,6 +81,10 @@ register(Op("tr", lambda node, args, sizes: np.trace(args[0]), text="tr", unicod
             pullback=lambda node, g, needed: [(node.args[0], mul(g, eye(node.args[0].shape[0])))],
             differential=lambda node, d: tr(d[0]),
             vec_jacobian=lambda node, jacobians: matmul(vec(eye(node.args[0].shape[0])), jacobians[0]),
+            words=Words("trace"),
+            identity=SpelledIdentity("tr(B) = I : B", "tr(B) = eye : B", r"\operatorname{tr}(B) = I : B"),
+            vec_identity=SpelledIdentity("tr(X) = vec(I)ᵀ vec X", "tr(X) = vec(eye(n)) @ vec(X)",
+                                         r"\operatorname{tr}X = \operatorname{vec}(I)^\top \operatorname{vec}X"),
             code=Code(numpy="np.trace(x)", jax="jnp.trace(x)", torch="torch.trace(x)", lower=_lower_tr)))
 
 
@@ -118,11 +122,13 @@ register(Op("det", lambda node, args, sizes: np.linalg.det(args[0]), text="det",
             names=("det",), call=Call(det),
             pullback=lambda node, g, needed: [(node.args[0], mul(g, node, transpose(inv(node.args[0]))))],
             differential=lambda node, d: mul(node, tr(matmul(inv(node.args[0]), d[0]))),
+            words=Words("determinant (Jacobi's formula)"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
             code=Code(numpy="np.linalg.det(x)", jax="jnp.linalg.det(x)", torch="torch.linalg.det(x)")))
 register(Op("logdet", lambda node, args, sizes: _logdet_value(args[0]), text="logdet", unicode="log det",
             latex=r"\log\det", names=("logdet",), call=Call(logdet),
             pullback=lambda node, g, needed: [(node.args[0], mul(g, transpose(inv(node.args[0]))))],
             differential=lambda node, d: tr(matmul(inv(node.args[0]), d[0])),
+            words=Words("log-determinant"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
             code=Code(numpy="np.linalg.slogdet(x)[1]", jax="jnp.linalg.slogdet(x)[1]",
                       torch="torch.linalg.slogdet(x)[1]")))
 
@@ -164,7 +170,9 @@ def _eval_inv(node, args, sizes):
     return np.linalg.inv(args[0])
 
 
-register(Op("inv", _eval_inv, text="inv", unicode="⁻¹", latex="^{-1}", names=("inv",), call=Call(inv),
+register(Op("inv", _eval_inv, text="inv", names=("inv",), call=Call(inv),
+            unicode=lambda a: a.atom(0) + "⁻¹", latex=lambda a: "{" + a.atom(0) + "}^{-1}",
             pullback=_pull_inv,
             differential=lambda node, d: neg(matmul_chain([node, d[0], node])),
+            words=Words("matrix inverse"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
             code=Code(numpy="np.linalg.inv(x)", jax="jnp.linalg.inv(x)", torch="torch.linalg.inv(x)")))

@@ -142,12 +142,52 @@ IndexRule = Callable[[Any, Node, tuple], Any]
 
 
 @dataclass(frozen=True)
+class Words:
+    """The chain rule of an operation in words, as `explain` names each step (`right multiplication by X`).
+
+    `say`: the words, or a function (node, slot, fused) -> words for the argument in `slot` (`fused`:
+    the rule reaches through that argument, ‖u‖² to u), a list of strings and nodes: an operand named
+    in the words, shown as it is where it is short and as "the other factor" where it is long.
+    `names_operands`: the words name the other operands (a product's), so the step does not show the
+    rule's form with placeholders U, V after them.
+    """
+
+    say: str | Callable[[Node, int, bool], list]
+    names_operands: bool = False
+
+    def of(self, node: Node, slot: int, fused: bool) -> list:
+        return [self.say] if isinstance(self.say, str) else list(self.say(node, slot, fused))
+
+
+@dataclass(frozen=True)
+class SpelledIdentity:
+    """An identity that explains an operation's rule, spelled in Unicode, plain text and LaTeX.
+
+    An entry's `identity` moves its linear use across a Frobenius product, M : op(dX) = op*(M) : dX
+    (`A : Bᵀ = Aᵀ : B`, the adjoint of the operation, as the differential route of `explain` applies
+    it); its `vec_identity` is its vec form (`vec(AXB) = (Bᵀ ⊗ A) vec X`).
+    """
+
+    unicode: str
+    text: str
+    latex: str
+
+
+# `identity` and `vec_identity` of an operation that is not linear (tanh, inv, det, ...): its differential
+# comes first, d tanh(U) = (1 − tanh(U)²) ⊙ dU, and the identities named are those of the products it gives.
+NOT_LINEAR = Absent("not linear: its differential rule is applied first, and the identities named are those "
+                    "of the products it gives")
+
+
+@dataclass(frozen=True)
 class Op:
     name: str
     evaluate: Evaluate
     text: str = ""  # function name or operator symbol in the language
-    unicode: str = ""
-    latex: str = ""
+    # Unicode and LaTeX: a function's name, written name(args), or a function of its rendered arguments
+    # (language/printing.py's _Arguments) for a spelling of its own: X⁻¹, ‖x‖, Iₙ
+    unicode: str | Callable[[Any], str] = ""
+    latex: str | Callable[[Any], str] = ""
     pullback: Pullback | Absent | None = None
     differential: Differential | Absent | None = None
     vec_jacobian: VecJacobian | Absent | None = None
@@ -161,9 +201,10 @@ class Op:
     # ---- code generation (codegen reads this): the spelling per backend, or a lowering rule ----
     code: Code | Absent | None = None
     # ---- explain (the chain-rule words, the differential identities) ----
-    words: Any = None
-    identity: Any = None
-    vec_identity: Any = None
+    words: Words | Absent | None = None
+    # an identity, or a function of the node choosing one (sum: all entries, or along an axis)
+    identity: SpelledIdentity | Callable[[Node], SpelledIdentity] | Absent | None = None
+    vec_identity: SpelledIdentity | Absent | None = None
 
 
 OPS: dict[str, Op] = {}

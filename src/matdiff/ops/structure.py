@@ -12,7 +12,7 @@ import math
 from ..dims import format_shape, size_of
 from ..errors import ShapeError
 from ..expr import Node, make
-from .registry import Absent, Call, Code, Literal, Op, register, within
+from .registry import NOT_LINEAR, Absent, Call, Code, Literal, Op, SpelledIdentity, Words, register, within
 from . import algebra as A
 
 
@@ -127,11 +127,30 @@ def _lower_sum(low, node: Node):
 
 
 # sum(X, axis=0) or sum(X, 0): NumPy's axis, kept as the node's parameter (None: the sum of all entries)
+def _latex_sum(a) -> str:
+    axis = a.keyword("axis")
+    return rf"\operatorname{{sum}}" + (f"_{{{axis}}}" if axis is not None else "") + rf"\left({a[0]}\right)"
+
+
+def _sum_words(node: Node, slot: int, fused: bool) -> list:
+    axis = node.params[0]
+    return ["sum of all entries" if axis is None else "sum over rows (axis 0)" if axis == 0 else
+            "sum over columns (axis 1)"]
+
+
+_SUM_ALL = SpelledIdentity("sum(B) = 𝟙 : B", "sum(B) = ones : B", r"\operatorname{sum}(B) = \mathbf{1} : B")
+_SUM_AXIS = SpelledIdentity("A : sum(B, axis) = (A copied along the axis) : B",
+                            "A : sum(B, axis) = (A copied along axis) : B",
+                            r"A : \operatorname{sum}(B) = (A\ \text{copied along the axis}) : B")
 _AXIS = Literal("axis", lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
                 "axis must be 0 or 1", spelling="axis=0 or axis=1", noun="an axis")
 register(Op("sum", lambda node, args, sizes: np.sum(args[0], axis=node.params[0]), text="sum", unicode="sum",
-            latex=r"\operatorname{sum}", names=("sum",), call=Call(sum_, literals=(_AXIS,)),
+            latex=_latex_sum, names=("sum",), call=Call(sum_, literals=(_AXIS,)),
             pullback=_pull_sum, differential=lambda node, d: sum_(d[0], node.params[0]), vec_jacobian=_vec_sum,
+            words=Words(_sum_words), identity=lambda node: _SUM_ALL if node.params[0] is None else _SUM_AXIS,
+            vec_identity=SpelledIdentity("𝟙ᵀX = (I ⊗ 𝟙ᵀ) vec X, X𝟙 = (𝟙ᵀ ⊗ I) vec X",
+                                         "sum(X, axis=0) = kron(eye(m), ones(n)) @ vec(X)",
+                                         r"\mathbf{1}^\top X = (I \otimes \mathbf{1}^\top)\operatorname{vec}X"),
             # NumPy's method skips a dispatch layer (1 µs)
             code=Code(numpy="x.sum()", jax="jnp.sum(x)", torch="torch.sum(x)", lower=_lower_sum)))
 
@@ -167,10 +186,12 @@ def abs_(x: Node) -> Node:
 _ORD = Literal("ord", lambda v: v in ("fro", 2, None) and not isinstance(v, bool),
                "only the 2-norm of a vector and the Frobenius norm of a matrix (ord=2, 'fro' or none) are part "
                "of the language", spelling="ord=2 or ord='fro'", noun="an order", passed=False)
-register(Op("norm2", lambda node, args, sizes: np.linalg.norm(args[0]), text="norm2", unicode="‖",
-            latex=r"\lVert", names=("norm2", "norm"), call=Call(norm2, literals=(_ORD,)),
+register(Op("norm2", lambda node, args, sizes: np.linalg.norm(args[0]), text="norm2",
+            unicode=lambda a: f"‖{a[0]}‖", latex=lambda a: rf"\left\lVert {a[0]} \right\rVert",
+            names=("norm2", "norm"), call=Call(norm2, literals=(_ORD,)),
             pullback=lambda node, g, needed: [(node.args[0], A.div(A.mul(g, node.args[0]), node))],
             differential=lambda node, d: A.div(inner(node.args[0], d[0]), node),
+            words=Words("norm (Frobenius for a matrix)"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
             code=Code(numpy="np.linalg.norm(x)", jax="jnp.linalg.norm(x)", torch="torch.linalg.norm(x)",
                       bounds=within(0.0, math.inf))))
 
@@ -230,6 +251,7 @@ def _d_softmax(node: Node, d) -> Node:
 
 register(Op("softmax", lambda node, args, sizes: _softmax_value(args[0]), text="softmax", unicode="softmax",
             latex=r"\operatorname{softmax}", pullback=_pull_softmax, differential=_d_softmax,
+            words=Words("softmax"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
             names=("softmax",), call=Call(softmax),
             code=Code(numpy="np.exp(x - np.logaddexp.reduce(x))", jax="jax.nn.softmax(x)", torch="torch.softmax(x, 0)",
                       bounds=within(0.0, 1.0))))
@@ -237,6 +259,7 @@ register(Op("logsumexp", lambda node, args, sizes: _logsumexp_value(args[0]), te
             unicode="logsumexp", latex=r"\operatorname{logsumexp}", names=("logsumexp",), call=Call(logsumexp),
             pullback=lambda node, g, needed: [(node.args[0], A.mul(g, softmax(node.args[0])))],
             differential=lambda node, d: inner(softmax(node.args[0]), d[0]),
+            words=Words("log-sum-exp"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
             code=Code(numpy="np.logaddexp.reduce(x)", jax="jax.nn.logsumexp(x)", torch="torch.logsumexp(x, 0)")))
 
 
@@ -301,6 +324,12 @@ register(Op("diag", lambda node, args, sizes: np.diag(args[0]), text="diag", uni
             latex=r"\operatorname{diag}", names=("diag",), call=Call(diag),
             pullback=lambda node, g, needed: [(node.args[0], diag(g))],
             differential=lambda node, d: diag(d[0]), vec_jacobian=_vec_diag,
+            words=Words(lambda node, slot, fused: ["diagonal matrix of a vector" if node.args[0].ndim == 1
+                                                   else "diagonal of a matrix"]),
+            identity=SpelledIdentity("A : diag(b) = diag(A) : b", "A : diag(b) = diag(A) : b",
+                                     r"A : \operatorname{diag}(b) = \operatorname{diag}(A) : b"),
+            vec_identity=SpelledIdentity("vec(diag v) = S v", "vec(diag(v)) = S @ v",
+                                         r"\operatorname{vec}(\operatorname{diag}v) = S v"),
             code=Code(numpy="np.diag(x)", jax="jnp.diag(x)", torch="torch.diag(x)", lower=_lower_diag)))
 
 
@@ -361,13 +390,26 @@ def _vec_outer(node: Node, jacobians) -> Node:
     return A.matmul(A.transpose(kron(A.eye(b.shape[0]), a)), jac)  # vec(a lᵀ) = (I ⊗ a) l
 
 
-register(Op("outer", lambda node, args, sizes: np.outer(args[0], args[1]), text="outer", unicode="outer",
-            latex=r"\operatorname{outer}", pullback=_pull_outer, differential=_d_outer, vec_jacobian=_vec_outer,
+register(Op("outer", lambda node, args, sizes: np.outer(args[0], args[1]), text="outer",
+            unicode=lambda a: f"{a.atom(0)} {a.transposed(1)}", latex=lambda a: f"{a.atom(0)} {a.transposed(1)}",
+            pullback=_pull_outer, differential=_d_outer, vec_jacobian=_vec_outer,
+            words=Words(lambda node, slot, fused: ["outer product, by its " + ("left" if slot == 0 else "right")
+                                                   + " vector"]),
+            identity=SpelledIdentity("A : a bᵀ = A b : a = Aᵀa : b", "A : outer(a, b) = A @ b : a = A.T @ a : b",
+                                     r"A : a b^\top = A b : a = A^\top a : b"),
+            vec_identity=SpelledIdentity("vec(a bᵀ) = b ⊗ a", "vec(outer(a, b)) = kron(b, a)",
+                                         r"\operatorname{vec}(a b^\top) = b \otimes a"),
             names=("outer",), call=Call(outer, arrays=2),
             code=Code(numpy="np.outer(x, y)", jax="jnp.outer(x, y)", torch="torch.outer(x, y)", placeholders="x y")))
 
 
 # ---- kron -------------------------------------------------------------------------------------
+
+
+def _kron_factors(a) -> list[str]:
+    """The factors of A ⊗ B as math writes them: NumPy's kron takes a vector beside a matrix as a row."""
+    rows = a.ndim(0) + a.ndim(1) == 3
+    return [a.transposed(i) if rows and a.ndim(i) == 1 else a.factor(i) for i in (0, 1)]
 
 
 def kron_shape(a: Node, b: Node):
@@ -478,8 +520,17 @@ def commutation_(m, n) -> Node:
     return A.commutation(m, n)
 
 
-register(Op("kron", lambda node, args, sizes: np.kron(args[0], args[1]), text="kron", unicode="⊗",
-            latex=r"\otimes", pullback=_pull_kron, differential=_d_kron, vec_jacobian=_vec_kron,
+register(Op("kron", lambda node, args, sizes: np.kron(args[0], args[1]), text="kron",
+            unicode=lambda a: "({} ⊗ {})".format(*_kron_factors(a)),
+            latex=lambda a: r"\left({} \otimes {}\right)".format(*_kron_factors(a)),
+            pullback=_pull_kron, differential=_d_kron, vec_jacobian=_vec_kron,
+            words=Words("Kronecker product (a partial trace)"),
+            identity=SpelledIdentity("A : (B ⊗ C) by partial traces", "A : kron(B, C) by partial traces",
+                                     r"A : (B \otimes C)"),
+            vec_identity=SpelledIdentity("vec(A ⊗ B) = (I ⊗ K ⊗ I)(vec A ⊗ vec B)",
+                                         "vec(kron(A, B)) = R @ kron(vec(A), vec(B))",
+                                         r"\operatorname{vec}(A \otimes B) = (I \otimes K \otimes I)"
+                                         r"(\operatorname{vec}A \otimes \operatorname{vec}B)"),
             names=("kron",), call=Call(kron, arrays=2),
             # torch.kron (2.13) fails on transposed views: "view size is not compatible with input tensor's size"
             code=Code(numpy="np.kron(x, y)", jax="jnp.kron(x, y)", torch="torch.kron(x.contiguous(), y.contiguous())",
@@ -532,6 +583,10 @@ register(Op("vec", lambda node, args, sizes: np.reshape(args[0], -1, order="F"),
             pullback=lambda node, g, needed: [(node.args[0], unvec(g, *node.args[0].shape))],
             differential=lambda node, d: vec(d[0]),
             vec_jacobian=lambda node, jacobians: jacobians[0],
+            words=Words("vec (column-major stacking)"),
+            identity=SpelledIdentity("a : vec(B) = unvec(a) : B", "a : vec(B) = unvec(a) : B",
+                                     r"a : \operatorname{vec}(B) = \operatorname{unvec}(a) : B"),
+            vec_identity=Absent("vec(dX) is itself a vec form, its Jacobian the identity"),
             # column-major, as in the Cookbook
             code=Code(numpy="x.T.reshape(-1)", jax="x.T.reshape(-1)", torch="x.T.reshape(-1)", lower=_lower_vec)))
 

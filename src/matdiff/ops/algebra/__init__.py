@@ -14,7 +14,8 @@ Every rewrite is an identity that holds for all sizes; `tests/test_simplify.py` 
 The modules call each other's constructors (a sum builds products and a product sums), so each
 imports its siblings at its end; this package gathers the names the rest of `ops` uses.
 """
-from .leaves import ONE, ZERO, commutation, const, dim, eye, is_const, is_zero, ones, var, var_from_spec, zeros  # noqa: F401
+from .leaves import (ONE, ZERO, commutation, const, dim, eye, is_const, is_zero, ones, var, var_from_spec,  # noqa: F401
+                     zeros)
 from .broadcasting import (_describe, _single, broadcast_jacobian, broadcast_shapes, broadcast_to,  # noqa: F401
                            scale_jacobian, shape_mismatch, unbroadcast, vec_broadcast)
 from .sums import add, neg, scale, split_coefficient, sub  # noqa: F401
