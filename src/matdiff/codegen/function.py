@@ -82,7 +82,7 @@ def make_plan(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any,
             outputs.append(Output(f"hess_{w}", f"∂²f/∂{w}²", d.node, d.text, d.layout))
     used = {w for w in names}
     for out in outputs:
-        used |= {n.params[0] for n in topological(out.node) if n.op == "var"}
+        used |= {v.params[0] for v in free_variables(out.node)}
     arguments = [(v, variables[v].shape) for v in variables if v in used]
     if cotangent is not None and cotangent not in variables:
         arguments.append((cotangent, f.shape))
