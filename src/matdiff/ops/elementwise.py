@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..expr import Node, make
-from .registry import NOT_LINEAR, Bounds, Call, Code, Op, Words, register, within
+from .registry import INDEXED_WHOLE, NOT_LINEAR, Bounds, Call, Code, Op, Words, register, within
 from . import algebra
 from .algebra.leaves import ONE, const, is_const
 from .algebra.sums import add, neg, sub
@@ -96,7 +96,7 @@ def elementwise(name: str, numpy_fn, derivative: Callable[[Node], Node], scalar_
 
     OPS_DERIVATIVE[name] = derivative
     register(Op(name, lambda node, args, sizes: numpy_fn(args[0]), text=name, unicode=name, latex=latex,
-                names=(name,), call=Call(construct),
+                names=(name,), call=Call(construct), index=INDEXED_WHOLE,
                 pullback=_pullback, differential=_differential, elementwise=True, derivative=derivative,
                 words=Words(f"elementwise {name}"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
                 code=code if code is not None else Code.named(name)))

@@ -11,7 +11,7 @@ import numpy as np
 from ..dims import format_shape
 from ..errors import ShapeError
 from ..expr import Node, make
-from .registry import NOT_LINEAR, Call, Code, Op, SpelledIdentity, Words, register
+from .registry import INDEXED_WHOLE, NOT_LINEAR, Call, Code, Op, SpelledIdentity, Words, register
 from .algebra.leaves import ONE, ZERO, const, dim, eye
 from .algebra.broadcasting import _describe
 from .algebra.sums import add, neg, split_coefficient
@@ -76,8 +76,14 @@ def _lower_tr(low, node: Node):
     return low.spell("tr", low.term(x), ndim=0)
 
 
+def _index_tr(ix, node: Node, idx: tuple):
+    """tr(A) = Σ_s A[s,s]."""
+    s = ix.fresh(node.args[0].shape[0])
+    return ix.summing(ix.indexed(node.args[0], (s, s)), [s])
+
+
 register(Op("tr", lambda node, args, sizes: np.trace(args[0]), text="tr", unicode="tr", latex=r"\operatorname{tr}",
-            names=("tr", "trace"), call=Call(tr),
+            names=("tr", "trace"), call=Call(tr), index=_index_tr,
             pullback=lambda node, g, needed: [(node.args[0], mul(g, eye(node.args[0].shape[0])))],
             differential=lambda node, d: tr(d[0]),
             vec_jacobian=lambda node, jacobians: matmul(vec(eye(node.args[0].shape[0])), jacobians[0]),
@@ -119,13 +125,13 @@ def _logdet_value(a):
 
 
 register(Op("det", lambda node, args, sizes: np.linalg.det(args[0]), text="det", unicode="det", latex=r"\det",
-            names=("det",), call=Call(det),
+            names=("det",), call=Call(det), index=INDEXED_WHOLE,
             pullback=lambda node, g, needed: [(node.args[0], mul(g, node, transpose(inv(node.args[0]))))],
             differential=lambda node, d: mul(node, tr(matmul(inv(node.args[0]), d[0]))),
             words=Words("determinant (Jacobi's formula)"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
             code=Code(numpy="np.linalg.det(x)", jax="jnp.linalg.det(x)", torch="torch.linalg.det(x)")))
 register(Op("logdet", lambda node, args, sizes: _logdet_value(args[0]), text="logdet", unicode="log det",
-            latex=r"\log\det", names=("logdet",), call=Call(logdet),
+            latex=r"\log\det", names=("logdet",), call=Call(logdet), index=INDEXED_WHOLE,
             pullback=lambda node, g, needed: [(node.args[0], mul(g, transpose(inv(node.args[0]))))],
             differential=lambda node, d: tr(matmul(inv(node.args[0]), d[0])),
             words=Words("log-determinant"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
@@ -170,7 +176,7 @@ def _eval_inv(node, args, sizes):
     return np.linalg.inv(args[0])
 
 
-register(Op("inv", _eval_inv, text="inv", names=("inv",), call=Call(inv),
+register(Op("inv", _eval_inv, text="inv", names=("inv",), call=Call(inv), index=INDEXED_WHOLE,
             unicode=lambda a: a.atom(0) + "⁻¹", latex=lambda a: "{" + a.atom(0) + "}^{-1}",
             pullback=_pull_inv,
             differential=lambda node, d: neg(matmul_chain([node, d[0], node])),

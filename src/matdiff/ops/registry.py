@@ -140,6 +140,10 @@ class Call:
 # reader.broadcast / reader.raised / reader.has_dx as their docstrings say.
 IndexRule = Callable[[Any, Node, tuple], Any]
 
+# `index` of an operation with no index rule: it is an atom, indexed as a whole (tanh(X @ W)[i,j], det(X),
+# inv(X)[k,l]); a differential holds it only away from dX, where its value is a known array.
+INDEXED_WHOLE = Absent("no index rule: indexed as a whole, as an atom (tanh(U)[i,j], det(X))")
+
 
 @dataclass(frozen=True)
 class Words:

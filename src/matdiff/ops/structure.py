@@ -12,7 +12,8 @@ import math
 from ..dims import format_shape, size_of
 from ..errors import ShapeError
 from ..expr import Node, make
-from .registry import NOT_LINEAR, Absent, Call, Code, Literal, Op, SpelledIdentity, Words, register, within
+from .registry import (INDEXED_WHOLE, NOT_LINEAR, Absent, Call, Code, Literal, Op, SpelledIdentity, Words,
+                       register, within)
 from . import algebra as A
 
 
@@ -127,6 +128,18 @@ def _lower_sum(low, node: Node):
 
 
 # sum(X, axis=0) or sum(X, 0): NumPy's axis, kept as the node's parameter (None: the sum of all entries)
+def _index_sum(ix, node: Node, idx: tuple):
+    """sum(X) = Σ_{s,t} X[s,t]; along an axis, sum(X, axis=0)[j] = Σ_s X[s,j]."""
+    (x,) = node.args
+    axis = node.params[0]
+    if axis is None:
+        fresh = [ix.fresh(d) for d in x.shape]
+        return ix.summing(ix.indexed(x, tuple(fresh)), fresh)
+    s = ix.fresh(x.shape[axis])
+    entries = (s, idx[0]) if axis == 0 else (idx[0], s)
+    return ix.summing(ix.indexed(x, entries), [s])
+
+
 def _latex_sum(a) -> str:
     axis = a.keyword("axis")
     return rf"\operatorname{{sum}}" + (f"_{{{axis}}}" if axis is not None else "") + rf"\left({a[0]}\right)"
@@ -145,7 +158,7 @@ _SUM_AXIS = SpelledIdentity("A : sum(B, axis) = (A copied along the axis) : B",
 _AXIS = Literal("axis", lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
                 "axis must be 0 or 1", spelling="axis=0 or axis=1", noun="an axis")
 register(Op("sum", lambda node, args, sizes: np.sum(args[0], axis=node.params[0]), text="sum", unicode="sum",
-            latex=_latex_sum, names=("sum",), call=Call(sum_, literals=(_AXIS,)),
+            latex=_latex_sum, names=("sum",), call=Call(sum_, literals=(_AXIS,)), index=_index_sum,
             pullback=_pull_sum, differential=lambda node, d: sum_(d[0], node.params[0]), vec_jacobian=_vec_sum,
             words=Words(_sum_words), identity=lambda node: _SUM_ALL if node.params[0] is None else _SUM_AXIS,
             vec_identity=SpelledIdentity("𝟙ᵀX = (I ⊗ 𝟙ᵀ) vec X, X𝟙 = (𝟙ᵀ ⊗ I) vec X",
@@ -188,7 +201,7 @@ _ORD = Literal("ord", lambda v: v in ("fro", 2, None) and not isinstance(v, bool
                "of the language", spelling="ord=2 or ord='fro'", noun="an order", passed=False)
 register(Op("norm2", lambda node, args, sizes: np.linalg.norm(args[0]), text="norm2",
             unicode=lambda a: f"‖{a[0]}‖", latex=lambda a: rf"\left\lVert {a[0]} \right\rVert",
-            names=("norm2", "norm"), call=Call(norm2, literals=(_ORD,)),
+            names=("norm2", "norm"), call=Call(norm2, literals=(_ORD,)), index=INDEXED_WHOLE,
             pullback=lambda node, g, needed: [(node.args[0], A.div(A.mul(g, node.args[0]), node))],
             differential=lambda node, d: A.div(inner(node.args[0], d[0]), node),
             words=Words("norm (Frobenius for a matrix)"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
@@ -252,11 +265,12 @@ def _d_softmax(node: Node, d) -> Node:
 register(Op("softmax", lambda node, args, sizes: _softmax_value(args[0]), text="softmax", unicode="softmax",
             latex=r"\operatorname{softmax}", pullback=_pull_softmax, differential=_d_softmax,
             words=Words("softmax"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
-            names=("softmax",), call=Call(softmax),
+            names=("softmax",), call=Call(softmax), index=INDEXED_WHOLE,
             code=Code(numpy="np.exp(x - np.logaddexp.reduce(x))", jax="jax.nn.softmax(x)", torch="torch.softmax(x, 0)",
                       bounds=within(0.0, 1.0))))
 register(Op("logsumexp", lambda node, args, sizes: _logsumexp_value(args[0]), text="logsumexp",
             unicode="logsumexp", latex=r"\operatorname{logsumexp}", names=("logsumexp",), call=Call(logsumexp),
+            index=INDEXED_WHOLE,
             pullback=lambda node, g, needed: [(node.args[0], A.mul(g, softmax(node.args[0])))],
             differential=lambda node, d: inner(softmax(node.args[0]), d[0]),
             words=Words("log-sum-exp"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
@@ -320,8 +334,20 @@ def _lower_diag(low, node: Node):
     return low.spell("diag", low.term(x), ndim=node.ndim)
 
 
+def _index_diag(ix, node: Node, idx: tuple):
+    """diag(v)[i,j] = v[i] δ[i,j]; diag(M)[i] = M[i,i] (rectangular deltas pick the diagonal of a
+    non-square M)."""
+    (x,) = node.args
+    if x.ndim == 1:
+        return ix.product(ix.indexed(x, (idx[0],)), ix.delta(idx[0], idx[1]))
+    if x.shape[0] == x.shape[1]:
+        return ix.indexed(x, (idx[0], idx[0]))
+    s, t = ix.fresh(x.shape[0]), ix.fresh(x.shape[1])
+    return ix.summing(ix.product(ix.indexed(x, (s, t)), ix.delta(idx[0], s), ix.delta(idx[0], t)), [s, t])
+
+
 register(Op("diag", lambda node, args, sizes: np.diag(args[0]), text="diag", unicode="diag",
-            latex=r"\operatorname{diag}", names=("diag",), call=Call(diag),
+            latex=r"\operatorname{diag}", names=("diag",), call=Call(diag), index=_index_diag,
             pullback=lambda node, g, needed: [(node.args[0], diag(g))],
             differential=lambda node, d: diag(d[0]), vec_jacobian=_vec_diag,
             words=Words(lambda node, slot, fused: ["diagonal matrix of a vector" if node.args[0].ndim == 1
@@ -400,6 +426,7 @@ register(Op("outer", lambda node, args, sizes: np.outer(args[0], args[1]), text=
             vec_identity=SpelledIdentity("vec(a bᵀ) = b ⊗ a", "vec(outer(a, b)) = kron(b, a)",
                                          r"\operatorname{vec}(a b^\top) = b \otimes a"),
             names=("outer",), call=Call(outer, arrays=2),
+            index=lambda ix, node, idx: ix.product(*(ix.indexed(v, (i,)) for v, i in zip(node.args, idx))),
             code=Code(numpy="np.outer(x, y)", jax="jnp.outer(x, y)", torch="torch.outer(x, y)", placeholders="x y")))
 
 
@@ -520,6 +547,23 @@ def commutation_(m, n) -> Node:
     return A.commutation(m, n)
 
 
+def _index_kron(ix, node: Node, idx: tuple):
+    """(A ⊗ B)[(i,k),(j,l)] = A[i,j] B[k,l], with composite indices (row-major, as NumPy's kron numbers
+    them); a 1-D operand beside a matrix is a row. Where dX is not inside, A ⊗ B is an atom."""
+    a, b = node.args
+    if not ix.has_dx(node):
+        return None
+    ia = tuple(ix.fresh(d) for d in a.shape)
+    ib = tuple(ix.fresh(d) for d in b.shape)
+    ra = ((None,) if a.ndim == 1 and b.ndim == 2 else ()) + ia
+    rb = ((None,) if b.ndim == 1 and a.ndim == 2 else ()) + ib
+    picks = []
+    for out, pa, pb in zip(idx, ra, rb):
+        names = tuple(n for n in (pa, pb) if n is not None)
+        picks.append(ix.delta(out, names[0] if len(names) == 1 else names))
+    return ix.summing(ix.product(ix.indexed(a, ia), ix.indexed(b, ib), *picks), ia + ib)
+
+
 register(Op("kron", lambda node, args, sizes: np.kron(args[0], args[1]), text="kron",
             unicode=lambda a: "({} ⊗ {})".format(*_kron_factors(a)),
             latex=lambda a: r"\left({} \otimes {}\right)".format(*_kron_factors(a)),
@@ -531,7 +575,7 @@ register(Op("kron", lambda node, args, sizes: np.kron(args[0], args[1]), text="k
                                          "vec(kron(A, B)) = R @ kron(vec(A), vec(B))",
                                          r"\operatorname{vec}(A \otimes B) = (I \otimes K \otimes I)"
                                          r"(\operatorname{vec}A \otimes \operatorname{vec}B)"),
-            names=("kron",), call=Call(kron, arrays=2),
+            names=("kron",), call=Call(kron, arrays=2), index=_index_kron,
             # torch.kron (2.13) fails on transposed views: "view size is not compatible with input tensor's size"
             code=Code(numpy="np.kron(x, y)", jax="jnp.kron(x, y)", torch="torch.kron(x.contiguous(), y.contiguous())",
                       placeholders="x y")))
@@ -578,8 +622,17 @@ def _lower_vec(low, node: Node):
     return low.spell("vec", low.term(x), ndim=1)
 
 
+def _index_vec(ix, node: Node, idx: tuple):
+    """vec(M)[(b,a)] = M[a,b]: column-major, a composite index; where dX is not inside, an atom."""
+    (x,) = node.args
+    if not ix.has_dx(node):
+        return None
+    a, b = ix.fresh(x.shape[0]), ix.fresh(x.shape[1])
+    return ix.summing(ix.product(ix.indexed(x, (a, b)), ix.delta(idx[0], (b, a))), [a, b])
+
+
 register(Op("vec", lambda node, args, sizes: np.reshape(args[0], -1, order="F"), text="vec", unicode="vec",
-            latex=r"\operatorname{vec}", names=("vec",), call=Call(vec),
+            latex=r"\operatorname{vec}", names=("vec",), call=Call(vec), index=_index_vec,
             pullback=lambda node, g, needed: [(node.args[0], unvec(g, *node.args[0].shape))],
             differential=lambda node, d: vec(d[0]),
             vec_jacobian=lambda node, jacobians: jacobians[0],

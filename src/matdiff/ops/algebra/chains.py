@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from ...dims import Shape
 from ...errors import ShapeError
 from ...expr import Node, make
-from ..registry import Absent, Code, Op, register
+from ..registry import Absent, Code, Op, SpelledIdentity, Words, register
 
 # ---- matrix products --------------------------------------------------------------------------
 
@@ -347,9 +347,45 @@ def _vec_matmul(node: Node, jacobians) -> Node:
     return matmul(kron(rhs, lhs), jac)
 
 
+def _matmul_words(node: Node, slot: int, fused: bool) -> list:
+    left, right = node.args[:slot], node.args[slot + 1:]
+    if not left:
+        return ["right multiplication by ", matmul_chain(right)]
+    if not right:
+        return ["left multiplication by ", matmul_chain(left)]
+    return ["multiplication by ", matmul_chain(left), " on the left and ", matmul_chain(right), " on the right"]
+
+
+def _index_matmul(ix, node: Node, idx: tuple):
+    """(A B C)[i,j] = Σ_{s,t} A[i,s] B[s,t] C[t,j]; a vector at an end has no free index there (NumPy's
+    1-D rules)."""
+    factors = node.args
+    rest = list(idx)
+    fresh = [ix.fresh(f.shape[-1]) for f in factors[:-1]]
+    parts = []
+    for t, f in enumerate(factors):
+        entries = []
+        if t == 0:
+            if f.ndim == 2:
+                entries.append(rest.pop(0))
+        else:
+            entries.append(fresh[t - 1])
+        if t < len(factors) - 1:
+            entries.append(fresh[t])
+        elif f.ndim == 2:
+            entries.append(rest.pop(0))
+        parts.append(ix.indexed(f, tuple(entries)))
+    return ix.summing(ix.product(*parts), fresh)
+
+
 register(Op("matmul", _eval_matmul, text="@", unicode=" ", latex=" ",
-            names=Absent("an operator of the language: a @ b"),
+            names=Absent("an operator of the language: a @ b"), index=_index_matmul,
             pullback=_pull_matmul, differential=_d_matmul, vec_jacobian=_vec_matmul,
+            words=Words(_matmul_words, names_operands=True),
+            identity=Absent("a product moves across a Frobenius product by the identities of products, "
+                            "A : BC = BᵀA : C = ACᵀ : B, the differential route's own"),
+            vec_identity=SpelledIdentity("vec(AXB) = (Bᵀ ⊗ A) vec X", "vec(A @ X @ B) = kron(B.T, A) @ vec(X)",
+                                         r"\operatorname{vec}(AXB) = (B^\top \otimes A)\operatorname{vec}X"),
             # a chain is planned by code generation's structured products: diag, kron, commutation, outer
             # and inverse factors are applied to their neighbours, never formed where avoidable
             code=Code(lower=lambda low, node: low.product(node), reuse_transpose=True)))

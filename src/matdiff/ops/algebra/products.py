@@ -14,7 +14,7 @@ import numpy as np
 
 from ...errors import NotSupportedError, ShapeError
 from ...expr import Node, make
-from ..registry import Absent, Code, Op, register
+from ..registry import NOT_LINEAR, Absent, Code, Op, SpelledIdentity, Words, register
 
 # ---- products ---------------------------------------------------------------------------------
 
@@ -164,9 +164,30 @@ def _times(a: float, b: float) -> float:
     return 0.0 if a == 0.0 or b == 0.0 else a * b  # 0 · ∞ is 0 here: a zero factor is exactly zero
 
 
+def _mul_words(node: Node, slot: int, fused: bool) -> list:
+    a, others = node.args[slot], [f for i, f in enumerate(node.args) if i != slot]
+    if not a.shape and node.shape:
+        return ["scalar times an array (sum of the entries of the product)"]
+    if all(not f.shape for f in others):
+        return ["scaling by ", mul(*others)]
+    words = ["elementwise (Hadamard) product with ", mul(*others)]
+    return words + ([" (broadcast, summed back)"] if a.shape != node.shape else [])
+
+
+def _index_mul(ix, node: Node, idx: tuple):
+    """(A ⊙ B)[i,j] = A[i,j] B[i,j], operands broadcast."""
+    return ix.product(*(ix.of_argument(arg, node, idx) for arg in node.args))
+
+
 register(Op("mul", _eval_mul, text="*", unicode="⊙", latex=r"\odot",
-            names=Absent("an operator of the language: a * b"),
+            names=Absent("an operator of the language: a * b"), index=_index_mul,
             pullback=_pull_mul, differential=_d_mul, vec_jacobian=_vec_mul,
+            words=Words(_mul_words, names_operands=True),
+            identity=Absent("a product moves across a Frobenius product by the identities of products, "
+                            "A : (B ⊙ C) = (A ⊙ B) : C, the differential route's own"),
+            vec_identity=SpelledIdentity("vec(U ⊙ X) = diag(vec U) vec X", "vec(U * X) = diag(vec(U)) @ vec(X)",
+                                         r"\operatorname{vec}(U \odot X) = \operatorname{diag}(\operatorname{vec}U)"
+                                         r"\operatorname{vec}X"),
             code=Code(lower=_lower_mul, bounds=_bounds_mul, reuse_transpose=True)))
 
 
@@ -283,9 +304,24 @@ def _vec_div(node: Node, jacobians) -> Node:
     return scale_jacobian(jacobians[0], div(ONE, b), a.shape, node.shape)
 
 
+def _index_div(ix, node: Node, idx: tuple):
+    """(A / B)[i,j] = A[i,j] B[i,j]⁻¹, operands broadcast, for B free of dX."""
+    a, b = node.args
+    if ix.has_dx(b):
+        return None
+    numerator = ix.of_argument(a, node, idx)
+    sub, fresh = ix.broadcast(b, node, idx)
+    return ix.summing(ix.product(numerator, ix.reciprocal(b, sub)), fresh)
+
+
 register(Op("div", lambda node, args, sizes: args[0] / args[1], text="/", unicode="/", latex="/",
-            names=Absent("an operator of the language: a / b"),
+            names=Absent("an operator of the language: a / b"), index=_index_div,
             pullback=_pull_div, differential=_d_div, vec_jacobian=_vec_div,
+            words=Words(lambda node, slot, fused: ["division by ", node.args[1]] if slot == 0
+                        else ["the divisor of a quotient"]),
+            identity=SpelledIdentity("A : (B / c) = (A / c) : B", "A : (B / c) = (A / c) : B",
+                                     r"A : (B / c) = (A / c) : B"),
+            vec_identity=Absent("a quotient of dX by a scalar is a scaling, which no vec rule names"),
             code=Code(lower=lambda low, node: low.binary("/", *(low.term(a) for a in node.args), node.ndim),
                       reuse_transpose=True)))
 
@@ -372,9 +408,28 @@ def _bounds_pow(node: Node, bounds_of) -> tuple[float, float]:
     return -math.inf, math.inf
 
 
+def _pow_words(node: Node, slot: int, fused: bool) -> list:
+    base, exponent = node.args
+    if fused:  # the rule of ‖u‖², reaching through the norm
+        return ["squared Frobenius norm" if base.args[0].ndim == 2 else "squared norm"]
+    if slot == 1:
+        return ["power (by the exponent)"]
+    return ["power ", exponent] if exponent.op == "const" else ["power (by the base)"]
+
+
+def _index_pow(ix, node: Node, idx: tuple):
+    """(A ** c)[i,j] = A[i,j]^c for a number c, where dX is not inside."""
+    a, p = node.args
+    if p.op != "const" or ix.has_dx(node):
+        return None
+    sub, fresh = ix.broadcast(a, node, idx)
+    return ix.summing(ix.raised(a, sub, p.params[0]), fresh)
+
+
 register(Op("pow", lambda node, args, sizes: np.power(args[0], args[1]), text="**", unicode="^", latex="^",
-            names=Absent("an operator of the language: a ** b"),
-            pullback=_pull_pow, differential=_d_pow, code=Code(lower=_lower_pow, bounds=_bounds_pow)))
+            names=Absent("an operator of the language: a ** b"), index=_index_pow,
+            pullback=_pull_pow, differential=_d_pow, code=Code(lower=_lower_pow, bounds=_bounds_pow),
+            words=Words(_pow_words), identity=NOT_LINEAR, vec_identity=NOT_LINEAR))
 
 # Late imports: the operations the rules above build (their modules import this one).
 from .leaves import ONE, const, is_const, is_zero, ones, zeros  # noqa: E402

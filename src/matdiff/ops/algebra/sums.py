@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ...dims import Shape
 from ...expr import Node, make
-from ..registry import Absent, Code, Op, register
+from ..registry import Absent, Code, Op, Words, register
 
 # ---- sums -------------------------------------------------------------------------------------
 
@@ -363,9 +363,43 @@ def _bounds_add(node: Node, bounds_of) -> tuple[float, float]:
     return sum(i[0] for i in intervals), sum(i[1] for i in intervals)
 
 
+def _add_words(node: Node, slot: int, fused: bool) -> list:
+    a = node.args[slot]
+    if a.shape == node.shape:
+        return ["subtraction" if split_coefficient(a)[0] < 0 else "addition"]
+    if not a.shape:
+        return ["scalar added to every entry (sum of all entries)"]
+    if a.ndim == 1 or (a.ndim == 2 and a.shape[0] == 1):
+        return ["row-broadcast addition (sum over rows)"]
+    return ["column-broadcast addition (sum over columns)"]
+
+
+def _index_add(ix, node: Node, idx: tuple):
+    """(A + B)[i,j] = A[i,j] + B[i,j], operands broadcast; a sum without dX is written out only where
+    its terms are simple: (tanh(U) - Y)[i,j] stays one atom rather than multiplied out."""
+    if not ix.has_dx(node) and not all(_written_out(t) for t in node.args):
+        return None
+    return [t for arg in node.args for t in ix.of_argument(arg, node, idx)]
+
+
+def _written_out(node: Node) -> bool:
+    """Summands worth writing out in index form: variables, their transposes, identities, numbers."""
+    if node.op in ("var", "eye", "const", "dim"):
+        return True
+    if node.op == "transpose":
+        return _written_out(node.args[0])
+    if node.op == "mul" and len(node.args) == 2 and node.args[0].op == "const":
+        return _written_out(node.args[1])
+    return False
+
+
 register(Op("add", _eval_add, text="+", unicode="+", latex="+",
-            names=Absent("an operator of the language: a + b, a - b"),
+            names=Absent("an operator of the language: a + b, a - b"), index=_index_add,
             pullback=_pull_add, differential=_d_add, vec_jacobian=_vec_add,
+            words=Words(_add_words),
+            identity=Absent("the Frobenius product is linear, A : (B + C) = A : B + A : C, an identity of the "
+                            "differential route's own"),
+            vec_identity=Absent("vec is linear, vec(A + B) = vec A + vec B: no rule of its own"),
             code=Code(lower=_lower_add, bounds=_bounds_add, reuse_transpose=True)))
 
 # Late imports: the operations the rules above build (their modules import this one).

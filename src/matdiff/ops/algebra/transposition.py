@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...expr import Node, make
-from ..registry import Call, Code, Op, register
+from ..registry import Call, Code, Op, SpelledIdentity, Words, register
 
 # ---- symmetry -------------------------------------------------------------------------------
 
@@ -114,9 +114,14 @@ def _vec_transpose(node: Node, jacobians) -> Node:
 
 register(Op("transpose", lambda node, args, sizes: np.transpose(args[0]), text=".T", unicode="ᵀ", latex=r"^\top",
             names=("transpose",), call=Call(transpose),  # printed as the operator .T
+            index=lambda ix, node, idx: ix.indexed(node.args[0], tuple(reversed(idx))),  # Xᵀ[i,j] = X[j,i]
             pullback=lambda node, g, needed: [(node.args[0], transpose(g))],
             differential=lambda node, d: transpose(d[0]),
             vec_jacobian=_vec_transpose,
+            words=Words("transpose"),
+            identity=SpelledIdentity("A : Bᵀ = Aᵀ : B", "A : B.T = A.T : B", r"A : B^\top = A^\top : B"),
+            vec_identity=SpelledIdentity("vec(Xᵀ) = K vec X", "vec(X.T) = commutation(m, n) @ vec(X)",
+                                         r"\operatorname{vec}(X^\top) = K\operatorname{vec}X"),
             code=Code(lower=lambda low, node: low.transposed(low.term(node.args[0])))))
 
 # Late imports: the operations the rules above build (their modules import this one).
