@@ -181,6 +181,36 @@ def test_a_name_is_a_variable_or_a_dimension_never_both():
         md.parse("tr(eye(n)) + n", "n: scalar, x: n")
 
 
+# ---- calls: the names and parameters each operation's entry declares ---------------------------
+
+@pytest.mark.parametrize("text, printed", [
+    ("trace(X)", "tr(X)"), ("np.trace(X)", "tr(X)"), ("np.linalg.norm(X, 'fro')", "norm2(X)"),
+    ("norm(x, ord=2)", "norm2(x)"), ("norm(x, None)", "norm2(x)"), ("sum(X, 0)", "sum(X, axis=0)"),
+    ("sum(X, axis=-1)", "sum(X, axis=1)"), ("sum(x, axis=None)", "sum(x)"), ("ones((n, n))", "ones(n, n)"),
+    ("transpose(X)", "X.T"), ("np.kron(x, X)", "kron(x, X)"),
+])
+def test_aliases_and_literal_parameters_read_as_numpy_means_them(text, printed):
+    assert md.parse(text, "X: n×n, x: n").text == printed
+
+
+@pytest.mark.parametrize("text, says", [
+    ("sum(X, 1, 2)", "sum takes one array (and an axis), got 3 arguments"),
+    ("sum(X, foo=1)", "sum takes only the keyword axis=0 or axis=1"),
+    ("sum(X, 0, axis=1)", "sum takes only the keyword axis=0 or axis=1"),
+    ("sum(X, axis=1.0)", "axis must be 0 or 1"),
+    ("norm(x, 3)", "only the 2-norm of a vector and the Frobenius norm of a matrix"),
+    ("norm(x, 2, 2)", "norm takes one array (and an order), got 3 arguments"),
+    ("tr(X, axis=1)", "tr takes no keyword arguments"),
+    ("kron(X)", "kron takes 2 arguments, got 1"),
+    ("eye(n, n)", "eye takes 1 dimension(s), got 2"),
+    ("zeros(n, n, n)", "zeros takes 1 or 2 dimension(s), got 3"),
+    ("commutation((n, n))", "a dimension must be a name such as n"),
+])
+def test_a_call_that_does_not_fit_its_entry_says_why(text, says):
+    with pytest.raises(md.ParseError, match=re.escape(says)):
+        md.parse(text, "X: n×n, x: n")
+
+
 # ---- declarations ---------------------------------------------------------------------------
 
 SHAPE_OF = {"X": ("n", "m"), "x": ("n",), "s": (), "K": (2, "n")}
