@@ -8,106 +8,20 @@ their sum. For a function that is not a scalar the start is a symbolic upstream 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ..errors import MatdiffError
 from ..expr import Node, dependents, free_variables, topological
-from ..ops import ONE, OPS, ZERO, add, matmul_chain, mul, split_coefficient, var
+from ..ops import ONE, OPS, ZERO, add, var
 from .claims import CotangentClaim, Objective
 from .steps import PLACEHOLDERS, Step, is_short, rule_pattern, symmetric_words, zeros_like
 from .styles import STYLES, Math, as_denominator, render_parts
 
 
-def _operand_words(node: Node) -> list:
-    return [node] if is_short(node) else ["the other factor"]
-
-
-def _matmul_words(node: Node, slot: int, fused: bool) -> list:
-    left, right = node.args[:slot], node.args[slot + 1:]
-    if not left:
-        return ["right multiplication by ", *_operand_words(matmul_chain(right))]
-    if not right:
-        return ["left multiplication by ", *_operand_words(matmul_chain(left))]
-    return ["multiplication by ", *_operand_words(matmul_chain(left)), " on the left and ",
-            *_operand_words(matmul_chain(right)), " on the right"]
-
-
-def _add_words(node: Node, slot: int, fused: bool) -> list:
-    a = node.args[slot]
-    if a.shape == node.shape:
-        return ["subtraction" if split_coefficient(a)[0] < 0 else "addition"]
-    if not a.shape:
-        return ["scalar added to every entry (sum of all entries)"]
-    if a.ndim == 1 or (a.ndim == 2 and a.shape[0] == 1):
-        return ["row-broadcast addition (sum over rows)"]
-    return ["column-broadcast addition (sum over columns)"]
-
-
-def _mul_words(node: Node, slot: int, fused: bool) -> list:
-    others = [f for i, f in enumerate(node.args) if i != slot]
-    if all(f.op == "const" for f in others):
-        return ["scaling by ", mul(*others)]
-    a = node.args[slot]
-    if not a.shape and node.shape:
-        return ["scalar times an array (sum of the entries of the product)"]
-    if all(not f.shape for f in others):
-        return ["scaling by ", *_operand_words(mul(*others))]
-    words = ["elementwise (Hadamard) product with ", *_operand_words(mul(*others))]
-    return words + ([" (broadcast, summed back)"] if a.shape != node.shape else [])
-
-
-def _pow_words(node: Node, slot: int, fused: bool) -> list:
-    base, exponent = node.args
-    if fused:
-        return ["squared Frobenius norm" if base.args[0].ndim == 2 else "squared norm"]
-    if slot == 1:
-        return ["power (by the exponent)"]
-    return ["power ", exponent] if exponent.op == "const" else ["power (by the base)"]
-
-
-def _sum_words(node: Node, slot: int, fused: bool) -> list:
-    axis = node.params[0]
-    return ["sum of all entries" if axis is None else "sum over rows (axis 0)" if axis == 0 else
-            "sum over columns (axis 1)"]
-
-
-def _named(name: str) -> Callable[[Node, int, bool], list]:
-    return lambda node, slot, fused: [name]
-
-
-# The chain rule of each operation in words, keyed by operation (its formula comes from the operation
-# table's own pullback, see `_mapping`); an elementwise function reads "elementwise tanh".
-CHAIN_RULES: dict[str, Callable[[Node, int, bool], list]] = {
-    "matmul": _matmul_words,
-    "transpose": _named("transpose"),
-    "add": _add_words,
-    "mul": _mul_words,
-    "div": lambda node, slot, fused: (["division by ", *_operand_words(node.args[1])] if slot == 0
-                                      else ["the divisor of a quotient"]),
-    "pow": _pow_words,
-    "sum": _sum_words,
-    "norm2": _named("norm (Frobenius for a matrix)"),
-    "tr": _named("trace"),
-    "det": _named("determinant (Jacobi's formula)"),
-    "logdet": _named("log-determinant"),
-    "inv": _named("matrix inverse"),
-    "softmax": _named("softmax"),
-    "logsumexp": _named("log-sum-exp"),
-    "diag": lambda node, slot, fused: ["diagonal matrix of a vector" if node.args[0].ndim == 1
-                                       else "diagonal of a matrix"],
-    "outer": lambda node, slot, fused: ["outer product, by its " + ("left" if slot == 0 else "right") + " vector"],
-    "kron": _named("Kronecker product (a partial trace)"),
-    "vec": _named("vec (column-major stacking)"),
-}
-
-
-def _rule_words(node: Node, slot: int, fused: bool) -> list:
-    """The chain rule of `node` for its argument in `slot`, in words and math."""
-    if node.op in CHAIN_RULES:
-        return CHAIN_RULES[node.op](node, slot, fused)
-    if OPS[node.op].elementwise:
-        return [f"elementwise {node.op}"]
-    return [node.op]
+def rule_words(node: Node, slot: int, fused: bool) -> list:
+    """The chain rule of `node` for its argument in `slot`, in words and math, as its entry words it: an
+    operand named there is shown where it is short, and called "the other factor" where it is long."""
+    words = OPS[node.op].words
+    parts = words.of(node, slot, fused) if words else [node.op]
+    return [p if not isinstance(p, Node) or is_short(p) else "the other factor" for p in parts]
 
 
 def chain_rule_steps(objective: Objective, x: Node, names: dict, taken: set, symmetric: str,
@@ -166,7 +80,7 @@ def chain_rule_steps(objective: Objective, x: Node, names: dict, taken: set, sym
                               CotangentClaim(objective, node, g, names), g, node.shape, tuple(words)))
             continue
         _, node, slot, path, argument, cotangent, fused = record
-        words = _rule_words(node, slot if slot is not None else (path[0][1] if path else 0), fused)
+        words = rule_words(node, slot if slot is not None else (path[0][1] if path else 0), fused)
         mapping = _mapping(node, slot, path, fused, taken)
         partial = contributions.get(argument, 0) > 1
         claim = CotangentClaim(objective, argument, cotangent, names, path if partial else ())
@@ -195,6 +109,8 @@ def _mapping(node: Node, slot: int | None, path: tuple, fused: bool, taken: set)
         entries = [c for a, c in OPS[pattern.op].pullback(pattern, gbar, lambda n: n is target) if a is target]
         stood_in = pattern is not node and any(v.params[0] in PLACEHOLDERS and v not in free_variables(node)
                                                for v in free_variables(pattern))
-        return (gbar, entries[position], pattern if stood_in else None) if position < len(entries) else ()
+        words = OPS[node.op].words
+        shown = stood_in and not (words and words.names_operands)  # a product's words name its operands
+        return (gbar, entries[position], pattern if shown else None) if position < len(entries) else ()
     except (MatdiffError, IndexError, TypeError, ValueError, AttributeError):
         return ()

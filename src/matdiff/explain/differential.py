@@ -17,69 +17,43 @@ from ..errors import MatdiffError, NotSupportedError
 from ..expr import Node, dependents, topological
 from ..language import to_latex, to_text, to_unicode
 from ..ops import ONE, OPS, ZERO, add, inner, matmul, matmul_chain, mul, transpose, var, vec
+from ..ops.registry import SpelledIdentity
 from .claims import CotangentClaim, DifferentialClaim, LayoutClaim, Objective
 from .notation import derivative_label
 from .steps import Step, fresh_name, is_short, rule_pattern, symmetric_words, zeros_like
 from .styles import STYLES, Math, Style, as_denominator, render_form, render_parts, wrap_sum
 
-# identity key -> (Unicode, text, LaTeX)
-IDENTITIES: dict[str, tuple[str, str, str]] = {
-    "sum_product": ("sum(A ⊙ B) = A : B", "sum(A * B) = A : B", r"\operatorname{sum}(A \odot B) = A : B"),
-    "sum_product_broadcast": ("sum(A ⊙ B) = A : B, the copies of a broadcast operand summed",
-                              "sum(A * B) = A : B, the copies of a broadcast operand summed",
-                              r"\operatorname{sum}(A \odot B) = A : B\ \text{(broadcast copies summed)}"),
-    "sum": ("sum(B) = 𝟙 : B", "sum(B) = ones : B", r"\operatorname{sum}(B) = \mathbf{1} : B"),
-    "sum_axis": ("A : sum(B, axis) = (A copied along the axis) : B", "A : sum(B, axis) = (A copied along axis) : B",
-                 r"A : \operatorname{sum}(B) = (A\ \text{copied along the axis}) : B"),
-    "left": ("A : BC = BᵀA : C", "A : B @ C = B.T @ A : C", r"A : BC = B^\top A : C"),
-    "right": ("A : BC = ACᵀ : B", "A : B @ C = A @ C.T : B", r"A : BC = A C^\top : B"),
-    "both": ("A : BCD = BᵀADᵀ : C", "A : B @ C @ D = B.T @ A @ D.T : C", r"A : BCD = B^\top A D^\top : C"),
-    "quadratic": ("a bᵀ : C = aᵀ C b", "outer(a, b) : C = a @ C @ b", r"a b^\top : C = a^\top C b"),
-    "transpose": ("A : Bᵀ = Aᵀ : B", "A : B.T = A.T : B", r"A : B^\top = A^\top : B"),
-    "hadamard": ("A : (B ⊙ C) = (A ⊙ B) : C", "A : (B * C) = (A * B) : C", r"A : (B \odot C) = (A \odot B) : C"),
-    "scalar_array": ("A : (b C) = (A : C) b", "A : (b * C) = (A : C) * b", r"A : (b C) = (A : C)\, b"),
-    "div": ("A : (B / c) = (A / c) : B", "A : (B / c) = (A / c) : B", r"A : (B / c) = (A / c) : B"),
-    "add": ("A : (B + C) = A : B + A : C", "A : (B + C) = A : B + A : C", r"A : (B + C) = A : B + A : C"),
-    "add_broadcast": ("A : (B + 𝟙cᵀ) = A : B + (Aᵀ𝟙) : c (broadcast terms summed)",
-                      "A : (B + c) = A : B + sum(A, axis=0) : c (broadcast terms summed)",
-                      r"A : (B + \mathbf{1}c^\top) = A : B + (A^\top\mathbf{1}) : c"),
-    "trace_cyclic": ("tr(ABC) = tr(CAB) = (CA)ᵀ : B (trace cyclicity, tr(PᵀQ) = P : Q)",
-                     "tr(A @ B @ C) = tr(C @ A @ B) = (C @ A).T : B (trace cyclicity)",
-                     r"\operatorname{tr}(ABC) = \operatorname{tr}(CAB) = (CA)^\top : B"),
-    "trace": ("tr(B) = I : B", "tr(B) = eye : B", r"\operatorname{tr}(B) = I : B"),
-    "diag": ("A : diag(b) = diag(A) : b", "A : diag(b) = diag(A) : b",
-             r"A : \operatorname{diag}(b) = \operatorname{diag}(A) : b"),
-    "outer": ("A : a bᵀ = A b : a = Aᵀa : b", "A : outer(a, b) = A @ b : a = A.T @ a : b",
-              r"A : a b^\top = A b : a = A^\top a : b"),
-    "kron": ("A : (B ⊗ C) by partial traces", "A : kron(B, C) by partial traces", r"A : (B \otimes C)"),
-    "vec": ("a : vec(B) = unvec(a) : B", "a : vec(B) = unvec(a) : B", r"a : \operatorname{vec}(B) = \operatorname{unvec}(a) : B"),
-    "scalar": ("a (b c) = (a b) c", "a * (b * c) = (a * b) * c", r"a (b c) = (a b) c"),
-    "collect": ("A : C + B : C = (A + B) : C", "A : C + B : C = (A + B) : C", r"A : C + B : C = (A + B) : C"),
-    "frobenius": ("φ = G : f, so dφ = G : df (A : B = sum(A ⊙ B) = tr(AᵀB))",
-                  "phi = G : f, so dphi = G : df (A : B = sum(A * B) = tr(A.T @ B))",
-                  r"\varphi = G : f,\ d\varphi = G : df"),
-    "reverse": ("the remaining terms by reverse mode", "the remaining terms by reverse mode",
-                r"\text{the remaining terms by reverse mode}"),
-}
-VEC_IDENTITIES: dict[str, tuple[str, str, str]] = {
-    "matmul": ("vec(AXB) = (Bᵀ ⊗ A) vec X", "vec(A @ X @ B) = kron(B.T, A) @ vec(X)",
-               r"\operatorname{vec}(AXB) = (B^\top \otimes A)\operatorname{vec}X"),
-    "transpose": ("vec(Xᵀ) = K vec X", "vec(X.T) = commutation(m, n) @ vec(X)",
-                  r"\operatorname{vec}(X^\top) = K\operatorname{vec}X"),
-    "mul": ("vec(U ⊙ X) = diag(vec U) vec X", "vec(U * X) = diag(vec(U)) @ vec(X)",
-            r"\operatorname{vec}(U \odot X) = \operatorname{diag}(\operatorname{vec}U)\operatorname{vec}X"),
-    "outer": ("vec(a bᵀ) = b ⊗ a", "vec(outer(a, b)) = kron(b, a)", r"\operatorname{vec}(a b^\top) = b \otimes a"),
-    "tr": ("tr(X) = vec(I)ᵀ vec X", "tr(X) = vec(eye(n)) @ vec(X)", r"\operatorname{tr}X = \operatorname{vec}(I)^\top \operatorname{vec}X"),
-    "sum": ("𝟙ᵀX = (I ⊗ 𝟙ᵀ) vec X, X𝟙 = (𝟙ᵀ ⊗ I) vec X", "sum(X, axis=0) = kron(eye(m), ones(n)) @ vec(X)",
-            r"\mathbf{1}^\top X = (I \otimes \mathbf{1}^\top)\operatorname{vec}X"),
-    "kron": ("vec(A ⊗ B) = (I ⊗ K ⊗ I)(vec A ⊗ vec B)", "vec(kron(A, B)) = R @ kron(vec(A), vec(B))",
-             r"\operatorname{vec}(A \otimes B) = (I \otimes K \otimes I)(\operatorname{vec}A \otimes \operatorname{vec}B)"),
-    "diag": ("vec(diag v) = S v", "vec(diag(v)) = S @ v", r"\operatorname{vec}(\operatorname{diag}v) = S v"),
+# The identities of the Frobenius product itself, A : B = sum(A ⊙ B) = tr(AᵀB): its definition, its
+# linearity, and how a factor of a product moves across it. They are this route's own; an operation's own
+# identity (A : Bᵀ = Aᵀ : B, tr(B) = I : B, ...) and vec rule are in its entry (`Op.identity`, `Op.vec_identity`).
+IDENTITIES: dict[str, Math] = {
+    "sum_product": Math("sum(A ⊙ B) = A : B", "sum(A * B) = A : B", r"\operatorname{sum}(A \odot B) = A : B"),
+    "sum_product_broadcast": Math("sum(A ⊙ B) = A : B, the copies of a broadcast operand summed",
+                                  "sum(A * B) = A : B, the copies of a broadcast operand summed",
+                                  r"\operatorname{sum}(A \odot B) = A : B\ \text{(broadcast copies summed)}"),
+    "left": Math("A : BC = BᵀA : C", "A : B @ C = B.T @ A : C", r"A : BC = B^\top A : C"),
+    "right": Math("A : BC = ACᵀ : B", "A : B @ C = A @ C.T : B", r"A : BC = A C^\top : B"),
+    "both": Math("A : BCD = BᵀADᵀ : C", "A : B @ C @ D = B.T @ A @ D.T : C", r"A : BCD = B^\top A D^\top : C"),
+    "quadratic": Math("a bᵀ : C = aᵀ C b", "outer(a, b) : C = a @ C @ b", r"a b^\top : C = a^\top C b"),
+    "hadamard": Math("A : (B ⊙ C) = (A ⊙ B) : C", "A : (B * C) = (A * B) : C",
+                     r"A : (B \odot C) = (A \odot B) : C"),
+    "scalar_array": Math("A : (b C) = (A : C) b", "A : (b * C) = (A : C) * b", r"A : (b C) = (A : C)\, b"),
+    "scalar": Math("a (b c) = (a b) c", "a * (b * c) = (a * b) * c", r"a (b c) = (a b) c"),
+    "add": Math("A : (B + C) = A : B + A : C", "A : (B + C) = A : B + A : C", r"A : (B + C) = A : B + A : C"),
+    "add_broadcast": Math("A : (B + 𝟙cᵀ) = A : B + (Aᵀ𝟙) : c (broadcast terms summed)",
+                          "A : (B + c) = A : B + sum(A, axis=0) : c (broadcast terms summed)",
+                          r"A : (B + \mathbf{1}c^\top) = A : B + (A^\top\mathbf{1}) : c"),
+    "trace_cyclic": Math("tr(ABC) = tr(CAB) = (CA)ᵀ : B (trace cyclicity, tr(PᵀQ) = P : Q)",
+                         "tr(A @ B @ C) = tr(C @ A @ B) = (C @ A).T : B (trace cyclicity)",
+                         r"\operatorname{tr}(ABC) = \operatorname{tr}(CAB) = (CA)^\top : B"),
+    "collect": Math("A : C + B : C = (A + B) : C", "A : C + B : C = (A + B) : C", r"A : C + B : C = (A + B) : C"),
+    "reverse": Math("the remaining terms by reverse mode", "the remaining terms by reverse mode",
+                    r"\text{the remaining terms by reverse mode}"),
 }
 
 
-def _identity_math(key: str) -> Math:
-    return Math(*IDENTITIES[key])
+def _spelled(identity: SpelledIdentity) -> Math:
+    return Math(identity.unicode, identity.text, identity.latex)
 
 
 def _d_name(x: Node, taken: set) -> str:
@@ -103,11 +77,12 @@ def _dependent_index(factors: Sequence[Node], depends) -> int:
     return found[0]
 
 
-LINEAR = ("sum", "tr", "matmul", "mul", "add", "transpose", "div", "diag", "outer", "kron", "vec")
+def _move(m: Node, linear: Node, dx: Node, depends) -> tuple[list[tuple[Node, Node]], Math] | None:
+    """One identity applied to the term M : L (L linear in dX): the terms it becomes, and the identity.
 
-
-def _move(m: Node, linear: Node, dx: Node, depends) -> tuple[list[tuple[Node, Node]], str] | None:
-    """One identity applied to the term M : L (L linear in dX): the terms it becomes, and the identity."""
+    Products (sum of a Hadamard product, a trace of a product, matmul, ⊙) and sums move by the Frobenius
+    product's own identities; any other linear operation by its entry's `identity`, applied through its
+    pullback (the adjoint of its linear use)."""
     if linear is dx:
         return None
     op = linear.op
@@ -117,16 +92,15 @@ def _move(m: Node, linear: Node, dx: Node, depends) -> tuple[list[tuple[Node, No
         (_, spread), = OPS["sum"].pullback(linear, m, needed)
         entries = list(OPS["mul"].pullback(product, spread, needed))
         broadcast = any(a.shape != product.shape for a, _ in entries)
-        return entries, "sum_product_broadcast" if broadcast else "sum_product"
+        return entries, IDENTITIES["sum_product_broadcast" if broadcast else "sum_product"]
     if op == "tr" and linear.args[0].op == "matmul" and all(f.ndim == 2 for f in linear.args[0].args):
         factors = linear.args[0].args
         i = _dependent_index(factors, depends)
         rest = list(factors[i + 1:]) + list(factors[:i])
-        return [(factors[i], mul(m, transpose(matmul_chain(rest))))], "trace_cyclic"
+        return [(factors[i], mul(m, transpose(matmul_chain(rest))))], IDENTITIES["trace_cyclic"]
     rule = OPS[op].pullback
-    if rule is None or op not in LINEAR:
+    if not rule:
         return None
-    entries = list(rule(linear, m, needed))
     if op == "matmul":
         factors = linear.args
         i = _dependent_index(factors, depends)
@@ -135,7 +109,7 @@ def _move(m: Node, linear: Node, dx: Node, depends) -> tuple[list[tuple[Node, No
             key = "quadratic"
         else:
             key = "both" if left and right else "left" if left else "right"
-        return entries, key
+        return list(rule(linear, m, needed)), IDENTITIES[key]
     if op == "mul":
         i = _dependent_index(linear.args, depends)
         if not linear.shape:
@@ -144,15 +118,14 @@ def _move(m: Node, linear: Node, dx: Node, depends) -> tuple[list[tuple[Node, No
             key = "scalar_array"
         else:
             key = "hadamard"
-        return entries, key
+        return list(rule(linear, m, needed)), IDENTITIES[key]
     if op == "add":
         broadcast = any(t.shape != linear.shape for t in linear.args if depends(t))
-        return entries, "add_broadcast" if broadcast else "add"
-    if op == "sum":
-        return entries, "sum" if linear.params[0] is None else "sum_axis"
-    keys = {"tr": "trace", "transpose": "transpose", "div": "div", "diag": "diag", "outer": "outer",
-            "kron": "kron", "vec": "vec"}
-    return entries, keys[op]
+        return list(rule(linear, m, needed)), IDENTITIES["add_broadcast" if broadcast else "add"]
+    identity = OPS[op].identity
+    if not identity:  # not linear (its differential was taken first), or no identity of its own
+        return None
+    return list(rule(linear, m, needed)), _spelled(identity(linear) if callable(identity) else identity)
 
 
 def _differential_rules(f: Node, x: Node, taken: set) -> list[Math]:
@@ -253,17 +226,17 @@ def differential_route_steps(objective: Objective, x: Node, names: dict, taken: 
             rest = _form_node(pairs)
             from ..calculus import pullback
             pairs = [(pullback(rest, dx), dx)]
-            steps.append(_form_step(objective, x, dx, pairs, d_phi, (_identity_math("reverse"),)))
+            steps.append(_form_step(objective, x, dx, pairs, d_phi, (IDENTITIES["reverse"],)))
             break
-        entries, key = moved
+        entries, identity = moved
         pairs = pairs[:position] + [(c, a) for a, c in entries] + pairs[position + 1:]
         now = render_form(pairs, STYLES["unicode"])
         if now != shown:
-            steps.append(_form_step(objective, x, dx, pairs, d_phi, (_identity_math(key),)))
+            steps.append(_form_step(objective, x, dx, pairs, d_phi, (identity,)))
             shown = now
     if len(pairs) > 1:
         pairs = [(add(*(m for m, _ in pairs)), dx)]
-        steps.append(_form_step(objective, x, dx, pairs, d_phi, (_identity_math("collect"),)))
+        steps.append(_form_step(objective, x, dx, pairs, d_phi, (IDENTITIES["collect"],)))
     gradient = pairs[0][0] if pairs else zeros_like(x)
     xn = x.params[0]
     words = ("read off: ", Math(f"dφ = M : {dx.params[0]} ⇒ ∂φ/∂{xn} = M", f"dphi = M : {dx.params[0]} => dphi/d{xn} = M",
@@ -302,9 +275,7 @@ def _vec_steps(f: Node, x: Node, dx: Node, df: Node, names: dict, answer: Deriva
             else:
                 lhs = Math(f"vec(d{fname.unicode})", f"vec(d{fname.text})",
                            rf"\operatorname{{vec}}(\mathrm{{d}}{fname.latex})")
-                ops = {n.op for n in dependents(df, dx) if n.op != "mul" or _scales_by_array(n, dx)}
-                keys = [k for k in VEC_IDENTITIES if k in ops] or ["matmul"]
-                rule = tuple(p for k in keys for p in (Math(*VEC_IDENTITIES[k]), "; "))[:-1]
+                rule = tuple(p for identity in _vec_identities(df, dx) for p in (_spelled(identity), "; "))[:-1]
                 arrangement = "vec"
     except (MatdiffError, TypeError, ValueError):
         return []
@@ -329,7 +300,20 @@ def _vec_steps(f: Node, x: Node, dx: Node, df: Node, names: dict, answer: Deriva
     return steps
 
 
-def _scales_by_array(node: Node, dx: Node) -> bool:
-    """A product in df whose factor free of dX is an array (not a mere scaling)."""
-    depending = dependents(node, dx)
-    return any(a.shape for a in node.args if a not in depending)
+# The order the vec rules of a step are named in: the general vec(AXB) = (Bᵀ ⊗ A) vec X first. Only the
+# reading order: an operation not listed names its rule after these, in the order of the operation table.
+VEC_RULE_ORDER = ("matmul", "transpose", "mul", "outer", "tr", "sum", "kron", "diag")
+
+
+def _vec_identities(df: Node, dx: Node) -> list[SpelledIdentity]:
+    """The vec rules of the operations df applies to dX (their entries' `vec_identity`); a product by scalars
+    alone is a scaling and names no rule. With none, vec(AXB) = (Bᵀ ⊗ A) vec X (A and B identities)."""
+    depending = dependents(df, dx)
+    used = set()
+    for n in depending:
+        free = [a for a in n.args if a not in depending]
+        if not free or any(a.shape for a in free):
+            used.add(n.op)
+    order = list(VEC_RULE_ORDER) + [name for name in OPS if name not in VEC_RULE_ORDER]
+    found = [OPS[name].vec_identity for name in order if name in used and OPS[name].vec_identity]
+    return found or [OPS["matmul"].vec_identity]

@@ -31,7 +31,7 @@ class Step:
     expression: Node | None
     shape: tuple
     rule_parts: tuple = ()  # the rule as words and math, for the other spellings
-    mapping: tuple = ()  # chain rule: (incoming placeholder, outgoing expression) of the rule
+    mapping: tuple = ()  # chain rule: (incoming placeholder, outgoing expression, the rule's form or None)
     details: tuple = ()  # further rules named by the step (the differential rules used), as Math
 
     @property
@@ -72,7 +72,7 @@ class Step:
         text = render_parts(self.rule_parts, style) if self.rule_parts else style.words(self.rule)
         if self.mapping:
             g, out, pattern = self.mapping
-            if pattern is not None and pattern.op not in ("matmul", "mul"):
+            if pattern is not None:
                 text += " " + as_math(style.expr(pattern), style)
             text += (": " if style.name != "latex" else r"\colon\ ") + \
                 f"{as_math(style.expr(g), style)} {style.maps} {as_math(style.expr(out), style)}"
@@ -91,7 +91,7 @@ class Step:
         if self.mapping:
             g, out_node, pattern = self.mapping
             style = STYLES["latex"]
-            if pattern is not None and pattern.op not in ("matmul", "mul"):
+            if pattern is not None:
                 out.append(f" ${style.expr(pattern)}$")
             out.append(f": ${style.expr(g)} \\mapsto {style.expr(out_node)}$")
         return "".join(out)
