@@ -108,3 +108,25 @@ def test_the_trace_of_a_square_kronecker_product_of_non_square_factors_is_accept
     assert report.ok, str(report)
     assert np.isfinite(md.derivative("tr(kron(X, R))", "X", where).evaluate(
         {"X": np.ones((2, 3)), "R": np.ones((3, 2))})).all()
+
+
+@pytest.mark.parametrize("text, where", [
+    ("sum(exp(sin(x) * tanh(A @ x)))", "x: n, A: n×n"),
+    ("x @ A @ x * sin(x @ x)", "x: n, A: n×n"),
+    ("tanh(x) * exp(x * x)", "x: scalar"),
+    ("sum(tanh(x))", "x: n"),
+])
+def test_a_tenth_derivative_is_quick_or_a_clear_refusal(text, where):
+    import time
+
+    start = time.perf_counter()
+    try:
+        md.derivative(text, "x", where, order=10)
+    except md.NotSupportedError as refusal:
+        assert "stopped after order" in str(refusal) and "distinct subexpressions" in str(refusal)
+    assert time.perf_counter() - start < 5.0  # about 0.3 s alone; the bound leaves room for a busy machine
+
+
+def test_third_and_fourth_derivatives_of_small_functions_are_still_given():
+    assert md.derivative("sum(exp(sin(x) * tanh(A @ x)))", "x", "x: n, A: n×n", order=3).text
+    assert md.derivative("x @ A @ x * sin(x @ x)", "x", "x: n, A: n×n", order=4).text

@@ -216,6 +216,11 @@ def derive_once(f: Node, x: Node, symmetric: str = "sym") -> Node:
     return vec_form(differential(f, x, d_x), d_x)
 
 
+# Repeated derivatives grow about threefold per order; past this size (relative to the function) a
+# further order would take seconds and print megabytes, so it is refused with the reason instead.
+_GROWTH_BUDGET, _SIZE_BUDGET = 32, 1500
+
+
 def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any = None, order: int = 1,
                symmetric: str = "sym") -> Derivative:
     """The derivative of `expr` by `wrt`, of the given order, in compact matrix notation.
@@ -244,7 +249,15 @@ def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any
         raise NotSupportedError("derivatives of order 2 and more are for scalar functions; "
                                 f"this function is {format_shape(node.shape)}")
     result = base = node
-    for x in xs:
+    budget = _GROWTH_BUDGET * node_count(node) + _SIZE_BUDGET
+    for step, x in enumerate(xs):
+        if step > 1:
+            size, growth = node_count(result), node_count(result) / max(1, node_count(base))
+            if size * max(1.0, growth) > budget:  # the next order, at the growth of the last one
+                raise NotSupportedError(
+                    f"stopped after order {step} of {len(xs)}: that derivative already has {size} distinct "
+                    f"subexpressions against {node_count(node)} in the function, and each further order multiplies "
+                    f"them by about {growth:.1f} (ask for a lower order, or differentiate a scalar part)")
         base = result
         result = derive_once(result, x, symmetric)
     kind, layout = _layout(node, xs[0])
