@@ -130,3 +130,18 @@ def test_a_tenth_derivative_is_quick_or_a_clear_refusal(text, where):
 def test_third_and_fourth_derivatives_of_small_functions_are_still_given():
     assert md.derivative("sum(exp(sin(x) * tanh(A @ x)))", "x", "x: n, A: n×n", order=3).text
     assert md.derivative("x @ A @ x * sin(x @ x)", "x", "x: n, A: n×n", order=4).text
+
+
+def test_log_det_of_a_kronecker_product_with_an_identity_stays_in_kronecker_form():
+    where = "S: n×n, b: m"  # b only brings the dimension m
+    assert md.derivative("logdet(kron(eye(m), S))", "S", where).text == "m * inv(S).T"
+    hessian = md.derivative("logdet(kron(eye(m), S))", "S", where, order=2)
+    assert hessian.text == "-m * kron(inv(S), inv(S).T) @ commutation(n, n)"  # n²×n², never (mn)²×(mn)²
+    assert md.check("logdet(kron(eye(m), S))", "S", where, order=2).ok
+
+
+def test_det_of_a_kronecker_product_is_a_product_of_powers():
+    where = "S: n×n, A: p×p"
+    report = md.check("det(kron(A, S))", "S", where)
+    assert report.ok, str(report)
+    assert "kron" not in md.derivative("det(kron(A, S))", "S", where).text

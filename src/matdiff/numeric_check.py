@@ -177,7 +177,7 @@ def check(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any = No
         report.rows.append(CheckRow(name, label, worst, TOLERANCES["central differences"][order - 1],
                                     f"{directions} directions"))
         if use_jax:
-            row = _jax_row(expression, names, name, point, full, order, sides, f.ndim, report)
+            row = _jax_row(expression, names, name, point, full, order, sides, f.ndim, report, bound)
             if row is not None:
                 report.rows.append(row)
     return report
@@ -207,7 +207,7 @@ def _symmetric_part(tensor: np.ndarray, sides: Sequence[int]) -> np.ndarray:
 
 
 def _jax_row(expression: Expression, names: list[str], name: str, point, full: np.ndarray, order: int,
-             sides: Sequence[int], out_ndim: int, report: CheckReport) -> CheckRow | None:
+             sides: Sequence[int], out_ndim: int, report: CheckReport, sizes: Mapping[str, int]) -> CheckRow | None:
     try:
         import jax
     except ImportError:
@@ -219,12 +219,14 @@ def _jax_row(expression: Expression, names: list[str], name: str, point, full: n
     value_fn = compile_code(expression, names, backend="jax", gradients=False, name="value_of")
     arguments = list(value_fn.__code__.co_varnames[:value_fn.__code__.co_argcount])
     index = arguments.index(name)
+    code = value_fn.__code__  # dimensions no argument carries are keyword-only arguments (logdet(kron(eye(m), S)))
+    dimensions = {d: sizes[d] for d in code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]}
     with _x64(jax):
         args = [jax.numpy.asarray(point[a]) for a in arguments]
         scalar = out_ndim == 0
 
         def fn(*a):
-            return value_fn(*a)[0]
+            return value_fn(*a, **dimensions)[0]
 
         if order == 1:
             method = "jax.grad" if scalar else "jax.jacfwd"

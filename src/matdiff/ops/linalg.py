@@ -15,7 +15,7 @@ from .registry import INDEXED_WHOLE, NOT_LINEAR, Call, Code, Op, SpelledIdentity
 from .algebra.leaves import ONE, ZERO, const, dim, eye
 from .algebra.broadcasting import _describe
 from .algebra.sums import add, neg, split_coefficient
-from .algebra.products import div, mul, split_scalars
+from .algebra.products import div, mul, power, split_scalars
 from .algebra.chains import chain_factors, matmul, matmul_chain
 from .algebra.transposition import is_symmetric, transpose, transposed_spelling_is_simpler
 from .structure import kron, vec
@@ -105,6 +105,9 @@ def det(x: Node) -> Node:
         return ZERO  # a b ᵀ has rank 1 (a symbolic n might be 1, so only for known sizes)
     if x.op == "eye":
         return ONE
+    if x.op == "kron" and all(a.ndim == 2 and a.shape[0] == a.shape[1] for a in x.args):
+        a, b = x.args  # det(A ⊗ B) = det(A)^q det(B)^p for A p×p, B q×q: no pq×pq matrix is ever formed
+        return mul(power(det(a), dim(b.shape[0])), power(det(b), dim(a.shape[0])))
     return make("det", (x,), (), ())
 
 
@@ -114,6 +117,10 @@ def logdet(x: Node) -> Node:
         return logdet(x.args[0])
     if x.op == "eye":
         return ZERO
+    if x.op == "kron" and all(a.ndim == 2 and a.shape[0] == a.shape[1] for a in x.args) \
+            and any(a.op == "eye" for a in x.args):
+        a, b = x.args  # log det(I_p ⊗ B) = p log det(B), and log det(A ⊗ I_q) = q log det(A)
+        return mul(dim(a.shape[0]), logdet(b)) if a.op == "eye" else mul(dim(b.shape[0]), logdet(a))
     return make("logdet", (x,), (), ())
 
 
