@@ -2,8 +2,11 @@
 headless Chromium (Debian's chromium and chromium-driver, driven by Selenium).
 
 The API answers are the engine's: the tests check that the page asks the right question, returns the
-command line's JSON schema with the page's sections, and refuses what it should (400 with the
-caret, 413 over 10 kB, 504 over the time limit, 403 for a foreign Host, 404 for any other file).
+shared JSON report with the page's sections, and refuses what it should (400 with the caret or
+for a text over 4000 characters, 413 over 50 kB, 504 over the time limit, 408 for a client that
+stops sending, 403 for a foreign Host, 404 for any other file, 405 for any other method, always
+as JSON). The time limit counts the derivation alone; the numeric check has its own.
+tests/test_web_load.py puts the page under load.
 The browser tests skip when Chromium is not installed (`.ci/run` installs it) and leave a screenshot
 in tests/artifacts/page.png (docs/page.png is a copy of it).
 """
@@ -12,16 +15,20 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import matdiff as md
 from matdiff.report import Report, report_json
+from matdiff.web.derive import MAX_TEXT
 from matdiff.web.server import MAX_REQUEST_BYTES, PageServer, is_loopback
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +46,7 @@ def running(server: PageServer) -> threading.Thread:
 @pytest.fixture(scope="module")
 def server():
     server = PageServer()
-    server.derivations.warm_up(wait=True)  # the first answer should not pay for starting JAX
+    assert server.wait_until_ready()  # the workers start with the server; the tests wait for all of them
     running(server)
     yield server
     server.shutdown()
@@ -159,24 +166,85 @@ def test_bodies_that_are_not_json_are_refused(server):
     assert status == 415
 
 
-def test_requests_over_10_kB_are_413(server):
+def test_text_over_the_limit_is_refused_never_cut_short(server):
+    status, answer = post(server, "/api/derive", {**SEED, "expression": "W @ X" + " " * (MAX_TEXT - 5)})
+    assert status == 200  # at the limit is fine
+    status, answer = post(server, "/api/derive", {**SEED, "expression": "W @ X" + " " * (MAX_TEXT - 4)})
+    assert status == 400
+    assert answer["error"] == f'"expression" is {MAX_TEXT + 1} characters long; at most {MAX_TEXT} are accepted ' \
+                              "(nothing was cut short)"
+    for field in ("where", "claim"):
+        status, answer = post(server, "/api/derive", {**SEED, field: "x" * (MAX_TEXT + 1)})
+        assert status == 400 and f'"{field}" is {MAX_TEXT + 1} characters long' in answer["error"]
+
+
+def test_requests_over_50_kB_are_413(server):
+    # three text fields at their limit, each character 4 bytes in UTF-8 (as the page sends them), still fit
+    payload = {**SEED, "expression": "𝑊" * MAX_TEXT, "where": "𝑊" * MAX_TEXT, "claim": "𝑋" * MAX_TEXT}
+    status, _, body = request(server, "POST", "/api/derive", json.dumps(payload, ensure_ascii=False).encode(),
+                              {"Content-Type": "application/json"})
+    assert status == 400 and "declaration" in json.loads(body)["error"]  # the engine's answer, not a 413
     payload = {**SEED, "expression": "W @ X" + " " * MAX_REQUEST_BYTES}
     status, answer = post(server, "/api/derive", payload)
-    assert status == 413 and "at most 10000" in answer["error"]
-    status, answer = post(server, "/api/derive", {**SEED, "expression": "W @ X" + " " * 9000})
-    assert status == 200  # just under the limit is fine
+    assert status == 413 and f"at most {MAX_REQUEST_BYTES}" in answer["error"]
 
 
-def test_derivations_over_the_time_limit_are_504_and_their_worker_is_stopped():
-    server = PageServer(timeout=0.01)  # cold workers: not even the start fits
+def small_server(**options) -> PageServer:
+    """A server of its own, with one worker of each kind (and whatever limits the test sets)."""
+    server = PageServer(workers=1, checkers=1, **options)
+    assert server.wait_until_ready()
     running(server)
+    return server
+
+
+def chain(layers: int) -> str:
+    """sum(tanh(A @ tanh(A @ ... x + b) + b)): its fourth derivative by x takes far longer than 5 s."""
+    inner = "x"
+    for _ in range(layers):
+        inner = f"tanh(A @ {inner} + b)"
+    return f"sum({inner})"
+
+
+SLOW = {"expression": chain(8), "where": "A: n×n, x: n, b: n", "wrt": "x", "order": 4}
+
+
+def worker_pids(server: PageServer) -> set[int]:
+    return {worker.process.pid for worker in server.derivations._idle}
+
+
+def test_the_time_limit_counts_the_derivation_alone():
+    server = small_server(timeout=2.0)
     try:
+        pids = worker_pids(server)
+        slow = {}
+        thread = threading.Thread(target=lambda: slow.update(answer=post(server, "/api/derive", SLOW)))
+        thread.start()
+        time.sleep(0.3)  # the slow derivation has the only worker now
+        started = time.monotonic()
         status, answer = post(server, "/api/derive", SEED)
-        assert status == 504 and "took longer than 0.01 s" in answer["error"]
-        assert server.derivations._idle == []  # the worker was killed, not kept
-        server.derivations.timeout = 60.0
-        status, answer = post(server, "/api/derive", SEED)  # a new worker answers the next request
+        waited = time.monotonic() - started
+        thread.join()
+        assert slow["answer"] == (504, {"error": "the derivation took longer than 2 s and was stopped "
+                                                 "(the limit counts the derivation alone)"})
+        # it waited for the worker longer than the limit, and that did not count: an answer, not a 504
         assert status == 200 and answer["derivative"]["text"] == "kron(X.T, eye(m))"
+        assert waited > 1.5, waited
+        assert worker_pids(server) == pids  # the worker stopped its own overrunning child and stayed
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_check_that_overruns_keeps_the_answer():
+    server = small_server(check_timeout=0.01)  # a check of an expression it has not compiled yet overruns
+    try:
+        status, answer = post(server, "/api/derive", {"expression": "tr(A @ X @ B)", "wrt": "X",
+                                                      "where": "A: n×p, X: p×q, B: q×n"})
+        assert status == 200 and answer["derivative"]["text"] == "A.T @ B.T"
+        assert "code" in answer and "index" in answer  # every other section is there
+        if hasattr(md, "check"):
+            assert answer["check"] == {"error": "the numeric check took longer than 0.01 s and was stopped; "
+                                                "the derivative above does not depend on it", "timed_out": True}
     finally:
         server.shutdown()
         server.server_close()
@@ -196,6 +264,62 @@ def test_only_the_pages_own_files_are_served(server):
     if KATEX_VENDORED:
         status, headers, _ = request(server, "GET", "/static/vendor/katex/katex.min.js")
         assert status == 200
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "PROPFIND"])
+def test_every_other_method_gets_the_json_error(server, method):
+    status, headers, body = request(server, method, "/api/derive", b"{}", {"Content-Type": "application/json"})
+    assert status == 405 and headers["content-type"].startswith("application/json")
+    assert json.loads(body) == {"error": f"{method} is not answered here: use GET or POST"}
+    assert headers["allow"] == "GET, HEAD, POST"
+
+
+def raw_exchange(server: PageServer, data: bytes, seconds: float = 30) -> tuple[bytes, float]:
+    """Send raw bytes, then read until the server closes the connection: what came back, and when."""
+    started = time.monotonic()
+    with socket.create_connection(server.server_address[:2], timeout=seconds) as connection:
+        connection.sendall(data)
+        received = b""
+        while chunk := connection.recv(1 << 16):
+            received += chunk
+    return received, time.monotonic() - started
+
+
+def test_malformed_requests_get_the_json_error(server):
+    received, _ = raw_exchange(server, b"GARBAGE\r\n\r\n")  # read as HTTP/0.9: a body without a head
+    assert json.loads(received) == {"error": "Bad request syntax ('GARBAGE')"}
+    received, _ = raw_exchange(server, b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n")
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 431") and b"application/json" in head
+    assert json.loads(body) == {"error": "Line too long"}
+    received, _ = raw_exchange(server, b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n")
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 414") and json.loads(body) == {"error": "Request-URI Too Long"}
+
+
+def handler_threads() -> int:
+    return sum("process_request_thread" in thread.name for thread in threading.enumerate())
+
+
+def test_idle_and_slow_clients_time_out_and_free_their_thread():
+    server = small_server(client_timeout=0.5)
+    try:
+        received, seconds = raw_exchange(server, b"")  # connects, says nothing
+        assert received == b"" and seconds < 5
+        # announces 100 bytes, sends 10
+        head = (b"POST /api/derive HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n")
+        received, seconds = raw_exchange(server, head + b'{"expressi')
+        assert received.startswith(b"HTTP/1.0 408") and seconds < 5
+        assert json.loads(received.partition(b"\r\n\r\n")[2]) == {
+            "error": "the request did not arrive within 0.5 s (10 of 100 bytes)"}
+        deadline = time.monotonic() + 5
+        while handler_threads() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert handler_threads() == 0
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_foreign_host_header_is_refused(server):
@@ -423,3 +547,29 @@ def test_the_faces_do_not_import_each_other():
     for path in web:
         assert not {m for m in imported_modules(path) if m.startswith("matdiff.cli")}, path
     assert "matdiff.report.report_json" in imported_modules(ROOT / "src/matdiff/web/derive.py")
+
+
+def test_the_pages_text_limit_is_the_servers():
+    page = (ROOT / "src/matdiff/web/static/index.html").read_text()
+    assert "maxlength" not in page  # it would cut a pasted text short without a word
+    for field in ("expression", "where", "claim"):
+        assert f'id="{field}" name="{field}" type="text"' in page
+        assert re.search(rf'id="{field}"[^>]*data-limit="{MAX_TEXT}"', page), field
+
+
+def test_the_page_says_when_a_text_is_too_long_and_never_cuts_it(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(server.url)
+    box = browser.find_element(By.ID, "expression")
+    browser.execute_script("arguments[0].value = arguments[1]", box, "W @ X" + " " * (MAX_TEXT - 5))
+    box.send_keys(" ")  # typed, or pasted: one character over the limit
+    status = browser.find_element(By.ID, "length-status")
+    wait_for(browser, lambda d: status.is_displayed())
+    assert status.text == (f"The expression is {MAX_TEXT + 1} characters long; at most {MAX_TEXT} are accepted. "
+                           "Nothing was cut: shorten it to differentiate.")
+    assert len(box.get_attribute("value")) == MAX_TEXT + 1
+    assert not browser.find_element(By.ID, "derive").is_enabled()
+    box.send_keys("\b")
+    wait_for(browser, lambda d: not status.is_displayed())
+    assert browser.find_element(By.ID, "derive").is_enabled()

@@ -9,7 +9,9 @@ optionally, "symmetric" and a "claim" to judge), and returns the report both fac
     "vec"      {"text", "unicode", "latex", "note"} the derivative as d vec(f) / d vec(X)
     "steps"    [{"section", "title", "text", "latex", "note"}]   how it comes about (`matdiff.explain`)
     "code"     {"numpy": source, "jax": ..., "torch": ...}      generated code (`matdiff.codegen`)
-    "check"    {"ok", "text", "rows", "note"}       a numeric check (`matdiff.check`)
+    "check"    {"ok", "text", "rows", "note"}       a numeric check (`matdiff.check`): not from
+                                                   `derive` but from `check(request)`, which the server
+                                                   runs after it, on its own workers and time limit
     "verdict"  {"verdict", "correct", "diagnosis", "text"}      the user's own answer judged, when a
                                                    "claim" is sent (`matdiff.verify`)
 
@@ -18,8 +20,9 @@ it lands; a section that fails on this input holds {"error": message} instead, s
 unfinished feature never hides the derivative.
 
 Errors: a `matdiff.MatdiffError` (the text, the shapes, a name) propagates, message and caret
-intact; a request that is not of the form above raises `RequestError`. Both are the user's to
-fix; the server turns them into 400 {"error": message}.
+intact; a request that is not of the form above, or a text field over `MAX_TEXT` characters (never
+cut short: the page says so too), raises `RequestError`. Both are the user's to fix; the server
+turns them into 400 {"error": message}.
 
 This module owns the shape of the page's answers; it computes nothing itself (`matdiff.api`
 does), knows nothing of HTTP (`server.py`) and runs inside a worker process, under a time limit.
@@ -35,9 +38,10 @@ from typing import Any
 import matdiff
 from matdiff.api import Derivative, Expression, derivative, parse, vjp
 from matdiff.report import Report, report_json
-from matdiff.dims import format_shape, parse_declarations
+from matdiff.dims import VarSpec, format_shape, parse_declarations
 
 MAX_ORDER = 4  # higher derivatives are correct but grow fast; the page has a time limit anyway
+MAX_TEXT = 4000  # characters per text field; the page's inputs say the same (static/index.html, data-limit)
 BACKENDS = ("numpy", "jax", "torch")
 FIELDS = ("expression", "where", "wrt", "order", "vjp", "symmetric", "claim")
 
@@ -66,6 +70,9 @@ def _text_field(request: Mapping[str, Any], name: str, default: str | None = Non
     value = request.get(name, default)
     if not isinstance(value, str):
         raise RequestError(f'"{name}" must be text, got {type(value).__name__}')
+    if len(value) > MAX_TEXT:
+        raise RequestError(f'"{name}" is {len(value)} characters long; at most {MAX_TEXT} are accepted '
+                           "(nothing was cut short)")
     return value
 
 
@@ -107,6 +114,8 @@ def _read_request(request: Any) -> PageRequest:
     claim = request.get("claim")
     if claim is not None and not isinstance(claim, str):
         raise RequestError('"claim" must be text: your answer, in the expression language')
+    if claim is not None:
+        claim = _text_field(request, "claim")
     return PageRequest(expression, where, tuple(wrt), order, cotangent, symmetric, (claim or "").strip() or None)
 
 
@@ -130,7 +139,7 @@ def features() -> dict[str, bool]:
 
 
 def derive(request: Any) -> dict[str, Any]:
-    """POST /api/derive: the CLI's JSON report of the derivative, plus the page's sections."""
+    """POST /api/derive: the shared JSON report of the derivative, plus the page's sections (not the check)."""
     asked = _read_request(request)
     function = parse(asked.expression, asked.where)
     options = {} if asked.symmetric is None else {"symmetric": asked.symmetric}
@@ -144,8 +153,7 @@ def derive(request: Any) -> dict[str, Any]:
         indexed = (lambda: derivative(function, asked.wrt[0])) if asked.cotangent is not None else (lambda: result)
         answer["index"] = _section(lambda: _forms(indexed().index))
     answer["vec"] = _section(lambda: vec_section(function, result, asked.cotangent))
-    for name, build in (("steps", steps_section), ("code", code_section), ("check", check_section),
-                        ("verdict", verdict_section)):
+    for name, build in (("steps", steps_section), ("code", code_section), ("verdict", verdict_section)):
         section = build(function, result, asked)
         if section is not None:
             answer[name] = section
@@ -258,7 +266,17 @@ def _number(x: Any) -> Any:
     return float(x) if math.isfinite(x) else str(x)
 
 
-def check_section(function: Expression, d: Derivative, asked: PageRequest) -> Any:
+def check(request: Any) -> Any:
+    """The "check" section of POST /api/derive, for a request `derive` has answered (None: no check installed).
+
+    Asked on its own so that the server can run it after the answer, with its own time limit: a
+    check that overruns costs its section, never the derivative.
+    """
+    asked = _read_request(request)
+    return check_section(parse(asked.expression, asked.where), asked)
+
+
+def check_section(function: Expression, asked: PageRequest) -> Any:
     check = getattr(matdiff, "check", None)
     if not callable(check):
         return None
@@ -271,7 +289,7 @@ def check_section(function: Expression, d: Derivative, asked: PageRequest) -> An
         checked, note = function, ""
         if asked.cotangent is not None:  # the VJP is by definition the gradient of φ = sum(G ⊙ f)
             g = asked.cotangent
-            checked = parse(f"sum({g} * ({function.text}))", {**d.variables})
+            checked = parse(f"sum({g} * ({function.text}))", {**function.variables, g: VarSpec(g, function.shape)})
             note = f"checked as the gradient of φ = sum({g} ⊙ f), which the VJP is"
         options: dict[str, Any] = {"order": asked.order}
         symmetric = asked.symmetric or ("none" if asked.cotangent is not None else None)
@@ -308,4 +326,5 @@ def verdict_section(function: Expression, d: Derivative, asked: PageRequest) -> 
     return _section(build)
 
 
-__all__ = ["FIELDS", "MAX_ORDER", "PageRequest", "RequestError", "derive", "features", "variables"]
+__all__ = ["FIELDS", "MAX_ORDER", "MAX_TEXT", "PageRequest", "RequestError", "check", "derive", "features",
+           "variables"]

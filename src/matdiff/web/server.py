@@ -4,14 +4,23 @@ Routes (nothing else is served):
     GET  /                      the page (static/index.html)
     GET  /static/<file>         the page's app.js and style.css, and the vendored KaTeX files
                                 (static/vendor/katex/, put there by `make vendor`; optional)
-    POST /api/derive            {"expression", "where", "wrt", "order", "vjp"[, "claim"]} -> the CLI's
-                                JSON report plus the page's sections (`derive.py`)
+    POST /api/derive            {"expression", "where", "wrt", "order", "vjp"[, "claim"]} -> the shared
+                                JSON report (`matdiff.report`) plus the page's sections (`derive.py`)
     POST /api/variables         {"where"} -> {"variables": {name: {"shape", "shape_text", "properties"}},
                                               "features": {"explain", "codegen", "check", "verify": bool}}
 
-Errors are JSON {"error": message}: 400 for text, shapes or a request the user can fix (the
-message keeps its caret lines), 413 for a body over 10 kB, 504 for a derivation over 5 s, 404, 405,
-411 and 415 for requests the page never makes.
+Errors are JSON {"error": message}, whatever the method or the path: 400 for text, shapes or a
+request the user can fix (the message keeps its caret lines; a text field over 4000 characters
+is refused, never cut short), 413 for a body over 50 kB, 504 for a derivation over 5 s, 503 when
+every worker stayed busy for 10 s, 408 for a client that stops sending, 404, 405, 411 and 415
+for requests the page never makes.
+
+Time: the 5 s limit counts the derivation alone, from the moment a worker starts on it (not the
+wait for a free worker, not starting a worker). The numeric check runs after it on workers of its
+own, with its own limit; a check that overruns leaves the answer intact, its section saying so.
+Each derivation runs in a child process that is stopped when it overruns and yields the CPU to
+short requests once it has used 0.5 s of it (`pool.py`, `worker.py`). A client gets 10 s to send its
+request (idle connections and half-sent bodies are closed after that, freeing their thread).
 
 Safety, since a page is a door: the server binds 127.0.0.1 unless a host is given *and* remote
 access is allowed (`--allow-remote`); it answers only requests whose Host header names a loopback
@@ -19,20 +28,15 @@ address (a page elsewhere cannot reach it by DNS rebinding); it never evaluates 
 engine parses with a whitelist); it serves a fixed set of files found at start, never a path
 built from the request; the page renders every answer with textContent, and KaTeX with
 throwOnError false; and a Content-Security-Policy allows scripts from this server only.
-Each derivation runs in a worker process (`worker.py`) that is killed when it overruns its time.
 
-This module owns HTTP and the worker processes; what an answer contains is `derive.py`'s.
+This module owns HTTP; the worker processes are `pool.py`'s, what an answer contains is `derive.py`'s.
 """
 from __future__ import annotations
 
 import argparse
 import ipaddress
 import json
-import os
-import select
-import subprocess
 import sys
-import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,11 +45,19 @@ from socket import AF_INET6
 from typing import Any
 from urllib.parse import urlsplit
 
+from .pool import Busy, Overrun, UserError, WorkerFailure, WorkerPool
+
 LOOPBACK = "127.0.0.1"
-MAX_REQUEST_BYTES = 10_000
+MAX_REQUEST_BYTES = 50_000  # three text fields of 4000 characters fit, at up to 4 bytes each in UTF-8
 DRAIN_BYTES = 1_000_000  # a body over the limit but under this is read and dropped; a larger one is not read
 DERIVATION_SECONDS = 5.0
-WORKERS = 2
+CHECK_SECONDS = 5.0
+WAIT_SECONDS = 10.0  # how long a request may wait for a free worker before 503 (its time limit does not count it)
+CLIENT_SECONDS = 10.0  # how long a client may take to send its request, and stay idle on a connection
+# One worker per request the page expects at once (8 clients): a long derivation never holds up a short one.
+# A derivations' worker is light (the engine, ~45 MB); a check's holds JAX (~250 MB), and checks are short.
+DERIVATION_WORKERS = 8
+CHECK_WORKERS = 2
 STATIC_DIR = Path(__file__).with_name("static")
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -82,176 +94,67 @@ def static_files(root: Path = STATIC_DIR) -> dict[str, Path]:
     return {url: path for url, path in files.items() if path.is_file()}
 
 
-# ---- the workers ------------------------------------------------------------------------------
-
-
-class DerivationTimeout(Exception):
-    """A derivation ran past its time; its worker was killed."""
-
-
-class UserError(Exception):
-    """Text, shapes or a request the user can fix (a MatdiffError or a RequestError in the worker)."""
-
-
-class WorkerFailure(Exception):
-    """A worker process stopped or answered nonsense: a bug, not the user's doing."""
-
-
-class Worker:
-    """One `python -m matdiff.web.worker` process: a JSON line in, a JSON line out."""
-
-    def __init__(self) -> None:
-        env = dict(os.environ)
-        package_root = str(Path(__file__).resolve().parents[2])  # the folder holding matdiff/
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        self.process = subprocess.Popen([sys.executable, "-m", "matdiff.web.worker"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, env=env,
-                                        start_new_session=True)  # Ctrl-C reaches the server; it stops its workers
-        self._pending = b""
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def ask(self, api: str, request: Any, deadline: float) -> dict[str, Any]:
-        line = json.dumps({"api": api, "request": request}) + "\n"  # ASCII: escapes travel as escapes
-        try:
-            self.process.stdin.write(line.encode("ascii"))
-            self.process.stdin.flush()
-        except OSError as error:
-            raise WorkerFailure(f"the worker stopped ({error})") from None
-        stdout = self.process.stdout.fileno()
-        while b"\n" not in self._pending:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([stdout], [], [], left)[0]:
-                raise DerivationTimeout
-            chunk = os.read(stdout, 1 << 16)
-            if not chunk:
-                raise WorkerFailure(f"the worker stopped (exit code {self.process.wait()})")
-            self._pending += chunk
-        line, _, self._pending = self._pending.partition(b"\n")
-        try:
-            reply = json.loads(line.decode("utf-8"))
-        except ValueError as error:
-            raise WorkerFailure(f"the worker answered something that is not JSON ({error})") from None
-        if not isinstance(reply, dict) or not {"answer", "user_error", "bug"} & set(reply):
-            raise WorkerFailure("the worker answered something that is not an answer")
-        return reply
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        for pipe in (self.process.stdin, self.process.stdout):
-            pipe.close()
-
-
-class DerivationPool:
-    """Up to `workers` worker processes; each call is answered within `timeout` seconds or stopped.
-
-    Threads cannot be stopped, processes can: a worker that overruns is killed (and a new one
-    started for the next call), so a derivation that never ends costs its time limit, no more.
-    """
-
-    def __init__(self, workers: int = WORKERS, timeout: float = DERIVATION_SECONDS) -> None:
-        self.timeout = timeout
-        self._slots = threading.BoundedSemaphore(workers)
-        self._idle: list[Worker] = []
-        self._lock = threading.Lock()
-        self._workers = workers
-        self._closed = False
-
-    def warm_up(self, wait: bool = False, timeout: float = 60.0) -> None:
-        """Start the workers and load the engine (and the numeric check's JAX) before the first request."""
-        request = {"expression": "W @ X", "where": "W: m×q, X: q×n", "wrt": "W"}
-        threads = [threading.Thread(target=self.run, args=("derive", request, timeout), daemon=True)
-                   for _ in range(self._workers)]
-        for thread in threads:
-            thread.start()
-        if wait:
-            for thread in threads:
-                thread.join()
-
-    def run(self, api: str, request: Any, timeout: float | None = None) -> Any:
-        """The answer of the worker's `api` function; raises what it raised, as far as the user should see."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise DerivationTimeout  # every worker was busy for the whole time
-        try:
-            worker = self._take()
-            try:
-                reply = worker.ask(api, request, deadline)
-            except BaseException:
-                worker.kill()
-                raise
-            with self._lock:
-                if self._closed:
-                    worker.kill()
-                else:
-                    self._idle.append(worker)
-        finally:
-            self._slots.release()
-        if "user_error" in reply:
-            raise UserError(reply["user_error"])
-        if "bug" in reply:
-            raise WorkerFailure(reply["bug"])
-        return reply["answer"]
-
-    def _take(self) -> Worker:
-        with self._lock:
-            while self._idle:
-                worker = self._idle.pop()
-                if worker.alive:
-                    return worker
-                worker.kill()
-        try:
-            return Worker()
-        except OSError as error:
-            raise WorkerFailure(f"cannot start a worker process ({error})") from None
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle, self._closed = self._idle, [], True
-        for worker in idle:
-            worker.kill()
-
-
 # ---- HTTP -------------------------------------------------------------------------------------
 
 
 class PageServer(ThreadingHTTPServer):
-    """The HTTP server: its workers, the files it may serve and the Host names it answers to."""
+    """The HTTP server: its workers, the files it may serve and the Host names it answers to.
+
+    The workers start (in the background) once the port is bound; `wait_until_ready` waits for them.
+    """
 
     daemon_threads = True
-    derivations: DerivationPool | None = None
+    derivations: WorkerPool | None = None
+    checks: WorkerPool | None = None
 
     def __init__(self, host: str = LOOPBACK, port: int = 0, *, allow_remote: bool = False,
-                 timeout: float = DERIVATION_SECONDS, workers: int = WORKERS, quiet: bool = True) -> None:
+                 timeout: float = DERIVATION_SECONDS, check_timeout: float = CHECK_SECONDS,
+                 workers: int = DERIVATION_WORKERS, checkers: int = CHECK_WORKERS, wait: float = WAIT_SECONDS,
+                 client_timeout: float = CLIENT_SECONDS, quiet: bool = True) -> None:
         if not is_loopback(host) and not allow_remote:
             raise ValueError(f"refusing to serve on {host}, which other machines can reach; "
                              "pass allow_remote=True (--allow-remote) to mean it")
         if ":" in host.strip("[]"):
             self.address_family = AF_INET6
-        super().__init__((host.strip("[]"), port), PageHandler)
+        super().__init__((host.strip("[]"), port), PageHandler)  # OSError for a busy port: nothing started yet
         self.allow_remote = allow_remote
         self.quiet = quiet
+        self.client_timeout = client_timeout
         self.files = static_files()
-        self.derivations = DerivationPool(workers, timeout)
+        self.derivations = WorkerPool("derivations", workers, timeout, wait)
+        # a check waits for a free checker no longer than it may run: then the answer goes without it
+        self.checks = WorkerPool("checks", checkers, check_timeout, check_timeout)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
+    def wait_until_ready(self, timeout: float = 120.0) -> bool:
+        """Wait until every worker has started and warmed up (the engine and JAX loaded)."""
+        deadline = time.monotonic() + timeout
+        return all(pool.wait_until_ready(max(0.0, deadline - time.monotonic()))
+                   for pool in (self.derivations, self.checks))
+
     def server_close(self) -> None:
         super().server_close()
-        if self.derivations is not None:  # None when binding the port failed
-            self.derivations.close()
+        for pool in (self.derivations, self.checks):
+            if pool is not None:  # None when binding the port failed
+                pool.close()
+
+
+class ClientTooSlow(Exception):
+    """The client did not send its whole request in time."""
 
 
 class PageHandler(BaseHTTPRequestHandler):
     server: PageServer
     server_version = "matdiff"
     sys_version = ""
+
+    def setup(self) -> None:
+        self.timeout = self.server.client_timeout  # every read and write of this connection; then it is closed
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
@@ -271,12 +174,22 @@ class PageHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _json(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
+    def _json(self, status: HTTPStatus, payload: dict[str, Any], **headers: str) -> None:
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self._send(status, body, "application/json; charset=utf-8", Cache_Control="no-store")
+        self._send(status, body, "application/json; charset=utf-8", Cache_Control="no-store", **headers)
 
-    def _error(self, status: HTTPStatus, message: str) -> None:
-        self._json(status, {"error": message})
+    def _error(self, status: HTTPStatus, message: str, **headers: str) -> None:
+        self._json(status, {"error": message}, **headers)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The errors http.server raises itself (a method it has no do_ for, a malformed request line) as JSON."""
+        if code == HTTPStatus.NOT_IMPLEMENTED and getattr(self, "command", ""):  # PUT, DELETE, PATCH, ...
+            code, message = HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not answered here: use GET or POST"
+        status = HTTPStatus(code)
+        self.log_error("code %d, message %s", code, message)
+        self.close_connection = True
+        self._error(status, message or status.phrase, Connection="close",
+                    **({"Allow": "GET, HEAD, POST"} if status == HTTPStatus.METHOD_NOT_ALLOWED else {}))
 
     def _host_allowed(self) -> bool:
         if self.server.allow_remote:
@@ -291,6 +204,25 @@ class PageHandler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def _read_body(self, length: int) -> bytes:
+        """The body, all of it within the client's time (a client that announces more than it sends is let go)."""
+        deadline = time.monotonic() + self.server.client_timeout
+        body = bytearray()
+        while len(body) < length:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ClientTooSlow(f"{len(body)} of {length} bytes")
+            self.connection.settimeout(left)
+            try:
+                chunk = self.rfile.read1(length - len(body))
+            except TimeoutError:
+                raise ClientTooSlow(f"{len(body)} of {length} bytes") from None
+            if not chunk:
+                raise ClientTooSlow(f"the connection closed after {len(body)} of {length} bytes")
+            body += chunk
+        self.connection.settimeout(self.server.client_timeout)
+        return bytes(body)
+
     # -- methods
 
     def do_GET(self) -> None:
@@ -298,7 +230,7 @@ class PageHandler(BaseHTTPRequestHandler):
             return
         path = self.path.split("?", 1)[0].split("#", 1)[0]
         if path in API:
-            self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{path} takes POST with a JSON body")
+            self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{path} takes POST with a JSON body", Allow="POST")
             return
         file = self.server.files.get(path)
         if file is None:
@@ -315,8 +247,8 @@ class PageHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if not self._host_allowed():
             return
-        answer = API.get(self.path)
-        if answer is None:
+        api = API.get(self.path)
+        if api is None:
             self._error(HTTPStatus.NOT_FOUND, f"no such API: {self.path}")
             return
         length = self.headers.get("Content-Length")
@@ -324,14 +256,18 @@ class PageHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._error(HTTPStatus.LENGTH_REQUIRED, "send the JSON body with a Content-Length")
             return
-        if int(length) > MAX_REQUEST_BYTES:
-            self.close_connection = True
-            if int(length) <= DRAIN_BYTES:  # read what was sent, so that the client reads our answer
-                self.rfile.read(int(length))
-            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        f"the request is {int(length)} bytes; at most {MAX_REQUEST_BYTES} are accepted")
+        try:
+            if int(length) > MAX_REQUEST_BYTES:
+                if int(length) <= DRAIN_BYTES:  # read what was sent, so that the client reads our answer
+                    self._read_body(int(length))
+                self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                            f"the request is {int(length)} bytes; at most {MAX_REQUEST_BYTES} are accepted")
+                return
+            body = self._read_body(int(length))
+        except ClientTooSlow as error:
+            self._error(HTTPStatus.REQUEST_TIMEOUT,
+                        f"the request did not arrive within {self.server.client_timeout:g} s ({error})")
             return
-        body = self.rfile.read(int(length))
         if self.headers.get_content_type() != "application/json":
             self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the request as application/json")
             return
@@ -341,25 +277,45 @@ class PageHandler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.BAD_REQUEST, f"the request is not JSON: {error}")
             return
         try:
-            result = self.server.derivations.run(answer, request)
+            result = self.server.derivations.run(api, request)
         except UserError as error:
             self._error(HTTPStatus.BAD_REQUEST, str(error))
-        except DerivationTimeout:
-            self._error(HTTPStatus.GATEWAY_TIMEOUT,
-                        f"the derivation took longer than {self.server.derivations.timeout:g} s and was stopped")
+        except Overrun as overrun:
+            self._error(HTTPStatus.GATEWAY_TIMEOUT, f"the derivation took longer than {overrun.seconds:g} s and was "
+                                                    "stopped (the limit counts the derivation alone)")
+        except Busy:
+            self._error(HTTPStatus.SERVICE_UNAVAILABLE,
+                        f"every worker stayed busy for {self.server.derivations.wait:g} s: try again in a moment",
+                        Retry_After="5")
         except WorkerFailure as error:  # a bug in the engine: say so, keep serving
             self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {error}")
         else:
+            if api == "derive":
+                self._add_check(request, result)
             self._json(HTTPStatus.OK, result)
+
+    def _add_check(self, request: Any, answer: dict[str, Any]) -> None:
+        """The numeric check's section, run after the answer with its own limit: what goes wrong is its own."""
+        checks = self.server.checks
+        try:
+            section = checks.run("check", request)
+        except Overrun as overrun:
+            section = {"error": f"the numeric check took longer than {overrun.seconds:g} s and was stopped; "
+                                "the derivative above does not depend on it", "timed_out": True}
+        except Busy:
+            section = {"error": f"the numeric check was not run: the checking processes stayed busy for "
+                                f"{checks.wait:g} s", "timed_out": True}
+        except (UserError, WorkerFailure) as error:
+            section = {"error": f"the numeric check failed: {error}"}
+        if section is not None:
+            answer["check"] = section
 
 
 # ---- running it -------------------------------------------------------------------------------
 
 
-def serve(host: str = LOOPBACK, port: int = 0, *, allow_remote: bool = False, quiet: bool = False) -> None:
-    """Serve the page until interrupted, after printing its URL (port 0: a free port)."""
-    server = PageServer(host, port, allow_remote=allow_remote, quiet=quiet)
-    server.derivations.warm_up()
+def serve(server: PageServer) -> None:
+    """Serve the page until interrupted, after printing its URL."""
     print(f"matdiff: serving the page on {server.url}  (Ctrl-C stops it)", flush=True)
     if "/static/vendor/katex/katex.min.js" not in server.files:
         print("matdiff: KaTeX is not installed (`make vendor`): math shows as plain text", file=sys.stderr)
@@ -397,19 +353,20 @@ def main(argv: list[str] | None = None) -> int:
     if not is_loopback(options.host) and not options.allow_remote:
         parser.error(f"--host {options.host} is reachable from other machines; add --allow-remote to serve there")
     try:
-        serve(options.host, options.port, allow_remote=options.allow_remote, quiet=options.quiet)
+        server = PageServer(options.host, options.port, allow_remote=options.allow_remote, quiet=options.quiet)
     except OSError as error:  # the port is taken, the address is not this machine's
         print(f"matdiff serve: cannot listen on {options.host}:{options.port}: {error.strerror or error}",
               file=sys.stderr)
         return USAGE_ERROR_EXIT_CODE
+    serve(server)
     return 0
 
 
 __all__ = [
+    "CHECK_SECONDS",
     "DERIVATION_SECONDS",
     "LOOPBACK",
     "MAX_REQUEST_BYTES",
-    "DerivationPool",
     "PageServer",
     "is_loopback",
     "main",

@@ -84,6 +84,26 @@ function variablesSoon() {
   variablesTimer = setTimeout(updateVariables, 200);
 }
 
+// ---- text limits: the server refuses a field over its limit (data-limit); the page says so, never cuts ---
+
+function tooLong() {
+  for (const input of [form.expression, form.where, form.claim]) {
+    const limit = Number(input.dataset.limit);
+    if (limit && input.value.length > limit && !input.closest("[hidden]")) {
+      return `${input.dataset.name} is ${input.value.length} characters long; at most ${limit} are accepted. ` +
+        "Nothing was cut: shorten it to differentiate.";
+    }
+  }
+  return "";
+}
+
+function checkLengths() {
+  const message = tooLong();
+  $("length-status").textContent = message;
+  form.submit.disabled = Boolean(message);
+  return !message;
+}
+
 // ---- the answer --------------------------------------------------------------------------------
 
 function showForm(prefix, section) {
@@ -290,6 +310,7 @@ async function differentiate(event) {
   if (event) event.preventDefault();
   const error = $("error");
   show(error, false);
+  if (!checkLengths()) return;
   if (!form.wrt.value) await updateVariables();
   const request = {
     expression: form.expression.value,
@@ -308,7 +329,7 @@ async function differentiate(event) {
     error.textContent = failure.message;
     show(error, true);
   } finally {
-    form.submit.disabled = false;
+    checkLengths();
     $("busy").textContent = "";
   }
 }
@@ -329,6 +350,7 @@ function useExample(button) {
 document.addEventListener("DOMContentLoaded", () => {
   $("derive-form").addEventListener("submit", differentiate);
   form.where.addEventListener("input", variablesSoon);
+  for (const input of [form.expression, form.where, form.claim]) input.addEventListener("input", checkLengths);
   form.vjp.addEventListener("change", () => {
     form.cotangent.disabled = !form.vjp.checked;
     if (form.vjp.checked) form.order.value = "1";
