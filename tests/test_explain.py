@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 import matdiff as md
 from matdiff.dims import dim_value
 from matdiff.cli import app
-from matdiff.explain import CotangentClaim, DifferentialClaim, Derivation, LayoutClaim, Point, explain
+from matdiff.derivation import CotangentClaim, DifferentialClaim, Derivation, LayoutClaim, Point, explain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import cases, check, declarations, extra_cases, needs_corpus  # noqa: E402

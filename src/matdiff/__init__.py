@@ -13,7 +13,7 @@ from .api import Derivative, Expression, derivative, gradient, hessian, parse, v
 from .codegen import codegen, compile  # noqa: F401, A004
 from .numeric_check import CheckReport, check  # noqa: F401
 from .verdicts import Verdict, verify  # noqa: F401
-from .explain import Derivation, explain  # noqa: F401
+from .derivation import Derivation, explain  # noqa: F401
 from .symbolic import Symbolic, eye, grad, matrix, ones, scalar, sum, vector, zeros  # noqa: F401
 from .symbolic import functions as _functions
 

@@ -20,10 +20,16 @@ Output formats (`--format`, both commands)
     markdown   a Markdown block with display LaTeX, for notes and notebooks
     json       the report as JSON: the schema in `matdiff.report` (shared with the page's API)
 
+The expression
+    Every command takes it as its first argument; `-` reads it from standard input
+    (`echo "tr(A @ X)" | matdiff diff - --wrt X -w "A: n×n, X: n×n"`).
+
 Errors
     Any `matdiff.MatdiffError` (text that does not parse, shapes that do not fit, an unknown
     name) is printed as one red message on stderr, caret lines included, with exit code 2 (the
-    code Click gives usage errors). Other exceptions are bugs and keep their traceback.
+    code Click gives usage errors). With `--format json` it is printed on stdout instead, as the
+    JSON of `matdiff.report.error_json`: {"error", "message", "kind", "caret", "position",
+    "suggestions"}, exit code 2 still. Other exceptions are bugs and keep their traceback.
 """
 from __future__ import annotations
 
@@ -45,7 +51,7 @@ from rich.text import Text
 from . import __version__
 from .api import SYMMETRIC_CONVENTIONS, Expression, derivative, parse, vjp
 from .errors import MatdiffError
-from .report import Report, index_text, report_json
+from .report import Report, error_json, index_text, report_json
 
 USAGE_ERROR_EXIT_CODE = 2  # what Click uses for a bad command line; a bad expression is one too
 
@@ -162,15 +168,31 @@ def working(what: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def reporting_errors() -> Iterator[None]:
-    """Turn a MatdiffError into one red message on stderr and exit code 2, without a traceback."""
+def reporting_errors(as_json: bool = False) -> Iterator[None]:
+    """Turn a MatdiffError into exit code 2 without a traceback: one red message on stderr, or its JSON on stdout.
+
+    With `as_json` (--format json), a bad combination of options found here is JSON too (kind "usage").
+    """
     try:
         yield
     except MatdiffError as error:
-        # soft_wrap: never re-wrap the message, or the caret would no longer sit under its column
-        Console(stderr=True, soft_wrap=True, highlight=False).print(
-            Text(f"error: {error}", style="bold red"))
+        if as_json:
+            typer.echo(json.dumps(error_json(error), indent=2, ensure_ascii=False))
+        else:
+            # soft_wrap: never re-wrap the message, or the caret would no longer sit under its column
+            Console(stderr=True, soft_wrap=True, highlight=False).print(
+                Text(f"error: {error}", style="bold red"))
         raise typer.Exit(USAGE_ERROR_EXIT_CODE) from None
+    except typer.BadParameter as error:
+        if not as_json:
+            raise
+        typer.echo(json.dumps(error_json(error, kind="usage"), indent=2, ensure_ascii=False))
+        raise typer.Exit(USAGE_ERROR_EXIT_CODE) from None
+
+
+def read_expression(expression: str) -> str:
+    """The expression argument as given; `-` reads it from standard input."""
+    return sys.stdin.read().strip() if expression == "-" else expression
 
 
 # ---- commands ---------------------------------------------------------------------------------
@@ -227,18 +249,20 @@ DIFF_EXAMPLES = """\
 
 @app.command(epilog=SHOW_EXAMPLES)
 def show(
-    expression: Annotated[str, typer.Argument(help="An expression, e.g. \"tr(A @ X @ B)\".", show_default=False)],
+    expression: Annotated[str, typer.Argument(help="An expression, e.g. \"tr(A @ X @ B)\"; - reads it from stdin.",
+                                              show_default=False)],
     where: WhereOption = None,
     output_format: FormatOption = None,
 ) -> None:
     """Parse and shape-check an expression; print its shape and its text, Unicode and LaTeX forms."""
-    with reporting_errors():
-        emit(Report(parse(expression, where)), output_format)
+    with reporting_errors(output_format is OutputFormat.json):
+        emit(Report(parse(read_expression(expression), where)), output_format)
 
 
 @app.command(epilog=DIFF_EXAMPLES)
 def diff(
-    expression: Annotated[str, typer.Argument(help="The function to differentiate.", show_default=False)],
+    expression: Annotated[str, typer.Argument(help="The function to differentiate; - reads it from stdin.",
+                                              show_default=False)],
     wrt: Annotated[list[str], typer.Option(
         "--wrt", "-x", metavar="NAME", show_default=False,
         help="The variable to differentiate by; repeat it for a mixed derivative (--wrt W --wrt V).")],
@@ -263,12 +287,12 @@ def diff(
     Anything else gives the vec form d vec(f) / d vec(X) (column-major, Matrix Cookbook).
     --vjp gives the backpropagation rule instead.
     """
-    with reporting_errors():
+    with reporting_errors(output_format is OutputFormat.json):
         if cotangent is not None and (len(wrt) != 1 or order != 1):
             raise typer.BadParameter("a VJP is by one variable, of order 1", param_hint="'--vjp'")
         if len(wrt) > 1 and order != 1:
             raise typer.BadParameter("give either --order or several --wrt, not both", param_hint="'--order'")
-        function = parse(expression, where)
+        function = parse(read_expression(expression), where)
         options = {} if symmetric is None else {"symmetric": symmetric.value}
         with working("differentiating"):
             if cotangent is not None:
@@ -321,7 +345,8 @@ class VerifyFormat(str, Enum):
 
 @app.command(epilog=VERIFY_EXAMPLES)
 def verify(
-    expression: Annotated[str, typer.Argument(help="The function, e.g. \"W @ X\".", show_default=False)],
+    expression: Annotated[str, typer.Argument(help="The function, e.g. \"W @ X\"; - reads it from stdin.",
+                                              show_default=False)],
     wrt: Annotated[str, typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
                                      help="The variable the claim differentiates by.")],
     claim: Annotated[str, typer.Option("--claim", "-c", metavar="EXPRESSION", show_default=False,
@@ -342,8 +367,8 @@ def verify(
     Exit code 1 when the verdict is wrong, 2 when the claim or the expression does not parse.
     """
     from .verdicts import verify as verify_claim  # the verdict's module loads only when asked for
-    with reporting_errors():
-        result = verify_claim(expression, wrt, where, claim=claim, cotangent=cotangent, order=order)
+    with reporting_errors(output_format is VerifyFormat.json):
+        result = verify_claim(read_expression(expression), wrt, where, claim=claim, cotangent=cotangent, order=order)
     render = {VerifyFormat.text: lambda: result.text, VerifyFormat.unicode: lambda: result.unicode,
               VerifyFormat.markdown: result._repr_markdown_, VerifyFormat.json: result.to_json_text}
     typer.echo(render[output_format]())
@@ -376,7 +401,8 @@ EXPLAIN_EXAMPLES = """\
 
 @app.command(epilog=EXPLAIN_EXAMPLES)
 def explain(
-    expression: Annotated[str, typer.Argument(help="The function to differentiate.", show_default=False)],
+    expression: Annotated[str, typer.Argument(help="The function to differentiate; - reads it from stdin.",
+                                              show_default=False)],
     wrt: Annotated[str, typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
                                      help="The variable to differentiate by.")],
     where: WhereOption = None,
@@ -392,9 +418,9 @@ def explain(
 ) -> None:
     """Show how a derivative comes about: the chain rule step by step, the differential route, index notation,
     what the layout conventions mean, and a check with small 0/1 matrices against central differences."""
-    from .explain import explain as derive_step_by_step  # loaded only when asked for
-    with reporting_errors():
-        derivation = derive_step_by_step(expression, wrt, where, layout=layout.value, order=order,
+    from .derivation import explain as derive_step_by_step  # loaded only when asked for
+    with reporting_errors(output_format is ExplainFormat.json):
+        derivation = derive_step_by_step(read_expression(expression), wrt, where, layout=layout.value, order=order,
                                          cotangent=cotangent)
     render = {ExplainFormat.text: lambda: derivation.text, ExplainFormat.unicode: lambda: derivation.unicode,
               ExplainFormat.markdown: lambda: derivation.markdown, ExplainFormat.latex: lambda: derivation.latex,
@@ -421,7 +447,7 @@ class Backend(str, Enum):
 
 @app.command(epilog=CODE_EXAMPLES)
 def code(
-    expression: Annotated[str, typer.Argument(help="The function.", show_default=False)],
+    expression: Annotated[str, typer.Argument(help="The function; - reads it from stdin.", show_default=False)],
     wrt: Annotated[list[str], typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
                                            help="A variable to differentiate by (repeat for several).")],
     where: WhereOption = None,
@@ -439,7 +465,7 @@ def code(
     """
     from .codegen import codegen  # loads only when asked for
     with reporting_errors(), working("generating code"):
-        source = codegen(expression, tuple(wrt), where, backend=backend.value, hessian=hessian,
+        source = codegen(read_expression(expression), tuple(wrt), where, backend=backend.value, hessian=hessian,
                          cotangent=cotangent, name=name)
     console = Console(highlight=False)
     if console.is_terminal:
@@ -460,7 +486,7 @@ CHECK_EXAMPLES = """\
 
 @app.command(name="check", epilog=CHECK_EXAMPLES)
 def check_command(
-    expression: Annotated[str, typer.Argument(help="The function.", show_default=False)],
+    expression: Annotated[str, typer.Argument(help="The function; - reads it from stdin.", show_default=False)],
     wrt: Annotated[list[str], typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
                                            help="A variable to check the derivative by (repeat for several).")],
     where: WhereOption = None,
@@ -473,7 +499,7 @@ def check_command(
     """
     from .numeric_check import check  # loads only when asked for
     with reporting_errors(), working("checking"):
-        report = check(expression, tuple(wrt), where, order=order, seed=seed)
+        report = check(read_expression(expression), tuple(wrt), where, order=order, seed=seed)
     typer.echo(str(report))
     if not report.ok:
         raise typer.Exit(1)
