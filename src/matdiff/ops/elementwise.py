@@ -1,4 +1,4 @@
-"""Elementwise functions: exp, log, sin, cos, tanh, sqrt, abs, sigmoid, softplus.
+"""Elementwise functions: exp, log, sin, cos, tan, tanh, sqrt, abs, sigmoid, softplus.
 
 Each is one entry: its NumPy meaning, its derivative f'(u) written in the language, its spellings.
 The pullback (g ⊙ f'(u)) and the differential (f'(u) ⊙ du) are the same for all of them.
@@ -151,6 +151,7 @@ sin = elementwise("sin", np.sin, lambda u: cos(u), math.sin, r"\sin",
                   code=Code.named("sin", bounds=within(-1.0, 1.0)))
 cos = elementwise("cos", np.cos, lambda u: neg(sin(u)), math.cos, r"\cos",
                   code=Code.named("cos", bounds=within(-1.0, 1.0)))
+tan = elementwise("tan", np.tan, lambda u: div(ONE, power(cos(u), const(2.0))), math.tan, r"\tan")
 tanh = elementwise("tanh", np.tanh, lambda u: sub(ONE, power(tanh(u), const(2.0))), math.tanh, r"\tanh",
                    code=Code.named("tanh", bounds=increasing(math.tanh)))
 sqrt = elementwise("sqrt", np.sqrt, lambda u: div(const(0.5), sqrt(u)), math.sqrt, r"\sqrt",
