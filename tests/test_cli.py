@@ -27,8 +27,8 @@ PRODUCT_SHAPES = "W: m×q, X: q×n"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def run(*args: str, **env: str):
-    return CliRunner().invoke(app, list(args), env=env or None)
+def run(*args: str, input: str | None = None, **env: str):
+    return CliRunner().invoke(app, list(args), input=input, env=env or None)
 
 
 def plain(text: str) -> str:
@@ -272,7 +272,7 @@ def test_parse_error_shows_the_caret():
 
 
 def test_shape_error_names_the_operands_with_a_caret():
-    result = run("diff", "A @ X", "--wrt", "X", "-w", "A: n×p, X: q×n", "-f", "json")
+    result = run("diff", "A @ X", "--wrt", "X", "-w", "A: n×p, X: q×n", "-f", "plain")
     assert_one_clean_error(result)
     assert "n×p" in result.stderr and "q×n" in result.stderr
     assert "^" in result.stderr
@@ -311,6 +311,74 @@ def test_bad_command_lines_exit_2_without_traceback(args):
     result = run("diff", "W @ X", "-w", PRODUCT_SHAPES, *args)
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def json_error(result) -> dict:
+    """The error of a command run with --format json: on stdout, as JSON, exit code 2, nothing on stderr."""
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stderr == "" and "Traceback" not in result.output
+    return json.loads(result.stdout)
+
+
+def test_json_errors_are_json_on_stdout_with_their_fields():
+    error = json_error(run("diff", "A @ X", "--wrt", "X", "-w", "A: n×p, X: q×n", "-f", "json"))
+    assert error == {
+        "error": "A @ X: A is n×p but X is q×n (columns p ≠ rows q)\n    A @ X\n    ^^^^^",
+        "message": "A @ X: A is n×p but X is q×n (columns p ≠ rows q)",
+        "kind": "shape",
+        "caret": "    A @ X\n    ^^^^^",
+        "position": {"column": 0, "length": 5},
+        "suggestions": [],
+    }
+    error = json_error(run("show", "tr(A @@ X)", "-w", "A: n×n, X: n×n", "-f", "json"))
+    assert error["kind"] == "parse" and "tr(A @@ X)"[error["position"]["column"]] == "@"
+    error = json_error(run("show", "lgdet(X)", "-w", "X: n×n", "-f", "json"))
+    assert error["kind"] == "unknown name" and "logdet" in error["suggestions"]
+    assert error["position"] == {"column": 0, "length": 5}
+
+
+def test_json_errors_of_verify_explain_and_of_a_bad_combination_of_options():
+    error = json_error(run("verify", "W @ X", "--wrt", "W", "--claim", "X.T +", "-w", PRODUCT_SHAPES, "-f", "json"))
+    assert error["kind"] == "parse" and error["message"].startswith("the claim does not parse")
+    error = json_error(run("explain", "W @ V", "--wrt", "W", "-w", PRODUCT_SHAPES, "-f", "json"))
+    assert error["kind"] == "unknown name"
+    error = json_error(run("diff", "W @ X", "--wrt", "W", "-w", PRODUCT_SHAPES, "--vjp", "G", "--order", "2",
+                           "-f", "json"))
+    assert error["kind"] == "usage" and error["message"] == "a VJP is by one variable, of order 1"
+
+
+def test_a_dash_reads_the_expression_from_standard_input():
+    result = run("diff", "-", "--wrt", "X", "-w", TRACE_SHAPES, "-f", "text", input=f"{TRACE}\n")
+    assert_ok(result)
+    assert result.stdout == md.derivative(TRACE, "X", TRACE_SHAPES).text + "\n"
+    result = run("show", "-", "-w", TRACE_SHAPES, "-f", "json", input=TRACE)
+    assert_ok(result)
+    assert json.loads(result.stdout)["expression"] == TRACE
+    result = run("code", "-", "--wrt", "X", "-w", TRACE_SHAPES, input=TRACE)
+    assert_ok(result)
+    assert "def f(A, X, B)" in result.stdout
+    assert json_error(run("show", "-", "-f", "json", input=""))["message"] == "the expression is empty"
+
+
+def test_a_pipe_into_matdiff():
+    result = subprocess.run([sys.executable, "-m", "matdiff.cli", "diff", "-", "--wrt", "W", "-w", PRODUCT_SHAPES,
+                             "-f", "text"], input="W @ X", capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0 and result.stdout == "kron(X.T, eye(m))\n", result.stderr
+
+
+def test_a_glued_declaration_like_nxn_suggests_n_times_n():
+    result = run("show", "A @ x", "-w", "A: nxn, x: n")
+    assert_one_clean_error(result)
+    assert "'nxn' is one word, not a shape (did you mean 'n×n'?)" in result.stderr
+    assert "'n x n'" in result.stderr and "'(n, n)'" in result.stderr
+    error = json_error(run("show", "A", "-w", "A: 3x4", "-f", "json"))
+    assert error["kind"] == "declaration" and error["suggestions"] == ["3×4"]
+    with pytest.raises(md.MatdiffError, match="did you mean 'n1×k'"):
+        md.parse("A", {"A": ("n1xk",)})
+    # the written forms of a matrix, and dimension names that merely contain an x, are as before
+    for declared in ("A: n×n", "A: n x n", "A: n X n", "A: (n, n)", "A: n by n"):
+        assert md.parse("A", declared).shape == ("n", "n"), declared
+    assert md.parse("A", "A: nx").shape == ("nx",) and md.parse("A", "A: maxlen").shape == ("maxlen",)
 
 
 def test_diff_needs_wrt():

@@ -105,12 +105,18 @@ class VarSpec:
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _DIM_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z|[0-9]+\Z")
+# "nxn", "3x3", "n1xk": a matrix written without the spaces `n x m` needs; refused, not read as one name
+_GLUED_SHAPE = re.compile(r"([A-Za-z][0-9]*|[0-9]+)[xX]([A-Za-z][0-9]*|[0-9]+)\Z")
 
 
 def _parse_dim(word: str, where: str) -> Dim:
     word = word.strip()
     if "*" in word or "·" in word:
         return dim_product(*(_parse_dim(w, where) for w in re.split(r"[*·]", word)))
+    if glued := _GLUED_SHAPE.match(word):
+        rows, columns = glued.groups()
+        raise DeclarationError(f"{where}: {word!r} is one word, not a shape (did you mean '{rows}×{columns}'?); "
+                               f"write a matrix as '{rows}×{columns}', '{rows} x {columns}' or '({rows}, {columns})'")
     if not _DIM_WORD.match(word):
         raise DeclarationError(f"{where}: {word!r} is not a dimension (a name such as n, or a number)")
     if word.isdigit():

@@ -3,6 +3,7 @@
 `Report` is an expression and, for a derivative, the derivative (and a VJP's cotangent);
 `report_json` is its JSON object (`matdiff diff --format json`, and the core of the page's answers).
 Stable: keys are never removed or renamed, and `show` and `diff` both emit every key.
+`error_json` is a user error (`MatdiffError`) as JSON, for the same readers.
 
     {
       "expression": str,            # the parsed expression, in the expression language
@@ -29,12 +30,14 @@ below both faces (outputs layer) and imports neither.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from .api import Derivative, Expression
 from .dims import Dim, Shape, VarSpec
-from .errors import MatdiffError
+from .errors import (DeclarationError, MatdiffError, NotSupportedError, ParseError, ShapeError, UnknownNameError,
+                     ValueBindingError)
 
 
 @dataclass(frozen=True)
@@ -107,4 +110,38 @@ def index_text(x: Expression) -> str | None:
         return None
 
 
-__all__ = ["Report", "index_text", "report_json", "shape_json", "variable_json"]
+# ---- errors -----------------------------------------------------------------------------------
+
+ERROR_KINDS = ((ParseError, "parse"), (ShapeError, "shape"), (UnknownNameError, "unknown name"),
+               (DeclarationError, "declaration"), (ValueBindingError, "values"), (NotSupportedError, "not supported"))
+_CARET_LINE = re.compile(r" {4}( *)(\^+)\Z")
+_SUGGESTIONS = re.compile(r"did you (?:mean|write) ([^?]+)\?")
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def error_json(error: Exception, kind: str | None = None) -> dict[str, Any]:
+    """A user error as JSON: {"error", "message", "kind", "caret", "position", "suggestions"}.
+
+    "error" is the whole text as the terminal shows it (caret lines included, like the page's
+    400 answers); "message" the text without the caret lines; "kind" parse, shape, unknown name,
+    declaration, values or not supported (or `kind`, for an error that is not a MatdiffError);
+    "caret" the two lines under the message (the text, the carets) or null; "position" {"column",
+    "length"} of the carets in the line shown (0-based) or null; "suggestions" the names a "did you
+    mean ...?" offers. Read from the error as it is raised: `with_caret` and `close_matches`
+    (`matdiff.errors`) write those parts in a fixed form.
+    """
+    text = str(error)
+    lines = text.split("\n")
+    caret = position = None
+    if len(lines) >= 3 and (found := _CARET_LINE.match(lines[-1])):
+        caret = "\n".join(lines[-2:])
+        position = {"column": len(found.group(1)), "length": len(found.group(2))}
+        lines = lines[:-2]
+    message = "\n".join(lines)
+    suggestions = [name for found in _SUGGESTIONS.finditer(message) for name in _QUOTED.findall(found.group(1))]
+    kind = kind or next((word for family, word in ERROR_KINDS if isinstance(error, family)), "error")
+    return {"error": text, "message": message, "kind": kind, "caret": caret, "position": position,
+            "suggestions": suggestions}
+
+
+__all__ = ["Report", "error_json", "index_text", "report_json", "shape_json", "variable_json"]
