@@ -11,7 +11,7 @@ always-valid simplifications; this module owns only the node type and graph walk
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .dims import Shape
@@ -45,16 +45,36 @@ class Node:
             cache[key] = compute(self)
         return cache[key]
 
-    def __str__(self) -> str:
-        from .language.printing import to_text  # printing sits above nodes; imported when used
+    def cached_node(self, key: str, compute) -> "Node":
+        """A per-node memo of another node, held weakly: the memo never keeps that node alive (its
+        interning key may hold this node, so a strong memo would keep both forever)."""
+        reference = self._cache.get(key)
+        found = reference() if reference is not None else None
+        if found is None:
+            found = compute(self)
+            self._cache[key] = weakref.ref(found)
+        return found
 
-        return to_text(self)
+    def __str__(self) -> str:
+        if _spelling is None:  # the language is not loaded: name the operation alone
+            return f"<{self.op} of {len(self.args)} arguments>"
+        return _spelling(self)
 
     def __repr__(self) -> str:
         return f"<{self.op} {self}>"
 
     def __reduce__(self):
         raise TypeError("matdiff nodes are interned; pickle their text instead")
+
+
+# How a node is written in messages and str(): the language's printer, which sits above this module
+# and registers itself when it is loaded (`spell_with`), so that this module imports nothing above it.
+_spelling: "Callable[[Node], str] | None" = None
+
+
+def spell_with(printer: "Callable[[Node], str]") -> None:
+    global _spelling
+    _spelling = printer
 
 
 # Weak values: a node lives as long as something uses it (an expression, a derivative, a child's key

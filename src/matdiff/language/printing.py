@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, replace
 
 from ..dims import DimProduct
-from ..expr import Node, topological
+from ..expr import Node, spell_with, topological
 from ..ops import OPS, is_symmetric, split_coefficient, transpose
 from ..ops.algebra import transposes_in
 
@@ -483,6 +483,9 @@ def to_text(node: Node) -> str:
     """The node in the expression language; `parse(to_text(e))` is `e`."""
     with _DeepRecursion():
         return _TEXT.render(display(node))
+
+
+spell_with(to_text)  # str(node) and error messages write nodes in the language
 
 
 def to_unicode(node: Node) -> str:
