@@ -60,9 +60,9 @@ def post(server: PageServer, payload: dict) -> tuple[int, dict, float]:
     return response.status, answer, time.monotonic() - started
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+def p99(values: list[float]) -> float:
+    """The 99th percentile, as NumPy's default (linear between the nearest ranks) computes it."""
+    return statistics.quantiles(values, n=100, method="inclusive")[98]
 
 
 def test_ordinary_requests_stay_under_a_second_at_p99_while_slow_ones_run_out_their_time():
@@ -98,14 +98,14 @@ def test_ordinary_requests_stay_under_a_second_at_p99_while_slow_ones_run_out_th
         slow = [r for r in results if r[0] == "slow"]
         times = [seconds for _, _, _, seconds in ordinary]
         print(f"\n{len(ordinary)} ordinary requests: p50 {statistics.median(times):.3f} s, "
-              f"p99 {percentile(times, 0.99):.3f} s, max {max(times):.3f} s; "
+              f"p99 {p99(times):.3f} s, max {max(times):.3f} s; "
               f"{len(slow)} slow ones: {min(s for *_, s in slow):.2f}–{max(s for *_, s in slow):.2f} s")
         assert len(ordinary) >= 60 and len(slow) >= 5
         assert all(status == 200 and "check" in answer for _, status, answer, _ in ordinary)
         for _, status, answer, _ in slow:  # if this expression ever becomes fast, pick a slower one
             assert status == 504, (status, answer)
             assert answer["error"].startswith(f"the derivation took longer than {LIMIT_SECONDS:g} s")
-        assert percentile(times, 0.99) < 1.0
+        assert p99(times) < 1.0
         assert {worker.process.pid for worker in server.derivations._idle} == workers  # none was killed
     finally:
         server.shutdown()
