@@ -145,3 +145,121 @@ def test_det_of_a_kronecker_product_is_a_product_of_powers():
     report = md.check("det(kron(A, S))", "S", where)
     assert report.ok, str(report)
     assert "kron" not in md.derivative("det(kron(A, S))", "S", where).text
+
+
+# ---- found by the fuzz run (tests/fuzz.py, `make fuzz`) -----------------------------------------
+
+def _differences(f: str, wrt: str, where, values: dict, cotangent=None, h: float = 1e-6):
+    """∂f/∂wrt as the full tensor f.shape + wrt.shape by central differences (with a cotangent G: the
+    gradient of sum(G * f), what a VJP gives)."""
+    import numpy as np
+
+    expression = md.parse(f, where)
+
+    def value(point):
+        out = np.asarray(expression.evaluate({**values, wrt: point}), dtype=float)
+        return out if cotangent is None else np.sum(cotangent * out)
+
+    x = np.asarray(values[wrt], dtype=float)
+    out = np.zeros(np.shape(value(x)) + x.shape)
+    for k in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[k] = h
+        out[(...,) + k] = (value(x + step) - value(x - step)) / (2 * h)
+    return out
+
+
+def _reads_back(result) -> None:
+    again = md.parse(result.text, result.variables)
+    assert again.node is result.node, f"{result.text!r} reads back as {again.text!r}"
+
+
+def _point(where: str, seed: int = 0) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    sizes = {"n": 3, "m": 4, "p": 2}
+    return {name: rng.normal(size=tuple(sizes.get(d, d) for d in spec.shape)) if spec.shape else rng.normal()
+            for name, spec in md.parse_declarations(where).items()}
+
+
+def test_number_terms_left_apart_by_a_stripped_broadcast_are_one_number():
+    import numpy as np
+
+    where = "x: n, y: n"
+    d = md.derivative("sum(x / 3 + 2 * y + x + sin(x))", "x", where)  # once '1 + cos(x) + 0.3333333333333333'
+    assert d.text == "1.3333333333333333 + cos(x)"
+    _reads_back(d)
+    values = _point(where)
+    np.testing.assert_allclose(d.evaluate(values), _differences("sum(x / 3 + 2 * y + x + sin(x))", "x", where,
+                                                                values), atol=1e-7)
+
+
+def test_a_sum_inside_a_stripped_broadcast_is_flattened_into_the_outer_sum():
+    import numpy as np
+
+    where = "x: n, y: n"
+    f = "sum(x / norm2(x) ** 2) + sum(outer(x, y))"  # once printed '... + (sum(y) + 1 / norm2(x) ** 2) ...'
+    d = md.derivative(f, "x", where)
+    _reads_back(d)
+    values = _point(where)
+    np.testing.assert_allclose(d.evaluate(values), _differences(f, "x", where, values), atol=1e-6)
+
+
+def test_terms_a_declined_factoring_leaves_alone_keep_their_places():
+    import numpy as np
+
+    where = "A: m×n, x: n, b: m, w: m"
+    f = "(x / norm2(x)) - ((A @ x - b) @ diag(w) @ (A @ x - b))"
+    rule = md.vjp(f, "x", where)  # G / ‖x‖ and the ‖x‖³ term were grouped, declined, and moved together
+    assert rule.text == "G / norm2(x) - 2 * sum(G) * (A @ x - b) @ diag(w) @ A - sum(G * x) * x / norm2(x) ** 3"
+    _reads_back(rule)
+    values = _point(where)
+    values["G"] = np.random.default_rng(1).normal(size=3)
+    np.testing.assert_allclose(rule.evaluate(values), _differences(f, "x", where, values, cotangent=values["G"]),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("f, wrt, where, order", [
+    # (Sᵀ @ (A ⊗ A)).T reads as a sum: the transposed chain distributes the Kronecker product
+    ("A.T @ (eye(m) / norm2(A @ x - b) - outer(A @ x - b, A @ x - b) / norm2(A @ x + b) ** 3) @ A", "b",
+     "A: m×n, x: n, b: m", 1),
+    ("softplus(tr(inv(X.T @ C @ X) @ (X.T @ B @ X)))", "X", "B: n×n sym, C: n×n spd, X: n×2", 2),
+])
+def test_a_chain_is_printed_flipped_only_where_that_reads_back_as_the_chain(f, wrt, where, order):
+    import numpy as np
+
+    d = md.derivative(f, wrt, where, order=order)
+    _reads_back(d)
+    values = _point(where)
+    if order == 1:
+        np.testing.assert_allclose(d.evaluate(values), _differences(f, wrt, where, values), atol=1e-5)
+    else:
+        values["C"] = values["C"] @ values["C"].T + 3 * np.eye(3)
+        values["B"] = values["B"] + values["B"].T
+        gradient = md.derivative(f, wrt, where)
+        by_differences = _differences(gradient.text, wrt, gradient.variables, values)
+        np.testing.assert_allclose(d.evaluate(values), by_differences, atol=1e-5)
+
+
+def test_a_large_integer_dimension_is_printed_exactly():
+    d = md.derivative("x @ x", "x", "x: 99999999999999999999", order=2)  # once 'eye(1e+20)', which never reads back
+    assert d.text == "2 * eye(99999999999999999999)"
+    _reads_back(d)
+    _reads_back(md.derivative("sum(x) * (x @ x)", "x", "x: 3*n*99999999999999999999"))
+
+
+@pytest.mark.parametrize("call, mentions", [
+    (lambda: md.parse("x", "lambda: n, x: n"), "keyword"),
+    (lambda: md.parse("x", {"None": ("n",), "x": ("n",)}), "keyword"),
+    (lambda: md.vjp("X @ x", "x", "X: n×n, x: n", cotangent="φ"), "cotangent"),  # a name no declaration takes
+    (lambda: md.vjp("X @ x", "x", "X: n×n, x: n", cotangent="True"), "cotangent"),
+    (lambda: md.vjp("X @ x", "x", "X: n×n, x: n", cotangent="n"), "dimension"),
+    (lambda: md.codegen("sum(x)", None, "x: n"), "names"),  # once TypeError: 'NoneType' object is not iterable
+    (lambda: md.codegen("sum(x)", object, "x: n"), "names"),
+    (lambda: md.codegen("sum(x)", [["x"]], "x: n"), "names"),
+])
+def test_names_no_answer_could_read_back_with_are_refused(call, mentions):
+    with pytest.raises(md.MatdiffError) as caught:
+        call()
+    assert mentions in str(caught.value)

@@ -11,12 +11,13 @@ Conventions (stated on every result as `.layout`):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from keyword import iskeyword
 from typing import Any
 
 import numpy as np
 
 from .calculus import differential, pullback, vec_form
-from .dims import VarSpec, format_shape, parse_declarations, size_of
+from .dims import VarSpec, dim_symbols, format_shape, parse_declarations, size_of
 from .errors import DeclarationError, MatdiffError, NotSupportedError, UnknownNameError, close_matches
 from .evaluate import evaluate as _evaluate
 from .expr import Node, node_count
@@ -281,8 +282,12 @@ def vjp(expr: "str | Expression", wrt: str, shapes: Any = None, cotangent: str =
     """The backpropagation rule: ∂φ/∂wrt for an upstream gradient `cotangent` = ∂φ/∂f (f's shape)."""
     node, variables = _expression(expr, shapes)
     x = _variable(wrt, variables)
-    if not isinstance(cotangent, str) or not cotangent.isidentifier():
+    if not isinstance(cotangent, str) or not cotangent.isascii() or not cotangent.isidentifier() \
+            or iskeyword(cotangent):  # a name a declaration could give, so that the answer reads back
         raise DeclarationError(f"the cotangent needs a name such as 'G', got {cotangent!r}")
+    if any(cotangent in dim_symbols(spec.shape) for spec in variables.values()):
+        raise DeclarationError(f"the cotangent {cotangent!r} has the name of a dimension; call it something else, "
+                               "such as 'G'")
     if cotangent in variables and variables[cotangent].shape != node.shape:
         raise DeclarationError(f"{cotangent} is declared {format_shape(variables[cotangent].shape)}, but as the "
                                f"upstream gradient it must have the function's shape {format_shape(node.shape)}")

@@ -10,6 +10,7 @@ S: n×n sym"` (also `n x m`, `(n, m)`, `n*m`, `n m`).
 """
 from __future__ import annotations
 
+import keyword
 import math
 import re
 from dataclasses import dataclass
@@ -156,6 +157,8 @@ def _spec_from_words(name: str, words: list, where: str) -> VarSpec:
 def _check_name(name: object, where: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise DeclarationError(f"{where}: {name!r} is not a valid variable name")
+    if keyword.iskeyword(name):  # None, True, lambda: no expression could use the variable
+        raise DeclarationError(f"{where}: {name!r} is a Python keyword, which cannot name a variable")
     return name
 
 

@@ -54,7 +54,9 @@ def make_plan(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any,
     variables = expression.variables
     for v in variables:
         check_name(v)
-    names = [wrt] if isinstance(wrt, str) else list(wrt)
+    names = [wrt] if isinstance(wrt, str) else list(wrt) if isinstance(wrt, (list, tuple)) else None
+    if names is None or not all(isinstance(w, str) for w in names):
+        raise UnknownNameError(f"differentiate by variables' names (text, or a list of them), not {wrt!r}")
     if len(set(names)) != len(names):
         raise DeclarationError(f"a variable is listed twice in wrt={names}")
     unknown = [w for w in names if w not in variables]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from ..dims import DimProduct
 from ..expr import Node, spell_with, topological
-from ..ops import OPS, is_symmetric, split_coefficient, transpose
+from ..ops import OPS, is_symmetric, matmul_chain, split_coefficient, transpose
 from ..ops.algebra import transposes_in
 
 # ---- display trees ----------------------------------------------------------------------------
@@ -86,11 +86,11 @@ def _bin(kind: str, a: Disp, b: Disp) -> Disp:
 
 def _dim(d) -> Disp:
     if isinstance(d, int):
-        return _num(float(d))
+        return _num(d)  # an int, printed exactly however large (a float of 10 ** 20 prints as 1e+20)
     if isinstance(d, str):
         return _name(d)
     assert isinstance(d, DimProduct)
-    parts = ([_num(float(d.coefficient))] if d.coefficient != 1 else []) + [_name(s) for s in d.symbols]
+    parts = ([_num(d.coefficient)] if d.coefficient != 1 else []) + [_name(s) for s in d.symbols]
     return _chain("mul", parts)
 
 
@@ -113,6 +113,14 @@ def _transposes_termwise(terms) -> bool:
     """(a + b)ᵀ may be spelt aᵀ + bᵀ (and back) only when no term broadcasts a vector and no
     transposed term is itself a sum that reading back would merge into the outer one."""
     return all(t.ndim != 1 and transpose(t).op != "add" for t in terms)
+
+
+def _flipped_reads_back(node: Node) -> bool:
+    """A chain f1 @ ... @ fk spelt flipped, (fkᵀ @ ... @ f1ᵀ).T, reads back as the transpose of the
+    chain of transposes: this very node, unless the transposed chain meets a rewrite the chain as
+    built did not (Sᵀ @ (A ⊗ B) distributes over the sum S, (Aᵀ ⊗ Bᵀ) @ S did not)."""
+    flipped = matmul_chain([transpose(f) for f in reversed(node.args)])
+    return (transpose(flipped) if node.ndim == 2 else flipped) is node
 
 
 def _keywords(node: Node, call) -> tuple:
@@ -179,7 +187,8 @@ class _Displayer:
             flipped = _chain("matmul", [self.best_t(f) for f in reversed(args)])
             if node.ndim == 2:
                 flipped = _t(flipped)
-            return _smaller(built, flipped)
+            chosen = _smaller(built, flipped)
+            return chosen if chosen is built or _flipped_reads_back(node) else built
         if op == "div":
             return _bin("div", self.best(args[0]), self.best(args[1]))
         if op == "pow":
@@ -273,6 +282,8 @@ def _precedence(d: Disp) -> int:
 
 
 def _format_number(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
     if value.is_integer() and abs(value) < 1e16:
         return str(int(value))
     return repr(value)

@@ -51,7 +51,9 @@ def add(*terms: Node) -> Node:
     if len(kept) > 1:
         kept = _merge_diagonals(kept)
     if len(kept) > 1:
-        kept = _without_broadcast_ones(kept, shape)
+        stripped = _without_broadcast_ones(kept, shape)
+        if stripped is not kept:  # what was stripped may be a like term or a sum now: 1 + ones(n) / 3
+            return broadcast_to(add(*stripped), shape)
     if len(kept) > 1:
         kept = _expand_for_cancellation(kept)
     if len(kept) > 1:
@@ -251,13 +253,18 @@ def _factor_common(terms: list[Node], key_of, factor) -> list[Node]:
     if all(len(members) == 1 for members in groups.values()):
         return terms
     out: list[Node] = []
+    factored: dict[object, Node | None] = {}
     for i, t in enumerate(terms):
         members = groups.get(keys[i]) if keys[i] is not None else None
         if not members or len(members) == 1:
             out.append(t)
+            continue
+        if members[0] == i:
+            factored[keys[i]] = factor([terms[j] for j in members])
+        if factored[keys[i]] is None:  # declined: each term stays in its place, so that the sum of the
+            out.append(t)              # printed terms, in their order, is this sum again
         elif members[0] == i:
-            factored = factor([terms[j] for j in members])
-            out.extend([terms[j] for j in members] if factored is None else [factored])  # None: declined
+            out.append(factored[keys[i]])
     return out
 
 

@@ -77,6 +77,10 @@ _ELEMENTWISE_UNARY: set[str] = set()
 def transpose(a: Node) -> Node:
     if a.ndim < 2:
         return a
+    return a.cached_node("transpose", _transposed)  # pushed through chains and sums once per node, not at every use
+
+
+def _transposed(a: Node) -> Node:
     op = a.op
     if op == "transpose":
         return a.args[0]
