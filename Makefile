@@ -50,8 +50,10 @@ test-fast: $(STAMP)
 corpus: $(STAMP)
 	$(PY) $(CORPUS)
 
+# the property tests with many examples, then 100,000 random and mutated inputs (tests/fuzz.py --help)
 fuzz: $(STAMP)
 	$(PY) -m pytest --slow -q tests/
+	$(PY) tests/fuzz.py --count 100000 --seed $(or $(SEED),0)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
