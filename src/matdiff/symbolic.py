@@ -48,10 +48,13 @@ def _combine(*values: Any) -> tuple[list, dict[str, VarSpec]]:
     nodes, variables = [], {}
     for v in values:
         node, declared = _lift(v)
-        for name, spec in declared.items():
-            if name in variables and variables[name] != spec:
-                raise MatdiffError(f"{name} is declared twice with different shapes")
-            variables[name] = spec
+        # the names both declare, found without a loop over all of them: `e = e + term` in a loop
+        # would otherwise read every variable of e again at each step
+        shared = declared.keys() & variables.keys()
+        if any(variables[name] != declared[name] for name in shared):
+            name = next(name for name in declared if name in shared and variables[name] != declared[name])
+            raise MatdiffError(f"{name} is declared twice with different shapes")
+        variables.update(declared)
         nodes.append(node)
     return nodes, variables
 

@@ -7,6 +7,9 @@ Every rewrite is an identity that holds for all sizes; `tests/test_simplify.py` 
 """
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
+
 from ...dims import Shape
 from ...expr import Node, make
 from ..registry import Absent, Code, Op, Words, register
@@ -28,6 +31,13 @@ def split_coefficient(node: Node) -> tuple[float, Node]:
 
 
 def add(*terms: Node) -> Node:
+    extended = _extended_sum(terms)
+    return extended if extended is not None else _canonical_sum(terms)
+
+
+def _canonical_sum(terms: tuple[Node, ...]) -> Node:
+    """The sum of `terms` with every rewrite of this module applied (`add` without its shortcut for
+    terms added to a wide sum, which gives the same node)."""
     flat: list[Node] = []
     for t in terms:
         if t.op == "add":
@@ -48,6 +58,10 @@ def add(*terms: Node) -> Node:
             body = ONE
         coefficients[body] = coefficients.get(body, 0.0) + c
     kept = [scale(c, body) for body, c in coefficients.items() if c != 0.0]
+    for identity in _TERM_IDENTITIES:
+        rewritten = identity(kept) if len(kept) > 1 else None
+        if rewritten is not None:
+            return broadcast_to(add(*rewritten), shape)
     if len(kept) > 1:
         kept = _merge_diagonals(kept)
     if len(kept) > 1:
@@ -72,6 +86,17 @@ def add(*terms: Node) -> Node:
     if broadcast_shapes("+", kept) != shape:
         kept.append(zeros(shape))
     return make("add", tuple(kept), (), shape)
+
+
+# Identities of sums whose terms belong to an operation declared elsewhere (tril's: tril(T) + tril(T)ᵀ −
+# diag(diag(T)) = T for a symmetric T): its module declares them with `sum_identity`.
+_TERM_IDENTITIES: list = []
+
+
+def sum_identity(rule) -> None:
+    """Declare `rule(terms)`: the like-term-merged terms of a sum rewritten as fewer terms with the same sum,
+    or None where no identity applies."""
+    _TERM_IDENTITIES.append(rule)
 
 
 def sub(a: Node, b: Node) -> Node:
@@ -100,23 +125,25 @@ def _merge_diagonals(terms: list[Node]) -> list[Node]:
 
 def _without_broadcast_ones(terms: list[Node], shape: Shape) -> list[Node]:
     """s * ones(n, m) + X is s + X, outer(ones(n), v) + X is v + X: the sum broadcasts them anyway."""
-    def strip(t: Node) -> Node:
-        if t.op == "ones":
-            return ONE
-        if t.op == "outer" and t.args[0].op == "ones":  # a row copied down: NumPy broadcasts it
-            return t.args[1]
-        if t.op == "mul":
-            args = [strip(f) for f in t.args]
-            return t if all(a is f for a, f in zip(args, t.args)) else mul(*args)
-        if t.op == "div":
-            numerator = strip(t.args[0])
-            return t if numerator is t.args[0] else div(numerator, t.args[1])
-        return t
-
-    stripped = [strip(t) for t in terms]
+    stripped = [_broadcast_ones_stripped(t) for t in terms]
     if stripped == terms or broadcast_shapes("+", stripped) != shape:
         return terms
     return stripped
+
+
+def _broadcast_ones_stripped(t: Node) -> Node:
+    """t without the blocks of ones that only broadcast it (t itself where there are none)."""
+    if t.op == "ones":
+        return ONE
+    if t.op == "outer" and t.args[0].op == "ones":  # a row copied down: NumPy broadcasts it
+        return t.args[1]
+    if t.op == "mul":
+        args = [_broadcast_ones_stripped(f) for f in t.args]
+        return t if all(a is f for a, f in zip(args, t.args)) else mul(*args)
+    if t.op == "div":
+        numerator = _broadcast_ones_stripped(t.args[0])
+        return t if numerator is t.args[0] else div(numerator, t.args[1])
+    return t
 
 
 _EXPANSION_LIMIT = 16
@@ -188,18 +215,10 @@ def _factor_denominators(terms: list[Node]) -> list[Node]:
     """a / s + b / s = (a + b) / s; and over powers of one base, a / √u + b / u ** 1.5 =
     (a u + b) / u ** 1.5, but only where that is shorter to write (terms cancel in the numerator);
     otherwise the quotients stay as they are, as the Cookbook writes I / ‖x‖ - x xᵀ / ‖x‖³."""
-    def same_key(body):
-        q = _quotient(body)
-        return None if q is None else (q[1], body.shape)
-
     def same_factor(group):
         split = [split_coefficient(t) for t in group]
         numerators = [scale(c, _quotient(body)[0]) for c, body in split]
         return div(_sum_with_common_coefficient(numerators), _quotient(split[0][1])[1])
-
-    def base_key(body):
-        q = _quotient(body)
-        return None if q is None else (_power_of(q[1])[0], body.shape)
 
     def base_factor(group):
         parts = []
@@ -214,7 +233,17 @@ def _factor_denominators(terms: list[Node]) -> list[Node]:
             return None  # nothing cancelled: keep the quotients
         return combined
 
-    return _factor_common(_factor_common(terms, same_key, same_factor), base_key, base_factor)
+    return _factor_common(_factor_common(terms, _denominator_key, same_factor), _denominator_base_key, base_factor)
+
+
+def _denominator_key(body: Node):
+    q = _quotient(body)
+    return None if q is None else (q[1], body.shape)
+
+
+def _denominator_base_key(body: Node):
+    q = _quotient(body)
+    return None if q is None else (_power_of(q[1])[0], body.shape)
 
 
 def _factors_of(term: Node) -> tuple[Node, ...]:
@@ -272,13 +301,6 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
     """c1 * P1 @ F + c2 * P2 @ F = (c1 * P1 + c2 * P2) @ F (side -1), and F @ ... (side 0).
     The longest run of factors the group shares comes out at once: peeling one factor per nesting
     level would rebuild every remainder once per level, quadratic in the length of the chains."""
-    def key_of(body):
-        scalars, array = split_scalars(body)
-        if array.op != "matmul" or array.args[side].op == "kron":
-            return None  # a Kronecker factor is distributed over sums where it merges, not taken out
-        # keyed by shape too: terms that only broadcast together never share a factor
-        return array.args[side], array.shape
-
     def factor(group):
         # each term as (its number and scalar factors, its chain): the multipliers stay with the
         # remainders, s A X + s B X = (s A + s B) X = s (A + B) X
@@ -299,21 +321,32 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
         rests = [mul(*factors, subchain(body, shared, len(body.args))) for factors, body in split]
         return matmul(subchain(split[0][1], 0, shared), _sum_with_common_coefficient(rests))
 
-    return _factor_common(terms, key_of, factor)
+    return _factor_common(terms, lambda body: _chain_end_key(body, side), factor)
+
+
+def _chain_end_key(body: Node, side: int):
+    """The factor at one end of a term's chain (side -1: the last, 0: the first), None where no term
+    could share it."""
+    scalars, array = split_scalars(body)
+    if array.op != "matmul" or array.args[side].op == "kron":
+        return None  # a Kronecker factor is distributed over sums where it merges, not taken out
+    # keyed by shape too: terms that only broadcast together never share a factor
+    return array.args[side], array.shape
 
 
 def _factor_outer(terms: list[Node], side: int) -> list[Node]:
     """outer(a1, b) - outer(a2, b) = outer(a1 - a2, b) (side 1), and outer(a, b1) + ... (side 0)."""
-    def key_of(body):
-        return body.args[side] if body.op == "outer" else None
-
     def factor(group):
         split = [split_coefficient(t) for t in group]
         combined = _sum_with_common_coefficient([scale(c, body.args[1 - side]) for c, body in split])
         vector = split[0][1].args[side]
         return outer(combined, vector) if side == 1 else outer(vector, combined)
 
-    return _factor_common(terms, key_of, factor)
+    return _factor_common(terms, lambda body: _outer_vector_key(body, side), factor)
+
+
+def _outer_vector_key(body: Node, side: int):
+    return body.args[side] if body.op == "outer" else None
 
 
 def _sum_with_common_coefficient(terms: list[Node]) -> Node:
@@ -324,6 +357,174 @@ def _sum_with_common_coefficient(terms: list[Node]) -> Node:
         if c != 1.0:
             return scale(c, add(*(split_coefficient(t)[1] for t in terms)))
     return add(*terms)
+
+
+# ---- wide sums: terms added one at a time -------------------------------------------------------
+#
+# `e = e + term` in a loop would read every term of e again at each step (quadratic in the number of
+# terms). So a wide sum keeps what the rewrites above look at in its terms (its profile); adding terms
+# to it reads only the new ones, and where no rewrite can apply, the sum is the old terms and the new
+# ones in their places of the sort: the node `_canonical_sum` builds. Anything else (like terms to
+# merge, a factor or a denominator to share, two diagonals, ...) takes the full path.
+
+
+@dataclass(frozen=True, slots=True)
+class _Summand:
+    """What the rewrites of a sum look at in one term (kept on the term, computed once)."""
+    coefficient: float
+    body: Node
+    plain: bool  # kept as it is: c * body is the term itself, not zero, not a block of ones
+    spreads: bool  # given to `add` it would be flattened or distributed: a sum, or c * (a + b)
+    diagonal: bool
+    strips: bool  # carries a block of ones that only broadcasts it
+    powers: dict  # base -> exponent, as `_common_powers` reads the term
+    keys: tuple  # its key for each grouping of `_collect_common_factors`, in their order
+    place: int  # its place in the sort: 0 positive, 1 positive transposed, 2 negative, 3 negative transposed
+
+
+def _summand(t: Node) -> _Summand:
+    c, body = split_coefficient(t)
+    return _Summand(
+        coefficient=c, body=body,
+        plain=c != 0.0 and not is_zero(body) and body.op != "ones" and scale(c, body) is t,
+        spreads=t.op == "add" or (body.op == "add" and body.shape == t.shape),
+        diagonal=body.op == "diag" and body.args[0].ndim == 1,
+        strips=_broadcast_ones_stripped(t) is not t,
+        powers=dict(_powers_of(t)),
+        keys=(_chain_end_key(body, -1), _chain_end_key(body, 0), _outer_vector_key(body, 1),
+              _outer_vector_key(body, 0), _denominator_key(body), _denominator_base_key(body)),
+        place=2 * (c < 0) + (body.op == "transpose"))
+
+
+@dataclass(slots=True)
+class _Profile:
+    """A wide sum's terms, as the rewrites see them. Owned by one sum node at a time: adding terms
+    hands it on, updated, to the new sum (the old one reads its terms again if it is extended again)."""
+    count: int  # the terms: the sum's arguments, but a block of zeros at the end that keeps its shape
+    ends: list[int]  # where each place of the sort ends among the terms
+    bodies: set
+    keys: tuple[set, ...]
+    diagonals: int
+    common: dict  # `_common_powers` of the terms
+    coefficients: set  # two at most: all that matters is whether the terms share one
+    shape: Shape  # the sum's
+    terms_shape: Shape  # the terms' own broadcast shape
+
+
+# sum node -> its profile, or None where a sum cannot be extended this way (held weakly, as nodes are)
+_PROFILES: "weakref.WeakKeyDictionary[Node, _Profile | None]" = weakref.WeakKeyDictionary()
+_UNREAD = object()
+
+
+def _profile(node: Node) -> _Profile | None:
+    """Read a sum's terms once: None where the shortcut cannot apply to it."""
+    args = node.args
+    count = len(args) - 1 if is_zero(args[-1]) else len(args)
+    facts = [node_summand(t) for t in args[:count]]
+    if count < _EXPANSION_LIMIT or any(not f.plain or f.strips for f in facts):
+        return None
+    places = [f.place for f in facts]
+    if places != sorted(places):
+        return None
+    profile = _Profile(count=0, ends=[0, 0, 0, 0], bodies=set(), keys=tuple(set() for _ in facts[0].keys),
+                       diagonals=0, common={base: e for base, e in facts[0].powers.items()
+                                            if base.op not in ("const", "ones") and e > 0},
+                       coefficients=set(), shape=broadcast_shapes("+", args), terms_shape=broadcast_shapes("+", args[:count]))
+    if not _admits(profile, facts):
+        return None
+    _take_in(profile, facts)
+    return profile
+
+
+def node_summand(t: Node) -> _Summand:
+    return t.cached("summand", _summand)
+
+
+def _admits(profile: _Profile, facts: list[_Summand]) -> bool:
+    """Do these terms, added to the profile's, leave every rewrite of the sum nothing to do?"""
+    bodies, keys = set(), tuple(set() for _ in profile.keys)
+    common = profile.common
+    coefficients = set(profile.coefficients)
+    for f in facts:
+        if f.body in profile.bodies or f.body in bodies:
+            return False  # like terms, to be merged
+        bodies.add(f.body)
+        for key, taken, new in zip(f.keys, profile.keys, keys):
+            if key is not None:
+                if key in taken or key in new:
+                    return False  # a factor, a vector or a denominator that two terms share
+                new.add(key)
+        if common:
+            common = {base: min(e, f.powers[base]) for base, e in common.items() if f.powers.get(base, 0.0) > 0}
+        if len(coefficients) < 2:
+            coefficients.add(f.coefficient)
+    if common or profile.diagonals + sum(f.diagonal for f in facts) > 1:
+        return False
+    return not (len(coefficients) == 1 and coefficients != {1.0})
+
+
+def _take_in(profile: _Profile, facts: list[_Summand]) -> None:
+    """The profile of the sum with these terms too (`_admits` said they add nothing to rewrite)."""
+    profile.count += len(facts)
+    for f in facts:
+        for place in range(f.place, 4):
+            profile.ends[place] += 1
+        profile.bodies.add(f.body)
+        for key, taken in zip(f.keys, profile.keys):
+            if key is not None:
+                taken.add(key)
+        profile.diagonals += f.diagonal
+        if profile.common:
+            profile.common = {base: min(e, f.powers[base]) for base, e in profile.common.items()
+                              if f.powers.get(base, 0.0) > 0}
+        if len(profile.coefficients) < 2:
+            profile.coefficients.add(f.coefficient)
+
+
+def _extended_sum(terms: tuple[Node, ...]) -> Node | None:
+    """The sum of a wide sum and a few terms before or after it, where no rewrite applies; else None."""
+    wide = [i for i, t in enumerate(terms) if t.op == "add"]
+    if len(wide) != 1 or len(terms[wide[0]].args) < _EXPANSION_LIMIT:
+        return None
+    old = terms[wide[0]]
+    if len(terms) == 1:
+        return None  # nothing added: the full path (which may still rewrite a sum of 16 terms)
+    before, after = terms[:wide[0]], terms[wide[0] + 1:]
+    facts_before, facts_after = [node_summand(t) for t in before], [node_summand(t) for t in after]
+    if any(f.spreads or not f.plain or f.strips for f in (*facts_before, *facts_after)):
+        return None
+    shape, terms_shape = old.shape, None
+    for t in (*before, *after):  # the broadcast shapes, continued (a clash takes the full path, which says so)
+        shape = _broadcast_pair(shape, t.shape) if shape and t.shape else shape or t.shape
+        if shape is None:
+            return None
+    profile = _PROFILES.pop(old, _UNREAD)
+    if profile is _UNREAD:
+        profile = _profile(old)
+    if profile is None or not _admits(profile, facts_before + facts_after):
+        _PROFILES[old] = profile
+        return None
+    terms_shape = profile.terms_shape
+    for t in (*before, *after):
+        terms_shape = _broadcast_pair(terms_shape, t.shape) if terms_shape and t.shape else terms_shape or t.shape
+    # the sort is stable: in each place, the new terms before the sum's, then its own, then those after
+    args: list[Node] = []
+    start = 0
+    for place, end in enumerate(profile.ends):
+        args.extend(t for t, f in zip(before, facts_before) if f.place == place)
+        args.extend(old.args[start:end])
+        args.extend(t for t, f in zip(after, facts_after) if f.place == place)
+        start = end
+    if terms_shape != shape:
+        args.append(zeros(shape))
+    node = make("add", tuple(args), (), shape)
+    if node in _PROFILES:  # built before: it has its own profile
+        _PROFILES[old] = profile
+    else:
+        _take_in(profile, facts_before + facts_after)
+        profile.shape, profile.terms_shape = shape, terms_shape
+        _PROFILES[node] = profile
+    return node
 
 
 def _eval_add(node, args, sizes):
@@ -411,7 +612,7 @@ register(Op("add", _eval_add, text="+", unicode="+", latex="+",
 
 # Late imports: the operations the rules above build (their modules import this one).
 from .leaves import ONE, const, is_zero, ones, zeros  # noqa: E402
-from .broadcasting import broadcast_jacobian, broadcast_shapes, broadcast_to, unbroadcast  # noqa: E402
+from .broadcasting import _broadcast_pair, broadcast_jacobian, broadcast_shapes, broadcast_to, unbroadcast  # noqa: E402
 from .products import div, mul, power, split_scalars  # noqa: E402
 from .chains import matmul, subchain  # noqa: E402
 from .transposition import is_symmetric, transpose, written_size  # noqa: E402
