@@ -263,3 +263,43 @@ def test_names_no_answer_could_read_back_with_are_refused(call, mentions):
     with pytest.raises(md.MatdiffError) as caught:
         call()
     assert mentions in str(caught.value)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("x * (-8) ** (1 / 3)", "(-8) ** (1 / 3): the constant result"),  # once '(-8) ** 1 / 3', which is finite
+    ("A @ (x + x)", "A @ (x + x): A is n×m but (x + x) is n"),  # once 'A @ x + x: ...'
+])
+def test_an_operand_written_as_an_operation_keeps_its_parentheses_in_a_message(text, shown):
+    with pytest.raises(md.MatdiffError) as caught:
+        md.parse(text, "x: n, A: n×m")
+    assert shown in str(caught.value)
+
+
+@pytest.mark.parametrize("text, where, printed", [
+    # vec(X) @ K is Kᵀ vec(X) = K vec(X), which is vec(X.T): the vector-first chain, turned, merges again
+    ("diag(vec(X.T)) + vec(X) @ commutation(n, n)", "X: n×n", "diag(vec(X.T)) + vec(X.T)"),
+    ("vec(X) @ commutation(n, m)", "X: n×m", "commutation(m, n) @ vec(X)"),
+])
+def test_a_chain_turned_to_end_with_its_vector_merges_its_turned_factors(text, where, printed):
+    e = md.parse(text, where)
+    assert e.text == printed
+    _reads_back(e)
+
+
+@pytest.mark.parametrize("f, wrt, where", [
+    # the gradient of a matrix by a vector in vec form, once printed as a transposed sum whose terms, turned,
+    # merge Kronecker products that the terms as built do not
+    ("A.T @ (eye(m) / norm2(A @ x - b) - outer(A @ x - b, A @ x - b) / norm2(A @ x - b) ** 3) @ A", "x",
+     "A: m×n, x: n, b: m"),
+    ("(logdet(S) + tr(inv(S) @ outer(x - mu, x - mu))) * (-outer(inv(X).T @ ones(n), inv(X) @ a))", "S",
+     "X: n×n, a: n, x: n, mu: n, S: n×n spd"),
+])
+def test_a_sum_is_printed_transposed_only_where_that_reads_back_as_the_sum(f, wrt, where):
+    import numpy as np
+
+    d = md.derivative(f, wrt, where)
+    _reads_back(d)
+    values = _point(where)
+    if "S" in values:
+        values["S"] = values["S"] @ values["S"].T + 3 * np.eye(3)
+    np.testing.assert_allclose(d.evaluate(values), _differences(f, wrt, where, values), atol=1e-5)

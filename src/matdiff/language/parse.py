@@ -111,6 +111,8 @@ class _Builder:
             for arg, source in zip(args, sources):
                 printed, written = str(arg), self._source(source)
                 if printed != written and printed in message:
+                    if isinstance(source, ast.BinOp):  # the span of (1 / 3) leaves out its parentheses
+                        written = f"({written})"
                     message = message.replace(printed, written)
             raise self.fail(ShapeError, message, where) from None
 

@@ -176,7 +176,9 @@ class _Displayer:
         if op == "add":
             built = self._add(args, transposed=False)
             if node.ndim == 2 and _transposes_termwise(args):
-                built = _smaller(built, _t(self._add(args, transposed=True)))
+                flipped = _t(self._add(args, transposed=True))  # reads back as transpose(transpose(node))
+                if flipped.cost < built.cost and transpose(transpose(node)) is node:
+                    built = flipped
             return built
         if op == "mul":
             return self._mul(args, transposed=False)

@@ -125,9 +125,10 @@ def _chain(factors: list[Node], shape: Shape) -> Node:
     if stack[0].ndim == 1 and stack[-1].ndim == 2:
         # x @ B @ C is the vector C.T @ B.T @ x: a chain that gives a vector ends with its vector.
         stack = [transpose(f) for f in reversed(stack)]
-        # the transposed factors may themselves simplify against each other
+        # the transposed factors may themselves simplify against each other (vec(X) @ K is K @ vec(X))
         if any(f.op == "matmul" for f in stack):
             return matmul_chain(stack)
+        return _chain(stack, shape)
     if len(stack) > 2 and stack[0].ndim == 1 and stack[-1].ndim == 1:
         # aᵀ M b = bᵀ Mᵀ a: of the two spellings keep the one with fewer transposes (a @ X @ b)
         flipped = [transpose(f) for f in reversed(stack)]
