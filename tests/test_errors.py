@@ -140,6 +140,94 @@ def test_an_unknown_name_suggests_the_close_ones(text, shapes, suggestion):
     assert suggestion in message.split("did you mean", 1)[1]
 
 
+# ---- what the language does not read says so, and why --------------------------------------------
+
+@pytest.mark.parametrize("text, error, says", [
+    # what NumPy has that the language lacks, by name (never "unknown function")
+    ("np.linalg.eigh(S)", md.NotSupportedError, "np.linalg.eigh is not part of the language yet"),
+    ("np.linalg.eig(S)", md.NotSupportedError, "np.linalg.eig is not part of the language yet"),
+    ("np.linalg.svd(W)", md.NotSupportedError, "np.linalg.svd is not part of the language yet"),
+    ("np.linalg.qr(W)", md.NotSupportedError, "np.linalg.qr is not part of the language yet"),
+    ("np.linalg.lstsq(A, x)", md.NotSupportedError, "np.linalg.lstsq is not part of the language yet"),
+    ("scipy.linalg.expm(S)", md.NotSupportedError, "scipy.linalg.expm is not part of the language yet"),
+    ("np.concatenate((x, x))", md.NotSupportedError, "np.concatenate is not part of the language yet"),
+    ("np.stack([x, x])", md.NotSupportedError, "np.stack is not part of the language yet"),
+    ("np.cumsum(x)", md.NotSupportedError, "np.cumsum is not part of the language yet"),
+    ("np.sort(x)", md.NotSupportedError, "np.sort is not part of the language yet"),
+    ("np.argmax(x)", md.NotSupportedError, "np.argmax is not part of the language yet"),
+    ("np.reshape(W, (q, m))", md.NotSupportedError, "np.reshape is not part of the language yet"),
+    ("np.einsum('ij->i', W)", md.NotSupportedError, "np.einsum is not part of the language yet"),
+    ("X.cumsum()", md.NotSupportedError, "the method .cumsum is not part of the language yet"),
+    ("X.flatten()", md.NotSupportedError, "X.flatten() is vec(X.T)"),
+    ("x[0]", md.ParseError, "indexing and slicing (x[0], X[:, 1]) are not part of the language yet"),
+    ("W[:, 1]", md.ParseError, "indexing and slicing (x[0], X[:, 1]) are not part of the language yet"),
+    # a name whose meaning in its library is not the language's
+    ("jax.nn.gelu(x)", md.ParseError, "write jax.nn.gelu(u, approximate=False)"),
+    ("torch.var(x)", md.ParseError, "torch.var divides by n - 1"),
+    ("torch.max(X, 1)", md.ParseError, "returns the values and their indices"),
+    ("torch.norm(S)", md.ParseError, "torch.norm's p=2 of a matrix is its Frobenius norm"),
+    ("scipy.linalg.cholesky(S)", md.ParseError, "write scipy.linalg.cholesky(A, lower=True)"),
+    ("scipy.special.tanh(x)", md.UnknownNameError, "scipy.special.tanh is not read from scipy.special"),
+    # a spelling used other than NumPy uses it
+    ("np.dot(x)", md.ParseError, "np.dot takes two arrays and no keywords: write a @ b"),
+    ("np.dot(x, x, out=x)", md.ParseError, "np.dot takes two arrays and no keywords: write a @ b"),
+    ("np.negative(x, x)", md.ParseError, "np.negative takes one array and no keywords: write -a"),
+    ("X.sum(0, True)", md.ParseError, "NumPy reads the next one as a dtype or an output array"),
+    ("X.transpose(1, 0)", md.ParseError, "a transpose by axes is not part of the language yet"),
+    ("X.foo()", md.ParseError, "the method .foo is not part of the language"),
+    ("x.sum", md.ParseError, "x.sum is a method: call it, as in x.sum()"),
+    ("x(x)", md.ParseError, "x is a declared variable, not a function"),
+])
+def test_what_the_language_does_not_read_says_why(text, error, says):
+    assert says in error_of(text, expected=error)
+
+
+@pytest.mark.parametrize("text, error, line, start, end", [
+    ("np.linalg.eigh(S)", md.NotSupportedError, "np.linalg.eigh(S)", 0, 14),  # the name
+    ("X.cumsum()", md.NotSupportedError, "X.cumsum()", 2, 8),                  # the method's name
+    ("X.sum(0, True)", md.ParseError, "X.sum(0, True)", 9, 13),                # the argument NumPy reads otherwise
+    ("np.dot(W, X)", md.ShapeError, "np.dot(W, X)", 0, 12),
+    ("W.dot(X)", md.ShapeError, "W.dot(X)", 0, 8),
+    ("jax.nn.gelu(x)", md.ParseError, "jax.nn.gelu(x)", 0, 11),
+])
+def test_the_caret_stands_under_a_pasted_spelling(text, error, line, start, end):
+    assert pointed(error_of(text, expected=error)) == (line, start, end)
+
+
+@pytest.mark.parametrize("text, mentions", [
+    ("np.dot(W, X)", ["W", "X", "m×q", "n×q"]),
+    ("np.matmul(x, W)", ["x", "W", "m×q"]),
+    ("np.multiply(W, X)", ["W", "X", "m×q", "n×q"]),
+    ("np.add(x, y)", ["x", "y"]),
+    ("A.dot(x)", ["A", "x", "n×p"]),
+    ("np.exp(A).T.dot(y)", ["np.exp(A).T", "y"]),
+])
+def test_a_pasted_spelling_names_the_operands_and_shapes(text, mentions):
+    message = error_of(text, expected=md.ShapeError)
+    for mention in mentions:
+        assert mention in message
+
+
+@pytest.mark.parametrize("text, suggestion", [
+    ("np.linalg.inverse(S)", "'inv'"),
+    ("np.matmult(S, S)", "'matmul'"),
+    ("torch.clampp(x, 0, 1)", "'clamp'"),
+    ("tf.reduce_sum(x)", "'sum'"),
+])
+def test_an_unknown_pasted_name_suggests_the_right_one(text, suggestion):
+    message = error_of(text, expected=md.UnknownNameError)
+    assert suggestion in message.split("did you mean", 1)[1]
+
+
+@pytest.mark.parametrize("text", ["np.mx(x)", "np.max(x)", "np.maxx(x)"])
+def test_a_short_name_is_not_near_a_long_one_that_ends_in_it(text):
+    # max is not softmax: either it reads as max, or the suggestion is not softmax
+    try:
+        md.parse(text, SHAPES)
+    except md.UnknownNameError as error:
+        assert "softmax" not in str(error)
+
+
 def test_differentiating_by_an_undeclared_name_suggests_the_declared_one():
     with pytest.raises(md.UnknownNameError, match="'X'"):
         md.derivative("tr(X)", "XX", "X: n×n")

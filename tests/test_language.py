@@ -211,6 +211,48 @@ def test_a_call_that_does_not_fit_its_entry_says_why(text, says):
         md.parse(text, "X: n×n, x: n")
 
 
+# ---- the spellings people paste: each reads as the language writes it ------------------------------
+
+PASTED = "A: n×n, X: n×m, W: m×k, x: n, y: n, s: scalar, t: scalar"
+
+
+@pytest.mark.parametrize("pasted, canonical", [
+    # NumPy's functions for the operators; np.dot is @ for vectors and matrices, a product with a scalar
+    ("np.dot(x, y)", "x @ y"), ("np.dot(A, x)", "A @ x"), ("np.dot(x, A)", "x @ A"), ("np.dot(X, W)", "X @ W"),
+    ("np.dot(s, x)", "s * x"), ("np.dot(X, s)", "X * s"), ("np.dot(s, t)", "s * t"),
+    ("np.matmul(A, X)", "A @ X"), ("np.multiply(x, y)", "x * y"), ("np.divide(x, y)", "x / y"),
+    ("np.true_divide(X, s)", "X / s"), ("np.add(x, y)", "x + y"), ("np.subtract(x, y)", "x - y"),
+    ("np.negative(X)", "-X"), ("np.absolute(x)", "abs(x)"), ("np.transpose(X)", "X.T"),
+    ("np.dot(np.dot(X.T, A), x)", "X.T @ A @ x"),
+    # NumPy's array methods: the function of the same name with the array first
+    ("x.dot(y)", "x @ y"), ("A.T.dot(x)", "A.T @ x"), ("(A @ X).T.dot(x)", "(A @ X).T @ x"), ("s.dot(x)", "s * x"),
+    ("X.sum(axis=0)", "sum(X, axis=0)"), ("X.sum(0)", "sum(X, axis=0)"), ("np.exp(X).sum()", "sum(exp(X))"),
+    ("X.transpose()", "X.T"), ("A.trace()", "tr(A)"),
+    # jax.numpy is NumPy
+    ("jnp.dot(A, x)", "A @ x"), ("jax.numpy.linalg.inv(A)", "inv(A)"), ("jnp.sum(X, axis=1)", "sum(X, axis=1)"),
+    ("jnp.linalg.det(A)", "det(A)"),
+    # scipy.special, and jax.scipy.special
+    ("special.softmax(x)", "softmax(x)"), ("jax.scipy.special.logsumexp(x)", "logsumexp(x)"),
+    ("jax.nn.sigmoid(x)", "sigmoid(x)"), ("jax.nn.softplus(x)", "softplus(x)"),
+    # PyTorch, where its meaning is NumPy's (dim is axis; F.softmax without dim takes the last axis)
+    ("torch.sum(X, dim=0)", "sum(X, axis=0)"), ("torch.sum(X, 1)", "sum(X, axis=1)"),
+    ("torch.mm(A, X)", "A @ X"), ("torch.mv(A, x)", "A @ x"), ("torch.t(X)", "X.T"), ("torch.inverse(A)", "inv(A)"),
+    ("torch.linalg.norm(X)", "norm2(X)"), ("torch.nn.functional.softplus(x)", "softplus(x)"),
+    ("torch.exp(x) * torch.sigmoid(y)", "exp(x) * sigmoid(y)"),
+])
+def test_a_pasted_spelling_reads_as_the_language_writes_it(pasted, canonical):
+    assert md.parse(pasted, PASTED).node is md.parse(canonical, PASTED).node
+
+
+def test_a_pasted_spelling_computes_what_numpy_computes():
+    rng = np.random.default_rng(0)
+    A, X, x = rng.standard_normal((3, 3)), rng.standard_normal((3, 2)), rng.standard_normal(3)
+    values = {"A": A, "X": X, "x": x, "y": x, "s": 2.0, "t": 3.0, "W": rng.standard_normal((2, 4))}
+    for text, truth in [("np.dot(np.dot(X.T, A), x)", np.dot(np.dot(X.T, A), x)), ("A.T.dot(x)", A.T.dot(x)),
+                        ("X.sum(0)", X.sum(0)), ("np.dot(s, x)", np.dot(2.0, x))]:
+        assert np.allclose(md.parse(text, PASTED).evaluate(values), truth), text
+
+
 # ---- declarations ---------------------------------------------------------------------------
 
 SHAPE_OF = {"X": ("n", "m"), "x": ("n",), "s": (), "K": (2, "n")}

@@ -18,14 +18,15 @@ import warnings
 from collections.abc import Callable
 
 from ..dims import Dim, VarSpec, dim_product, dim_symbols
-from ..errors import MatdiffError, ParseError, ShapeError, UnknownNameError, close_matches, with_caret
+from ..errors import (MatdiffError, NotSupportedError, ParseError, ShapeError, UnknownNameError, close_matches,
+                      with_caret)
 from ..expr import Node
 from .. import ops
 from ..ops import OPS, Op
 from ..ops.registry import Call
+from . import spellings
 
 MAX_LENGTH = 200_000  # long enough for printed derivatives of deep networks
-PREFIXES = ("numpy.linalg.", "np.linalg.", "numpy.", "np.", "matdiff.", "md.", "linalg.")
 
 # every function name of the language -> its operation, from the entries' `names`
 CALLS: dict[str, Op] = {name: op for op in OPS.values() if op.call is not None for name in op.names}
@@ -111,8 +112,6 @@ class _Builder:
             for arg, source in zip(args, sources):
                 printed, written = str(arg), self._source(source)
                 if printed != written and printed in message:
-                    if isinstance(source, ast.BinOp):  # the span of (1 / 3) leaves out its parentheses
-                        written = f"({written})"
                     message = message.replace(printed, written)
             raise self.fail(ShapeError, message, where) from None
 
@@ -195,26 +194,135 @@ class _Builder:
         if node.attr == "T":
             return ops.transpose(self.build(node.value))
         dotted = _dotted(node)
-        short = _without_prefix(dotted) if dotted is not None else None
-        if short is not None and short in CALLS:
+        if self._is_array(node.value, node.attr):
+            if node.attr in spellings.METHODS:
+                written = self._source(node)
+                raise self.fail(ParseError, f"{written} is a method: call it, as in {written}()", node)
+        elif spellings.spelling_of(*spellings.library_of(dotted), CALLS) is not None:
             raise self.fail(ParseError, f"{dotted} is a function: call it, as in {dotted}(...)", node)
         raise self.fail(ParseError, f"the attribute .{node.attr} is not part of the language (only .T is)", node)
 
+    def _Subscript(self, node: ast.Subscript) -> Node:
+        raise self.fail(ParseError, "indexing and slicing (x[0], X[:, 1]) are not part of the language yet", node)
+
     def _Call(self, node: ast.Call) -> Node:
+        if isinstance(node.func, ast.Attribute) and self._is_array(node.func.value, node.func.attr):
+            return self._method(node)  # x.dot(y), X.sum(axis=0), (A @ B).mean()
         name = _dotted(node.func)
         if name is None:
             raise self.fail(ParseError, "only the functions of the language can be called", node.func)
-        short = _without_prefix(name)
-        if short not in CALLS:
-            hint = close_matches(short, LANGUAGE_NAMES)
-            raise self.fail(UnknownNameError, f"unknown function {short!r}{hint}", node.func)
-        call = CALLS[short].call
+        library, short = spellings.library_of(name)
+        spelling = spellings.spelling_of(library, short, CALLS)
+        if spelling is None:
+            raise self._unknown_function(node.func, name, library, short)
+        return self._spelled(node, name, spelling, library)
+
+    # -- the spellings people paste (spellings.py says what each one means)
+    def _is_array(self, node: ast.AST, attribute: str) -> bool:
+        """Is this the array of a method call (x in x.sum(), A.T in A.T.dot(x)), not a module (np.linalg)?
+        A name nobody declared is an array where no library has it and the method is NumPy's (Xs.sum())."""
+        dotted = _dotted(node)
+        return dotted is None or dotted.split(".")[0] in self.nodes or \
+            (attribute in spellings.METHODS and spellings.library_of(f"{dotted}.{attribute}")[0] is None)
+
+    def _method(self, node: ast.Call) -> Node:
+        """X.sum(axis=0), x.dot(y), A.T.dot(x): NumPy's array methods that mean the function of the same
+        name with the array first (spellings.METHODS); any other method says why it is not read."""
+        attribute = node.func
+        assert isinstance(attribute, ast.Attribute)
+        name, where = attribute.attr, _name_of(attribute)
+        method = spellings.METHODS.get(name)
+        if method is None:
+            message = spellings.not_yet(f"the method .{name}", name) or \
+                f"the method .{name} is not part of the language (the methods read are .{', .'.join(spellings.METHODS)})"
+            raise self.fail(NotSupportedError if name in spellings.NOT_YET else ParseError, message, where)
+        if len(node.args) > method.positional:
+            raise self.fail(ParseError, f".{name} takes {method.positional or 'no'} argument"
+                                        f"{'s' if method.positional != 1 else ''} by position here{method.beyond}",
+                            node.args[method.positional])
+        call = ast.copy_location(ast.Call(func=attribute, args=[attribute.value, *node.args], keywords=node.keywords),
+                                 node)
+        return self._spelled(call, f".{name}", spellings.Spelling(method.reads), None)
+
+    def _spelled(self, node: ast.Call, written: str, spelling: spellings.Spelling,
+                 library: spellings.Library | None) -> Node:
+        """A call as `spelling` reads it: refused with its reason, or the language's function or operator."""
+        if spelling.refused:
+            raise self.fail(ParseError, spelling.refused, node.func)
+        node = self._in_language_words(node, spelling, library)
+        if spelling.reads in spellings.OPERATORS:
+            return self._operator(node, written, spelling.reads)
+        return self._function(node, spelling.reads)
+
+    def _in_language_words(self, node: ast.Call, spelling: spellings.Spelling,
+                           library: spellings.Library | None) -> ast.Call:
+        """The call with the library's keywords in the language's words (torch's dim is axis), the
+        keyword its meaning requires dropped, and the defaults where the library's differ added."""
+        args, keywords = list(node.args), list(node.keywords)
+        call = CALLS[spelling.reads].call if spelling.reads in CALLS else None
+        if library is not None and library.keywords and call is not None:
+            keywords = [_keyword(library.keywords.get(k.arg, k.arg), k.value, k) for k in keywords]
+            literals = args[call.arrays:]  # by position in the library's order, which is the language's
+            args = args[:call.arrays] + literals[len(call.literals):]
+            keywords += [_keyword(literal.name, value, value) for literal, value in zip(call.literals, literals)]
+        if spelling.requires is not None:
+            key, value, why = spelling.requires
+            found = [k for k in keywords if k.arg == key and _literal_value(k.value) == value
+                     and type(_literal_value(k.value)) is type(value)]
+            if not found:
+                raise self.fail(ParseError, why, node.func)
+            keywords.remove(found[0])
+        for key, value in spelling.defaults:
+            if call is not None and len(args) <= call.arrays and all(k.arg != key for k in keywords):
+                keywords.append(_keyword(key, ast.copy_location(ast.Constant(value), node.func), node.func))
+        return ast.copy_location(ast.Call(func=node.func, args=args, keywords=keywords), node)
+
+    def _operator(self, node: ast.Call, written: str, symbol: str) -> Node:
+        """np.matmul(a, b) is a @ b, np.multiply(a, b) a * b, np.negative(a) -a; np.dot(a, b) is a @ b for
+        vectors and matrices and a * b where one of them is a scalar, as NumPy's is."""
+        arity = spellings.OPERATORS[symbol]
+        if len(node.args) != arity or node.keywords:
+            spelled = "-a" if symbol == "neg" else f"a {'@' if symbol == 'dot' else symbol} b"
+            raise self.fail(ParseError, f"{written} takes {'one array' if arity == 1 else 'two arrays'} and no "
+                                        f"keywords: write {spelled}", node)
+        args = [self.build(a) for a in node.args]
+        if symbol == "neg":
+            return ops.neg(args[0])
+        if symbol == "dot":
+            if any(a.ndim > 2 for a in args):
+                raise self.fail(NotSupportedError, f"{written} of arrays of order 3 or more sums over the last axis "
+                                                   f"of a and the second-to-last of b, which @ does not: use @", node)
+            symbol = "*" if any(a.ndim == 0 for a in args) else "@"
+        construct = {spelled: constructor for spelled, constructor in _BINARY.values()}[symbol]
+        if symbol in "+-*":  # the message of a + b, with a caret under the call
+            self._apply(node, lambda a, b: _check_broadcast(symbol, a, b), args, list(node.args))
+        return self._apply(node, construct, args, list(node.args))
+
+    def _function(self, node: ast.Call, name: str) -> Node:
+        """A call of the language's function `name`, with the arguments its entry's Call takes."""
+        call = CALLS[name].call
         if call.dims:
-            return self._dimension_call(node, short, call)
-        literals = self._literals(node, short, call) if call.literals else self._plain_arguments(node, short, call)
+            return self._dimension_call(node, name, call)
+        literals = self._literals(node, name, call) if call.literals else self._plain_arguments(node, name, call)
         sources = node.args[:call.arrays]
         args = [self.build(a) for a in sources]
         return self._apply(node, lambda *arrays: call.build(*arrays, **literals), args, list(sources))
+
+    def _unknown_function(self, where: ast.AST, name: str, library: spellings.Library | None,
+                          short: str) -> MatdiffError:
+        """The error for a call the language does not read: not part of it yet, not this library's
+        meaning, or unknown (with the names near it)."""
+        message = spellings.not_yet(name, short)
+        if message is not None:
+            return self.fail(NotSupportedError, message, where)
+        if name in self.nodes:
+            return self.fail(ParseError, f"{name} is a declared variable, not a function (a function applied entry "
+                                         f"by entry is declared as '{name}: function')", where)
+        if library is not None and short in CALLS:
+            return self.fail(UnknownNameError, f"{name} is not read from {library.label}; the language's {short} "
+                                               f"is written {short}(...)", where)
+        hint = spellings.suggestions(short, spellings.names_of(library, CALLS))
+        return self.fail(UnknownNameError, f"unknown function {name!r}{hint}", where)
 
     def _plain_arguments(self, node: ast.Call, name: str, call: Call) -> dict:
         """A call of arrays alone, tr(X) or kron(A, B): no keywords, the right number of arguments."""
@@ -236,6 +344,10 @@ class _Builder:
             raise self.fail(ParseError, f"{name} takes {arrays} (and {extras}), got {len(node.args)} arguments",
                             node)
         given = dict(zip(call.literals, positional))
+        if any(literal.name == "keepdims" for literal in given):  # NumPy's sum(X, 0, True) is a dtype True
+            raise self.fail(ParseError, f"keepdims is written as a keyword, as in {name}(X, axis=1, keepdims=True): "
+                                        "NumPy and SciPy read an argument in its place as something else (a dtype, "
+                                        "an output array, scipy's weights b)", positional[len(given) - 1])
         by_name = {literal.name: literal for literal in call.literals}
         for keyword in node.keywords:
             literal = by_name.get(keyword.arg)
@@ -313,11 +425,19 @@ def _literal_value(node: ast.AST) -> object:
 
 
 def _without_prefix(name: str) -> str:
-    """np.linalg.inv -> inv: the module prefixes a user may paste from NumPy code."""
-    for prefix in PREFIXES:
-        if name.startswith(prefix):
-            return name[len(prefix):]
-    return name
+    """np.linalg.inv -> inv, jax.nn.relu -> relu: the name without the module prefix pasted with it."""
+    return spellings.library_of(name)[1]
+
+
+def _name_of(attribute: ast.Attribute) -> ast.AST:
+    """The place of the name in x.name, for a caret under it alone."""
+    end_line, end = attribute.end_lineno or attribute.lineno, attribute.end_col_offset or attribute.col_offset
+    return ast.Name(attribute.attr, lineno=end_line, col_offset=end - len(attribute.attr), end_lineno=end_line,
+                    end_col_offset=end)
+
+
+def _keyword(name: str | None, value: ast.expr, located: ast.AST) -> ast.keyword:
+    return ast.copy_location(ast.keyword(arg=name, value=value), located)
 
 
 def _dotted(node: ast.AST) -> str | None:
