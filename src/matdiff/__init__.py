@@ -9,7 +9,7 @@
 from .errors import (DeclarationError, MatdiffError, NotSupportedError, ParseError, ShapeError,  # noqa: F401
                      UnknownNameError, ValueBindingError)
 from .dims import VarSpec, parse_declarations  # noqa: F401
-from .api import Derivative, Expression, derivative, gradient, hessian, parse, vjp  # noqa: F401
+from .api import Derivative, Expression, derivative, gradient, hessian, parse, parse_block, vjp  # noqa: F401
 from .codegen import codegen, compile  # noqa: F401, A004
 from .numeric_check import CheckReport, check  # noqa: F401
 from .verdicts import Verdict, verify  # noqa: F401
@@ -21,7 +21,7 @@ globals().update(_functions)  # md.tr, md.det, md.logdet, md.inv, md.exp, md.tan
 
 __version__ = "0.1.0"
 __all__ = ["MatdiffError", "ParseError", "ShapeError", "UnknownNameError", "DeclarationError",
-           "ValueBindingError", "NotSupportedError", "Expression", "Derivative", "parse", "derivative", "vjp",
-           "gradient", "hessian", "parse_declarations", "VarSpec", "matrix", "vector", "scalar", "grad",
+           "ValueBindingError", "NotSupportedError", "Expression", "Derivative", "parse", "parse_block", "derivative",
+           "vjp", "gradient", "hessian", "parse_declarations", "VarSpec", "matrix", "vector", "scalar", "grad",
            "Symbolic", "eye", "ones", "zeros", "sum", "codegen", "compile", "check", "CheckReport", "verify",
            "Verdict", "explain", "Derivation", *sorted(_functions)]

@@ -11,6 +11,7 @@ Conventions (stated on every result as `.layout`):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from keyword import iskeyword
 from typing import Any
 
@@ -22,7 +23,9 @@ from .errors import DeclarationError, MatdiffError, NotSupportedError, UnknownNa
 from .evaluate import evaluate as _evaluate
 from .expr import Node, node_count
 from .language import parse as _parse
+from .language import parse_block as _parse_block
 from .language import to_latex, to_text, to_unicode
+from .language.bindings import Bound, bind, written_size
 from .ops import ONE, add, const, div, eye, mul, transpose, var
 
 SYMMETRIC_CONVENTIONS = ("sym", "cookbook", "none")
@@ -47,6 +50,43 @@ class Expression:
     @property
     def latex(self) -> str:
         return to_latex(self.node)
+
+    # The bound forms: the subexpressions the expression repeats named once (Z = X @ W, P = softmax(Z)),
+    # so that what is printed is linear in the size of the DAG (`language.bindings`).
+    @property
+    def bound_text(self) -> str:
+        """Assignments in the language, the last line the expression (read back by `parse_block`)."""
+        return self.bindings.text()
+
+    @property
+    def bound_unicode(self) -> str:
+        return self.bindings.unicode()
+
+    @property
+    def bound_latex(self) -> str:
+        """An aligned LaTeX block, one binding a row, the expression last."""
+        return self.bindings.latex()
+
+    @cached_property
+    def bindings(self) -> Bound:
+        """The named intermediates, in dependency order (`.names`), and the bound forms."""
+        return bind(self.node, self._taken_names(), self._context())
+
+    @property
+    def prefers_bound(self) -> bool:
+        """Whether the bound form is the one to show: it names something and is shorter than the one-line
+        text (decided without printing a tree of megabytes: that text is at least one character a node)."""
+        if not self.bindings.lines:
+            return False
+        bound = len(self.bound_text)
+        return bound < written_size(self.node) or bound < len(self.text)
+
+    def _taken_names(self) -> frozenset:
+        """The declared variables and dimensions: names a binding must not take."""
+        return frozenset(self.variables) | {d for spec in self.variables.values() for d in dim_symbols(spec.shape)}
+
+    def _context(self) -> Node | None:
+        return None
 
     @property
     def shape(self) -> tuple:
@@ -130,6 +170,9 @@ class Derivative(Expression):
     def __repr__(self) -> str:
         return f"Derivative({self.text!r}, kind={self.kind!r}, shape={self.shape_text})"
 
+    def _context(self) -> Node | None:
+        return self.function  # its DAG says what a named part is: a residual inside its norm, ...
+
     def _repr_markdown_(self) -> str:
         return f"**{self.kind}** of ${to_latex(self.function)}$ by {', '.join(self.wrt)} ({self.layout}):\n\n" \
                f"$${self.latex}$$"
@@ -163,6 +206,13 @@ def parse(expr: str, shapes: Any = None) -> Expression:
     """Parse and shape-check `expr` with the declared variables (a dict or text like "X: n×m")."""
     node, variables = _expression(expr, shapes)
     return Expression(node, variables)
+
+
+def parse_block(text: str, shapes: Any = None) -> Expression:
+    """Read a block of bindings, as `.bound_text` prints them: `name = expression` lines, then the
+    expression they define; the names stand for their nodes (`parse_block(d.bound_text, where)` is d)."""
+    variables = _declarations(shapes)
+    return Expression(_parse_block(text, variables), variables)
 
 
 def _variable(name: Any, variables: Mapping[str, VarSpec]) -> Node:
@@ -312,5 +362,5 @@ def hessian(expr: "str | Expression", wrt: str, shapes: Any = None) -> Derivativ
     return derivative(expr, wrt, shapes, order=2)
 
 
-__all__ = ["Expression", "Derivative", "parse", "derivative", "vjp", "gradient", "hessian", "MatdiffError",
-           "size_of"]
+__all__ = ["Expression", "Derivative", "parse", "parse_block", "derivative", "vjp", "gradient", "hessian",
+           "MatdiffError", "size_of"]

@@ -1,0 +1,213 @@
+"""Named intermediates: every answer as `where` bindings of the subexpressions it repeats.
+
+`.bound_text` is a block of assignments in the language, the last line the answer; `md.parse_block`
+reads it back to the very node it came from (the corpus, our own cases, random expressions). Names
+are the textbook's where a node has a role (Z, A, P, r, μ, σ, x̂), else T1, T2, ..., never a
+variable's or a dimension's. A deep network's Hessian prints in size linear in its depth.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import matdiff as md
+
+import corpus
+from strategies import expressions
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from hessians import chain  # noqa: E402  the k-layer network sum(tanh(W_k @ ... tanh(W_1 @ x)))
+
+
+def reads_back(answer: md.Expression) -> None:
+    """The bound text is a block of assignments that parse_block reads back as the answer itself."""
+    block = answer.bound_text
+    assert md.parse_block(block, answer.variables).node is answer.node, block
+    lines = block.split("\n")
+    assert len(lines) == len(answer.bindings.lines) + 1
+    assert all(re.match(r"[A-Za-z_][A-Za-z0-9_]* = ", line) for line in lines[:-1]), block
+    assert len(answer.bound_unicode.split("\n")) == len(lines)
+    if answer.bindings.lines:
+        assert answer.bound_latex.startswith(r"\begin{aligned} ") and answer.bound_latex.endswith(r" \end{aligned}")
+        assert answer.bound_latex.count(r" \\ ") == len(lines) - 1
+    else:  # nothing repeated: the bound forms are the expression's own
+        assert (answer.bound_text, answer.bound_unicode, answer.bound_latex) == \
+            (answer.text, answer.unicode, answer.latex)
+
+
+def names(answer: md.Expression) -> list[str]:
+    return list(answer.bindings.names)
+
+
+def ml(build, *args, **kwargs):
+    """An answer with softmax along an axis, mean, var or std: skipped where the language lacks them."""
+    try:
+        return build(*args, **kwargs)
+    except (md.ParseError, md.UnknownNameError) as error:
+        pytest.skip(f"not in the language here: {str(error).splitlines()[0]}")
+
+
+# ---- every answer reads back -------------------------------------------------------------------------
+
+def _answer(case: dict) -> md.Derivative:
+    shapes = corpus.declarations(case, with_properties=True)
+    if case["kind"] == "vjp":
+        return md.vjp(case["f"], case["wrt"], shapes, cotangent=case.get("cotangent", "G"))
+    return md.derivative(case["f"], case["wrt"], shapes)
+
+
+CASES = corpus.cases(("case", "vjp")) + corpus.extra_cases(("case", "vjp"))
+
+
+@corpus.needs_corpus
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_corpus_answers_read_back(case):
+    answer = _answer(case)
+    reads_back(answer)
+    reads_back(md.parse(case["f"], corpus.declarations(case, with_properties=True)))
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(expressions())
+def test_random_expressions_and_their_derivatives_read_back(drawn):
+    text, shapes = drawn
+    expression = md.parse(text, shapes)
+    reads_back(expression)
+    for name in sorted(shapes)[:2]:
+        try:
+            answer = md.derivative(expression, name)
+        except md.NotSupportedError:
+            continue
+        reads_back(answer)
+        if not expression.shape:
+            try:
+                reads_back(md.hessian(expression, name))
+            except md.NotSupportedError:
+                pass
+
+
+# ---- names as a textbook chooses them --------------------------------------------------------------
+
+def test_pre_activation_and_activation():
+    d = md.derivative("sum(tanh(X @ W + b) * exp(X @ W + b))", "W", "X: m×n, W: n×k, b: k")
+    assert d.bound_text.split("\n")[:2] == ["Z = X @ W + b", "A = tanh(Z)"]
+    reads_back(d)
+
+
+def test_softmax_is_p():
+    d = ml(md.derivative, "sum(V * softmax(Q @ K.T, axis=1))", "Q", "Q: n×d, K: n×d, V: n×n")
+    assert d.bound_text == "P = softmax(Q @ K.T, axis=1)\nP * (V - sum(V * P, axis=1, keepdims=True)) @ K"
+    assert d.bound_unicode.startswith("P = softmax(Q Kᵀ, axis=1)\n")
+    assert d.bound_latex.startswith(r"\begin{aligned} P &= ")
+
+
+def test_residual_inside_a_norm_is_r():
+    d = md.derivative("norm2(X @ w - y)", "w", "X: m×n, w: n, y: m")
+    assert d.bound_text == "r = X @ w - y\nr @ X / norm2(r)"
+    assert d.bound_unicode.startswith("r = X w − y\n") and d.bound_unicode.endswith(" / ‖r‖")
+    matrix = md.derivative("norm2(A @ W - B) ** 2 + sum(A @ W - B)", "W", "A: m×n, W: n×k, B: m×k")
+    assert "R" in names(matrix) or not matrix.bindings.lines  # a matrix residual is R
+    reads_back(matrix)
+
+
+def test_layer_norm_writes_sigma():
+    d = ml(md.derivative, "sum(G * ((x - mean(x, axis=1, keepdims=True)) / sqrt(var(x, axis=1, keepdims=True) "
+           "+ 1e-5)))", "x", "x: m×n, G: m×n")
+    assert names(d)[0] == "sigma"
+    assert d.bound_text.startswith("sigma = sqrt(var(x, axis=1, keepdims=True) + 1e-05)\n")
+    assert d.bound_unicode.startswith("σ = ")
+    assert d.bound_latex.startswith(r"\begin{aligned} \sigma &= ")
+    assert "sigma ** 2" in d.bound_text and "sigma ** 3" in d.bound_text  # var + ε and its 1.5th power, via σ
+    reads_back(d)
+
+
+def test_mean_normalised_input_and_std():
+    e = ml(md.parse, "sum(exp((x - mean(x)) / std(x))) + sum(tanh((x - mean(x)) / std(x))) "
+           "+ mean(x) * norm2(x - mean(x)) / std(x)", "x: n")
+    assert e.bound_text.split("\n")[:4] == ["mu = mean(x)", "r = x - mu", "sigma = std(x)", "x_hat = r / sigma"]
+    assert "x̂ = " in e.bound_unicode and r"\hat{x} &= " in e.bound_latex
+    reads_back(e)
+    mu = ml(md.parse, "sum(x - mean(x)) * mean(x)", "x: n")
+    assert mu.bound_text == "mu = mean(x)\nsum(x - mu) * mu"
+    assert mu.bound_unicode.startswith("μ = mean(x)\n")
+
+
+def test_several_of_a_role_are_numbered_in_dependency_order():
+    d = md.derivative("sum(tanh(W2 @ tanh(W1 @ x)))", "x", "x: n, W1: n×n, W2: n×n", order=2)
+    assert [n for n in names(d) if n.startswith("A")] == ["A1", "A2"]
+    assert d.bound_unicode.startswith("A₁ = tanh(")
+    assert r"A_{1} &= " in d.bound_latex
+    reads_back(d)
+
+
+def test_otherwise_t_names():
+    d = md.derivative("sum(exp(x) * exp(x) * y) + sum(log(y) * exp(x))", "x", "x: n, y: n")
+    e = md.parse("sum(cos(x) * y) + sum(cos(x) * exp(y))", "x: n, y: n")
+    assert names(e) == ["T1"]
+    reads_back(d)
+    reads_back(e)
+
+
+def test_names_never_clash_with_variables_dimensions_or_functions():
+    shapes = "X: m×n, W: n×k, Z: m×k, A: m×k, T1: m×k, T2: m×k"
+    d = md.derivative("sum(tanh(X @ W) * exp(X @ W)) + sum(Z * A * T1 * T2)", "W", shapes)
+    taken = {"X", "W", "Z", "A", "T1", "T2", "m", "n", "k"}
+    assert names(d) and not set(names(d)) & taken
+    reads_back(d)
+    with_dims = md.parse("sum(cos(x) * y) + sum(cos(x) * exp(y))", "x: T1, y: T1")
+    assert names(with_dims) == ["T2"]
+    reads_back(with_dims)
+
+
+def test_a_matrix_and_its_transpose_are_one_name():
+    e = md.parse("exp(X @ W) @ exp(X @ W).T", "X: m×n, W: n×m")
+    assert e.bound_text == "T1 = exp(X @ W)\nT1 @ T1.T"
+    reads_back(e)
+
+
+# ---- size linear in the DAG -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("wrt", ["x", "W1"])
+def test_deep_network_hessian_is_linear_in_depth(wrt):
+    per_layer = {}
+    for k in (8, 16, 32):
+        expression, _ = chain(k, f"depth{k}" + ("a" if wrt == "x" else "b"))
+        d = md.derivative(expression, wrt, order=2)
+        reads_back(d)
+        per_layer[k] = len(d.bound_text) / k
+        assert max(len(line) for line in d.bound_text.split("\n")) < 2000
+    assert per_layer[32] < 1.25 * per_layer[8], per_layer
+
+
+def test_64_layers_print_small_and_read_back():
+    expression, _ = chain(64, "n64")
+    for wrt in ("x", "W1"):
+        d = md.derivative(expression, wrt, order=2)
+        for form in (d.bound_text, d.bound_unicode, d.bound_latex):
+            assert len(form.encode()) < 50_000
+        assert md.parse_block(d.bound_text, d.variables).node is d.node
+        assert d.prefers_bound
+
+
+# ---- parse_block --------------------------------------------------------------------------------
+
+def test_parse_block_refuses_what_is_not_a_block():
+    shapes = "X: n×n"
+    assert md.parse_block("T1 = X @ X\n\nT1 + X", shapes) == md.parse("X @ X + X", shapes)
+    for block, message in [("X = X @ X\nX", "declared variable"), ("n = X @ X\nn", "dimension"),
+                           ("tr = X\ntr", "function"), ("T = X\nT = X\nT", "earlier line"),
+                           ("T = X @ X", "last line"), ("X @ X\nX", "binds a name"), ("", "empty"),
+                           ("T = \nT", "ends before"), ("T = X @ Y\nT", "unknown variable")]:
+        with pytest.raises(md.MatdiffError, match=message):
+            md.parse_block(block, shapes)
+
+
+def test_parse_block_points_at_the_line():
+    with pytest.raises(md.ParseError) as error:
+        md.parse_block("T1 = X @ X\nT2 = T1 @@ X\nT2", "X: n×n")
+    assert "T2 = T1 @@ X" in str(error.value)
