@@ -182,6 +182,16 @@ def test_what_the_language_does_not_read_says_why(text, error, says):
     assert says in error_of(text, expected=error)
 
 
+@pytest.mark.parametrize("text, error, says", [
+    ("W.shape[2]", md.ShapeError, "W.shape[2]: W is m×q, with axes 0 and 1"),
+    ("len(s)", md.ShapeError, "len(s): s is a scalar, which has no axes"),
+    ("W.shape[0:1]", md.ParseError, "W.shape is indexed by one axis, as in W.shape[0]"),
+    ("W.shape", md.ParseError, "W.shape is a tuple; W.shape[0] is a dimension, a number"),
+])
+def test_a_dimension_read_off_an_array_names_the_array_and_its_shape(text, error, says):
+    assert says in error_of(text, expected=error)
+
+
 @pytest.mark.parametrize("text, error, line, start, end", [
     ("np.linalg.eigh(S)", md.NotSupportedError, "np.linalg.eigh(S)", 0, 14),  # the name
     ("X.cumsum()", md.NotSupportedError, "X.cumsum()", 2, 8),                  # the method's name

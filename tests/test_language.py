@@ -244,6 +244,16 @@ def test_a_pasted_spelling_reads_as_the_language_writes_it(pasted, canonical):
     assert md.parse(pasted, PASTED).node is md.parse(canonical, PASTED).node
 
 
+@pytest.mark.parametrize("pasted, canonical", [
+    ("X.shape[0]", "n"), ("X.shape[1]", "m"), ("X.shape[-1]", "m"), ("(A @ X).shape[1]", "m"), ("len(x)", "n"),
+    ("len(X)", "n"), ("X.size", "n * m"), ("s.size", "1"),
+    ("np.sum((X @ W - np.ones((n, k))) ** 2) / X.shape[0]", "sum((X @ W - ones(n, k)) ** 2) / n"),
+    ("np.sum(x * y) / len(y)", "sum(x * y) / n"),
+])
+def test_a_dimension_read_off_an_array_is_the_dimension(pasted, canonical):
+    assert md.parse(pasted, PASTED).node is md.parse(canonical, PASTED).node
+
+
 def test_a_pasted_spelling_computes_what_numpy_computes():
     rng = np.random.default_rng(0)
     A, X, x = rng.standard_normal((3, 3)), rng.standard_normal((3, 2)), rng.standard_normal(3)

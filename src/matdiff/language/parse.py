@@ -14,11 +14,10 @@ prefixes a user may paste from NumPy code.
 from __future__ import annotations
 
 import ast
-import re
 import warnings
 from collections.abc import Callable
 
-from ..dims import Dim, VarSpec, dim_product, dim_symbols
+from ..dims import Dim, VarSpec, dim_product, dim_symbols, format_shape
 from ..errors import (MatdiffError, NotSupportedError, ParseError, ShapeError, UnknownNameError, close_matches,
                       with_caret)
 from ..expr import Node
@@ -56,74 +55,7 @@ def parse(text: str, variables: dict[str, VarSpec]) -> Node:
     stripped = text.strip()
     if not stripped:
         raise ParseError("the expression is empty")
-    return _read(text, stripped, text.index(stripped[0]), variables, {})
-
-
-MAX_BLOCK_LENGTH = 10 * MAX_LENGTH  # a block's lines are read one at a time, each at most MAX_LENGTH
-
-
-def parse_block(text: str, variables: dict[str, VarSpec]) -> Node:
-    """The node for a block of bindings, one a line, the last line the expression they define:
-
-        Z = X @ W
-        P = softmax(Z, axis=1)
-        X.T @ (P - Y)
-
-    (what `bindings.Bound.text` prints). A name is bound once, and is not a declared variable, a
-    dimension or a function of the language; blank lines are skipped."""
-    if not isinstance(text, str):
-        raise ParseError(f"a block of bindings must be text, got {type(text).__name__}")
-    if len(text) > MAX_BLOCK_LENGTH:
-        raise ParseError(f"the block is {len(text)} characters long; the limit is {MAX_BLOCK_LENGTH}")
-    lines, start = [], 0
-    for line in text.split("\n"):
-        if line.strip():
-            lines.append((start, line))
-        start += len(line) + 1
-    if not lines:
-        raise ParseError("the block is empty")
-    bound: dict[str, Node] = {}
-    dims = {d for spec in variables.values() for d in dim_symbols(spec.shape)}
-    for number, (start, line) in enumerate(lines):
-        last = number == len(lines) - 1
-        assignment = _ASSIGNMENT.match(line)
-        if assignment is None and not last:
-            raise ParseError(with_caret("each line but the last binds a name, as in Z = X @ W", text, start,
-                                        start + len(line)))
-        if assignment is not None and last:
-            raise ParseError(with_caret("the last line is the expression the bindings define, not a binding",
-                                        text, start, start + len(line)))
-        if last:
-            expression_start = start
-        else:
-            name = assignment.group(1)
-            at = start + assignment.start(1)
-            taken = ("a declared variable" if name in variables else "a dimension" if name in dims else
-                     "a function of the language" if name in CALLS else
-                     "bound on an earlier line" if name in bound else None)
-            if taken is not None:
-                raise ParseError(with_caret(f"{name} is {taken}; bind another name", text, at, at + len(name)))
-            expression_start = start + assignment.end()
-        body = text[expression_start:start + len(line)]
-        stripped = body.strip()
-        if not stripped:
-            raise ParseError(with_caret("the line ends before its expression", text, start, start + len(line)))
-        if len(stripped) > MAX_LENGTH:
-            raise ParseError(with_caret(f"this line is {len(stripped)} characters long; the limit is {MAX_LENGTH}",
-                                        text, start, start + len(line)))
-        node = _read(text, stripped, expression_start + body.index(stripped[0]), variables, bound)
-        if last:
-            return node
-        bound[name] = node
-    raise AssertionError("unreachable")
-
-
-_ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
-
-
-def _read(text: str, stripped: str, offset: int, variables: dict[str, VarSpec], bound: dict[str, Node]) -> Node:
-    """The node for `stripped`, which stands at `offset` in `text` (carets point into `text`); `bound`
-    names nodes of earlier bindings."""
+    offset = text.index(stripped[0])
     try:
         with warnings.catch_warnings():  # Python's own SyntaxWarnings ("invalid decimal literal") stay quiet
             warnings.simplefilter("ignore")
@@ -139,7 +71,7 @@ def _read(text: str, stripped: str, offset: int, variables: dict[str, VarSpec], 
     except (ValueError, MemoryError, RecursionError) as exc:
         raise ParseError(f"cannot parse the expression: {exc}") from None
     try:
-        return _Builder(text, stripped, offset, variables, bound).build(tree.body)
+        return _Builder(text, stripped, offset, variables).build(tree.body)
     except RecursionError:
         raise ParseError("the expression is nested too deeply") from None
 
@@ -150,11 +82,10 @@ def _absolute(text: str, lineno: int, column: int) -> int:
 
 
 class _Builder:
-    def __init__(self, text: str, stripped: str, offset: int, variables: dict[str, VarSpec],
-                 bound: dict[str, Node] | None = None) -> None:
+    def __init__(self, text: str, stripped: str, offset: int, variables: dict[str, VarSpec]) -> None:
         self.text, self.stripped, self.offset = text, stripped, offset
         self.variables = variables
-        self.nodes = {name: ops.var_from_spec(spec) for name, spec in variables.items()} | (bound or {})
+        self.nodes = {name: ops.var_from_spec(spec) for name, spec in variables.items()}
         self.dims = {d for spec in variables.values() for d in dim_symbols(spec.shape)}
 
     # -- positions and errors
@@ -264,6 +195,11 @@ class _Builder:
             return ops.transpose(self.build(node.value))
         dotted = _dotted(node)
         if self._is_array(node.value, node.attr):
+            if node.attr == "size":  # X.size is n * m, as a number
+                return ops.mul(ops.ONE, *(ops.dim(d) for d in self.build(node.value).shape))
+            if node.attr == "shape":
+                written = self._source(node)
+                raise self.fail(ParseError, f"{written} is a tuple; {written}[0] is a dimension, a number", node)
             if node.attr in spellings.METHODS:
                 written = self._source(node)
                 raise self.fail(ParseError, f"{written} is a method: call it, as in {written}()", node)
@@ -272,7 +208,22 @@ class _Builder:
         raise self.fail(ParseError, f"the attribute .{node.attr} is not part of the language (only .T is)", node)
 
     def _Subscript(self, node: ast.Subscript) -> Node:
+        """X.shape[0] is the dimension n of X, as a number; other indexing and slicing are not in the language yet."""
+        value = node.value
+        if isinstance(value, ast.Attribute) and value.attr == "shape" and self._is_array(value.value, "shape"):
+            return self._dimension_of(node, value.value, _literal_value(node.slice))
         raise self.fail(ParseError, "indexing and slicing (x[0], X[:, 1]) are not part of the language yet", node)
+
+    def _dimension_of(self, where: ast.AST, source: ast.AST, axis: object) -> Node:
+        """X.shape[axis] (len(x) is x.shape[0]): the dimension as a number, or an error naming X and its shape."""
+        array, written = self.build(source), self._source(source)
+        if not isinstance(axis, int) or isinstance(axis, bool):
+            raise self.fail(ParseError, f"{written}.shape is indexed by one axis, as in {written}.shape[0]", where)
+        if not -array.ndim <= axis < array.ndim:
+            has = "a scalar, which has no axes" if not array.ndim else f"{format_shape(array.shape)}, with axes " + \
+                  " and ".join(map(str, range(array.ndim)))
+            raise self.fail(ShapeError, f"{self._source(where)}: {written} is {has}", where)
+        return ops.dim(array.shape[axis])
 
     def _Call(self, node: ast.Call) -> Node:
         if isinstance(node.func, ast.Attribute) and self._is_array(node.func.value, node.func.attr):
@@ -357,6 +308,8 @@ class _Builder:
         args = [self.build(a) for a in node.args]
         if symbol == "neg":
             return ops.neg(args[0])
+        if symbol == "len":
+            return self._dimension_of(node, node.args[0], 0)
         if symbol == "dot":
             if any(a.ndim > 2 for a in args):
                 raise self.fail(NotSupportedError, f"{written} of arrays of order 3 or more sums over the last axis "

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 # NumPy's functions for the operators: np.matmul(a, b) is a @ b. "dot" is np.dot, which is @ for vectors
-# and matrices and a product where one side is a scalar.
-OPERATORS = {"@": 2, "*": 2, "/": 2, "+": 2, "-": 2, "neg": 1, "dot": 2}
+# and matrices and a product where one side is a scalar; "len" is Python's, len(x) the dimension x.shape[0].
+OPERATORS = {"@": 2, "*": 2, "/": 2, "+": 2, "-": 2, "neg": 1, "dot": 2, "len": 1}
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Library:
 _NUMPY_ALIASES = {
     "matmul": Spelling("@"), "dot": Spelling("dot"), "multiply": Spelling("*"), "divide": Spelling("/"),
     "true_divide": Spelling("/"), "add": Spelling("+"), "subtract": Spelling("-"), "negative": Spelling("neg"),
-    "absolute": Spelling("abs"), "fabs": Spelling("abs"),
+    "absolute": Spelling("abs"), "fabs": Spelling("abs"), "len": Spelling("len"),
 }
 
 NUMPY = Library("NumPy", ("numpy.linalg.", "np.linalg.", "numpy.", "np.", "jax.numpy.linalg.", "jax.numpy.",
