@@ -14,6 +14,7 @@ prefixes a user may paste from NumPy code.
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 from collections.abc import Callable
 
@@ -55,7 +56,74 @@ def parse(text: str, variables: dict[str, VarSpec]) -> Node:
     stripped = text.strip()
     if not stripped:
         raise ParseError("the expression is empty")
-    offset = text.index(stripped[0])
+    return _read(text, stripped, text.index(stripped[0]), variables, {})
+
+
+MAX_BLOCK_LENGTH = 10 * MAX_LENGTH  # a block's lines are read one at a time, each at most MAX_LENGTH
+
+
+def parse_block(text: str, variables: dict[str, VarSpec]) -> Node:
+    """The node for a block of bindings, one a line, the last line the expression they define:
+
+        Z = X @ W
+        P = softmax(Z, axis=1)
+        X.T @ (P - Y)
+
+    (what `bindings.Bound.text` prints). A name is bound once, and is not a declared variable, a
+    dimension or a function of the language; blank lines are skipped."""
+    if not isinstance(text, str):
+        raise ParseError(f"a block of bindings must be text, got {type(text).__name__}")
+    if len(text) > MAX_BLOCK_LENGTH:
+        raise ParseError(f"the block is {len(text)} characters long; the limit is {MAX_BLOCK_LENGTH}")
+    lines, start = [], 0
+    for line in text.split("\n"):
+        if line.strip():
+            lines.append((start, line))
+        start += len(line) + 1
+    if not lines:
+        raise ParseError("the block is empty")
+    bound: dict[str, Node] = {}
+    dims = {d for spec in variables.values() for d in dim_symbols(spec.shape)}
+    for number, (start, line) in enumerate(lines):
+        last = number == len(lines) - 1
+        assignment = _ASSIGNMENT.match(line)
+        if assignment is None and not last:
+            raise ParseError(with_caret("each line but the last binds a name, as in Z = X @ W", text, start,
+                                        start + len(line)))
+        if assignment is not None and last:
+            raise ParseError(with_caret("the last line is the expression the bindings define, not a binding",
+                                        text, start, start + len(line)))
+        if last:
+            expression_start = start
+        else:
+            name = assignment.group(1)
+            at = start + assignment.start(1)
+            taken = ("a declared variable" if name in variables else "a dimension" if name in dims else
+                     "a function of the language" if name in CALLS else
+                     "bound on an earlier line" if name in bound else None)
+            if taken is not None:
+                raise ParseError(with_caret(f"{name} is {taken}; bind another name", text, at, at + len(name)))
+            expression_start = start + assignment.end()
+        body = text[expression_start:start + len(line)]
+        stripped = body.strip()
+        if not stripped:
+            raise ParseError(with_caret("the line ends before its expression", text, start, start + len(line)))
+        if len(stripped) > MAX_LENGTH:
+            raise ParseError(with_caret(f"this line is {len(stripped)} characters long; the limit is {MAX_LENGTH}",
+                                        text, start, start + len(line)))
+        node = _read(text, stripped, expression_start + body.index(stripped[0]), variables, bound)
+        if last:
+            return node
+        bound[name] = node
+    raise AssertionError("unreachable")
+
+
+_ASSIGNMENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
+
+
+def _read(text: str, stripped: str, offset: int, variables: dict[str, VarSpec], bound: dict[str, Node]) -> Node:
+    """The node for `stripped`, which stands at `offset` in `text` (carets point into `text`); `bound`
+    names nodes of earlier bindings."""
     try:
         with warnings.catch_warnings():  # Python's own SyntaxWarnings ("invalid decimal literal") stay quiet
             warnings.simplefilter("ignore")
@@ -71,7 +139,7 @@ def parse(text: str, variables: dict[str, VarSpec]) -> Node:
     except (ValueError, MemoryError, RecursionError) as exc:
         raise ParseError(f"cannot parse the expression: {exc}") from None
     try:
-        return _Builder(text, stripped, offset, variables).build(tree.body)
+        return _Builder(text, stripped, offset, variables, bound).build(tree.body)
     except RecursionError:
         raise ParseError("the expression is nested too deeply") from None
 
@@ -82,10 +150,11 @@ def _absolute(text: str, lineno: int, column: int) -> int:
 
 
 class _Builder:
-    def __init__(self, text: str, stripped: str, offset: int, variables: dict[str, VarSpec]) -> None:
+    def __init__(self, text: str, stripped: str, offset: int, variables: dict[str, VarSpec],
+                 bound: dict[str, Node] | None = None) -> None:
         self.text, self.stripped, self.offset = text, stripped, offset
         self.variables = variables
-        self.nodes = {name: ops.var_from_spec(spec) for name, spec in variables.items()}
+        self.nodes = {name: ops.var_from_spec(spec) for name, spec in variables.items()} | (bound or {})
         self.dims = {d for spec in variables.values() for d in dim_symbols(spec.shape)}
 
     # -- positions and errors
@@ -112,6 +181,8 @@ class _Builder:
             for arg, source in zip(args, sources):
                 printed, written = str(arg), self._source(source)
                 if printed != written and printed in message:
+                    if isinstance(source, ast.BinOp):  # the span of (1 / 3) leaves out its parentheses
+                        written = f"({written})"
                     message = message.replace(printed, written)
             raise self.fail(ShapeError, message, where) from None
 
