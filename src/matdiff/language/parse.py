@@ -1,15 +1,16 @@
 """Parsing the expression language (a subset of NumPy) into nodes, without ever evaluating text.
 
 Python's own `ast` module reads the text; only whitelisted syntax is accepted (numbers, names,
-`+ - * / ** @`, unary minus, `.T`, calls of the language's functions with `np.`/`np.linalg.`
-prefixes, literal parameters such as `axis=`). Each piece is built through the smart constructors,
-which check shapes; an error points at the offending text with a caret and names the operands as the
-user wrote them.
+`+ - * / ** @`, unary minus, `.T`, calls of the language's functions, literal parameters such as
+`axis=`). Each piece is built through the smart constructors, which check shapes; an error points at
+the offending text with a caret and names the operands as the user wrote them.
 
 The functions are not listed here: each operation's entry names them (`Op.names`) and says how a call
 builds it (`Op.call`: its arrays, literal parameters or dimensions), and the parser walks the table.
-What stays here is the syntax itself: the operators `+ - * / ** @ .T`, numbers, names and the module
-prefixes a user may paste from NumPy code.
+What the spellings pasted from NumPy, SciPy, JAX and PyTorch mean (`np.dot`, `jax.nn.softmax`,
+`X.sum(axis=0)`) and which names are not part of the language yet is `spellings.py`'s to say. What stays
+here is the syntax itself: the operators `+ - * / ** @ .T`, numbers, names, calls and methods,
+`X.shape[0]`.
 """
 from __future__ import annotations
 
