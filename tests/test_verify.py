@@ -199,6 +199,12 @@ def test_a_backprop_rule_claim_finds_its_cotangent():
     assert result.answer.text == "G @ X.T" and result.answer.vec == "kron(X.T, eye(m))"
 
 
+@pytest.mark.parametrize("claim", ["G.dot(X.T)", "np.dot(G, X.T)", "X.dot(G.T).T"])
+def test_a_backprop_rule_pasted_from_numpy_finds_its_cotangent(claim):
+    result = verdict("W @ X", "W", PRODUCT, claim)  # the array of a method is a value, not a function's name
+    assert result.verdict == "correct" and result.cotangent == "G"
+
+
 def test_a_backprop_rule_with_a_named_or_declared_cotangent():
     assert verdict("W @ X", "W", PRODUCT, "dY @ X.T", cotangent="dY").verdict == "correct"
     assert verdict("W @ X", "W", PRODUCT + ", G: m×n", "G @ X.T").verdict == "correct"

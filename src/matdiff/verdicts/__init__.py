@@ -39,6 +39,7 @@ import numpy as np
 from ..api import Expression, derivative, parse, vjp
 from ..dims import VarSpec, dim_symbols, format_shape, parse_declarations
 from ..errors import DeclarationError, MatdiffError, UnknownNameError, close_matches
+from ..language.spellings import library_of
 from .comparison import Match, Point, Problem, fresh_name, match_claim, relative_error
 from .diagnosis import (collapsed, factor_of_rule, index_text, lacks_sum, names_in, other_variable, shape_finding,
                         symmetric_only)
@@ -56,7 +57,11 @@ def _claim_names(text: str) -> list[str]:
     callees = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
-            callees.update(id(n) for n in ast.walk(node.func))
+            func = node.func
+            if isinstance(func, ast.Attribute) and library_of(ast.unparse(func))[0] is None:
+                callees.add(id(func))  # a method, G.dot(X.T): its array G is a value
+                continue
+            callees.update(id(n) for n in ast.walk(func))
     names = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in callees]
     return list(dict.fromkeys(names))
 
