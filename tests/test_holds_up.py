@@ -303,3 +303,24 @@ def test_a_sum_is_printed_transposed_only_where_that_reads_back_as_the_sum(f, wr
     if "S" in values:
         values["S"] = values["S"] @ values["S"].T + 3 * np.eye(3)
     np.testing.assert_allclose(d.evaluate(values), _differences(f, wrt, where, values), atol=1e-5)
+
+
+def test_a_merged_factor_merges_in_turn_with_the_factor_before_it():
+    # (P ⊗ Q) vec(V) = vec(Q V Pᵀ), and then K(m, n) vec(Q V Pᵀ) = vec(P Vᵀ Qᵀ): once left as K @ vec(Q V Pᵀ),
+    # which reads back merged
+    e = md.parse("commutation(m, n) @ kron(P, Q) @ vec(V)", "P: n×p, Q: m×q, V: q×p")
+    assert e.text == "vec(P @ V.T @ Q.T)"
+    _reads_back(e)
+
+
+def test_a_hessian_whose_vec_forms_merge_after_a_kronecker_product_reads_back():
+    import numpy as np
+
+    where = "A: m×m, X: n×m"
+    f = "tr(X @ A @ X.T) * det(A + X.T @ X)"  # once printed with commutation(m, n) @ vec(A.T @ X.T) left unmerged
+    d = md.derivative(f, "X", where, order=2)
+    _reads_back(d)
+    values = _point(where)
+    gradient = md.derivative(f, "X", where)
+    np.testing.assert_allclose(d.evaluate(values), _differences(gradient.text, "X", gradient.variables, values),
+                               rtol=1e-5, atol=1e-5)

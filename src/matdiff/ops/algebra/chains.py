@@ -111,6 +111,15 @@ def _chain(factors: list[Node], shape: Shape) -> Node:
             merged = _merge_adjacent(stack[-1], f)
             if merged is not None:
                 stack.pop()
+                # merged in turn with the factors below it, so that the chain is the same however its factors
+                # were grouped: K (P ⊗ Q) vec(V) = K vec(Q V Pᵀ) = vec(P Vᵀ Qᵀ)
+                while merged.op != "eye" and stack and (merged.op in _MERGING or stack[-1].op in _MERGING
+                                                        or merged.op == stack[-1].op == "diag"):
+                    below = _merge_adjacent(stack[-1], merged)
+                    if below is None:
+                        break
+                    stack.pop()
+                    merged = below
                 if merged.op != "eye":
                     stack.append(merged)
                 continue
