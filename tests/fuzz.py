@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import random
 import re
 import signal
@@ -50,9 +51,8 @@ EXTRA_CASES = HERE / "cases"
 
 import matdiff as md
 from matdiff.errors import MatdiffError
-from matdiff.language import parse as _language
 
-_PARSE_MODULE = sys.modules[_language.__module__]
+_PARSE_MODULE = importlib.import_module("matdiff.language.parse")  # the module: `matdiff.language.parse` is a function
 FUNCTION_NAMES = tuple(_PARSE_MODULE.LANGUAGE_NAMES)
 
 FAMILIES = ("random", "soup", "mutated", "hostile", "large", "declarations")
@@ -87,9 +87,10 @@ DEFAULT_SHAPES = {"x": ("n",), "y": ("n",), "v": ("m",), "A": ("n", "n"), "B": (
 OPERATORS = ("+", "-", "*", "/", "**", "@", ".T", ",", "(", ")", "=", "(", ")", " ")
 JUNK = ("//", "%", "<", "==", "[", "]", "{", "}", ":", ";", "\n", "#", "'", '"', "lambda", "if", "else", "\\",
         "×", "⊗", "…", "not", "and", "~", "|", "&", "^", "!", "$", "?", "`", "\t", "\x00", "...", "yield",
-        "__import__", "os", "[0]", "x[0]")
+        "__import__", "os", "[0]", "x[0]", ">", ">=", "<=", "!=", "is", "in")
 KEYWORDS = ("axis=", "axis=0", "axis=1", "axis=-1", "axis=None", "axis=2", "ord=", "ord=2", "ord='fro'",
-            "ord=1", "keepdims=True", "'fro'", "None", "True", "False")
+            "ord=1", "keepdims=True", "'fro'", "None", "True", "False", "axis=(0, 1)", "(0, 1)", "'ij,jk->ik'",
+            "'ii'", "'->'", "'ij->ji'")
 NUMBERS = ("0", "1", "2", "3", "0.5", "-1", "2.0", "1e-3", "3.14", "10", "0.1", ".5", "1.", "100")
 HOSTILE_NUMBERS = (
     "1e308", "-1e308", "1e-320", "5e-324", "-0.0", "0.0", "0", "1e999", "-1e999", "nan", "inf", "NaN",
@@ -244,7 +245,7 @@ def _mutate_shapes(rng: random.Random, shapes: dict) -> dict:
         dims.reverse()
     elif roll < 0.4 and dims:
         dims[rng.randrange(len(dims))] = rng.choice(DIMENSION_WORDS)
-    elif roll < 0.55 and len(dims) < 2:
+    elif roll < 0.55 and len(dims) < 3:
         dims.append(rng.choice(DIMENSION_WORDS))
     elif roll < 0.7 and dims:
         dims.pop()
