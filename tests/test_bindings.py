@@ -21,6 +21,8 @@ from strategies import expressions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from hessians import chain  # noqa: E402  the k-layer network sum(tanh(W_k @ ... tanh(W_1 @ x)))
+from test_web import ARTIFACTS, KATEX_VENDORED, browser, fill, wait_for  # noqa: E402, F401  the page's harness
+from test_web import server as web_server  # noqa: E402, F401
 
 
 def reads_back(answer: md.Expression) -> None:
@@ -211,3 +213,35 @@ def test_parse_block_points_at_the_line():
     with pytest.raises(md.ParseError) as error:
         md.parse_block("T1 = X @ X\nT2 = T1 @@ X\nT2", "X: n×n")
     assert "T2 = T1 @@ X" in str(error.value)
+
+
+# ---- the page shows the bound form ---------------------------------------------------------------
+
+LAYER_NORM = "sum(G * (x - mean(x, axis=1, keepdims=True)) / sqrt(var(x, axis=1, keepdims=True) + 1e-5))"
+
+
+def test_the_page_shows_a_layer_norm_with_sigma(web_server, browser):
+    """The page writes the answer with its bindings (σ = ..., the answer last), rendered by KaTeX; the
+    screenshot is docs/page-bindings.png."""
+    from selenium.webdriver.common.by import By
+
+    ml(md.derivative, LAYER_NORM, "x", "x: m×n, G: m×n")
+    browser.matdiff_url = web_server.url
+    fill(browser, LAYER_NORM, "x: m×n, G: m×n", "x")
+    text = browser.find_element(By.ID, "derivative-text")
+    wait_for(browser, lambda d: text.text.startswith("sigma = sqrt(var(x, axis=1, keepdims=True)"))
+    expected = md.derivative(LAYER_NORM, "x", "x: m×n, G: m×n")
+    assert text.text == expected.bound_text
+    assert browser.find_element(By.ID, "derivative-unicode").text == expected.bound_unicode
+    math = browser.find_element(By.ID, "derivative-math")
+    if KATEX_VENDORED:
+        assert math.find_elements(By.CSS_SELECTOR, ".katex .katex-html")
+        assert not math.find_elements(By.CSS_SELECTOR, ".katex-error") and "σ" in math.text
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    size = browser.get_window_size()
+    browser.set_window_size(size["width"], 1000)
+    try:  # the form's last lines, then the answer: docs/page-bindings.png is a copy
+        browser.execute_script("document.getElementById('derive').scrollIntoView()")
+        assert browser.save_screenshot(str(ARTIFACTS / "page-bindings.png"))
+    finally:
+        browser.set_window_size(size["width"], size["height"])

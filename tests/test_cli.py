@@ -123,8 +123,27 @@ def test_diff_plain_report_names_kind_shape_and_layout():
     assert_ok(result)
     out = result.stdout
     assert "gradient" in out and "p×k" in out and expected.layout in out
-    for form in (expected.text, expected.unicode, expected.latex):
-        assert form in out
+    assert expected.prefers_bound  # tanh(X @ W) is written twice: A = tanh(X @ W), then the answer
+    for form in ("text", "unicode", "latex"):
+        first, *rest = expected.shown(form).split("\n")
+        assert first in out and all(line in out for line in rest)
+    assert "where           A named" in out
+
+
+def test_diff_prints_a_deep_hessian_with_bindings():
+    """A 16-layer network's Hessian, 23 kB as one line, is its bound form on the screen; text stays one line."""
+    layers = 16
+    expression = "x"
+    for i in range(1, layers + 1):
+        expression = f"tanh(W{i} @ {expression})"
+    shapes = ", ".join(["x: n"] + [f"W{i}: n×n" for i in range(1, layers + 1)])
+    result = run("diff", f"sum({expression})", "-x", "x", "-n", "2", "-w", shapes, "-f", "plain")
+    assert_ok(result)
+    expected = md.derivative(f"sum({expression})", "x", shapes, order=2)
+    assert expected.bound_text.split("\n")[0] in result.stdout and expected.text not in result.stdout
+    assert len(result.stdout) < len(expected.text)
+    one_line = run("diff", f"sum({expression})", "-x", "x", "-n", "2", "-w", shapes, "-f", "text")
+    assert one_line.stdout == expected.text + "\n"
 
 
 def test_diff_rich_has_panels_kind_and_layout():
@@ -184,8 +203,8 @@ def test_symmetric_convention_is_passed_through(convention):
 
 # ---- JSON schema ------------------------------------------------------------------------------
 
-TOP_KEYS = {"expression", "unicode", "latex", "shape", "variables", "wrt", "derivative"}
-DERIVATIVE_KEYS = {"text", "unicode", "latex", "kind", "layout", "shape", "cotangent", "index"}
+TOP_KEYS = {"expression", "unicode", "latex", "shape", "variables", "wrt", "bound", "derivative"}
+DERIVATIVE_KEYS = {"text", "unicode", "latex", "kind", "layout", "shape", "cotangent", "index", "bound"}
 
 
 def assert_shape(shape) -> None:
@@ -212,6 +231,10 @@ def test_json_schema_of_diff():
     assert derivative["cotangent"] is None
     assert derivative["text"] == md.derivative(LAYER, "W", LAYER_SHAPES).text
     assert derivative["index"] == md.derivative(LAYER, "W", LAYER_SHAPES).index.text
+    assert answer["bound"] is None  # the function repeats nothing
+    bound = derivative["bound"]  # the answer repeats tanh(X @ W): A = tanh(X @ W), then the answer
+    assert bound["names"] == ["A"] and bound["shorter"] is True
+    assert md.parse_block(bound["text"], LAYER_SHAPES) == md.derivative(LAYER, "W", LAYER_SHAPES)
 
 
 def test_json_schema_of_show_has_every_key():

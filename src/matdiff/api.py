@@ -81,6 +81,11 @@ class Expression:
         bound = len(self.bound_text)
         return bound < written_size(self.node) or bound < len(self.text)
 
+    def shown(self, form: str) -> str:
+        """What a screen shows in `form` ("text", "unicode" or "latex"): the bound form where it is the
+        shorter one, else the one-line form."""
+        return getattr(self, "bound_" + form if self.prefers_bound else form)
+
     def _taken_names(self) -> frozenset:
         """The declared variables and dimensions: names a binding must not take."""
         return frozenset(self.variables) | {d for spec in self.variables.values() for d in dim_symbols(spec.shape)}
@@ -113,7 +118,7 @@ class Expression:
         return f"{type(self).__name__}({self.text!r}, shape={self.shape_text})"
 
     def _repr_latex_(self) -> str:
-        return f"${self.latex}$"
+        return f"$${self.bound_latex}$$" if self.prefers_bound else f"${self.latex}$"
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Expression):
@@ -175,7 +180,7 @@ class Derivative(Expression):
 
     def _repr_markdown_(self) -> str:
         return f"**{self.kind}** of ${to_latex(self.function)}$ by {', '.join(self.wrt)} ({self.layout}):\n\n" \
-               f"$${self.latex}$$"
+               f"$${self.shown('latex')}$$"
 
     @property
     def index(self):

@@ -11,14 +11,17 @@ Commands
 
 Output formats (`--format`, both commands)
     (default)  `rich` when stdout is a terminal, `plain` when it is piped
-    rich       a panel per form (text, Unicode, LaTeX) with the shape, kind and layout
+    rich       a panel per form (text, Unicode, LaTeX) with the shape, kind and layout; where the
+               answer repeats subexpressions and that is shorter, each form is its bound form: the
+               repeated parts named once (Z = X @ W, ...), the answer on the last line
     plain      the same report as labelled lines, no colour
     text       one line: the answer (the derivative for `diff`, the expression for `show`)
                in the expression language, re-parseable by `matdiff.parse`
     unicode    one line: the answer in Unicode matrix notation
     latex      one line: the answer in LaTeX
-    markdown   a Markdown block with display LaTeX, for notes and notebooks
-    json       the report as JSON: the schema in `matdiff.report` (shared with the page's API)
+    markdown   a Markdown block with display LaTeX (the bound form where shorter), for notes and notebooks
+    json       the report as JSON: the schema in `matdiff.report` (shared with the page's API), the
+               bound forms under "bound"
 
 The expression
     Every command takes it as its first argument; `-` reads it from standard input
@@ -94,8 +97,9 @@ WhereOption = Annotated[
 
 
 def _forms(x: Expression) -> list[tuple[str, str]]:
-    forms = [("text", x.text), ("unicode", x.unicode), ("latex", x.latex)]
-    index = index_text(x) if hasattr(x, "kind") else None
+    """The answer in each form a screen shows: the bound form (named parts, the answer last) where shorter."""
+    forms = [(label, x.shown(label)) for label in ("text", "unicode", "latex")]
+    index = index_text(x) if hasattr(x, "kind") and not x.prefers_bound else None
     return forms + ([("index", index)] if index else [])
 
 
@@ -104,14 +108,20 @@ def _facts(report: Report) -> list[tuple[str, str]]:
     e, d = report.expression, report.derivative
     if d is None:
         return [("shape", e.shape_text)]
-    return [("function", e.text), ("function shape", e.shape_text), ("wrt", ", ".join(d.wrt)),
-            ("kind", d.kind), ("shape", d.shape_text), ("layout", d.layout)]
+    facts = [("function", e.text), ("function shape", e.shape_text), ("wrt", ", ".join(d.wrt)),
+             ("kind", d.kind), ("shape", d.shape_text), ("layout", d.layout)]
+    if d.prefers_bound:
+        named = d.bindings.names
+        shown = ", ".join(named[:8]) + (f", … ({len(named)} in all)" if len(named) > 8 else "")
+        facts.append(("where", f"{shown} named, the answer on the last line (matdiff.parse_block reads the text)"))
+    return facts
 
 
 def render_plain(report: Report) -> str:
     rows = _facts(report) + _forms(report.answer)
     width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label.ljust(width)}  {value}" for label, value in rows)
+    indent = "\n" + " " * (width + 2)  # a bound form's further lines, under its first
+    return "\n".join(f"{label.ljust(width)}  {indent.join(value.split(chr(10)))}" for label, value in rows)
 
 
 def render_markdown(report: Report) -> str:
@@ -120,7 +130,8 @@ def render_markdown(report: Report) -> str:
         head = f"**Expression** `{e.text}` ({e.shape_text}):\n\n$${e.latex}$$"
     else:
         head = d._repr_markdown_() + f"\n\nShape: {d.shape_text}."
-    forms = "\n".join(f"- {label}: `{value}`" for label, value in _forms(report.answer)[:2])
+    forms = "\n".join(f"- {label}:\n\n  ```\n  {value.replace(chr(10), chr(10) + '  ')}\n  ```" if "\n" in value
+                      else f"- {label}: `{value}`" for label, value in _forms(report.answer)[:2])
     return f"{head}\n\n{forms}"
 
 

@@ -12,15 +12,20 @@ Stable: keys are never removed or renamed, and `show` and `diff` both emit every
       "shape": [dim, ...],          # the expression's shape; [] for a scalar
       "variables": {name: {"shape": [dim, ...], "properties": [str, ...]}},
       "wrt": [str, ...],            # the variables differentiated by, in order; [] for `show`
+      "bound": null | BOUND,        # the expression with where-bindings; null when it repeats nothing
       "derivative": null | {        # null for `show`
         "text": str, "unicode": str, "latex": str,
         "kind": str,                # gradient | jacobian | vec | derivative | hessian | vjp | ...
         "layout": str,              # a sentence naming the layout convention
         "shape": [dim, ...],
         "cotangent": null | str,    # the upstream-gradient name of a VJP (`--vjp G`)
-        "index": null | str         # the index (Einstein) form, e.g. "∂(W @ X)[i,j]/∂W[k,l] = δ[i,k] X[l,j]"
+        "index": null | str,        # the index (Einstein) form, e.g. "∂(W @ X)[i,j]/∂W[k,l] = δ[i,k] X[l,j]"
+        "bound": null | BOUND       # the derivative with where-bindings; null when it repeats nothing
       }
     }
+    BOUND = {"text": str, "unicode": str, "latex": str,  # assignments, the answer last (`matdiff.parse_block`)
+             "names": [str, ...],   # the names bound, in dependency order (Z, P, sigma, T1, ...)
+             "shorter": bool}       # shorter than the one-line form: what a screen shows
     A dim is an int (a fixed size) or a str: a symbol such as "n", or a product such as "m*n"
     (the length of vec(X) for an m×n X). For a VJP, "variables" includes the cotangent.
 
@@ -87,6 +92,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "shape": shape_json(e.shape),
         "variables": {name: variable_json(spec) for name, spec in variables.items()},
         "wrt": list(d.wrt) if d is not None else [],
+        "bound": bound_json(e),
         "derivative": None if d is None else {
             "text": d.text,
             "unicode": d.unicode,
@@ -96,8 +102,17 @@ def report_json(report: Report) -> dict[str, Any]:
             "shape": shape_json(d.shape),
             "cotangent": report.cotangent,
             "index": index_text(d),
+            "bound": bound_json(d),
         },
     }
+
+
+def bound_json(x: Expression) -> dict[str, Any] | None:
+    """The bound form of an expression (its repeated subexpressions named), or None when it names nothing."""
+    if not x.bindings.lines:
+        return None
+    return {"text": x.bound_text, "unicode": x.bound_unicode, "latex": x.bound_latex,
+            "names": list(x.bindings.names), "shorter": x.prefers_bound}
 
 
 def index_text(x: Expression) -> str | None:
@@ -144,4 +159,4 @@ def error_json(error: Exception, kind: str | None = None) -> dict[str, Any]:
             "suggestions": suggestions}
 
 
-__all__ = ["Report", "error_json", "index_text", "report_json", "shape_json", "variable_json"]
+__all__ = ["Report", "bound_json", "error_json", "index_text", "report_json", "shape_json", "variable_json"]

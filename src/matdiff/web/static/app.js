@@ -292,9 +292,12 @@ function showAnswer(answer) {
   $("result-title").textContent = d.cotangent
     ? `Backprop rule of ${answer.expression} by ${by} (upstream gradient ${d.cotangent})`
     : `${KIND_TITLES[d.kind] || d.kind} of ${answer.expression} by ${by}`;
-  renderMath($("derivative-math"), d.latex, d.unicode);
-  $("derivative-text").textContent = d.text;
-  $("derivative-unicode").textContent = d.unicode;
+  // where the answer repeats a subexpression and naming it is shorter, its bound form: Z = X W, ..., the answer
+  const shown = d.bound && d.bound.shorter ? d.bound : d;
+  renderMath($("derivative-math"), shown.latex, shown.unicode);
+  $("derivative-text").textContent = shown.text;
+  $("derivative-unicode").textContent = shown.unicode;
+  for (const id of ["derivative-text", "derivative-unicode"]) $(id).classList.toggle("lines", shown !== d);
   $("derivative-shape").textContent = d.shape.length ? d.shape.join(" × ") : "scalar";
   $("derivative-layout").textContent = d.layout;
   showForm("index", answer.index);
