@@ -238,6 +238,29 @@ def test_a_short_name_is_not_near_a_long_one_that_ends_in_it(text):
         assert "softmax" not in str(error)
 
 
+def _library_calls():
+    from matdiff.language import spellings
+    for library in spellings.LIBRARIES:
+        prefix = library.prefixes[0]
+        for name in sorted(library.names):
+            yield f"{prefix}{name}(S)"
+            yield f"{prefix}{name}(S, x)"
+
+
+@pytest.mark.parametrize("text", list(_library_calls()))
+def test_every_pasted_name_reads_or_says_why(text):
+    try:
+        md.parse(text, SHAPES)
+    except md.MatdiffError as error:
+        assert pointed(str(error))  # with a caret
+
+
+def test_a_name_not_yet_in_the_language_is_not_one_of_its_names():
+    from matdiff.language import spellings
+    from matdiff.language.parse import CALLS
+    assert not set(spellings.NOT_YET) & set(CALLS), "take the names the language now has off spellings.NOT_YET"
+
+
 def test_differentiating_by_an_undeclared_name_suggests_the_declared_one():
     with pytest.raises(md.UnknownNameError, match="'X'"):
         md.derivative("tr(X)", "XX", "X: n×n")

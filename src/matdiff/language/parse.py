@@ -344,6 +344,9 @@ class _Builder:
         node = self._in_language_words(node, spelling, library)
         if spelling.reads in spellings.OPERATORS:
             return self._operator(node, written, spelling.reads)
+        if spelling.reads not in CALLS:  # a name for an operation the language does not have (yet)
+            raise self.fail(NotSupportedError, f"{written} is {spelling.reads}, which is not part of the language "
+                                               "yet", node.func)
         return self._function(node, spelling.reads)
 
     def _in_language_words(self, node: ast.Call, spelling: spellings.Spelling,
