@@ -8,7 +8,8 @@ Every rewrite is an identity that holds for all sizes; `tests/test_simplify.py` 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from ...dims import Shape
 from ...errors import ShapeError
@@ -50,13 +51,18 @@ def matmul(a: Node, b: Node) -> Node:
     if is_zero(a) or is_zero(b):
         return zeros(shape)
     left = chain_factors(a)
+    runs: list[_Run] = []  # the operands' settled chains, read no further than where they meet
     if len(left) > 1 and left[-1].ndim != 2:
         # (F v) @ B is vᵀ Fᵀ B: the vector leads, so that vectors stay at the ends of one flat chain
         left = (left[-1],) + tuple(transpose(f) for f in reversed(left[:-1]))
+    elif _is_settled(a):
+        runs.append(_Run(0, len(left), _facts_of(a).krons))
     right = chain_factors(b)
     if len(right) > 1 and right[0].ndim != 2:
         right = (b,)
-    product = _chain(list(left) + list(right), shape)
+    elif _is_settled(b):
+        runs.append(_Run(len(left), len(left) + len(right), _facts_of(b).krons))
+    product = _chain(list(left) + list(right), shape, runs)
     return mul(*scalars, product) if scalars else product
 
 
@@ -79,8 +85,12 @@ def subchain(chain: Node, start: int, stop: int) -> Node:
     factors = chain.args[start:stop]
     if len(factors) == 1:
         return factors[0]
-    if all(f.ndim == 2 for f in factors):
-        return make("matmul", factors, (), (factors[0].shape[0], factors[-1].shape[1]))
+    if factors[0].ndim == 2 and factors[-1].ndim == 2:  # a chain's vectors stand at its ends
+        part = make("matmul", factors, (), (factors[0].shape[0], factors[-1].shape[1]))
+        if _is_settled(chain):  # so is a run of its matrices
+            krons = _facts_of(chain).krons and _kron_count(factors)
+            part.cached("chain", lambda _: _ChainFacts(settled=True, krons=krons))
+        return part
     return matmul_chain(factors)
 
 
@@ -91,71 +101,146 @@ def matmul_chain(factors: Sequence[Node]) -> Node:
     chains cost linear, not quadratic, time; anything else goes pairwise through `matmul`."""
     if len(factors) > 2 and all(f.ndim == 2 and f.op not in ("mul", "div", "zeros") for f in factors):
         flat: list[Node] = []
+        runs: list[_Run] = []
         for left, right in zip(factors, factors[1:]):
             matmul_shape(left, right)  # the same shape errors as pairwise
         for f in factors:
+            if _is_settled(f):
+                runs.append(_Run(len(flat), len(flat) + len(f.args), _facts_of(f).krons))
             flat.extend(chain_factors(f))
-        return _chain(flat, (factors[0].shape[0], factors[-1].shape[1]))
+        return _chain(flat, (factors[0].shape[0], factors[-1].shape[1]), runs)
     out = factors[0]
     for f in factors[1:]:
         out = matmul(out, f)
     return out
 
 
-def _chain(factors: list[Node], shape: Shape) -> Node:
+class _Run(NamedTuple):
+    """factors[start:stop] of a product being built: the factors of a settled chain, `krons` of them
+    Kronecker products."""
+    start: int
+    stop: int
+    krons: int
+
+
+def _chain(factors: list[Node], shape: Shape, runs: Sequence[_Run] = ()) -> Node:
+    """The product of `factors`, every identity of a chain applied. `runs` (in order) are settled
+    chains among them: no two neighbours in one merge, so once one of its factors is on the stack as
+    it is, the rest of the run follows unread. A long chain times a factor costs the new factor only."""
+    product, facts = _built_chain(factors, shape, runs)
+    if facts is not None:  # kept, so that this chain times a factor need not read it again
+        product.cached("chain", lambda _: facts)
+    return product
+
+
+def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tuple[Node, "_ChainFacts | None"]:
+    """(the product, its facts where it is a chain of the factors left on the stack, each neighbour
+    looked at as it stands; else None)."""
     stack: list[Node] = []
-    for f in factors:
-        if f.op == "eye" and (stack or f is not factors[-1] or len(factors) > 1):
+    krons = 0  # Kronecker factors on the stack
+    looked_at = True  # every neighbour on the stack has been looked at as it stands
+    pending = iter(runs)
+    run = next(pending, None)
+    i = 0
+    while i < len(factors):
+        f = factors[i]
+        i += 1
+        if f.op == "eye" and len(factors) > 1:
             continue
-        if stack and (f.op in _MERGING or stack[-1].op in _MERGING or f.op == stack[-1].op == "diag"):
+        if stack and _may_merge(stack[-1], f):
             merged = _merge_adjacent(stack[-1], f)
             if merged is not None:
-                stack.pop()
+                krons -= stack.pop().op == "kron"
                 # merged in turn with the factors below it, so that the chain is the same however its factors
                 # were grouped: K (P ⊗ Q) vec(V) = K vec(Q V Pᵀ) = vec(P Vᵀ Qᵀ)
-                while merged.op != "eye" and stack and (merged.op in _MERGING or stack[-1].op in _MERGING
-                                                        or merged.op == stack[-1].op == "diag"):
+                while merged.op != "eye" and stack and _may_merge(stack[-1], merged):
                     below = _merge_adjacent(stack[-1], merged)
                     if below is None:
                         break
-                    stack.pop()
+                    krons -= stack.pop().op == "kron"
                     merged = below
                 if merged.op != "eye":
                     stack.append(merged)
+                    krons += merged.op == "kron"
                 continue
         stack.append(f)
+        krons += f.op == "kron"
+        while run is not None and run.stop <= i:
+            run = next(pending, None)
+        if run is not None and run.start < i:  # f is in a settled run: the rest of it follows
+            stack.extend(factors[i:run.stop])
+            # the run's Kronecker factors, less those read one by one before f (and f)
+            krons += run.krons and run.krons - _kron_count(factors[run.start:i])
+            i = run.stop
     if not stack:
-        return eye(shape[0])
-    has_kron = any(f.op == "kron" for f in stack)
+        return eye(shape[0]), None
+    has_kron = krons > 0
     for i in range(len(stack) - 1 if has_kron else 0):
         distributed = _distribute_kron(stack[i], stack[i + 1])
         if distributed is not None:
-            return matmul_chain([*stack[:i], distributed, *stack[i + 2:]]) if len(stack) > 2 else distributed
+            return (matmul_chain([*stack[:i], distributed, *stack[i + 2:]]) if len(stack) > 2 else distributed), None
     if stack[0].ndim == 1 and stack[-1].ndim == 2:
         # x @ B @ C is the vector C.T @ B.T @ x: a chain that gives a vector ends with its vector.
         stack = [transpose(f) for f in reversed(stack)]
+        looked_at = False
         # the transposed factors may themselves simplify against each other (vec(X) @ K is K @ vec(X))
         if any(f.op == "matmul" for f in stack):
-            return matmul_chain(stack)
-        return _chain(stack, shape)
+            return matmul_chain(stack), None
+        return _built_chain(stack, shape, ())
     if len(stack) > 2 and stack[0].ndim == 1 and stack[-1].ndim == 1:
         # aᵀ M b = bᵀ Mᵀ a: of the two spellings keep the one with fewer transposes (a @ X @ b)
         flipped = [transpose(f) for f in reversed(stack)]
         if sum(f.op == "transpose" for f in flipped) < sum(f.op == "transpose" for f in stack) \
                 and not any(f.op == "matmul" for f in flipped):
             stack = flipped
+            looked_at = False
     if len(stack) == 1:
-        return stack[0]
+        return stack[0], None
     if len(stack) == 2 and stack[0].ndim == stack[1].ndim == 1 and any(f.op == "ones" for f in stack):
-        return sum_(stack[1] if stack[0].op == "ones" else stack[0])  # vᵀ 1 is the sum of v
+        return sum_(stack[1] if stack[0].op == "ones" else stack[0]), None  # vᵀ 1 is the sum of v
     for i in range(len(stack) - 2 if has_kron else 0):
         summed = _column_sums(*stack[i:i + 3])
         if summed is not None:
-            return matmul_chain([*stack[:i], summed, *stack[i + 3:]])
+            return matmul_chain([*stack[:i], summed, *stack[i + 3:]]), None
     if _is_gram_form(stack):  # vᵀ Bᵀ B v = ‖B v‖²
         half = len(stack) // 2
-        return power(norm2(matmul_chain(stack[half:])), const(2.0))
-    return make("matmul", tuple(stack), (), shape)
+        return power(norm2(matmul_chain(stack[half:])), const(2.0)), None
+    product = make("matmul", tuple(stack), (), shape)
+    return product, (_ChainFacts(settled=True, krons=krons) if looked_at else None)
+
+
+class _ChainFacts(NamedTuple):
+    """What `_chain` needs to know of a chain it extends (kept on the chain node).
+
+    settled: building the chain again from its factors gives the same node, each factor as it is
+    (no identity, eye, Kronecker or vector rule applies to them), so a run of it is settled too.
+    `_chain` knows it of the chains it builds looking at every neighbour as it stands; any other
+    chain (after an identity, transposed, ...) is built again once, when first extended.
+    krons: how many of its factors are Kronecker products."""
+    settled: bool
+    krons: int
+
+
+def _facts_of(chain: Node) -> _ChainFacts:
+    return chain.cached("chain", _chain_facts)
+
+
+def _chain_facts(chain: Node) -> _ChainFacts:
+    rebuilt, facts = _built_chain(list(chain.args), chain.shape, ())
+    return facts if rebuilt is chain and facts is not None else _ChainFacts(settled=False, krons=_kron_count(chain.args))
+
+
+def _is_settled(node: Node) -> bool:
+    return node.op == "matmul" and _facts_of(node).settled
+
+
+def _kron_count(factors: Sequence[Node]) -> int:
+    return sum(f.op == "kron" for f in factors)
+
+
+def _may_merge(x: Node, y: Node) -> bool:
+    """A quick test before `_merge_adjacent`'s full look: does x or y have identities with neighbours?"""
+    return x.op in _MERGING or y.op in _MERGING or x.op == y.op == "diag"
 
 
 def _column_sums(p: Node, d: Node, q: Node) -> Node | None:
@@ -183,7 +268,18 @@ def _is_gram_form(chain: list[Node]) -> bool:
 
 
 # the operations `_merge_adjacent` has identities for (a quick test before the full look)
-_MERGING = frozenset(("inv", "transpose", "commutation", "kron", "vec", "outer"))
+_MERGING = {"inv", "transpose", "commutation", "kron", "vec", "outer"}
+
+# Identities of a product of two matrices that belong to an operation declared elsewhere (pinv, cholesky,
+# matrix_power): its module declares them with `chain_identity`, and `_merge_pair` tries them last.
+_PAIR_IDENTITIES: list[Callable[[Node, Node], Node | None]] = []
+
+
+def chain_identity(operations: Sequence[str], rule: Callable[[Node, Node], Node | None]) -> None:
+    """Declare `rule(x, y)`: x @ y as one factor (a node that is not itself a chain), or None where no
+    identity applies; `operations` names the operations whose nodes the rule looks at."""
+    _MERGING.update(operations)
+    _PAIR_IDENTITIES.append(rule)
 
 
 def _merge_adjacent(x: Node, y: Node) -> Node | None:
@@ -246,6 +342,10 @@ def _merge_pair(x: Node, y: Node) -> Node | None:
         (a, b), (c, d) = x.args, y.args  # (A ⊗ B)(C ⊗ D) = AC ⊗ BD; a vector A or B is a row
         if c.ndim == d.ndim == 2 and a.shape[-1] == c.shape[0] and b.shape[-1] == d.shape[0]:
             return kron(matmul(a, c), matmul(b, d))
+    for rule in _PAIR_IDENTITIES:
+        merged = rule(x, y)
+        if merged is not None:
+            return merged
     return None
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from itertools import compress, count
+from operator import is_not
 
 from ...dims import Shape
 from ...expr import Node, make
@@ -307,13 +309,8 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
         split = [([const(c), *scalars], array)
                  for c, (scalars, array) in ((c, split_scalars(body)) for c, body in map(split_coefficient, group))]
         chains = [body.args for _, body in split]
-        shared = 1
         limit = min(len(c) for c in chains) - 1  # every remainder keeps a factor
-        while shared < limit:
-            at = -shared - 1 if side == -1 else shared
-            if any(c[at] is not chains[0][at] for c in chains[1:]):
-                break
-            shared += 1
+        shared = min(limit, *(_shared_run(chains[0], c, side) for c in chains[1:]))
         if side == -1:
             rests = [mul(*factors, subchain(body, 0, len(body.args) - shared)) for factors, body in split]
             common = subchain(split[0][1], len(chains[0]) - shared, len(chains[0]))
@@ -322,6 +319,15 @@ def _factor_side(terms: list[Node], side: int) -> list[Node]:
         return matmul(subchain(split[0][1], 0, shared), _sum_with_common_coefficient(rests))
 
     return _factor_common(terms, lambda body: _chain_end_key(body, side), factor)
+
+
+def _shared_run(a: tuple[Node, ...], b: tuple[Node, ...], side: int) -> int:
+    """How many factors two chains share at their start (side 0) or end (side -1), counted without a
+    Python loop: the run can be as long as the chains."""
+    whole = min(len(a), len(b))
+    if side == -1:
+        a, b = reversed(a), reversed(b)
+    return next(compress(count(), map(is_not, a, b)), whole)  # the first place where they differ
 
 
 def _chain_end_key(body: Node, side: int):
@@ -400,8 +406,8 @@ def _summand(t: Node) -> _Summand:
 class _Profile:
     """A wide sum's terms, as the rewrites see them. Owned by one sum node at a time: adding terms
     hands it on, updated, to the new sum (the old one reads its terms again if it is extended again)."""
-    count: int  # the terms: the sum's arguments, but a block of zeros at the end that keeps its shape
-    ends: list[int]  # where each place of the sort ends among the terms
+    ends: list[int]  # where each place of the sort ends among the terms: the sum's arguments, but a block
+    # of zeros at the end that keeps its shape
     bodies: set
     keys: tuple[set, ...]
     diagonals: int
@@ -420,23 +426,23 @@ def _profile(node: Node) -> _Profile | None:
     """Read a sum's terms once: None where the shortcut cannot apply to it."""
     args = node.args
     count = len(args) - 1 if is_zero(args[-1]) else len(args)
-    facts = [node_summand(t) for t in args[:count]]
+    facts = [_summand_of(t) for t in args[:count]]
     if count < _EXPANSION_LIMIT or any(not f.plain or f.strips for f in facts):
         return None
     places = [f.place for f in facts]
     if places != sorted(places):
         return None
-    profile = _Profile(count=0, ends=[0, 0, 0, 0], bodies=set(), keys=tuple(set() for _ in facts[0].keys),
-                       diagonals=0, common={base: e for base, e in facts[0].powers.items()
-                                            if base.op not in ("const", "ones") and e > 0},
-                       coefficients=set(), shape=broadcast_shapes("+", args), terms_shape=broadcast_shapes("+", args[:count]))
+    first_powers = {base: e for base, e in facts[0].powers.items() if base.op not in ("const", "ones") and e > 0}
+    profile = _Profile(ends=[0, 0, 0, 0], bodies=set(), keys=tuple(set() for _ in facts[0].keys), diagonals=0,
+                       common=first_powers, coefficients=set(), shape=broadcast_shapes("+", args),
+                       terms_shape=broadcast_shapes("+", args[:count]))
     if not _admits(profile, facts):
         return None
     _take_in(profile, facts)
     return profile
 
 
-def node_summand(t: Node) -> _Summand:
+def _summand_of(t: Node) -> _Summand:
     return t.cached("summand", _summand)
 
 
@@ -465,7 +471,6 @@ def _admits(profile: _Profile, facts: list[_Summand]) -> bool:
 
 def _take_in(profile: _Profile, facts: list[_Summand]) -> None:
     """The profile of the sum with these terms too (`_admits` said they add nothing to rewrite)."""
-    profile.count += len(facts)
     for f in facts:
         for place in range(f.place, 4):
             profile.ends[place] += 1
@@ -490,23 +495,19 @@ def _extended_sum(terms: tuple[Node, ...]) -> Node | None:
     if len(terms) == 1:
         return None  # nothing added: the full path (which may still rewrite a sum of 16 terms)
     before, after = terms[:wide[0]], terms[wide[0] + 1:]
-    facts_before, facts_after = [node_summand(t) for t in before], [node_summand(t) for t in after]
+    facts_before, facts_after = [_summand_of(t) for t in before], [_summand_of(t) for t in after]
     if any(f.spreads or not f.plain or f.strips for f in (*facts_before, *facts_after)):
         return None
-    shape, terms_shape = old.shape, None
-    for t in (*before, *after):  # the broadcast shapes, continued (a clash takes the full path, which says so)
-        shape = _broadcast_pair(shape, t.shape) if shape and t.shape else shape or t.shape
-        if shape is None:
-            return None
-    profile = _PROFILES.pop(old, _UNREAD)
+    profile = _PROFILES.pop(old, _UNREAD)  # taken, so that no other thread extends the same profile
     if profile is _UNREAD:
         profile = _profile(old)
-    if profile is None or not _admits(profile, facts_before + facts_after):
+    # the broadcast shapes, continued from the sum's (a clash takes the full path, which says so)
+    shape, terms_shape = (None, None) if profile is None else (profile.shape, profile.terms_shape)
+    for t in (*before, *after):
+        shape, terms_shape = _broadcast_with(shape, t.shape), _broadcast_with(terms_shape, t.shape)
+    if shape is None or not _admits(profile, facts_before + facts_after):
         _PROFILES[old] = profile
         return None
-    terms_shape = profile.terms_shape
-    for t in (*before, *after):
-        terms_shape = _broadcast_pair(terms_shape, t.shape) if terms_shape and t.shape else terms_shape or t.shape
     # the sort is stable: in each place, the new terms before the sum's, then its own, then those after
     args: list[Node] = []
     start = 0
@@ -525,6 +526,13 @@ def _extended_sum(terms: tuple[Node, ...]) -> Node | None:
         profile.shape, profile.terms_shape = shape, terms_shape
         _PROFILES[node] = profile
     return node
+
+
+def _broadcast_with(shape: Shape | None, other: Shape) -> Shape | None:
+    """NumPy's broadcast of two shapes, as `broadcast_shapes` folds them; None where they clash."""
+    if shape is None or not other:
+        return shape
+    return _broadcast_pair(shape, other) if shape else other
 
 
 def _eval_add(node, args, sizes):
