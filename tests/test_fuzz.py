@@ -12,8 +12,9 @@ import matdiff as md
 
 
 def test_two_thousand_fuzzed_inputs_hold_up():
-    # 2 s, not the 1 s of `make fuzz`: a machine busy with the whole suite is slower than a fuzz run alone
-    run = fuzz.run(seed=17, count=2000, limit=2.0)
+    # 5 s, not the 1 s of `make fuzz`: on a machine busy with the whole suite (or with other work) a call takes
+    # up to three times as long as alone; this catches what never ends or blows up, make fuzz the second
+    run = fuzz.run(seed=17, count=2000, limit=5.0)
     assert run.inputs == 2000 and run.calls > 4000
     assert set(run.by_family) == set(fuzz.FAMILIES)
     assert not run.findings, run.summary() + "\n" + run.describe()
