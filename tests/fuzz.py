@@ -13,8 +13,11 @@ of six families:
   two expressions combined;
 - `hostile`: a valid expression with hostile numbers in it (1e308, 1e-320, -0.0, 1e999, huge integers,
   0 ** -1, (-1) ** 0.5, 2 ** 2 ** 2 ** 2 ** 2, ...);
-- `large`: long sums and products, long @ chains, deep nesting of functions, parentheses, unary minus
-  and .T, repeated blocks (up to a few thousand terms: within the second a call is allowed);
+- `large`: sums of up to 3,000 terms, products of 400 factors, @ chains of up to 130 factors in which the
+  variable differentiated occurs a few times (so that the answer is as long as the chain, not its square),
+  functions composed 60 deep, 400 nested parentheses, unary minus and .T, 12 repeated blocks; an answer
+  longer than the parser reads (200,000 characters: a Hessian's text grows as the cube of a composition's
+  depth) is counted, not read back;
 - `declarations`: bad declarations (text and dictionaries), bad variable names to differentiate by,
   bad orders, cotangents and argument types.
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import random
 import re
 import signal
@@ -46,7 +50,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CORPUS_CASES = HERE.parents[1] / "shared" / "corpus" / "cases"
+# where tests/corpus.py finds the corpus (MATDIFF_CORPUS names its check.py)
+CORPUS_CHECK = Path(os.environ.get("MATDIFF_CORPUS", HERE.parents[1] / "shared" / "corpus" / "check.py"))
+CORPUS_CASES = CORPUS_CHECK.parent / "cases"
 EXTRA_CASES = HERE / "cases"
 
 import matdiff as md
