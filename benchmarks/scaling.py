@@ -1,8 +1,10 @@
 """Scaling: derivative size and derivation time against expression length k (should be linear).
 
-Families, for k = 1, 2, 4, ..., 256 (64 with --quick, any power of two with --max-k):
-  network  sum(tanh(W_k @ ... tanh(W_1 @ x))), W_i: n×n, x: n, differentiated by W1 and by x
-  traces   tr(A1 @ X) + tr(X @ B2 @ X) + tr(X.T @ C3 @ X) + tr(P4 @ X @ Q4 @ X.T) + ...  by X
+Families, for k = 1, 2, 4, ..., 1024 (64 with --quick, any power of two with --max-k):
+  network  sum(tanh(W_k @ ... tanh(W_1 @ x))), W_i: n×n, x: n, differentiated by W1 and by x, and
+           twice by x (the Hessian, an n×n matrix)
+  traces   tr(A1 @ X) + tr(X @ B2 @ X) + tr(X.T @ C3 @ X) + tr(P4 @ X @ Q4 @ X.T) + ...  by X, and
+           twice by X (the Hessian in vec form, kron(.., ..) terms)
 
 Per k it prints the nodes of the expression and of its derivative (distinct DAG nodes), the
 derivative nodes per k, and two derivation times with their per-k values:
@@ -16,7 +18,11 @@ Linear growth shows as flat per-k columns; a blow-up (recursion, quadratic time)
 never hidden: where the text cannot be parsed the row says why and the expression is built with
 matdiff's constructors instead, so that the derivation itself is still measured.
 
-    python benchmarks/scaling.py [--quick] [--max-k 4096] [--repeat 5]
+Then a wide sum, c0 * sum(tanh(x)) + c1 * sum(sin(x)) + ... + c_{k-1} * sum(sin(x)), built one `+`
+at a time as a loop in a notebook builds it, for k = 10, 100, 1000, 10000 terms (1000 with --quick):
+the time per term to build it, derive its gradient by x, print it and generate its code.
+
+    python benchmarks/scaling.py [--quick] [--max-k 4096] [--max-terms 100000] [--repeat 5]
 """
 from __future__ import annotations
 
@@ -112,13 +118,16 @@ class Family:
     title: str
     make: Callable  # (build, k, dim name) -> (expression, shapes)
     wrt: str
+    order: int = 1
 
 
 FAMILIES = (
     Family("network sum(tanh(W_k @ ... tanh(W1 @ x))) by W1", network, "W1"),
     Family("network sum(tanh(W_k @ ... tanh(W1 @ x))) by x", network, "x"),
+    Family("network sum(tanh(W_k @ ... tanh(W1 @ x))), Hessian by x", network, "x", order=2),
     Family("traces tr(A1 @ X) + tr(X @ B2 @ X) + tr(X.T @ C3 @ X) + tr(P4 @ X @ Q4 @ X.T) + ... by X",
            traces, "X"),
+    Family("traces tr(A1 @ X) + tr(X @ B2 @ X) + ..., Hessian by X (vec form)", traces, "X", order=2),
 )
 
 _fresh = itertools.count()
@@ -155,13 +164,13 @@ def measure(family: Family, k: int, repeat: int) -> dict:
     for _ in range(repeat):
         expr, row["parse"] = fresh_expression(family, k)
         try:
-            elapsed, d = once(lambda: md.derivative(expr, family.wrt))
+            elapsed, d = once(lambda: md.derivative(expr, family.wrt, order=family.order))
         except RecursionError:
             row["error"] = "RecursionError while differentiating"
             return row
         colds.append(elapsed)
     row["cold"] = sorted(colds)[len(colds) // 2]
-    row["warm"], _, d = warm_median(lambda: md.derivative(expr, family.wrt), repeat=repeat)
+    row["warm"], _, d = warm_median(lambda: md.derivative(expr, family.wrt, order=family.order), repeat=repeat)
     row["expr_nodes"], row["deriv_nodes"] = expr.size, d.size
     row["text"] = text_status(d)
     return row
@@ -192,19 +201,69 @@ def print_table(family: Family, rows: list[dict]) -> None:
               f"×{growth('deriv_nodes'):.2f}, cold time ×{growth('cold'):.2f}, warm time ×{growth('warm'):.2f}")
 
 
+# ---- a wide sum, built one term at a time --------------------------------------------------------
+
+def wide_sum(k: int, n: str) -> tuple[md.Symbolic, md.Symbolic]:
+    """c0 * sum(tanh(x)) + c1 * sum(sin(x)) + ... (k terms), one `+` at a time, and x."""
+    x = md.vector("x", n)
+    s = md.sum(md.sin(x))
+    e = md.scalar("c0") * md.sum(md.tanh(x))
+    for i in range(1, k):
+        e = e + md.scalar(f"c{i}") * s
+    return e, x
+
+
+def timed_step(fn) -> tuple[float | None, str]:
+    """(seconds, '') of one call, or (None, why) where it raised: a blow-up is printed, not hidden."""
+    try:
+        elapsed, _ = once(fn)
+        return elapsed, ""
+    except RecursionError:
+        return None, "RecursionError"
+    except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:50]}"
+
+
+def wide_sum_table(sizes: list[int]) -> None:
+    print("\nwide sum c0 * sum(tanh(x)) + c1 * sum(sin(x)) + ... built with + one term at a time (µs per term; "
+          "one run each, a fresh dimension per size)")
+    head = (f"{'terms':>6} {'build':>9} {'build/k':>8} {'gradient':>9} {'grad/k':>7} {'text':>9} {'text/k':>7} "
+            f"{'codegen':>9} {'code/k':>7}")
+    print(head)
+    print("-" * len(head))
+    for k in sizes:
+        n = f"n{next(_fresh)}"
+        built, (e, x) = once(lambda: wide_sum(k, n))
+        cells = [f"{k:>6} {ms(built):>9} {built / k * 1e6:>8.1f}"]
+        notes = []
+        steps = (("gradient", lambda: md.grad(e, x)), ("text", lambda: e.text), ("codegen", lambda: md.codegen(e)))
+        for label, fn in steps:
+            elapsed, why = timed_step(fn)
+            if elapsed is None:
+                cells.append(f"{'-':>9} {'-':>7}")
+                notes.append(f"{label}: {why}")
+            else:
+                cells.append(f"{ms(elapsed):>9} {elapsed / k * 1e6:>7.1f}")
+        print(" ".join(cells) + (f"  ({'; '.join(notes)})" if notes else ""))
+    print("  (times in ms; /k in µs per term. Flat /k columns: each + reads only the new term)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="k up to 64")
-    parser.add_argument("--max-k", type=int, help="largest k (default 256, 64 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="k up to 64, wide sums up to 1000 terms")
+    parser.add_argument("--max-k", type=int, help="largest k (default 1024, 64 with --quick)")
+    parser.add_argument("--max-terms", type=int, help="largest wide sum (default 10000, 1000 with --quick)")
     parser.add_argument("--repeat", type=int, help="repetitions per timing (default 5)")
     args = parser.parse_args(argv)
-    max_k = args.max_k or (64 if args.quick else 256)
+    max_k = args.max_k or (64 if args.quick else 1024)
+    max_terms = args.max_terms or (1000 if args.quick else 10000)
     repeat = args.repeat or 5
     ks = [2 ** i for i in range(max_k.bit_length()) if 2 ** i <= max_k]
     print(f"scaling: derivation by matdiff {md.__version__}; cold = first derivation of a fresh expression, "
           f"warm = repeated (nodes interned); medians of {repeat}; time.perf_counter, one process")
     for family in FAMILIES:
         print_table(family, [measure(family, k, repeat) for k in ks])
+    wide_sum_table([10 ** i for i in range(1, len(str(max_terms)) + 1) if 10 ** i <= max_terms])
     return 0
 
 

@@ -1,0 +1,172 @@
+"""Work linear in the size of an expression: wide sums, long chains, deep networks.
+
+Timings on a shared machine are noise, so these tests count work instead: the Python function calls
+(`sys.setprofile`) a construction or a derivation makes, per term or per layer, at two sizes. A
+quadratic step (every term of a sum read again at each `+`, a chain scanned whole at each `@`) makes
+the count per term grow with the size; linear work keeps it flat. `benchmarks/scaling.py` prints the
+times themselves.
+"""
+from __future__ import annotations
+
+import random
+import sys
+
+import pytest
+
+import matdiff as md
+from matdiff import ops
+from matdiff.ops.algebra import sums
+
+# Calls per term or layer may differ between two sizes by a little (fixed costs spread thinner, a
+# rewrite that fires at one size only); a quadratic step multiplies them by the ratio of the sizes (4).
+FLAT = 1.5
+
+
+def python_calls(build) -> int:
+    """The Python function calls `build()` makes (generators resumed included)."""
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    previous = sys.getprofile()
+    sys.setprofile(count)
+    try:
+        build()
+    finally:
+        sys.setprofile(previous)
+    return calls
+
+
+def per_unit(measure, small: int, large: int) -> tuple[float, float]:
+    return python_calls(lambda: measure(small)) / small, python_calls(lambda: measure(large)) / large
+
+
+# ---- wide sums ----------------------------------------------------------------------------------
+
+
+def wide_sum(k: int, *, name: str = "c", prepend: bool = False) -> md.Symbolic:
+    """c0 * sum(tanh(x)) + c1 * sum(sin(x)) + ... built one `+` at a time, as a loop in a notebook does."""
+    x = md.vector("x", "n")
+    s = md.sum(md.sin(x))
+    e = md.scalar(f"{name}0") * md.sum(md.tanh(x))
+    for i in range(1, k):
+        term = md.scalar(f"{name}{i}") * s
+        e = term + e if prepend else e + term
+    return e
+
+
+@pytest.mark.parametrize("prepend", [False, True], ids=["e + term", "term + e"])
+def test_adding_a_term_to_a_wide_sum_reads_only_the_new_term(prepend):
+    small, large = per_unit(lambda k: wide_sum(k, name=f"c{k}_", prepend=prepend), 200, 800)
+    assert large < FLAT * small, f"calls per term: {small:.0f} at 200 terms, {large:.0f} at 800"
+
+
+def test_a_wide_sum_derives_prints_and_reads_back():
+    e = wide_sum(2000, name="w")
+    assert len(e.node.args) == 2000
+    g = md.grad(e, md.vector("x", "n"))
+    assert g.text.endswith(" + w1) * cos(x) + w0 * (1 - tanh(x) ** 2)")
+    assert md.parse(e.text, {"x": ("n",), **{f"w{i}": () for i in range(2000)}}).node is e.node
+
+
+def random_term(rng: random.Random, scalars, matrices, vectors):
+    """A term of the kinds the sum's rewrites look at: numbers, transposes, chains with shared ends,
+    outer products, diagonals, quotients, shared scalar factors, sums and blocks of ones."""
+    s, t = rng.sample(scalars, 2)
+    a, b = rng.sample(matrices, 2)
+    u, v = rng.sample(vectors, 2)
+    c = rng.choice([1.0, -1.0, 2.0, -3.0, 0.5])
+    kinds = [
+        lambda: ops.mul(s, a), lambda: ops.scale(c, ops.transpose(a)), lambda: ops.matmul(a, b),
+        lambda: ops.scale(c, ops.matmul(a, matrices[0])), lambda: ops.matmul(matrices[1], a),
+        lambda: ops.outer(u, v), lambda: ops.diag(u), lambda: ops.div(a, s), lambda: ops.mul(s, ops.const(c)),
+        lambda: ops.mul(s, scalars[0], a), lambda: ops.scale(c, s), lambda: ops.ones(a.shape),
+        lambda: ops.mul(s, ops.tanh(a)), lambda: ops.scale(c, ops.add(a, b)), lambda: ops.sub(a, s),
+        lambda: ops.mul(ops.add(s, t), a), lambda: ops.zeros(a.shape), lambda: u,
+        lambda: ops.div(ops.mul(s, a), scalars[1]), lambda: ops.mul(s, ops.transpose(ops.matmul(a, b))),
+    ]
+    return rng.choice(kinds)()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_term_added_to_a_wide_sum_gives_the_node_of_the_full_path(seed):
+    """Where the shortcut for wide sums applies, its node is the one every rewrite would build."""
+    rng = random.Random(seed)
+    scalars = [md.scalar(f"s{i}").node for i in range(40)]
+    matrices = [md.matrix(f"A{i}", "n", "n").node for i in range(8)]
+    vectors = [md.vector(f"v{i}", "n").node for i in range(5)]
+    e = ops.add(*(random_term(rng, scalars, matrices, vectors) for _ in range(20)))
+    for _ in range(60):
+        new = [random_term(rng, scalars, matrices, vectors) for _ in range(rng.choice([1, 1, 2]))]
+        terms = (*new, e) if rng.random() < 0.3 else (e, *new)
+        e = ops.add(*terms)
+        assert e is sums._canonical_sum(terms)
+
+
+# ---- chains and networks ------------------------------------------------------------------------
+
+
+def long_chain(k: int, *, left: bool) -> None:
+    """W_k @ ... @ W_1 (each factor put on the left) or W_1 @ ... @ W_k (on the right), one @ at a time."""
+    ws = [md.matrix(f"W{k}_{i}", "n", "n") for i in range(k)]
+    p = ws[0]
+    for w in ws[1:]:
+        p = w @ p if left else p @ w
+    assert len(p.node.args) == k
+
+
+@pytest.mark.parametrize("left", [True, False], ids=["W @ chain", "chain @ W"])
+def test_a_chain_times_a_factor_reads_only_the_new_factor(left):
+    small, large = per_unit(lambda k: long_chain(k, left=left), 100, 400)
+    assert large < FLAT * small, f"calls per factor: {small:.0f} at 100 factors, {large:.0f} at 400"
+
+
+def network(k: int, n: str) -> tuple[md.Symbolic, md.Symbolic]:
+    """sum(tanh(W_k @ ... tanh(W_1 @ x))) and x."""
+    x = md.vector("x", n)
+    h = x
+    for i in range(1, k + 1):
+        h = md.tanh(md.matrix(f"W{i}", n, n) @ h)
+    return md.sum(h), x
+
+
+def traces(k: int, n: str) -> tuple[md.Symbolic, md.Symbolic]:
+    """tr(A1 @ X) + tr(X @ B2 @ X) + tr(X.T @ C3 @ X) + tr(P4 @ X @ Q4 @ X.T) + ... (k terms) and X."""
+    X = md.matrix("X", n, n)
+
+    def m(name):
+        return md.matrix(name, n, n)
+
+    forms = (lambda i: md.tr(m(f"A{i}") @ X), lambda i: md.tr(X @ m(f"B{i}") @ X),
+             lambda i: md.tr(X.T @ m(f"C{i}") @ X), lambda i: md.tr(m(f"P{i}") @ X @ m(f"Q{i}") @ X.T))
+    f = forms[0](0)
+    for i in range(1, k):
+        f = f + forms[i % 4](i)
+    return f, X
+
+
+@pytest.mark.parametrize("family, order, small, large, within", [
+    (network, 1, 32, 128, FLAT),
+    # most of a layer's work is linear here: a chain scanned whole at each @ added 40% from 16 to 128
+    (network, 2, 16, 128, 1.2),
+    (traces, 1, 32, 128, FLAT),
+    (traces, 2, 16, 128, FLAT),
+], ids=["network gradient", "network Hessian", "traces gradient", "traces Hessian"])
+def test_derivation_work_per_layer_is_flat(family, order, small, large, within):
+    def derive(k):
+        f, x = family(k, f"n{order}_{k}")  # a fresh dimension: no node of it interned yet
+        md.derivative(f, x.node.params[0], order=order)
+
+    per_small, per_large = per_unit(derive, small, large)
+    assert per_large < within * per_small, f"calls per layer: {per_small:.0f} at k={small}, {per_large:.0f} at k={large}"
+
+
+def test_a_network_deeper_than_the_recursion_limit_derives():
+    """Nothing in building or differentiating recurses on the depth of an expression."""
+    depth = sys.getrecursionlimit() + 500
+    f, x = network(depth, "d")
+    assert md.grad(f, x).size > depth
+    assert md.grad(f, md.matrix("W1", "d", "d")).size > depth
