@@ -77,7 +77,7 @@ def test_the_caret_stands_under_the_fault(text, error, line, start, end):
 @pytest.mark.parametrize("text, says", [
     ("X.H", "the attribute .H is not part of the language (only .T is)"),  # not "X.H is a function"
     ("np.exp", "np.exp is a function: call it, as in np.exp(...)"),
-    ("softmax(X)", "softmax takes a vector, but X is n×m"),
+    ("softmax(X, axis=2)", "softmax(X, axis=2): no axis 2; X is n×m, with axes 0 and 1"),
 ])
 def test_a_misused_name_is_explained(text, says):
     with pytest.raises(md.MatdiffError, match=re.escape(says)):

@@ -194,10 +194,12 @@ def test_aliases_and_literal_parameters_read_as_numpy_means_them(text, printed):
 
 
 @pytest.mark.parametrize("text, says", [
-    ("sum(X, 1, 2)", "sum takes one array (and an axis), got 3 arguments"),
-    ("sum(X, foo=1)", "sum takes only the keyword axis=0 or axis=1"),
-    ("sum(X, 0, axis=1)", "sum takes only the keyword axis=0 or axis=1"),
-    ("sum(X, axis=1.0)", "axis must be 0 or 1"),
+    ("sum(X, 1, True, 2)", "sum takes one array (and an axis and keepdims), got 4 arguments"),
+    ("sum(X, 1, keepdims=2)", "keepdims is True or False"),
+    ("sum(X, 1, True)", "keepdims is written as a keyword"),  # NumPy reads a dtype there
+    ("sum(X, foo=1)", "sum takes only the keyword axis=0 or keepdims=True"),
+    ("sum(X, 0, axis=1)", "sum takes only the keyword axis=0 or keepdims=True"),
+    ("sum(X, axis=1.0)", "an axis is an integer, a tuple of integers or None"),
     ("norm(x, 3)", "only the 2-norm of a vector and the Frobenius norm of a matrix"),
     ("norm(x, 2, 2)", "norm takes one array (and an order), got 3 arguments"),
     ("tr(X, axis=1)", "tr takes no keyword arguments"),

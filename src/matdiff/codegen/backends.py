@@ -29,6 +29,8 @@ GRAM_BY_SQUARE_ROOT = {"numpy": True, "jax": False, "torch": False}
 # `like` is an argument of the generated function, used for PyTorch's dtype and device.
 PATTERNS: dict[str, tuple[str, ...]] = {
     "sum_axis": ("x axis", "x.sum(axis=axis)", "jnp.sum(x, axis=axis)", "torch.sum(x, axis)"),
+    "sum_keepdims": ("x axis", "x.sum(axis=axis, keepdims=True)", "jnp.sum(x, axis=axis, keepdims=True)",
+                     "torch.sum(x, axis, keepdim=True)"),
     "sum_product": ("x y", "np.vdot(x, y)", "jnp.vdot(x, y)", "torch.sum(x * y)"),  # sum(x ⊙ y)
     "sum_squares": ("x", "np.vdot(x, x)", "jnp.vdot(x, x)", "torch.sum(x * x)"),  # norm2(x) ** 2
     "diag_of_product": ("x y", "np.einsum('ij,ji->i', x, y)", "jnp.einsum('ij,ji->i', x, y)",

@@ -107,7 +107,7 @@ def index_route_steps(f: Node, x: Node, objective: Objective, names: dict, answe
             g = objective.cotangent
             # φ = sum(G ⊙ f) built as it stands: the constructors could respell f (a symmetric variable is
             # its own transpose to them), which would change φ off the symmetric matrices
-            phi = make("sum", (make("mul", (g, f), (), f.shape),), (None,), ())
+            phi = make("sum", (make("mul", (g, f), (), f.shape),), (None, None), ())
             contracted = index_form_of(phi, x, dict(variables, **{g.params[0]: VarSpec(g.params[0], g.shape)}),
                                        header={"name": "φ"})
             fi = "ij"[:f.ndim]

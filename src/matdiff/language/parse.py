@@ -511,10 +511,12 @@ _NOT_A_LITERAL = object()
 
 
 def _literal_value(node: ast.AST) -> object:
-    """The value of a literal argument: a number (with its sign), a string or None; anything else is
-    not a literal, and no parameter accepts it."""
+    """The value of a literal argument: a number (with its sign), a string, None, True or False, or a tuple
+    of them (axis=(0, 1)); anything else is not a literal, and no parameter accepts it."""
     if isinstance(node, ast.Constant):
         return node.value
+    if isinstance(node, ast.Tuple):
+        return tuple(_literal_value(e) for e in node.elts)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
             and isinstance(node.operand.value, (int, float)) and not isinstance(node.operand.value, bool):
         return -node.operand.value

@@ -128,8 +128,18 @@ def _keywords(node: Node, call) -> tuple:
     if call is None:
         return ()
     passed = [literal for literal in call.literals if literal.passed]
-    return tuple((literal.name, _num(float(value))) for literal, value in zip(passed, node.params)
+    return tuple((literal.name, _literal(value)) for literal, value in zip(passed, node.params)
                  if value is not None)
+
+
+def _literal(value) -> Disp:
+    """A literal parameter as Python writes it: a number, True or False, a tuple of numbers (axis=(0, 2))."""
+    if isinstance(value, bool):
+        return _plain("name", value=str(value), size=1)
+    if isinstance(value, tuple):
+        text = "(" + ", ".join(map(str, value)) + ("," if len(value) == 1 else "") + ")"
+        return _plain("name", value=text, size=2 + len(value))
+    return _num(float(value))
 
 
 def _smaller(a: Disp, b: Disp) -> Disp:

@@ -7,6 +7,8 @@ from .algebra import (ONE, ZERO, add, broadcast_to, chain_factors, commutation, 
                       grad_left, grad_right, is_const, is_symmetric, is_zero, matmul, matmul_chain, mul, neg,
                       ones, power, scale, split_coefficient, split_scalars, sub, transpose, unbroadcast, var,
                       var_from_spec, zeros)
-from .structure import diag, inner, kron, logsumexp, norm2, outer, softmax, sum_, unvec, vec  # noqa: F401
+from .structure import diag, kron, norm2, outer, unvec, vec  # noqa: F401
+from .reductions import inner, mean, std, sum_, variance  # noqa: F401
+from .softmax_family import log_softmax, logsumexp, softmax  # noqa: F401
 from .elementwise import ELEMENTWISE, abs_, cos, exp, log_, sigmoid, sin, softplus, sqrt, tanh  # noqa: F401
 from .linalg import det, inv, logdet, tr  # noqa: F401

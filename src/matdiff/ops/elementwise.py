@@ -18,7 +18,7 @@ from .algebra.leaves import ONE, const, is_const
 from .algebra.sums import add, neg, sub
 from .algebra.products import div, mul, power
 from .algebra.transposition import _ELEMENTWISE_UNARY
-from .structure import logsumexp
+from .softmax_family import logsumexp
 
 
 def logdet(x: Node) -> Node:
@@ -112,10 +112,11 @@ def _simplify_log(u: Node) -> Node | None:
         return neg(softplus(neg(u.args[0])))
     if u.op == "det":  # log det(X) is logdet(X) wherever it is defined (det(X) > 0)
         return logdet(u.args[0])
-    if u.op == "sum" and u.params[0] is None and u.args[0].op == "exp" and u.args[0].ndim == 1:
-        return logsumexp(u.args[0].args[0])  # log Σ exp(v) is logsumexp(v)
-    if u.op == "softmax":  # log softmax(v) = v - logsumexp(v)
-        return sub(u.args[0], logsumexp(u.args[0]))
+    if u.op == "sum" and u.args[0].op == "exp":  # log Σ exp(v) is logsumexp(v), along the same axes
+        return logsumexp(u.args[0].args[0], u.params[0], u.params[1] is True)
+    if u.op == "softmax":  # log softmax(v) = v - logsumexp(v), along its axis (kept, to broadcast)
+        axis = u.params[0]
+        return sub(u.args[0], logsumexp(u.args[0], axis, keepdims=axis is not None))
     if u.op == "add" and len(u.args) == 2 and is_const(u.args[0], 1.0):  # log(1 - σ(v)) = -softplus(v)
         c, body = algebra.split_coefficient(u.args[1])
         if c == -1.0 and body.op == "sigmoid":

@@ -1,4 +1,4 @@
-"""Reductions and structural operations: sum, norm2, softmax, logsumexp, diag, outer, kron, vec.
+"""Structural operations: norm2, diag, outer, kron, vec (the reductions are in `reductions.py`).
 
 Their linear uses in vec form follow the Cookbook: vec(a bᵀ) = b ⊗ a, vec(A ⊗ B) =
 (I ⊗ K ⊗ I)(vec A ⊗ vec B), 1ᵀX = (I ⊗ 1ᵀ) vec X, X1 = (1ᵀ ⊗ I) vec X.
@@ -21,159 +21,7 @@ def _describe(x: Node) -> str:
     return A._describe(x)
 
 
-# ---- sum --------------------------------------------------------------------------------------
-
-
-def sum_(x: Node, axis: int | None = None) -> Node:
-    if axis is not None:
-        if x.ndim == 0 or axis >= x.ndim or axis < -x.ndim:
-            have = "a scalar has no axes" if x.ndim == 0 else \
-                f"{_describe(x)} is {format_shape(x.shape)} with axis 0 only" if x.ndim == 1 else \
-                f"{_describe(x)} is {format_shape(x.shape)} with axes 0 and 1"
-            raise ShapeError(f"sum({_describe(x)}, axis={axis}): no axis {axis} ({have})", (x,))
-        axis %= x.ndim
-        if x.ndim == 1:
-            axis = None
-    if not x.shape:
-        return x
-    scalars, array = A.split_scalars(x)
-    if scalars and array is not x:
-        return A.mul(*scalars, sum_(array, axis))
-    array, divisor = A.split_divisor(x)
-    if divisor is not None:
-        return A.div(sum_(array, axis), divisor)
-    if x.op == "transpose" and axis is not None:
-        return sum_(x.args[0], 1 - axis)
-    if x.op == "transpose":
-        return sum_(x.args[0])
-    if x.op == "outer" and axis is None:
-        return A.mul(sum_(x.args[0]), sum_(x.args[1]))
-    if x.op == "kron" and axis is None and x.args[0].ndim == x.args[1].ndim:
-        return A.mul(sum_(x.args[0]), sum_(x.args[1]))
-    if axis == 0 and x.op == "matmul" and x.args[0].op == "diag" and x.args[0].args[0].ndim == 1:
-        rest = A.matmul_chain(x.args[1:])  # 1ᵀ diag(v) M = vᵀ M
-        return A.matmul(x.args[0].args[0], rest)
-    if x.op == "ones" and axis is not None:
-        return A.mul(A.dim(x.shape[axis]), A.ones((x.shape[1 - axis],)))
-    if x.op == "ones":
-        return A.dim(size_of(x.shape))
-    if x.op == "mul" and axis is None and any(f.op == "eye" for f in x.args):  # sum(P ⊙ I) = tr(P)
-        rest = A.mul(*(f for f in x.args if f.op != "eye"))
-        if rest.shape == x.shape:
-            return tr(rest)
-    if x.op == "diag" and x.args[0].ndim == 1 and axis is not None:  # the rows and columns of diag(v)
-        return x.args[0]
-    if x.op == "add" and axis is not None and any(t.shape != x.shape for t in x.args):
-        # sum(X + v, axis=0) = sum(X, axis=0) + n v: a broadcast term adds up as often as it is copied
-        parts = [_sum_of_broadcast(t, x.shape, axis) for t in x.args]
-        if all(p is not None for p in parts):
-            distributed = A.add(*parts)
-            if A.written_size(distributed) < A.written_size(x) + 2:  # where terms cancel, not always
-                return distributed
-    if x.op == "mul" and axis is None and len(x.args) == 2 and all(f.ndim == 2 for f in x.args) \
-            and x.args[0].shape == x.args[1].shape:
-        # sum(P ⊙ Q) = tr(Pᵀ Q): the trace where it is shorter (sum(X ⊙ A⁻ᵀ) = tr(A⁻¹ X), sum(X ⊙ X⁻ᵀ) = n)
-        trace = tr(A.matmul(A.transpose(x.args[0]), x.args[1]))
-        if A.written_size(trace) < A.written_size(x) + 1:
-            return trace
-    if x.op == "softmax" and axis is None:  # softmax is a distribution
-        return A.ONE
-    if x.op == "eye":  # each row and each column of I sums to 1
-        return A.ones((x.shape[0],)) if axis is not None else A.dim(x.shape[0])
-    shape = () if axis is None else (x.shape[1 - axis],)
-    return make("sum", (x,), (axis,), shape)
-
-
-def _sum_of_broadcast(t: Node, shape, axis: int) -> Node | None:
-    """sum(t broadcast to the matrix shape, axis): t itself summed where it is a full matrix, n t for
-    a row (axis 0), n s for a scalar s; None where t is broadcast some other way."""
-    if t.shape == shape:
-        return sum_(t, axis)
-    copies = A.dim(shape[axis])
-    if not t.shape:
-        return A.mul(copies, t, A.ones((shape[1 - axis],)))
-    if t.shape == (shape[1],) and axis == 0:
-        return A.mul(copies, t)
-    return None
-
-
-def _pull_sum(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
-    (x,) = node.args
-    axis = node.params[0]
-    if axis is None:
-        return [(x, A.mul(g, A.ones(x.shape)))]
-    n, m = x.shape
-    return [(x, outer(A.ones((n,)), g) if axis == 0 else outer(g, A.ones((m,))))]
-
-
-def _vec_sum(node: Node, jacobians) -> Node:
-    (x,), (jac,) = node.args, jacobians
-    axis = node.params[0]
-    if axis is None:
-        return sum_(jac, 0) if jac.ndim == 2 else sum_(jac)
-    n, m = x.shape
-    if axis == 0:  # 1ᵀ X = (I_m ⊗ 1ᵀ) vec X
-        return A.matmul(kron(A.eye(m), A.ones((n,))), jac)
-    return A.matmul(kron(A.ones((m,)), A.eye(n)), jac)  # X 1 = (1ᵀ ⊗ I_n) vec X
-
-
-def _lower_sum(low, node: Node):
-    (x,), axis = node.args, node.params[0]
-    if axis is not None:
-        return low.spell("sum_axis", low.term(x), low.num(axis), ndim=1)
-    arrays = x.args if x.op == "mul" else ()
-    if len(arrays) == 2 and all(a.shape == x.shape for a in arrays):  # sum(A ⊙ B): one dot product
-        return low.spell("sum_product", low.term(arrays[0]), low.term(arrays[1]), ndim=0)
-    return low.spell("sum", low.term(x), ndim=0)
-
-
-# sum(X, axis=0) or sum(X, 0): NumPy's axis, kept as the node's parameter (None: the sum of all entries)
-def _index_sum(ix, node: Node, idx: tuple):
-    """sum(X) = Σ_{s,t} X[s,t]; along an axis, sum(X, axis=0)[j] = Σ_s X[s,j]."""
-    (x,) = node.args
-    axis = node.params[0]
-    if axis is None:
-        fresh = [ix.fresh(d) for d in x.shape]
-        return ix.summing(ix.indexed(x, tuple(fresh)), fresh)
-    s = ix.fresh(x.shape[axis])
-    entries = (s, idx[0]) if axis == 0 else (idx[0], s)
-    return ix.summing(ix.indexed(x, entries), [s])
-
-
-def _latex_sum(a) -> str:
-    axis = a.keyword("axis")
-    return rf"\operatorname{{sum}}" + (f"_{{{axis}}}" if axis is not None else "") + rf"\left({a[0]}\right)"
-
-
-def _sum_words(node: Node, slot: int, fused: bool) -> list:
-    axis = node.params[0]
-    return ["sum of all entries" if axis is None else "sum over rows (axis 0)" if axis == 0 else
-            "sum over columns (axis 1)"]
-
-
-_SUM_ALL = SpelledIdentity("sum(B) = 𝟙 : B", "sum(B) = ones : B", r"\operatorname{sum}(B) = \mathbf{1} : B")
-_SUM_AXIS = SpelledIdentity("A : sum(B, axis) = (A copied along the axis) : B",
-                            "A : sum(B, axis) = (A copied along axis) : B",
-                            r"A : \operatorname{sum}(B) = (A\ \text{copied along the axis}) : B")
-_AXIS = Literal("axis", lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
-                "axis must be 0 or 1", spelling="axis=0 or axis=1", noun="an axis")
-register(Op("sum", lambda node, args, sizes: np.sum(args[0], axis=node.params[0]), text="sum", unicode="sum",
-            latex=_latex_sum, names=("sum",), call=Call(sum_, literals=(_AXIS,)), index=_index_sum,
-            pullback=_pull_sum, differential=lambda node, d: sum_(d[0], node.params[0]), vec_jacobian=_vec_sum,
-            words=Words(_sum_words), identity=lambda node: _SUM_ALL if node.params[0] is None else _SUM_AXIS,
-            vec_identity=SpelledIdentity("𝟙ᵀX = (I ⊗ 𝟙ᵀ) vec X, X𝟙 = (𝟙ᵀ ⊗ I) vec X",
-                                         "sum(X, axis=0) = kron(eye(m), ones(n)) @ vec(X)",
-                                         r"\mathbf{1}^\top X = (I \otimes \mathbf{1}^\top)\operatorname{vec}X"),
-            # NumPy's method skips a dispatch layer (1 µs)
-            code=Code(numpy="x.sum()", jax="jnp.sum(x)", torch="torch.sum(x)", lower=_lower_sum)))
-
-
-def inner(a: Node, b: Node) -> Node:
-    """⟨a, b⟩ = sum(a ⊙ b), written a @ b for vectors."""
-    return A.matmul(a, b) if a.ndim == 1 and b.ndim == 1 else sum_(A.mul(a, b))
-
-
-# ---- norm2, softmax, logsumexp ------------------------------------------------------------------
+# ---- norm2 -------------------------------------------------------------------------------------
 
 
 def norm2(x: Node) -> Node:
@@ -207,74 +55,6 @@ register(Op("norm2", lambda node, args, sizes: np.linalg.norm(args[0]), text="no
             words=Words("norm (Frobenius for a matrix)"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
             code=Code(numpy="np.linalg.norm(x)", jax="jnp.linalg.norm(x)", torch="torch.linalg.norm(x)",
                       bounds=within(0.0, math.inf))))
-
-
-def _softmax_value(x):
-    z = np.exp(x - np.max(x))
-    return z / np.sum(z)
-
-
-def _logsumexp_value(x):
-    top = np.max(x)
-    return top + np.log(np.sum(np.exp(x - top)))
-
-
-def _vector_only(name: str, x: Node) -> None:
-    """softmax and logsumexp are defined on vectors (over which axis a matrix would be normalised is
-    not something to guess)."""
-    if x.ndim == 2:
-        raise ShapeError(f"{name}({_describe(x)}): {name} takes a vector, but {_describe(x)} is "
-                         f"{format_shape(x.shape)} (for all its entries, apply it to vec({_describe(x)}))", (x,))
-
-
-def _shifts(x: Node) -> tuple[Node, list[Node]]:
-    """v + c for scalars c as (v, [c...]): softmax does not see such a shift, logsumexp adds it."""
-    if x.op == "add":
-        scalars = [t for t in x.args if not t.shape]
-        if scalars and len(scalars) < len(x.args):
-            return A.add(*(t for t in x.args if t.shape)), scalars
-    return x, []
-
-
-def softmax(x: Node) -> Node:
-    _vector_only("softmax", x)
-    if not x.shape:
-        return A.ONE
-    x, _ = _shifts(x)  # softmax(v + c) = softmax(v)
-    return make("softmax", (x,), (), x.shape)
-
-
-def logsumexp(x: Node) -> Node:
-    _vector_only("logsumexp", x)
-    if not x.shape:
-        return x
-    x, shifts = _shifts(x)  # logsumexp(v + c) = logsumexp(v) + c
-    if shifts:
-        return A.add(logsumexp(x), *shifts)
-    return make("logsumexp", (x,), (), ())
-
-
-def _pull_softmax(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
-    return [(node.args[0], A.mul(node, A.sub(g, inner(g, node))))]  # s ⊙ (g - ⟨g, s⟩)
-
-
-def _d_softmax(node: Node, d) -> Node:
-    return A.sub(A.mul(node, d[0]), A.mul(node, inner(node, d[0])))  # s ⊙ dx - s ⟨s, dx⟩
-
-
-register(Op("softmax", lambda node, args, sizes: _softmax_value(args[0]), text="softmax", unicode="softmax",
-            latex=r"\operatorname{softmax}", pullback=_pull_softmax, differential=_d_softmax,
-            words=Words("softmax"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
-            names=("softmax",), call=Call(softmax), index=INDEXED_WHOLE,
-            code=Code(numpy="np.exp(x - np.logaddexp.reduce(x))", jax="jax.nn.softmax(x)", torch="torch.softmax(x, 0)",
-                      bounds=within(0.0, 1.0))))
-register(Op("logsumexp", lambda node, args, sizes: _logsumexp_value(args[0]), text="logsumexp",
-            unicode="logsumexp", latex=r"\operatorname{logsumexp}", names=("logsumexp",), call=Call(logsumexp),
-            index=INDEXED_WHOLE,
-            pullback=lambda node, g, needed: [(node.args[0], A.mul(g, softmax(node.args[0])))],
-            differential=lambda node, d: inner(softmax(node.args[0]), d[0]),
-            words=Words("log-sum-exp"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
-            code=Code(numpy="np.logaddexp.reduce(x)", jax="jax.nn.logsumexp(x)", torch="torch.logsumexp(x, 0)")))
 
 
 # ---- diag -------------------------------------------------------------------------------------
@@ -644,5 +424,5 @@ register(Op("vec", lambda node, args, sizes: np.reshape(args[0], -1, order="F"),
             code=Code(numpy="x.T.reshape(-1)", jax="x.T.reshape(-1)", torch="x.T.reshape(-1)", lower=_lower_vec)))
 
 
-# Late import: the trace, for sum(P ⊙ I) = tr(P) (linalg builds on this module).
-from .linalg import tr  # noqa: E402
+# Late import: the sums of the pullbacks (reductions.py builds on this module).
+from .reductions import inner, sum_  # noqa: E402

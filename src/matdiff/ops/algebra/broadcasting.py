@@ -68,10 +68,11 @@ def broadcast_jacobian(jac: Node, source: Shape, target: Shape) -> Node:
         return jac
     if not source:
         return outer(ones((size_of(target),)), jac) if jac.ndim == 1 else matmul(ones((size_of(target), 1)), jac)
-    if len(target) == 2 and (len(source) == 1 or source[0] == 1):  # rows: vec(1 lᵀ) = (I ⊗ 1) l
-        n, m = target
+    single = all(d == 1 for d in source)
+    if len(target) == 2 and not single and source[-1] == target[1] and all(d == 1 for d in source[:-1]):
+        n, m = target  # rows: vec(1 lᵀ) = (I ⊗ 1) l
         return matmul(transpose(kron(eye(m), ones((n,)))), jac)
-    if len(target) == 2 and source == (target[0], 1):  # columns: vec(l 1ᵀ) = (1 ⊗ I) l
+    if len(target) == 2 and not single and source == (target[0], 1):  # columns: vec(l 1ᵀ) = (1 ⊗ I) l
         n, m = target
         return matmul(transpose(kron(ones((m,)), eye(n))), jac)
     # a single entry, (1,) or (1, 1), copied everywhere
@@ -113,22 +114,13 @@ def unbroadcast(g: Node, shape: Shape) -> Node:
         return g
     if not shape:
         return sum_(g)
-    if len(shape) == 1 and len(g.shape) == 2:
-        if shape[0] == 1 and g.shape[1] != 1:
-            return mul(sum_(g), ones((1,)))
-        return sum_(g, 0)
-    if len(shape) == 1 and len(g.shape) == 1:  # (1,) broadcast to (n,)
-        return mul(sum_(g), ones((1,)))
-    if len(shape) == 2 and len(g.shape) == 2:
-        rows = sum_(g, 1) if shape[1] == 1 and g.shape[1] != 1 else None
-        if rows is not None and shape[0] == g.shape[0]:
-            return outer(rows, ones((1,)))
-        if shape[0] == 1 and g.shape[0] != 1 and shape[1] == g.shape[1]:
-            return outer(ones((1,)), sum_(g, 0))
-        return mul(sum_(g), ones(shape))
-    if len(shape) == 2 and len(g.shape) == 1:  # (1, n) or (1, 1) broadcast against a vector
-        return outer(ones((1,)), g) if shape[1] != 1 else mul(sum_(g), ones(shape))
-    raise AssertionError(f"unbroadcast {g.shape} -> {shape}")
+    if len(shape) > len(g.shape):  # (1, n) or (1, 1) broadcast against a vector: its value as a row
+        return unbroadcast(outer(ones((1,)), g), shape)
+    lead = len(g.shape) - len(shape)  # the axes NumPy put in front, then those of size 1 it copied
+    if lead:
+        g = sum_(g, tuple(range(lead)) if lead > 1 else 0)
+    copied = tuple(a for a, d in enumerate(shape) if d == 1 and g.shape[a] != 1)
+    return sum_(g, copied if len(copied) > 1 else copied[0], keepdims=True) if copied else g
 
 
 def broadcast_to(x: Node, shape: Shape) -> Node:
@@ -140,4 +132,5 @@ from .leaves import eye, ones  # noqa: E402
 from .products import mul  # noqa: E402
 from .chains import matmul  # noqa: E402
 from .transposition import transpose  # noqa: E402
-from ..structure import diag, kron, outer, sum_, vec  # noqa: E402
+from ..structure import diag, kron, outer, vec  # noqa: E402
+from ..reductions import sum_  # noqa: E402

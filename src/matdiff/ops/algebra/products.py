@@ -438,5 +438,6 @@ from .broadcasting import (_describe, _single, broadcast_jacobian, broadcast_sha
 from .sums import add, neg, scale, split_coefficient  # noqa: E402
 from .chains import matmul  # noqa: E402
 from .transposition import transpose, transposes_in  # noqa: E402
-from ..structure import diag, softmax  # noqa: E402
+from ..structure import diag  # noqa: E402
+from ..softmax_family import softmax  # noqa: E402
 from ..elementwise import log_, sqrt  # noqa: E402
