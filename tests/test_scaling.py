@@ -47,20 +47,22 @@ def per_unit(measure, small: int, large: int) -> tuple[float, float]:
 # ---- wide sums ----------------------------------------------------------------------------------
 
 
-def wide_sum(k: int, *, name: str = "c", prepend: bool = False) -> md.Symbolic:
-    """c0 * sum(tanh(x)) + c1 * sum(sin(x)) + ... built one `+` at a time, as a loop in a notebook does."""
+def wide_sum(k: int, *, name: str = "c", prepend: bool = False, number: float = 1.0) -> md.Symbolic:
+    """c0 * sum(tanh(x)) + c1 * sum(sin(x)) + ... built one `+` at a time, as a loop in a notebook does
+    (each term times `number`: 0.5 * c0 * ... + 0.5 * c1 * ... is 0.5 * (c0 * ... + c1 * ...))."""
     x = md.vector("x", "n")
     s = md.sum(md.sin(x))
-    e = md.scalar(f"{name}0") * md.sum(md.tanh(x))
+    e = number * md.scalar(f"{name}0") * md.sum(md.tanh(x))
     for i in range(1, k):
-        term = md.scalar(f"{name}{i}") * s
+        term = number * md.scalar(f"{name}{i}") * s
         e = term + e if prepend else e + term
     return e
 
 
-@pytest.mark.parametrize("prepend", [False, True], ids=["e + term", "term + e"])
-def test_adding_a_term_to_a_wide_sum_reads_only_the_new_term(prepend):
-    small, large = per_unit(lambda k: wide_sum(k, name=f"c{k}_", prepend=prepend), 200, 800)
+@pytest.mark.parametrize("prepend, number", [(False, 1.0), (True, 1.0), (False, 0.5), (False, -1.0)],
+                         ids=["e + term", "term + e", "e + 0.5 * term", "e - term"])
+def test_adding_a_term_to_a_wide_sum_reads_only_the_new_term(prepend, number):
+    small, large = per_unit(lambda k: wide_sum(k, name=f"c{k}_", prepend=prepend, number=number), 200, 800)
     assert large < FLAT * small, f"calls per term: {small:.0f} at 200 terms, {large:.0f} at 800"
 
 
@@ -91,16 +93,23 @@ def random_term(rng: random.Random, scalars, matrices, vectors):
     return rng.choice(kinds)()
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_a_term_added_to_a_wide_sum_gives_the_node_of_the_full_path(seed):
-    """Where the shortcut for wide sums applies, its node is the one every rewrite would build."""
+    """Where the shortcut for wide sums applies, its node is the one every rewrite would build. Odd
+    seeds give most terms one number c, so that the sum is c * (a wide sum)."""
     rng = random.Random(seed)
     scalars = [md.scalar(f"s{i}").node for i in range(40)]
     matrices = [md.matrix(f"A{i}", "n", "n").node for i in range(8)]
     vectors = [md.vector(f"v{i}", "n").node for i in range(5)]
-    e = ops.add(*(random_term(rng, scalars, matrices, vectors) for _ in range(20)))
+    c = rng.choice([2.0, -1.0, 0.5]) if seed % 2 else 1.0
+
+    def term():
+        t = random_term(rng, scalars, matrices, vectors)
+        return ops.scale(c, t) if rng.random() < 0.9 else t
+
+    e = ops.add(*(term() for _ in range(20)))
     for _ in range(60):
-        new = [random_term(rng, scalars, matrices, vectors) for _ in range(rng.choice([1, 1, 2]))]
+        new = [term() for _ in range(rng.choice([1, 1, 2]))]
         terms = (*new, e) if rng.random() < 0.3 else (e, *new)
         e = ops.add(*terms)
         assert e is sums._canonical_sum(terms)

@@ -162,6 +162,8 @@ def _expand_for_cancellation(terms: list[Node]) -> list[Node]:
         c, body = split_coefficient(t)
         expansion: list[tuple[float, list[Node]]] = [(c, [])]
         for factor in (body.args if body.op == "mul" else (body,)):
+            if factor.op == "add" and len(expansion) * len(factor.args) > _EXPANSION_LIMIT:
+                return terms  # too many products, known before they are formed (a wide sum as a factor)
             choices = [split_coefficient(x) for x in factor.args] if factor.op == "add" else [(1.0, factor)]
             expansion = [(c1 * c2, fs + ([] if f is ONE else [f])) for c1, fs in expansion for c2, f in choices]
             if len(expansion) > _EXPANSION_LIMIT:
@@ -413,6 +415,7 @@ class _Profile:
     diagonals: int
     common: dict  # `_common_powers` of the terms
     coefficients: set  # two at most: all that matters is whether the terms share one
+    scales: dict  # number c -> is c * term read as (c, term) for every term (see `_scales_plainly`)
     shape: Shape  # the sum's
     terms_shape: Shape  # the terms' own broadcast shape
 
@@ -427,14 +430,14 @@ def _profile(node: Node) -> _Profile | None:
     args = node.args
     count = len(args) - 1 if is_zero(args[-1]) else len(args)
     facts = [_summand_of(t) for t in args[:count]]
-    if count < _EXPANSION_LIMIT or any(not f.plain or f.strips for f in facts):
+    if count < _EXPANSION_LIMIT or any(not f.plain or f.strips or f.spreads for f in facts):
         return None
     places = [f.place for f in facts]
     if places != sorted(places):
         return None
     first_powers = {base: e for base, e in facts[0].powers.items() if base.op not in ("const", "ones") and e > 0}
     profile = _Profile(ends=[0, 0, 0, 0], bodies=set(), keys=tuple(set() for _ in facts[0].keys), diagonals=0,
-                       common=first_powers, coefficients=set(), shape=broadcast_shapes("+", args),
+                       common=first_powers, coefficients=set(), scales={}, shape=broadcast_shapes("+", args),
                        terms_shape=broadcast_shapes("+", args[:count]))
     if not _admits(profile, facts):
         return None
@@ -484,17 +487,37 @@ def _take_in(profile: _Profile, facts: list[_Summand]) -> None:
                               if f.powers.get(base, 0.0) > 0}
         if len(profile.coefficients) < 2:
             profile.coefficients.add(f.coefficient)
+        profile.scales = {c: plainly and _scales_plainly(c, f) for c, plainly in profile.scales.items()}
+
+
+def _scales_plainly(c: float, f: _Summand) -> bool:
+    """Is c * t read back as the coefficient c and the term t (t: f's term, with coefficient 1)? Then
+    c * (sum of such terms) spreads into the terms c * t with nothing else changed."""
+    return f.coefficient == 1.0 and split_coefficient(scale(c, f.body)) == (c, f.body)
 
 
 def _extended_sum(terms: tuple[Node, ...]) -> Node | None:
-    """The sum of a wide sum and a few terms before or after it, where no rewrite applies; else None."""
-    wide = [i for i, t in enumerate(terms) if t.op == "add"]
-    if len(wide) != 1 or len(terms[wide[0]].args) < _EXPANSION_LIMIT:
+    """The sum of a wide sum and a few terms before or after it, where no rewrite applies; else None.
+    The wide sum may be c * (a sum) and the terms c * t with the same number c: the sum of them all
+    is c * (the sum and the t's), which the full path finds by spreading c over every term."""
+    wide = [i for i, t in enumerate(terms) if t.op == "add" or t.op == "mul" and t.args[-1].op == "add"]
+    if len(wide) != 1 or len(terms) == 1:
         return None
-    old = terms[wide[0]]
-    if len(terms) == 1:
-        return None  # nothing added: the full path (which may still rewrite a sum of 16 terms)
+    c, old = split_coefficient(terms[wide[0]])
+    if old.op != "add" or len(old.args) < _EXPANSION_LIMIT or old.shape != terms[wide[0]].shape:
+        return None
     before, after = terms[:wide[0]], terms[wide[0] + 1:]
+    if c == 1.0:
+        return _appended(old, before, after)
+    if any(_summand_of(t).coefficient != c for t in (*before, *after)):
+        return None
+    inner = _appended(old, [_summand_of(t).body for t in before], [_summand_of(t).body for t in after], scale_by=c)
+    return None if inner is None else scale(c, inner)
+
+
+def _appended(old: Node, before, after, scale_by: float = 1.0) -> Node | None:
+    """old (a wide sum) with terms before and after it, where no rewrite applies; else None. With
+    scale_by = c, also where c * (old + terms) spreads over each term plainly (`_scales_plainly`)."""
     facts_before, facts_after = [_summand_of(t) for t in before], [_summand_of(t) for t in after]
     if any(f.spreads or not f.plain or f.strips for f in (*facts_before, *facts_after)):
         return None
@@ -505,7 +528,8 @@ def _extended_sum(terms: tuple[Node, ...]) -> Node | None:
     shape, terms_shape = (None, None) if profile is None else (profile.shape, profile.terms_shape)
     for t in (*before, *after):
         shape, terms_shape = _broadcast_with(shape, t.shape), _broadcast_with(terms_shape, t.shape)
-    if shape is None or not _admits(profile, facts_before + facts_after):
+    if shape is None or not _admits(profile, facts_before + facts_after) \
+            or scale_by != 1.0 and not _scales_all_plainly(old, profile, scale_by, facts_before + facts_after):
         _PROFILES[old] = profile
         return None
     # the sort is stable: in each place, the new terms before the sum's, then its own, then those after
@@ -526,6 +550,14 @@ def _extended_sum(terms: tuple[Node, ...]) -> Node | None:
         profile.shape, profile.terms_shape = shape, terms_shape
         _PROFILES[node] = profile
     return node
+
+
+def _scales_all_plainly(old: Node, profile: _Profile, c: float, facts: list[_Summand]) -> bool:
+    """Does c spread plainly over the profile's terms (read once for each c) and the new ones?"""
+    if c not in profile.scales:
+        profile.scales[c] = profile.coefficients == {1.0} and \
+            all(_scales_plainly(c, _summand_of(t)) for t in old.args[:profile.ends[-1]])
+    return profile.scales[c] and all(_scales_plainly(c, f) for f in facts)
 
 
 def _broadcast_with(shape: Shape | None, other: Shape) -> Shape | None:
