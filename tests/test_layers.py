@@ -18,7 +18,7 @@ LAYERS = [
     ("language", {"language"}),
     ("calculus", {"calculus", "evaluate"}),  # interpreters of the operation table
     ("api", {"api", "symbolic"}),
-    ("outputs", {"derivation", "verdicts", "codegen", "numeric_check", "report"}),
+    ("outputs", {"derivation", "verdicts", "codegen", "numeric_check", "report", "interop"}),
     ("faces", {"cli", "web"}),
 ]
 RANK = {top: rank for rank, (_, tops) in enumerate(LAYERS) for top in tops}

@@ -11,6 +11,7 @@ from .errors import (DeclarationError, MatdiffError, NotSupportedError, ParseErr
 from .dims import VarSpec, parse_declarations  # noqa: F401
 from .api import Derivative, Expression, derivative, gradient, hessian, parse, parse_block, vjp  # noqa: F401
 from .codegen import codegen, compile  # noqa: F401, A004
+from .interop import jax_function, objective, torch_function  # noqa: F401
 from .numeric_check import CheckReport, check  # noqa: F401
 from .verdicts import Verdict, verify  # noqa: F401
 from .derivation import Derivation, explain  # noqa: F401
@@ -24,4 +25,4 @@ __all__ = ["MatdiffError", "ParseError", "ShapeError", "UnknownNameError", "Decl
            "ValueBindingError", "NotSupportedError", "Expression", "Derivative", "parse", "parse_block", "derivative",
            "vjp", "gradient", "hessian", "parse_declarations", "VarSpec", "matrix", "vector", "scalar", "grad",
            "Symbolic", "eye", "ones", "zeros", "sum", "codegen", "compile", "check", "CheckReport", "verify",
-           "Verdict", "explain", "Derivation", *sorted(_functions)]
+           "Verdict", "explain", "Derivation", "jax_function", "torch_function", "objective", *sorted(_functions)]

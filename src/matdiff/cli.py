@@ -447,6 +447,9 @@ CODE_EXAMPLES = """\
   matdiff code "sum(softplus(X @ w)) - y @ X @ w" --wrt w --where "X: n×p, w: p, y: n" --hessian --backend jax
 
   matdiff code "W @ X" --wrt W --where "W: m×q, X: q×n" --vjp G --backend torch
+
+  [dim]# a jax.custom_vjp function, a torch.autograd.Function, an objective for scipy.optimize.minimize[/dim]
+  matdiff code "sum(softplus(X @ w)) - y @ X @ w" --wrt w --where "X: n×p, w: p, y: n" --emit custom_vjp
 """
 
 
@@ -454,6 +457,12 @@ class Backend(str, Enum):
     numpy = "numpy"
     jax = "jax"
     torch = "torch"
+
+
+class Emit(str, Enum):
+    custom_vjp = "custom_vjp"
+    autograd_function = "autograd_function"
+    objective = "objective"
 
 
 @app.command(epilog=CODE_EXAMPLES)
@@ -467,17 +476,32 @@ def code(
     cotangent: Annotated[Optional[str], typer.Option(
         "--vjp", metavar="COTANGENT", show_default=False,
         help="Return backpropagation rules for an upstream gradient with this name instead.")] = None,
-    name: Annotated[str, typer.Option("--name", help="The generated function's name.")] = "f",
+    name: Annotated[Optional[str], typer.Option("--name", show_default=False,
+                                                help="The generated function's name (default f; Objective).")] = None,
+    emit: Annotated[Optional[Emit], typer.Option(
+        "--emit", case_sensitive=False, show_default=False,
+        help="Instead: a jax.custom_vjp function or a torch.autograd.Function with matdiff's backward pass, or an "
+             "objective class (fun, jac, hess, hessp) for scipy.optimize.minimize.")] = None,
 ) -> None:
     """Print Python source of f(variables…) -> (value, gradients…[, Hessians…]) for NumPy, JAX or PyTorch.
 
     Common subexpressions are computed once, diag(v) @ M becomes broadcasting, Kronecker products are
-    not materialised where a matrix identity applies. The code asserts the arguments' shapes.
+    not materialised where a matrix identity applies. The code asserts the arguments' shapes. With --emit,
+    the source of the function `md.jax_function`, `md.torch_function` or `md.objective` runs.
     """
     from .codegen import codegen  # loads only when asked for
     with reporting_errors(), working("generating code"):
-        source = codegen(read_expression(expression), tuple(wrt), where, backend=backend.value, hessian=hessian,
-                         cotangent=cotangent, name=name)
+        if emit is not None:
+            from .interop import source as interop_source
+            for given, flag in ((hessian, "--hessian"), (cotangent, "--vjp"),
+                                (backend is not Backend.numpy, "--backend")):
+                if given:
+                    raise typer.BadParameter(f"--emit {emit.value} writes its own backend and derivatives; drop {flag}",
+                                             param_hint="'--emit'")
+            source = interop_source(read_expression(expression), tuple(wrt), where, emit.value, name)
+        else:
+            source = codegen(read_expression(expression), tuple(wrt), where, backend=backend.value, hessian=hessian,
+                             cotangent=cotangent, name=name or "f")
     console = Console(highlight=False)
     if console.is_terminal:
         from rich.syntax import Syntax
