@@ -324,3 +324,13 @@ def test_a_hessian_whose_vec_forms_merge_after_a_kronecker_product_reads_back():
     gradient = md.derivative(f, "X", where)
     np.testing.assert_allclose(d.evaluate(values), _differences(gradient.text, "X", gradient.variables, values),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_a_number_a_merge_gives_leads_the_chain():
+    # (uᵀ ⊗ I)(xᵀ ⊗ diag(s))ᵀ = (u·x) diag(s): once left as the factor (u·x) * diag(s) inside the chain
+    e = md.parse("kron(u, eye(k)) @ (kron(x, diag(s)).T @ B)", "u: n, x: n, s: k, B: k×m")
+    assert e.text == "u @ x * diag(s) @ B"
+    _reads_back(e)
+    where = "X: n×n, W: k×n, x: n, y: k"
+    f = "outer(sum(y) * softmax(W @ x) - y, x) @ diag(X)"
+    _reads_back(md.derivative(f, "W", where))

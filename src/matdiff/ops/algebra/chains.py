@@ -138,6 +138,7 @@ def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tup
     looked at as it stands; else None)."""
     stack: list[Node] = []
     krons = 0  # Kronecker factors on the stack
+    numbers: list[Node] = []  # scalar factors that merges gave
     looked_at = True  # every neighbour on the stack has been looked at as it stands
     pending = iter(runs)
     run = next(pending, None)
@@ -159,6 +160,9 @@ def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tup
                         break
                     krons -= stack.pop().op == "kron"
                     merged = below
+                if merged.op == "mul":  # s * F from a merge, (aᵀ ⊗ P)(b ⊗ Q) = (aᵀb) PQ: the number leads the chain
+                    found, merged = split_scalars(merged)
+                    numbers.extend(found)
                 if merged.op != "eye":
                     stack.append(merged)
                     krons += merged.op == "kron"
@@ -172,6 +176,8 @@ def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tup
             # the run's Kronecker factors, less those read one by one before f (and f)
             krons += run.krons and run.krons - _kron_count(factors[run.start:i])
             i = run.stop
+    if numbers:
+        return mul(*numbers, matmul_chain(stack) if stack else eye(shape[0])), None
     if not stack:
         return eye(shape[0]), None
     has_kron = krons > 0
