@@ -178,7 +178,7 @@ def _point(where: str, seed: int = 0) -> dict:
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    sizes = {"n": 3, "m": 4, "p": 2}
+    sizes = {"n": 3, "m": 4, "p": 2, "k": 5, "d": 2}
     return {name: rng.normal(size=tuple(sizes.get(d, d) for d in spec.shape)) if spec.shape else rng.normal()
             for name, spec in md.parse_declarations(where).items()}
 
@@ -334,3 +334,16 @@ def test_a_number_a_merge_gives_leads_the_chain():
     where = "X: n×n, W: k×n, x: n, y: k"
     f = "outer(sum(y) * softmax(W @ x) - y, x) @ diag(X)"
     _reads_back(md.derivative(f, "W", where))
+
+
+def test_a_transposed_product_is_spelt_factor_by_factor_only_where_that_reads_back():
+    import numpy as np
+
+    where = "X: n×d, W: k×d, Y: n×k"
+    f = "(diag(sum(exp(X @ W.T), axis=1)) @ exp(X @ W.T) - Y).T @ X"
+    rule = md.vjp(f, "W", where)  # once (outer(ones(k), v) + M) * E.T: outer(ones(k), v) + M reads back as v + M
+    _reads_back(rule)
+    values = _point(where)
+    values["G"] = np.random.default_rng(2).normal(size=(5, 2))
+    np.testing.assert_allclose(rule.evaluate(values), _differences(f, "W", where, values, cotangent=values["G"]),
+                               rtol=1e-6, atol=1e-6)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from ..dims import DimProduct
 from ..expr import Node, spell_with, topological
-from ..ops import OPS, is_symmetric, matmul_chain, split_coefficient, transpose
+from ..ops import OPS, is_symmetric, matmul_chain, mul, split_coefficient, transpose
 from ..ops.algebra import transposes_in
 
 # ---- display trees ----------------------------------------------------------------------------
@@ -217,8 +217,13 @@ class _Displayer:
             return _smaller(wrapped, self._add(args, transposed=True))
         if op == "mul" and all(a.ndim != 1 for a in args) and sum(a.ndim == 2 for a in args) > 1 and \
                 sum(map(transposes_in, args)) < sum(transposes_in(transpose(a)) for a in args):
-            # (A ⊙ B)ᵀ as Aᵀ ⊙ Bᵀ reads back as this node only when that spelling has more transposes
-            return _smaller(wrapped, self._mul(args, transposed=True))
+            # (A ⊙ B)ᵀ as Aᵀ ⊙ Bᵀ reads back as this node only when that spelling has more transposes, and
+            # when the transposed factors, built, are no other spelling (a column copied across, turned, is a row
+            # a sum broadcasts: outer(ones(k), v) + M is v + M)
+            spelled = self._mul(args, transposed=True)
+            if spelled.cost < wrapped.cost and mul(*(transpose(a) for a in args)) is transpose(node):
+                return spelled
+            return wrapped
         if op == "div" and not args[1].shape:
             return _smaller(wrapped, _bin("div", self.best_t(args[0]), self.best(args[1])))
         if op == "outer":
