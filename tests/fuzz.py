@@ -24,9 +24,11 @@ of six families:
 Every input is parsed (`md.parse`); where it parses, it is differentiated (`md.derivative` of order 1
 and 2, `md.vjp`), the printed answers are read back (`md.parse` of `.text` must give the same node),
 and a sample goes through `md.codegen` and `md.explain`. A finding is an exception that is not a
-`matdiff.MatdiffError`, a call over the time limit (timed twice, so one busy moment of a shared
-machine is not a finding), or a printed text that does not read back to its node. Each call runs
-under a SIGALRM timer (`--stop`), so a call that never ends is a finding, not a stalled run.
+`matdiff.MatdiffError`, a call over the time limit, or a printed text that does not read back to its
+node. The limit counts the process's CPU time (`--clock cpu`, the default: on a shared machine other
+work does not make a call slow; `--clock wall` counts wall-clock time), and a call over it is timed
+again, the lesser time kept. Each call also runs under a SIGALRM timer of wall-clock time (`--stop`),
+so a call that never ends is a finding, not a stalled run.
 
 The run is deterministic given `--seed`: input i is drawn from its own generator, so `--only i` gives
 the same input again. The last line is the summary; the exit status is 1 when anything was found.
@@ -504,11 +506,15 @@ class Finding:
         return self.kind, self.call, ""
 
 
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
 @dataclass
 class Run:
     seed: int
     limit: float
     stop: float
+    clock_name: str = "cpu"
     inputs: int = 0
     calls: int = 0
     too_long: int = 0  # answers longer than the parser reads (MAX_LENGTH), not read back
@@ -517,6 +523,10 @@ class Run:
     findings: list[Finding] = field(default_factory=list)
     slowest: list[tuple[float, int, str]] = field(default_factory=list)
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        return CLOCKS[self.clock_name]
+
     def counts(self) -> dict[str, int]:
         out = {"exception": 0, "slow": 0, "stalled": 0, "reads back differently": 0}
         for f in self.findings:
@@ -524,9 +534,9 @@ class Run:
         return out
 
     def summary(self) -> str:
-        c = self.counts()
+        c, of = self.counts(), _OF[self.clock_name]
         return (f"fuzz: {self.inputs} inputs (seed {self.seed}), {self.calls} calls, {c['exception']} exceptions "
-                f"that are not MatdiffError, {c['slow'] + c['stalled']} calls over {self.limit:g} s "
+                f"that are not MatdiffError, {c['slow'] + c['stalled']} calls over {self.limit:g} s{of} "
                 f"({c['stalled']} stopped at {self.stop:g} s), {c['reads back differently']} printed texts that "
                 f"do not read back; {self.seconds:.0f} s")
 
@@ -545,6 +555,9 @@ class Run:
         return "\n".join(lines)
 
 
+_OF = {"cpu": " of CPU time", "wall": ""}
+
+
 def _short(text: str, width: int = 300) -> str:
     return text if len(text) <= width else text[:width - 40] + f" ... ({len(text)} characters)"
 
@@ -560,7 +573,7 @@ def _timed(run: Run, index: int, item: Input, call: str, thunk: Callable[[], obj
     """(True, result) for a call that returned, (False, None) for one that raised (a finding if it raised
     anything but a MatdiffError, or ran over the limit)."""
     run.calls += 1
-    start = time.perf_counter()
+    start, started = time.perf_counter(), run.clock()
     try:
         with stop_after(run.stop):
             result = thunk()
@@ -576,12 +589,12 @@ def _timed(run: Run, index: int, item: Input, call: str, thunk: Callable[[], obj
         run.findings.append(Finding("exception", index, item.family, call, item.call_text(call), detail,
                                     _innermost(exc.__traceback__), trace=traceback.format_exc()))
         return False, None
-    elapsed = time.perf_counter() - start
+    elapsed = run.clock() - started
     if elapsed > run.limit:
-        again = time.perf_counter()  # timed twice: a busy moment of a shared machine is not a finding
+        again = run.clock()  # timed twice: a busy moment of a shared machine is not a finding
         with contextlib.suppress(Exception, Stalled), stop_after(run.stop):
             thunk()
-        elapsed = min(elapsed, time.perf_counter() - again)
+        elapsed = min(elapsed, run.clock() - again)
         if elapsed > run.limit:
             run.findings.append(Finding("slow", index, item.family, call, item.call_text(call), f"{elapsed:.2f} s",
                                         seconds=elapsed))
@@ -648,9 +661,9 @@ def fuzz_one(run: Run, index: int, item: Input, rng: random.Random) -> None:
 
 
 def run(seed: int = 0, count: int = 1000, limit: float = 1.0, stop: float = 10.0, only: int | None = None,
-        progress: Callable[[Run, int], None] | None = None) -> Run:
+        progress: Callable[[Run, int], None] | None = None, clock: str = "cpu") -> Run:
     seeds = load_seeds()
-    outcome = Run(seed, limit, stop)
+    outcome = Run(seed, limit, stop, clock)
     started = time.perf_counter()
     indices = [only] if only is not None else range(count)
     for index in indices:
@@ -667,7 +680,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--limit", type=float, default=1.0, help="a call over this many seconds is a finding")
-    parser.add_argument("--stop", type=float, default=10.0, help="a call is stopped after this many seconds")
+    parser.add_argument("--stop", type=float, default=10.0, help="a call is stopped after this many seconds (wall)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                        help="what --limit counts: the process's CPU time (default; other work on a shared machine "
+                             "does not count) or wall-clock time")
     parser.add_argument("--only", type=int, default=None, help="run input number ONLY alone, with tracebacks")
     parser.add_argument("--examples", type=int, default=3, help="inputs shown for each kind of finding")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -682,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
 
     begun = time.perf_counter()
-    outcome = run(args.seed, args.count, args.limit, args.stop, args.only, progress)
+    outcome = run(args.seed, args.count, args.limit, args.stop, args.only, progress, args.clock)
     if args.only is not None:
         item, _ = make_input(args.seed, args.only, load_seeds())
         print(f"input {args.only} [{item.family}]: text={item.text!r} shapes={item.shapes!r} wrt={item.wrt!r} "
