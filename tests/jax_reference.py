@@ -38,6 +38,14 @@ FUNCTIONS = {
     "exp": _real(jnp.exp), "log": _real(jnp.log), "sin": _real(jnp.sin), "cos": _real(jnp.cos),
     "tanh": _real(jnp.tanh), "sqrt": _real(jnp.sqrt), "abs": _real(jnp.abs), "sigmoid": _real(jax.nn.sigmoid),
     "softplus": _real(jax.nn.softplus),
+    "tan": _real(jnp.tan), "sinh": _real(jnp.sinh), "cosh": _real(jnp.cosh), "arcsin": _real(jnp.arcsin),
+    "arccos": _real(jnp.arccos), "arctan": _real(jnp.arctan), "arcsinh": _real(jnp.arcsinh),
+    "log1p": _real(jnp.log1p), "expm1": _real(jnp.expm1), "log2": _real(jnp.log2), "log10": _real(jnp.log10),
+    "square": _real(jnp.square), "reciprocal": _real(jnp.reciprocal), "sign": _real(jnp.sign),
+    "erf": _real(jax.scipy.special.erf), "expit": _real(jax.nn.sigmoid), "relu": _real(jax.nn.relu),
+    "gelu": _real(lambda x: jax.nn.gelu(x, approximate=False)), "silu": _real(jax.nn.silu),
+    "maximum": jnp.maximum, "minimum": jnp.minimum, "clip": jnp.clip, "power": jnp.power,
+    "where": lambda c, a, b: jnp.where(c != 0, a, b),
     "sum": lambda x, axis=None: jnp.sum(x, axis=axis), "norm2": jnp.linalg.norm, "diag": jnp.diag,
     "kron": jnp.kron, "outer": jnp.outer, "eye": jnp.eye,
     "ones": lambda *d: jnp.ones(_dims(d)), "zeros": lambda *d: jnp.zeros(_dims(d)),
@@ -47,6 +55,9 @@ FUNCTIONS = {
 }
 BINARY = {ast.Add: jnp.add, ast.Sub: jnp.subtract, ast.Mult: jnp.multiply, ast.Div: jnp.divide,
           ast.MatMult: jnp.matmul, ast.Pow: jnp.power}
+# comparisons are 0/1 arrays, as NumPy's booleans are in arithmetic
+COMPARISONS = {ast.Gt: jnp.greater, ast.Lt: jnp.less, ast.GtE: jnp.greater_equal, ast.LtE: jnp.less_equal,
+               ast.Eq: jnp.equal}
 PREFIXES = ("np.linalg.", "np.", "md.", "matdiff.")
 
 
@@ -66,6 +77,9 @@ def evaluate(text: str, env: dict):
             return jnp.transpose(walk(node.value))
         if isinstance(node, ast.BinOp):
             return BINARY[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.Compare):
+            test = COMPARISONS[type(node.ops[0])](walk(node.left), walk(node.comparators[0]))
+            return jnp.asarray(test, dtype=jnp.float64)
         if isinstance(node, ast.UnaryOp):
             value = walk(node.operand)
             return -value if isinstance(node.op, ast.USub) else value

@@ -3,7 +3,8 @@
 `expressions()` draws a random *well-shaped* expression as text, with the shapes dictionary that
 declares its variables: `("tr(A_nm @ B_mn) + logdet(C_nk @ C_nk.T + eye(n))", {"A_nm": ("n", "m"), ...})`.
 Dimensions are the symbols n, m, k and the integers 2 and 3. Every operation of the language
-appears: + - * / ** @ .T, every elementwise function, sum (with and without an axis), norm2, tr,
+appears: + - * / ** @ .T, every elementwise function, comparisons as 0/1 factors, maximum, minimum,
+where, clip, sum (with and without an axis), norm2, tr,
 det, logdet, inv, diag, outer, kron, vec, commutation, softmax, logsumexp, eye, ones, zeros,
 dimension names as scalars, and the np./np.linalg. spellings. Expressions are also *numerically
 tame*: log, sqrt, fractional and negative powers and divisors only see positive things (exp(·),
@@ -32,8 +33,9 @@ SPELLINGS = {
     "log": ("log", "np.log"), "sqrt": ("sqrt", "np.sqrt"), "sin": ("sin", "np.sin"), "cos": ("cos", "np.cos"),
     "tanh": ("tanh", "np.tanh"), "abs": ("abs", "np.abs"),
 }
-ELEMENTWISE = ("exp", "sin", "cos", "tanh", "abs", "sigmoid", "softplus")  # defined everywhere
-BOUNDED = ("sin", "cos", "tanh", "sigmoid")  # values in [-1, 1]: safe as exponents
+ELEMENTWISE = ("exp", "sin", "cos", "tanh", "abs", "sigmoid", "softplus", "relu", "sinh", "arctan", "arcsinh",
+               "erf", "gelu", "silu", "expm1")  # defined everywhere
+BOUNDED = ("sin", "cos", "tanh", "sigmoid", "erf")  # values in [-1, 1]: safe as exponents
 
 
 def examples(quick: int) -> int:
@@ -136,7 +138,7 @@ class _Writer:
         if depth <= 0:
             return self.leaf(shape)
         options = ["leaf", "arithmetic", "arithmetic", "divide", "negate", "elementwise", "elementwise",
-                   "log_sqrt", "power", "transpose", "matmul", "matmul"]
+                   "log_sqrt", "power", "transpose", "matmul", "matmul", "piecewise"]
         if not shape:
             options += ["trace", "det", "logdet", "sum", "sum", "norm2", "logsumexp", "inner", "flat", "kron"]
         elif len(shape) == 1:
@@ -166,7 +168,22 @@ class _Writer:
         return self.call(self.pick(ELEMENTWISE), self.any(shape, depth))
 
     def _log_sqrt(self, shape, depth):
-        return self.call(self.pick(("log", "sqrt")), self.positive(shape, depth))
+        return self.call(self.pick(("log", "sqrt", "log1p", "log2", "log10")), self.positive(shape, depth))
+
+    def _piecewise(self, shape, depth):
+        """maximum, minimum, where, clip, or a comparison as a 0/1 factor (random points miss the kinks)."""
+        choice = self.pick(("maximum", "minimum", "where", "clip", "indicator"))
+        a, b = self.any(shape, depth), self.any(self.broadcastable(shape), depth)
+        if choice in ("maximum", "minimum"):
+            return self.call(choice, a, b)
+        test = Text(f"{self.any(self.broadcastable(shape), depth).text} {self.pick(('>', '<', '>=', '<='))} "
+                    f"{self.any(self.broadcastable(shape), depth).text}")
+        if choice == "where":
+            return self.call("where", test, a, b)
+        if choice == "clip":
+            lo = self.pick(("-0.5", "0", "-1"))
+            return Text(f"clip({a.text}, {lo}, {self.pick(('0.5', '1', '2'))})", atomic=True)
+        return Text(f"{a.operand()} * ({test.text})")
 
     def _power(self, shape, depth):
         choice = self.pick(("integer", "positive_base", "bounded_exponent", "number_base"))

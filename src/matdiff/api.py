@@ -229,6 +229,9 @@ def _variable(name: Any, variables: Mapping[str, VarSpec]) -> Node:
         raise UnknownNameError(f"cannot differentiate by {name!r}: it is not a declared variable{hint} "
                                f"(declared: {declared})")
     spec = variables[name]
+    if spec.is_function:
+        raise NotSupportedError(f"{name} is a declared function: differentiate by a variable; the derivative of "
+                                f"{name} itself is written grad({name})(u)")
     return var(spec.name, spec.shape, spec.properties)
 
 
@@ -246,7 +249,7 @@ def _numeric_shape(node: Node, owner: Expression, values, sizes) -> tuple[int, .
     from .evaluate import bind_sizes
     from .dims import dim_value
     declared = {name: spec.shape for name, spec in owner.variables.items()}
-    arrays = {k: np.asarray(v, dtype=float) for k, v in values.items()}
+    arrays = {k: np.asarray(v, dtype=float) for k, v in values.items() if not callable(v)}  # g: a function
     bound = bind_sizes(declared, arrays, sizes)
     return tuple(dim_value(d, bound) for d in node.shape)
 

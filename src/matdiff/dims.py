@@ -6,7 +6,8 @@ error is found without sizes. A shape is a tuple of 0, 1 or 2 dimensions.
 
 Declarations come as a dictionary (`{"X": ("n", "m"), "x": ("n",), "s": ()}`, optionally with
 properties `{"S": ("n", "n", "sym")}`) or as a string a person types: `"X: n×m, x: n, s: scalar,
-S: n×n sym"` (also `n x m`, `(n, m)`, `n*m`, `n m`).
+S: n×n sym"` (also `n x m`, `(n, m)`, `n*m`, `n m`). `"g: function"` (or `{"g": ("function",)}`) declares
+an arbitrary smooth scalar function applied elementwise, g(X @ W), with no dimensions of its own.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class DimProduct:
 Dim = Union[int, str, DimProduct]
 Shape = tuple[Dim, ...]
 
-PROPERTIES = ("sym", "spd", "pos", "small")
+PROPERTIES = ("sym", "spd", "pos", "small", "function")  # "function" alone: a declared function g
 
 
 def _factors(d: Dim) -> tuple[int, tuple[str, ...]]:
@@ -93,7 +94,7 @@ def dim_symbols(shape: Shape) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class VarSpec:
-    """A declared variable: its name, symbolic shape and properties (sym, spd, pos, small)."""
+    """A declared variable: its name, symbolic shape and properties (sym, spd, pos, small; or function)."""
 
     name: str
     shape: Shape
@@ -102,6 +103,11 @@ class VarSpec:
     @property
     def symmetric(self) -> bool:
         return bool(self.properties & {"sym", "spd"})
+
+    @property
+    def is_function(self) -> bool:
+        """Declared `g: function`: an arbitrary smooth function applied elementwise, not an array."""
+        return "function" in self.properties
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -145,6 +151,9 @@ def _spec_from_words(name: str, words: list, where: str) -> VarSpec:
             dims.append(_parse_dim(w, where))
         else:
             raise DeclarationError(f"{where}: {w!r} is not a dimension")
+    if "function" in props and (dims or len(props) > 1):
+        raise DeclarationError(f"{where}: a declared function ('{name}: function') has no dimensions or other "
+                               "properties")
     if len(dims) > 2:
         raise DeclarationError(f"{where}: matdiff handles scalars, vectors and matrices; got {len(dims)} dimensions")
     if props & {"sym", "spd"} and (len(dims) != 2 or dims[0] != dims[1]):

@@ -53,13 +53,17 @@ def bind_sizes(declared: Mapping[str, Shape], values: Mapping[str, np.ndarray],
 
 def evaluate(node: Node, values: Mapping[str, object], declared: Mapping[str, Shape] | None = None,
              sizes: Mapping[str, int] | None = None) -> np.ndarray:
-    """The value of `node` as NumPy computes it; `values` maps variable names to arrays."""
+    """The value of `node` as NumPy computes it; `values` maps variable names to arrays, and a declared
+    function g (and its derivatives grad_g, grad_grad_g, ...) to a Python function computing it entrywise."""
     variables = {v.params[0]: v.shape for v in free_variables(node)}
     missing = sorted(set(variables) - set(values))
     if missing:
         raise ValueBindingError(f"no value given for {', '.join(missing)}")
-    arrays = {}
+    arrays, functions = {}, {}
     for name, value in values.items():
+        if callable(value):  # a declared function or its derivative (ops/functions.py)
+            functions[name] = value
+            continue
         try:
             arrays[name] = np.asarray(value, dtype=float)
         except (TypeError, ValueError):
@@ -69,6 +73,7 @@ def evaluate(node: Node, values: Mapping[str, object], declared: Mapping[str, Sh
     bound = bind_sizes(shapes, arrays, sizes)
     env: dict = dict(bound)
     env["$values"] = arrays
+    env["$functions"] = functions
     computed: dict[Node, np.ndarray] = {}
     with np.errstate(all="ignore"):
         for n in topological(node):

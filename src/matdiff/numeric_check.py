@@ -31,6 +31,7 @@ import numpy as np
 from .api import Expression, derivative, parse
 from .dims import dim_symbols, dim_value
 from .errors import DeclarationError, UnknownNameError
+from .ops.functions import stand_in_values
 
 SIZES = (3, 4, 5, 2, 6, 7, 8, 9)  # distinct sizes per dimension, so that a transposition slip shows
 TOLERANCES = {"central differences": (1e-6, 1e-4), "jax": (1e-9, 1e-9)}  # (order 1, order 2)
@@ -94,9 +95,13 @@ class CheckReport:
 
 
 def random_point(expression: Expression, sizes: Mapping[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Values for every declared variable that honour its properties (spd, sym, pos, small)."""
+    """Values for every declared variable that honour its properties (spd, sym, pos, small); a declared
+    function g is bound to a fixed smooth function, with its derivatives (`ops.functions.StandIn`)."""
     values = {}
     for name, spec in expression.variables.items():
+        if spec.is_function:
+            values.update(stand_in_values(name))
+            continue
         shape = tuple(dim_value(d, dict(sizes)) for d in spec.shape)
         props = spec.properties
         if "spd" in props:
@@ -145,7 +150,7 @@ def check(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any = No
     rng = np.random.default_rng(seed)
     bound = _sizes(expression, values, sizes)
     point = dict(values) if values is not None else random_point(expression, bound, rng)
-    point = {k: np.asarray(v, dtype=float) for k, v in point.items()}
+    point = {k: v if callable(v) else np.asarray(v, dtype=float) for k, v in point.items()}  # g: a function
     f = expression.node
     report = CheckReport(expression.text, order, bound)
 
@@ -222,7 +227,7 @@ def _jax_row(expression: Expression, names: list[str], name: str, point, full: n
     code = value_fn.__code__  # dimensions no argument carries are keyword-only arguments (logdet(kron(eye(m), S)))
     dimensions = {d: sizes[d] for d in code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]}
     with _x64(jax):
-        args = [jax.numpy.asarray(point[a]) for a in arguments]
+        args = [point[a] if callable(point[a]) else jax.numpy.asarray(point[a]) for a in arguments]
         scalar = out_ndim == 0
 
         def fn(*a):

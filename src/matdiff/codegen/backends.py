@@ -13,9 +13,10 @@ from ..ops import OPS
 
 BACKENDS = ("numpy", "jax", "torch")
 
-# The modules each backend's code may use, as (name in the generated code, module to import).
+# The modules each backend's code may use, as (name in the generated code, module to import). SciPy is
+# imported only by code that uses it: scipy.special's erf and ndtr, which NumPy lacks (gelu, erf).
 MODULES: dict[str, tuple[tuple[str, str], ...]] = {
-    "numpy": (("np", "numpy"), ("oe", "opt_einsum")),
+    "numpy": (("np", "numpy"), ("oe", "opt_einsum"), ("scipy", "scipy")),
     "jax": (("jax", "jax"), ("jnp", "jax.numpy")),
     "torch": (("torch", "torch"),),
 }

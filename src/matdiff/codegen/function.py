@@ -39,7 +39,7 @@ class Plan:
 
     name: str
     backend: str
-    arguments: list[tuple[str, Shape]]
+    arguments: list[tuple[str, Shape | None]]  # None: a function (a declared g, grad_g)
     keyword_dims: list[str]
     outputs: list[Output]
     expression: str
@@ -85,23 +85,39 @@ def make_plan(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any,
     used = {w for w in names}
     for out in outputs:
         used |= {v.params[0] for v in free_variables(out.node)}
-    arguments = [(v, variables[v].shape) for v in variables if v in used]
+    arguments: list[tuple[str, Shape | None]] = [(v, variables[v].shape) for v in variables if v in used]
+    for callee in _function_arguments(outputs):  # a declared function g and the derivatives used: no shape
+        if callee in variables and not variables[callee].is_function:
+            raise DeclarationError(f"the generated code takes the function {callee} as an argument, and a variable "
+                                   f"has that name too; please rename the variable")
+        arguments.append((check_name(callee, "function argument"), None))
     if cotangent is not None and cotangent not in variables:
         arguments.append((cotangent, f.shape))
     local = Names(a for a, _ in arguments)
     outputs = [Output(local.fresh(o.name), o.label, o.node, o.text, o.layout) for o in outputs]
     # dimension symbols: those of the arguments first (bound from their shapes), then any other
     symbols: list[str] = []
-    for shape in [s for _, s in arguments] + [n.shape for o in outputs for n in topological(o.node)]:
+    for shape in [s for _, s in arguments if s is not None] + [n.shape for o in outputs for n in topological(o.node)]:
         symbols.extend(_symbols(shape))
     for node in (n for o in outputs for n in topological(o.node)):
         if code_of(node.op).dimension_params:
             symbols.extend(_symbols(node.params))
     dims = {s: local.fresh(s) for s in dict.fromkeys(symbols)}
-    bound_by_arguments = {d for _, shape in arguments for d in shape if isinstance(d, str)}
+    bound_by_arguments = {d for _, shape in arguments for d in shape or () if isinstance(d, str)}
     keyword_dims = [dims[s] for s in dims if s not in bound_by_arguments]
     plan = Plan(name, backend, arguments, keyword_dims, outputs, expression.text)
     return plan, dims
+
+
+def _function_arguments(outputs: Sequence[Output]) -> list[str]:
+    """The functions the outputs call, in the order met: a declared g, then grad_g, ... (`Code.function_argument`)."""
+    found: dict[str, None] = {}
+    for out in outputs:
+        for node in topological(out.node):
+            rule = code_of(node.op).function_argument
+            if rule is not None:
+                found.setdefault(rule(node))
+    return list(found)
 
 
 def _symbols(dims) -> list[str]:
@@ -130,6 +146,8 @@ def _shape_checks(low: Lowering, plan: Plan, dims: dict[str, str]) -> list[ast.s
     body: list[ast.stmt] = []
     bound: set[str] = set()
     for arg, shape in plan.arguments:
+        if shape is None:  # a function, g or grad_g
+            continue
         x = low.name(arg)
         if not shape:
             test = _compare(to_ast(low.spell("scalar_ndim", x), {}), ast.Constant(0))
@@ -180,7 +198,8 @@ def _docstring(plan: Plan) -> str:
         if o.label != "f":
             lines.append(f"{' ' * width}   ({o.layout})")
     lines.append("")
-    lines.append("Shapes: " + ", ".join(f"{a}: {format_shape(s)}" for a, s in plan.arguments))
+    lines.append("Shapes: " + ", ".join(f"{a}: {'function' if s is None else format_shape(s)}"
+                                        for a, s in plan.arguments))
     # indented as the function body, the closing quotes on a line of their own
     return "\n".join([lines[0]] + [f"    {line}" if line else "" for line in lines[1:]]) + "\n    "
 

@@ -21,7 +21,7 @@ from ..ops import OPS, transpose
 from ..ops.registry import Code
 from . import patterns
 from .backends import HELPERS, MODULES, spelling
-from .terms import BINOPS, Term, template
+from .terms import BINOPS, COMPARES, Term, template
 
 
 def code_of(op: str) -> Code:
@@ -68,6 +68,10 @@ class Lowering:
 
     def binary(self, op: str, a: Term, b: Term, ndim: int | None = None) -> Term:
         return self.make("BinOp", op, (a, b), ndim)
+
+    def compare(self, symbol: str, a: Term, b: Term, ndim: int | None = None) -> Term:
+        """`a > b` (or <, >=, <=, ==, !=): a boolean array of the backend."""
+        return self.make("Compare", symbol, (a, b), ndim)
 
     def negate(self, a: Term) -> Term:
         return self.make("UnaryOp", "-", (a,), a.ndim)
@@ -122,6 +126,9 @@ class Lowering:
                 return self.binary(symbol, convert(t.left), convert(t.right), nd)
             if isinstance(t, ast.UnaryOp) and isinstance(t.op, ast.USub):
                 return self.make("UnaryOp", "-", (convert(t.operand),), nd)
+            if isinstance(t, ast.Compare) and len(t.ops) == 1:
+                symbol = next(s for s, c in COMPARES.items() if isinstance(t.ops[0], c))
+                return self.make("Compare", symbol, (convert(t.left), convert(t.comparators[0])), nd)
             if isinstance(t, ast.Subscript):
                 return self.make("Subscript", None, (convert(t.value), convert(t.slice)), nd)
             if isinstance(t, ast.Slice) and t.lower is t.upper is t.step is None:

@@ -41,6 +41,7 @@ def template(text: str) -> ast.expr:
 
 
 BINOPS = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "@": ast.MatMult, "**": ast.Pow}
+COMPARES = {">": ast.Gt, "<": ast.Lt, ">=": ast.GtE, "<=": ast.LtE, "==": ast.Eq, "!=": ast.NotEq}
 
 
 def to_ast(term: Term, names: dict[Term, str], top: bool = True) -> ast.expr:
@@ -60,6 +61,8 @@ def to_ast(term: Term, names: dict[Term, str], top: bool = True) -> ast.expr:
         return ast.Call(a[0], a[1:1 + npos], [ast.keyword(k, v) for k, v in zip(kwnames, a[1 + npos:])])
     if kind == "BinOp":
         return ast.BinOp(a[0], BINOPS[value](), a[1])
+    if kind == "Compare":
+        return ast.Compare(a[0], [COMPARES[value]()], [a[1]])
     if kind == "UnaryOp":
         return ast.UnaryOp(ast.USub(), a[0])
     if kind == "Subscript":

@@ -56,9 +56,10 @@ def environment(root_nodes: Sequence[Node], point: Point) -> dict:
     declared = {}
     for root in root_nodes:
         declared.update({v.params[0]: v.shape for v in free_variables(root)})
-    arrays = {k: np.asarray(v, dtype=float) for k, v in point.values.items()}
+    arrays = {k: np.asarray(v, dtype=float) for k, v in point.values.items() if not callable(v)}
     env: dict = dict(bind_sizes(declared, arrays, point.sizes))
     env["$values"] = arrays
+    env["$functions"] = {k: v for k, v in point.values.items() if callable(v)}  # a declared g, grad_g, ...
     return env
 
 

@@ -18,6 +18,7 @@ from ..dims import VarSpec, dim_value, format_shape
 from ..expr import Node
 from ..language import to_latex, to_text, to_unicode
 from ..ops import transpose
+from ..ops.functions import stand_in_values
 from .claims import Claim, DifferentialClaim, Point, checked
 from .example import SmallExample, array_text
 from .notation import derivative_label
@@ -97,7 +98,9 @@ class Derivation:
         values = {}
         for name, spec in specs.items():
             shape = tuple(dim_value(d, sizes) for d in spec.shape)
-            if "spd" in spec.properties:
+            if spec.is_function:  # a declared g: a fixed smooth function, and its derivatives
+                values.update(stand_in_values(name))
+            elif "spd" in spec.properties:
                 a = rng.normal(size=shape)
                 values[name] = a @ a.T / shape[0] + np.eye(shape[0])
             elif "pos" in spec.properties:

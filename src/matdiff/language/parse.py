@@ -15,6 +15,7 @@ here is the syntax itself: the operators `+ - * / ** @ .T`, numbers, names, call
 from __future__ import annotations
 
 import ast
+import math
 import re
 import warnings
 from collections.abc import Callable
@@ -44,6 +45,9 @@ _BINARY = {
     ast.Add: ("+", ops.add), ast.Sub: ("-", ops.sub), ast.Mult: ("*", ops.mul), ast.Div: ("/", ops.div),
     ast.MatMult: ("@", ops.matmul), ast.Pow: ("**", ops.power),
 }
+_COMPARISONS = {ast.Gt: ">", ast.Lt: "<", ast.GtE: ">=", ast.LtE: "<=", ast.Eq: "=="}  # 0/1 arrays
+_UNSUPPORTED_COMPARISONS = {ast.NotEq: "!=", ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
+CONSTANTS = {"pi": math.pi}  # also np.pi and math.pi
 _UNSUPPORTED_BINARY = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>",
                        ast.BitOr: "|", ast.BitAnd: "&", ast.BitXor: "^"}
 
@@ -155,7 +159,9 @@ class _Builder:
                  bound: dict[str, Node] | None = None) -> None:
         self.text, self.stripped, self.offset = text, stripped, offset
         self.variables = variables
-        self.nodes = {name: ops.var_from_spec(spec) for name, spec in variables.items()} | (bound or {})
+        self.nodes = {name: ops.var_from_spec(spec) for name, spec in variables.items()
+                      if not spec.is_function} | (bound or {})
+        self.functions = {name for name, spec in variables.items() if spec.is_function}  # declared g: function
         self.dims = {d for spec in variables.values() for d in dim_symbols(spec.shape)}
 
     # -- positions and errors
@@ -212,7 +218,9 @@ class _Builder:
             return self.nodes[name]
         if name in self.dims:
             return ops.dim(name)
-        if name in CALLS:
+        if name in CONSTANTS:
+            return ops.const(CONSTANTS[name])
+        if name in CALLS or name in self.functions:
             raise self.fail(ParseError, f"{name} is a function: call it, as in {name}(...)", node)
         known = list(self.nodes) + list(self.dims)
         hint = close_matches(name, known + LANGUAGE_NAMES)
@@ -262,10 +270,25 @@ class _Builder:
         construct = ops.add if group[0] is ast.Add else ops.mul
         return self._apply(node, construct, built, [])
 
+    def _Compare(self, node: ast.Compare) -> Node:
+        """a > b, a <= b, a == b, ...: a 0/1 array, as NumPy's booleans are in arithmetic."""
+        if len(node.ops) > 1:
+            raise self.fail(ParseError, "a chained comparison such as a < b < c is not part of the language; "
+                                        "write (a < b) * (b < c)", node)
+        kind, right = type(node.ops[0]), node.comparators[0]
+        if kind not in _COMPARISONS:
+            raise self.fail(ParseError, f"the comparison {_UNSUPPORTED_COMPARISONS.get(kind, '?')} is not part of "
+                                        "the language (> < >= <= == are)", node)
+        symbol = _COMPARISONS[kind]
+        left_node, right_node = self.build(node.left), self.build(right)
+        return self._apply(node, lambda a, b: ops.compare(symbol, a, b), [left_node, right_node], [node.left, right])
+
     def _Attribute(self, node: ast.Attribute) -> Node:
         if node.attr == "T":
             return ops.transpose(self.build(node.value))
         dotted = _dotted(node)
+        if dotted in ("np.pi", "numpy.pi", "math.pi"):
+            return ops.const(math.pi)
         if self._is_array(node.value, node.attr):
             if node.attr == "size":  # X.size is n * m, as a number
                 return ops.mul(ops.ONE, *(ops.dim(d) for d in self.build(node.value).shape))
@@ -298,11 +321,18 @@ class _Builder:
         return ops.dim(array.shape[axis])
 
     def _Call(self, node: ast.Call) -> Node:
+        if isinstance(node.func, ast.Call):  # grad(g)(u): a derivative of a declared function, applied
+            return self._declared(node, *self._derivative_of_declared(node.func))
         if isinstance(node.func, ast.Attribute) and self._is_array(node.func.value, node.func.attr):
             return self._method(node)  # x.dot(y), X.sum(axis=0), (A @ B).mean()
         name = _dotted(node.func)
         if name is None:
             raise self.fail(ParseError, "only the functions of the language can be called", node.func)
+        if name in self.functions:
+            return self._declared(node, name, 0)
+        if name == "grad":
+            raise self.fail(ParseError, "grad(g) is the derivative of a declared function g: apply it to an "
+                                        "array, as in grad(g)(u)", node)
         library, short = spellings.library_of(name)
         spelling = spellings.spelling_of(library, short, CALLS)
         if spelling is None:
@@ -420,6 +450,33 @@ class _Builder:
                                                f"is written {short}(...)", where)
         hint = spellings.suggestions(short, spellings.names_of(library, CALLS))
         return self.fail(UnknownNameError, f"unknown function {name!r}{hint}", where)
+
+    def _derivative_of_declared(self, node: ast.Call) -> tuple[str, int]:
+        """grad(g) is (g, 1), grad(grad(g)) is (g, 2), for a function g declared `g: function`."""
+        if _dotted(node.func) != "grad":
+            raise self.fail(ParseError, "only grad(g), the derivative of a declared function g, is applied as "
+                                        "grad(g)(u)", node.func)
+        if len(node.args) != 1 or node.keywords:
+            raise self.fail(ParseError, "grad takes one declared function, as in grad(g)", node)
+        inner = node.args[0]
+        if isinstance(inner, ast.Call):
+            name, order = self._derivative_of_declared(inner)
+            return name, order + 1
+        if isinstance(inner, ast.Name) and inner.id in self.functions:
+            return inner.id, 1
+        what = _dotted(inner) or self._source(inner)
+        declared = ", ".join(sorted(self.functions)) or "none"
+        advice = "a declared variable, not a function" if what in self.nodes else \
+            f"not a declared function (declare it as '{what}: function')"
+        raise self.fail(UnknownNameError, f"grad({what}): {what} is {advice}; declared functions: {declared}", inner)
+
+    def _declared(self, node: ast.Call, name: str, order: int) -> Node:
+        """g(u), grad(g)(u): a declared function (or its derivative) applied to one array, entry by entry."""
+        spelled = "grad(" * order + name + ")" * order
+        if len(node.args) != 1 or node.keywords:
+            raise self.fail(ParseError, f"{spelled} is applied to one array, as in {spelled}(u)", node)
+        argument = self.build(node.args[0])
+        return ops.apply_function(name, order, argument)
 
     def _plain_arguments(self, node: ast.Call, name: str, call: Call) -> dict:
         """A call of arrays alone, tr(X) or kron(A, B): no keywords, the right number of arguments."""

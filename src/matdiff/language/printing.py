@@ -205,6 +205,13 @@ class _Displayer:
             return _bin("div", self.best(args[0]), self.best(args[1]))
         if op == "pow":
             return _bin("pow", self.best(args[0]), self.best(args[1]))
+        if OPS[op].text in COMPARISONS:  # a > b: an operator of the grammar, its symbols from the entry
+            a, b = self.best(args[0]), self.best(args[1])
+            return _plain("compare", (a, b), op, size=a.size + b.size + 2, cost=a.cost + b.cost + 2)
+        if callable(OPS[op].text):  # a declared function, g(u) or grad(g)(u): its entry spells it from params
+            shown = [self.best(a) for a in args]
+            size = 3 + 3 * OPS[op].text(node.params).count("(") + sum(a.size for a in shown)
+            return _plain("apply", tuple(shown), (op, node.params), size=size)
         return _call(op, [self.best(a) for a in args], _keywords(node, call))
 
     # -- transposed
@@ -280,13 +287,16 @@ class _DeepRecursion:
 
 # ---- renderers --------------------------------------------------------------------------------
 
-ATOM, POW, UNARY, PRODUCT, SUM = 5, 4, 3, 2, 1
+ATOM, POW, UNARY, PRODUCT, SUM, COMPARE = 5, 4, 3, 2, 1, 0
+COMPARISONS = (">", "<", ">=", "<=", "==")  # the text of the comparison entries: 0/1 arrays
 
 
 def _precedence(d: Disp) -> int:
     kind = d.kind
-    if kind in ("name", "call", "T"):
+    if kind in ("name", "call", "T", "apply"):
         return ATOM
+    if kind == "compare":
+        return COMPARE
     if kind == "num":
         return ATOM if d.value >= 0 else UNARY
     if kind == "neg":  # "-a @ b" reads as (-a) @ b: a negated product binds as the product does
@@ -344,7 +354,17 @@ class _TextRenderer:
             return self.render(d.items[0], PRODUCT) + " / " + self.render(d.items[1], PRODUCT + 1)
         if kind == "pow":
             return self.render(d.items[0], ATOM) + " ** " + self.render(d.items[1], UNARY)
+        if kind == "compare":
+            return f"{self.render(d.items[0], SUM)} {getattr(OPS[d.value], self.field)} {self.render(d.items[1], SUM)}"
+        if kind == "apply":
+            op, params = d.value
+            return getattr(OPS[op], self.field)(params) + self._parenthesised(", ".join(map(self.render, d.items)))
         raise AssertionError(kind)
+
+    field = "text"  # the entry's spelling this renderer writes (comparisons, declared functions)
+
+    def _parenthesised(self, text: str) -> str:
+        return f"({text})"
 
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -353,6 +373,8 @@ _SUBSCRIPT = str.maketrans("0123456789aehijklmnoprstuvx", "₀₁₂₃₄₅₆
 
 class _UnicodeRenderer(_TextRenderer):
     """Math for a terminal: Xᵀ, X⁻¹, ⊙, ⊗, ‖x‖, tr, Iₙ."""
+
+    field = "unicode"
 
     def _render(self, d: Disp) -> str:
         kind = d.kind
@@ -451,7 +473,12 @@ class _LatexRenderer(_TextRenderer):
             return r"\frac{" + self.render(d.items[0]) + "}{" + self.render(d.items[1]) + "}"
         if kind == "pow":
             return "{" + self.render(d.items[0], ATOM) + "}^{" + self.render(d.items[1]) + "}"
-        raise AssertionError(kind)
+        return super()._render(d)
+
+    field = "latex"
+
+    def _parenthesised(self, text: str) -> str:
+        return rf"\left({text}\right)"
 
     def _transposed(self, d: Disp) -> str:
         return "{" + self.render(d, ATOM) + r"}^\top"

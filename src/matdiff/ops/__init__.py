@@ -11,4 +11,6 @@ from .structure import diag, kron, norm2, outer, unvec, vec  # noqa: F401
 from .reductions import inner, mean, std, sum_, variance  # noqa: F401
 from .softmax_family import log_softmax, logsumexp, softmax  # noqa: F401
 from .elementwise import ELEMENTWISE, abs_, cos, exp, log_, sigmoid, sin, softplus, sqrt, tanh  # noqa: F401
+from .piecewise import clip, compare, maximum, minimum, relu, sign, where  # noqa: F401
+from .functions import apply_function  # noqa: F401
 from .linalg import det, inv, logdet, tr  # noqa: F401

@@ -1,4 +1,5 @@
-"""Elementwise functions: exp, log, sin, cos, tan, tanh, sqrt, abs, sigmoid, softplus.
+"""Elementwise functions: exp, log, sin, cos, tan, tanh, sqrt, abs, sigmoid (also scipy's expit), softplus,
+sinh, cosh, arcsin, arccos, arctan, arcsinh, log1p, expm1, log2, log10, erf, gelu (the exact one), silu.
 
 Each is one entry: its NumPy meaning, its derivative f'(u) written in the language, its spellings.
 The pullback (g ⊙ f'(u)) and the differential (f'(u) ⊙ du) are the same for all of them.
@@ -12,7 +13,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..expr import Node, make
-from .registry import INDEXED_WHOLE, NOT_LINEAR, Bounds, Call, Code, Op, Words, register, within
+from .registry import INDEXED_WHOLE, NOT_LINEAR, Absent, Bounds, Call, Code, Op, Words, register, within
 from . import algebra
 from .algebra.leaves import ONE, const, is_const
 from .algebra.sums import add, neg, sub
@@ -36,6 +37,23 @@ def _logistic_scalar(x: float) -> float:
 
 def _softplus_scalar(x: float) -> float:
     return float(np.logaddexp(0.0, x))
+
+
+def _erf(x):
+    """scipy.special.erf where SciPy is installed; NumPy has no erf, so else math.erf entry by entry."""
+    try:
+        from scipy.special import erf
+    except ImportError:
+        return np.vectorize(math.erf, otypes=[float])(x)
+    return erf(x)
+
+
+def _gelu(x):
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+
+
+def _gelu_scalar(x: float) -> float:
+    return 0.5 * x * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
 def increasing(scalar_fn: Callable[[float], float]) -> Bounds:
@@ -69,12 +87,13 @@ def _differential(node: Node, d) -> Node:
 OPS_DERIVATIVE: dict[str, Callable[[Node], Node]] = {}
 
 
-def elementwise(name: str, numpy_fn, derivative: Callable[[Node], Node], scalar_fn, latex: str,
+def elementwise(name: str, numpy_fn, derivative: Callable[[Node], Node], scalar_fn, latex: "str | Callable",
                 simplify: Callable[[Node], Node | None] | None = None, *,
-                code: Code | None = None) -> Callable[[Node], Node]:
+                code: Code | None = None, aliases: tuple[str, ...] = ()) -> Callable[[Node], Node]:
     """Declare an elementwise function and return its smart constructor.
 
     `code`: its generated code; by default the function of the same name in NumPy, jax.numpy and torch.
+    `aliases`: more names the parser reads it by (scipy's `expit` for `sigmoid`).
     """
 
     def construct(u: Node) -> Node:
@@ -96,7 +115,7 @@ def elementwise(name: str, numpy_fn, derivative: Callable[[Node], Node], scalar_
 
     OPS_DERIVATIVE[name] = derivative
     register(Op(name, lambda node, args, sizes: numpy_fn(args[0]), text=name, unicode=name, latex=latex,
-                names=(name,), call=Call(construct), index=INDEXED_WHOLE,
+                names=(name, *aliases), call=Call(construct), index=INDEXED_WHOLE,
                 pullback=_pullback, differential=_differential, elementwise=True, derivative=derivative,
                 words=Words(f"elementwise {name}"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
                 code=code if code is not None else Code.named(name)))
@@ -155,15 +174,65 @@ cos = elementwise("cos", np.cos, lambda u: neg(sin(u)), math.cos, r"\cos",
 tan = elementwise("tan", np.tan, lambda u: div(ONE, power(cos(u), const(2.0))), math.tan, r"\tan")
 tanh = elementwise("tanh", np.tanh, lambda u: sub(ONE, power(tanh(u), const(2.0))), math.tanh, r"\tanh",
                    code=Code.named("tanh", bounds=increasing(math.tanh)))
-sqrt = elementwise("sqrt", np.sqrt, lambda u: div(const(0.5), sqrt(u)), math.sqrt, r"\sqrt",
+sqrt = elementwise("sqrt", np.sqrt, lambda u: div(const(0.5), sqrt(u)), math.sqrt, lambda a: rf"\sqrt{{{a[0]}}}",
                    code=Code.named("sqrt", bounds=increasing(math.sqrt)))
 abs_ = elementwise("abs", np.abs, lambda u: div(u, abs_(u)), abs, r"\operatorname{abs}", _simplify_abs,
                    code=Code.named("abs", bounds=within(0.0, math.inf)))
 sigmoid = elementwise("sigmoid", _logistic, lambda u: mul(sigmoid(u), sub(ONE, sigmoid(u))),
-                      _logistic_scalar, r"\sigma", _simplify_sigmoid,
+                      _logistic_scalar, r"\sigma", _simplify_sigmoid, aliases=("expit",),
                       code=Code(numpy="0.5 * (1.0 + np.tanh(0.5 * x))", jax="jax.nn.sigmoid(x)",
                                 torch="torch.sigmoid(x)", bounds=increasing(_logistic_scalar)))
 softplus = elementwise("softplus", lambda x: np.logaddexp(0.0, x), lambda u: sigmoid(u),
                        _softplus_scalar, r"\operatorname{softplus}",
                        code=Code(numpy="np.logaddexp(0.0, x)", jax="jax.nn.softplus(x)",
                                  torch="torch.nn.functional.softplus(x)", bounds=increasing(_softplus_scalar)))
+sinh = elementwise("sinh", np.sinh, lambda u: cosh(u), math.sinh, r"\sinh",
+                   code=Code.named("sinh", bounds=increasing(math.sinh)))
+cosh = elementwise("cosh", np.cosh, lambda u: sinh(u), math.cosh, r"\cosh",
+                   code=Code.named("cosh", bounds=within(1.0, math.inf)))
+arcsin = elementwise("arcsin", np.arcsin, lambda u: div(ONE, sqrt(sub(ONE, power(u, const(2.0))))), math.asin,
+                     r"\arcsin", code=Code.named("arcsin", bounds=within(-math.pi / 2, math.pi / 2)))
+arccos = elementwise("arccos", np.arccos, lambda u: neg(div(ONE, sqrt(sub(ONE, power(u, const(2.0)))))), math.acos,
+                     r"\arccos", code=Code.named("arccos", bounds=within(0.0, math.pi)))
+arctan = elementwise("arctan", np.arctan, lambda u: div(ONE, add(ONE, power(u, const(2.0)))), math.atan,
+                     r"\arctan", code=Code.named("arctan", bounds=within(-math.pi / 2, math.pi / 2)))
+arcsinh = elementwise("arcsinh", np.arcsinh, lambda u: div(ONE, sqrt(add(ONE, power(u, const(2.0))))), math.asinh,
+                      r"\operatorname{arcsinh}", code=Code.named("arcsinh", bounds=increasing(math.asinh)))
+log1p = elementwise("log1p", np.log1p, lambda u: div(ONE, add(ONE, u)), math.log1p, r"\operatorname{log1p}")
+expm1 = elementwise("expm1", np.expm1, lambda u: exp(u), math.expm1, r"\operatorname{expm1}",
+                    code=Code.named("expm1", bounds=increasing(math.expm1)))
+log2 = elementwise("log2", np.log2, lambda u: div(const(1.0 / math.log(2.0)), u), math.log2, r"\log_2")
+log10 = elementwise("log10", np.log10, lambda u: div(const(1.0 / math.log(10.0)), u), math.log10, r"\log_{10}")
+# erf'(u) = 2 exp(-u²) / √π (DLMF 7.10.1); NumPy has no erf: generated NumPy code calls scipy.special's
+erf = elementwise("erf", _erf, lambda u: mul(const(2.0 / math.sqrt(math.pi)), exp(neg(power(u, const(2.0))))),
+                  math.erf, r"\operatorname{erf}",
+                  code=Code(numpy="scipy.special.erf(x)", jax="jax.scipy.special.erf(x)", torch="torch.special.erf(x)",
+                            bounds=within(-1.0, 1.0)))
+# the exact GELU, u Φ(u) = ½ u (1 + erf(u/√2)); gelu'(u) = Φ(u) + u φ(u) (Hendrycks & Gimpel 2016)
+gelu = elementwise("gelu", _gelu,
+                   lambda u: add(mul(const(0.5), add(ONE, erf(div(u, const(math.sqrt(2.0)))))),
+                                 mul(const(1.0 / math.sqrt(2.0 * math.pi)), u, exp(mul(const(-0.5), power(u, const(2.0)))))),
+                   _gelu_scalar, r"\operatorname{gelu}",
+                   code=Code(numpy="x * scipy.special.ndtr(x)", jax="jax.nn.gelu(x, approximate=False)",
+                             torch="torch.nn.functional.gelu(x)"))
+# SiLU / swish, u σ(u); silu'(u) = σ(u) (1 + u (1 - σ(u)))
+silu = elementwise("silu", lambda x: x * _logistic(x), lambda u: mul(sigmoid(u), add(ONE, mul(u, sub(ONE, sigmoid(u))))),
+                   lambda x: x * _logistic_scalar(x), r"\operatorname{silu}",
+                   code=Code(numpy="x * (0.5 * (1.0 + np.tanh(0.5 * x)))", jax="jax.nn.silu(x)",
+                             torch="torch.nn.functional.silu(x)"))
+
+
+# ---- names the language reads for operations it already has ------------------------------------------
+
+def _spelling(name: str, build: Callable[..., Node], arrays: int, meaning: str) -> None:
+    """`name(...)` read as another operation of the language (np.square(u) is u ** 2): the call builds that
+    node, so one value has one node whichever way it is written; the entry itself is never a node."""
+    never = Absent(f"{name}(...) is read as {meaning} and is never a node of its own")
+    register(Op(name, lambda node, args, sizes: build(*args), text=name, unicode=name, latex=rf"\operatorname{{{name}}}",
+                names=(name,), call=Call(build, arrays=arrays), index=never, pullback=never, differential=never,
+                vec_jacobian=never, words=never, identity=never, vec_identity=never, code=never))
+
+
+_spelling("square", lambda u: power(u, const(2.0)), 1, "u ** 2")
+_spelling("reciprocal", lambda u: div(ONE, u), 1, "1 / u")
+_spelling("power", power, 2, "u ** p")

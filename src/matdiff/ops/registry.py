@@ -61,8 +61,10 @@ class Code:
     `lower(low, node)`: a rule for an operation whose code depends on its parameters or on the
     structure of its arguments. `low` is code generation's lowering interpreter: `low.term(n)` is the
     code of a node, `low.spell(what, *codes, ndim=...)` a spelling (an operation's, by its name, or
-    one of code generation's own patterns such as `sum_product`), `low.binary(op, a, b)`, `low.num`,
-    `low.dim`, `low.shape`, `low.transposed`, `low.signed_sum`, `low.product`. Without a rule the
+    one of code generation's own patterns such as `sum_product`), `low.binary(op, a, b)`,
+    `low.compare(symbol, a, b)` (a boolean array), `low.as_array(n)` (a number made an array of the
+    backend), `low.num`, `low.dim`, `low.shape`, `low.transposed`, `low.signed_sum`, `low.product`,
+    `low.make(kind, value, args)` (any Python expression, `codegen/terms.py`). Without a rule the
     operation is its spelling applied to its arguments.
 
     `bounds`: an interval holding every entry, from intervals of the arguments (None: unknown); code
@@ -70,6 +72,8 @@ class Code:
     transpose inside the operation (the transpose of a sum is a sum of transposes), so where the code
     of the transposed node exists, this node's code is that with `.T`. `dimension_params`: its
     parameters are dimensions (eye(n)), which the generated function must have names for.
+    `function_argument(node)`: the name of a function the generated function takes as an argument
+    to compute this node (a declared function g: `g`, its derivative `grad_g`).
     """
 
     numpy: str | None = None
@@ -80,6 +84,7 @@ class Code:
     bounds: Bounds | None = None
     reuse_transpose: bool = False
     dimension_params: bool = False
+    function_argument: Callable[[Node], str] | None = None
 
     @classmethod
     def named(cls, name: str, **fields: Any) -> "Code":

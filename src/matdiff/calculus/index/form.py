@@ -145,8 +145,8 @@ class IndexForm:
         from ...evaluate import bind_sizes, evaluate
 
         declared = {name: spec.shape for name, spec in self.variables.items()}
-        arrays = {k: np.asarray(v, dtype=float) for k, v in values.items()}
-        bound = bind_sizes(declared, arrays, sizes)
+        arrays = {k: v if callable(v) else np.asarray(v, dtype=float) for k, v in values.items()}  # g: a function
+        bound = bind_sizes(declared, {k: v for k, v in arrays.items() if not callable(v)}, sizes)
         total = np.zeros(tuple(dim_value(d, bound) for d in self.shape))
         computed: dict = {}
 

@@ -212,6 +212,8 @@ def div(a: Node, b: Node) -> Node:
         return transpose(div(a.args[0], b))
     if a.op == "exp" and a.ndim == 1 and b.op == "sum" and b.args[0] is a and b.params[0] is None:
         return softmax(a.args[0])  # exp(x) / sum(exp(x)) is softmax(x)
+    if (a.op, b.op) in _QUOTIENTS and a.args[0] is b.args[0]:  # sin(u) / cos(u) is tan(u), sinh / cosh is tanh
+        return ELEMENTWISE[_QUOTIENTS[a.op, b.op]](a.args[0])
     c, body = split_coefficient(a)
     if c != 1.0:
         return scale(c, div(body, b))
@@ -233,6 +235,9 @@ def div(a: Node, b: Node) -> Node:
     if b.op == "div":  # a / (x / y) = (a * y) / x
         return div(mul(a, b.args[1]), b.args[0])
     return make("div", (a, b), (), shape)
+
+
+_QUOTIENTS = {("sin", "cos"): "tan", ("sinh", "cosh"): "tanh"}
 
 
 def _powers(node: Node) -> dict[Node, float]:
@@ -440,4 +445,4 @@ from .chains import matmul  # noqa: E402
 from .transposition import transpose, transposes_in  # noqa: E402
 from ..structure import diag  # noqa: E402
 from ..softmax_family import softmax  # noqa: E402
-from ..elementwise import log_, sqrt  # noqa: E402
+from ..elementwise import ELEMENTWISE, log_, sqrt  # noqa: E402
