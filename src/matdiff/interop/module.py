@@ -17,7 +17,7 @@ from typing import Any
 
 from ..api import Expression, parse, parse_block
 from ..codegen.backends import MODULES
-from ..codegen.function import Plan, emit, make_plan
+from ..codegen.function import Output, Plan, emit, make_plan
 from ..codegen.terms import Names
 from ..dims import VarSpec, format_shape
 from ..errors import DeclarationError, MatdiffError, NotSupportedError, UnknownNameError
@@ -80,6 +80,29 @@ def generate(expression: Expression, wrt: Sequence[str], backend: str, name: str
              cotangent: str | None = None, gradients: bool = True) -> Generated:
     """Code generation's function for the expression (see `matdiff.codegen.codegen`), with its plan."""
     plan, dims = make_plan(expression, list(wrt), None, backend, hessian, cotangent, name, "none", gradients)
+    source, modules = emit(plan, dims)
+    return Generated(plan, source, modules)
+
+
+def generate_outputs(parts: Sequence[tuple[str, str, Expression, Sequence[str], str]], order: Sequence[str],
+                     backend: str, name: str, expression_text: str) -> Generated:
+    """One function returning several expressions, so that what they share (a factorisation, a product) is
+    computed once: each part is (output name, label, expression, variables kept as arguments, layout); the
+    arguments are the variables any part uses, in `order`. Code generation plans each part alone; the plans
+    are merged here into one."""
+    plans = [make_plan(expression, list(keep), None, backend, False, None, name, "none", False)
+             for _, _, expression, keep, _ in parts]
+    used = {a for plan, _ in plans for a, _ in plan.arguments}
+    shapes = {a: shape for plan, _ in plans for a, shape in plan.arguments}
+    arguments = [(a, shapes[a]) for a in order if a in used]
+    local = Names(a for a, _ in arguments)
+    outputs = [Output(local.fresh(wanted), label, plan.outputs[0].node, expression.shown("text"), layout)
+               for (wanted, label, expression, _, layout), (plan, _) in zip(parts, plans)]
+    symbols = dict.fromkeys(s for _, dims in plans for s in dims)
+    dims = {s: local.fresh(s) for s in symbols}
+    bound = {d for _, shape in arguments for d in shape or () if isinstance(d, str)}  # read off the shapes
+    keyword_dims = [dims[s] for s in dims if s not in bound]
+    plan = Plan(name, backend, arguments, keyword_dims, outputs, expression_text)
     source, modules = emit(plan, dims)
     return Generated(plan, source, modules)
 

@@ -20,7 +20,7 @@ from ..calculus import differential, pullback
 from ..dims import DimProduct, VarSpec, dim_symbols, format_shape
 from ..errors import MatdiffError, NotSupportedError
 from ..ops import add, var_from_spec
-from .module import Generated, docstring, fresh_names, generate, module_source
+from .module import docstring, fresh_names, generate, generate_outputs, module_source
 
 
 def _size_code(shape, sizes: str) -> str:
@@ -36,30 +36,33 @@ def _size_code(shape, sizes: str) -> str:
     return f"({', '.join(parts)}{',' if len(parts) == 1 else ''})"
 
 
-def _hessian_parts(expression: Expression, wrt: Sequence[str], name: str) -> tuple[list, list[Generated], str]:
-    """The blocks above the diagonal (a, b, generated, in vec form?) and the Hessian-vector products, or why not."""
-    blocks, products = [], []
+def _hessian_parts(expression: Expression, wrt: Sequence[str], name: str):
+    """(the Hessian's blocks above the diagonal as one function, [(a, b, in vec form?)], the Hessian-vector
+    product as one function, the directions' names, why not), each function computing what its parts share once."""
+    specs = expression.variables
+    directions = dict(zip(wrt, fresh_names(expression, *(f"v_{w}" for w in wrt))))
+    variables = dict(specs, **{directions[w]: VarSpec(directions[w], specs[w].shape) for w in wrt})
+    hessian_name, product_name = fresh_names(expression, f"_{name}_hessian", f"_{name}_hvp")
     try:
+        blocks, layout = [], []
         for i, a in enumerate(wrt):
             for b in wrt[i:]:
                 block = derivative(expression, [a, b], symmetric="none")
-                fn, = fresh_names(expression, f"_{name}_hessian_{a}_{b}")
                 # a and b stay arguments: a constant block (2 eye(n)) takes its dtype from one
-                blocks.append((a, b, generate(block, [a, b] if a != b else [a], "numpy", fn, gradients=False),
-                               block.is_vec_form))
-        specs = expression.variables
-        directions = dict(zip(wrt, fresh_names(expression, *(f"v_{w}" for w in wrt))))
-        variables = dict(specs, **{directions[w]: VarSpec(directions[w], specs[w].shape) for w in wrt})
+                blocks.append((f"hess_{a}_{b}", f"∂²f/∂{a}∂{b}", block, [a, b] if a != b else [a], block.layout))
+                layout.append((a, b, block.is_vec_form))
+        hessian = generate_outputs(blocks, list(specs), "numpy", hessian_name, expression.text)
+        products = []
         for a in wrt:
             gradient = pullback(expression.node, var_from_spec(specs[a]))
             product = add(*(differential(gradient, var_from_spec(specs[b]), var_from_spec(variables[directions[b]]))
                             for b in wrt))
-            fn, = fresh_names(expression, f"_{name}_hvp_{a}")
-            products.append((directions, generate(Expression(product, variables), [a, directions[a]], "numpy", fn,
-                                                  gradients=False)))
+            products.append((f"hvp_{a}", f"(H v)_{a}", Expression(product, variables), [a, directions[a]],
+                             f"the Hessian times v = ({', '.join(directions.values())}), the part of {a}"))
+        product = generate_outputs(products, list(variables), "numpy", product_name, expression.text)
     except MatdiffError as exc:
-        return [], [], str(exc)
-    return blocks, products, ""
+        return None, [], None, directions, str(exc)
+    return hessian, layout, product, directions, ""
 
 
 def objective_source(expression: Expression, wrt: Sequence[str], name: str = "Objective",
@@ -70,13 +73,11 @@ def objective_source(expression: Expression, wrt: Sequence[str], name: str = "Ob
     stem = name.lower()
     gradient_name, row_major = fresh_names(expression, f"_{stem}_gradient", "_row_major")
     gradient = generate(expression, wrt, "numpy", gradient_name)
-    blocks, products, why = _hessian_parts(expression, wrt, stem) if hessian else \
-        ([], [], "the objective was made with hessian=False")
+    hessian_function, layout, product, directions, why = _hessian_parts(expression, wrt, stem) if hessian else \
+        (None, [], None, {}, "the objective was made with hessian=False")
     specs = expression.variables
     data = [a for a in gradient.arguments if a not in wrt]
-    for _, _, part, _ in blocks:
-        data += [a for a in part.arguments if a not in wrt and a not in data]
-    values = {a: f"v[{a!r}]" for a in list(specs) + data}
+    values = {a: f"v[{a!r}]" for a in list(specs) + list(directions.values())}
 
     lines = [f"class {name}:"]
     lines.append(docstring(
@@ -127,16 +128,16 @@ def objective_source(expression: Expression, wrt: Sequence[str], name: str = "Ob
     lines.append("    def jac(self, x):")
     lines.append("        return self._gradient(x)[2].copy()\n")
     lines.append("    def hess(self, x):")
-    if blocks:
+    if hessian_function is not None:
         lines.append("        v = dict(self.data, **self.unflatten(x))")
         lines.append("        s = self.shapes")
+        lines.append(f"        blocks = {hessian_function.call(values, 'self.sizes')}")
         grid = {}
-        for a, b, part, vec_form in blocks:
+        for k, (a, b, vec_form) in enumerate(layout):
             local = f"h_{wrt.index(a)}_{wrt.index(b)}"
-            call = f"{part.call(values, 'self.sizes')}[0]"
             shape = f"(int(np.prod(s[{a!r}])), int(np.prod(s[{b!r}])))"
-            lines.append(f"        {local} = " + (f"{row_major}({call}, s[{a!r}], s[{b!r}])" if vec_form
-                                                   else f"np.reshape({call}, {shape})"))
+            lines.append(f"        {local} = " + (f"{row_major}(blocks[{k}], s[{a!r}], s[{b!r}])" if vec_form
+                                                   else f"np.reshape(blocks[{k}], {shape})"))
             grid[b, a] = f"{local}.T"  # the Hessian is symmetric: a block below the diagonal is one above
             grid[a, b] = local
         rows = ", ".join("[" + ", ".join(grid[a, b] for b in wrt) + "]" for a in wrt)
@@ -144,14 +145,12 @@ def objective_source(expression: Expression, wrt: Sequence[str], name: str = "Ob
     else:
         lines.append(f"        raise NotImplementedError({('no Hessian: ' + why)!r})\n")
     lines.append("    def hessp(self, x, p):")
-    if products:
+    if product is not None:
         lines.append("        v = dict(self.data, **self.unflatten(x))")
         lines.append("        direction = self.unflatten(p)")
-        directions = products[0][0]
         lines.append("        v.update({" + ", ".join(f"{directions[w]!r}: direction[{w!r}]" for w in wrt) + "})")
-        lines.append("        return np.concatenate([" + ", ".join(
-            f"np.ravel({part.call(values | {directions[w]: f'v[{directions[w]!r}]' for w in wrt}, 'self.sizes')}[0])"
-            for _, part in products) + "])\n")
+        lines.append(f"        return np.concatenate([np.ravel(part) for part in "
+                     f"{product.call(values, 'self.sizes')}])\n")
     else:
         lines.append(f"        raise NotImplementedError({('no Hessian-vector product: ' + why)!r})\n")
 
@@ -161,7 +160,8 @@ def objective_source(expression: Expression, wrt: Sequence[str], name: str = "Ob
               f"    r, c = len(rows), len(columns)\n"
               f"    block = block.transpose(list(range(r))[::-1] + [r + i for i in range(c)][::-1])\n"
               f"    return block.reshape(int(np.prod(rows)), int(np.prod(columns)))\n\n\n")
-    tail = (helper if any(vec_form for *_, vec_form in blocks) else "") + "\n".join(lines)
-    return module_source("numpy", [gradient] + [b[2] for b in blocks] + [p for _, p in products], tail,
+    tail = (helper if any(vec_form for *_, vec_form in layout) else "") + "\n".join(lines)
+    parts = [gradient] + [f for f in (hessian_function, product) if f is not None]
+    return module_source("numpy", parts, tail,
                          f"{name}: f = {expression.text} for scipy.optimize.minimize, its derivatives matdiff's. "
                          f"Generated by matdiff.", always=("np",))
