@@ -15,7 +15,7 @@ from .api import Derivative, Expression, derivative
 from .dims import VarSpec, parse_declarations
 from .errors import MatdiffError
 from . import ops
-from .language.parse import FUNCTIONS
+from .language.parse import CALLS
 
 
 def _symbol(name: str, dims: tuple, properties: tuple[str, ...]) -> "Symbolic":
@@ -92,17 +92,18 @@ class Symbolic(Expression):
 
 
 def _function(construct):
-    def apply(*args: Any) -> Symbolic:
-        return _build(construct, *args)
+    def apply(*args: Any, **literals: Any) -> Symbolic:  # md.mean(X, axis=1, keepdims=True): NumPy's keywords
+        return _build(lambda *nodes: construct(*nodes, **literals), *args)
     return apply
 
 
 # md.tr, md.det, md.logdet, md.inv, md.exp, ..., md.kron, md.outer: the language's functions
-functions = {name: _function(construct) for name, (construct, _) in FUNCTIONS.items()}
+# (and md.mean(X, axis=1), md.softmax(X, axis=1): literal parameters are keywords, as NumPy's)
+functions = {name: _function(op.call.build) for name, op in CALLS.items() if not op.call.dims and name != "sum"}
 
 
-def sum(x: Any, axis: int | None = None) -> Symbolic:  # noqa: A001 - NumPy's name, on purpose
-    return _build(lambda node: ops.sum_(node, axis), x)
+def sum(x: Any, axis: int | tuple | None = None, keepdims: bool = False) -> Symbolic:  # noqa: A001 - NumPy's name
+    return _build(lambda node: ops.sum_(node, axis, keepdims), x)
 
 
 def eye(n: Any) -> Symbolic:
