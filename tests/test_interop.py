@@ -250,6 +250,15 @@ def test_objective_flattens_row_major_and_its_derivatives_agree_with_finite_diff
     assert np.allclose(objective.hessp(x, p), H @ p)
 
 
+def test_objective_without_hessian_and_with_sizes_no_data_has():
+    objective = md.objective("norm2(x - 1) ** 2", "x", "x: n", {}, sizes={"n": 3}, hessian=False)
+    assert np.allclose(objective.jac(np.zeros(3)), -2 * np.ones(3))
+    with pytest.raises(NotImplementedError, match="hessian=False"):
+        objective.hess(np.zeros(3))
+    with pytest.raises(md.ValueBindingError, match="sizes"):
+        md.objective("norm2(x - 1) ** 2", "x", "x: n", {})
+
+
 def _minimize_all(objective, x0):
     from scipy.optimize import minimize
     runs = {"Newton-CG": dict(hessp=objective.hessp, options={"xtol": 1e-10}),
