@@ -49,6 +49,10 @@ class Seed:
         return f"{what} of {self.expression} by {self.wrt}"
 
 
+LAYER_NORM = "gamma * (X - mean(X, axis=1, keepdims=True)) / sqrt(var(X, axis=1, keepdims=True) + 1e-5) + beta"
+# What an arbitrary g is when numbers are needed: any smooth function will do, with its derivative.
+FUNCTIONS = {"g": np.tanh, "grad_g": lambda u: 1 - np.tanh(u) ** 2}
+
 SEEDS = [
     Seed("W @ X", "W", "W: m×q, X: q×n"),
     Seed("W @ X", "X", "W: m×q, X: q×n"),
@@ -63,6 +67,16 @@ SEEDS = [
     Seed("tr(A @ X @ B)", "X", "A: n×p, X: p×q, B: q×n"),
     Seed("x @ A @ x", "x", "x: n, A: n×n", order=2),
     Seed("logdet(S)", "S", "S: n×n", positive_definite=("S",)),
+    # the second edition: what ML code is written with
+    Seed("norm2(g(X @ W) - Y) ** 2", "W", "X: n×p, W: p×k, Y: n×k, g: function"),  # the seed's arbitrary g
+    Seed("softmax(Q @ K.T / sqrt(q), axis=1) @ V", "Q", "Q: n×q, K: m×q, V: m×k, G: n×k", cotangent="G"),
+    Seed("softmax(Q @ K.T / sqrt(q), axis=1) @ V", "K", "Q: n×q, K: m×q, V: m×k, G: n×k", cotangent="G"),
+    Seed("softmax(Q @ K.T / sqrt(q), axis=1) @ V", "V", "Q: n×q, K: m×q, V: m×k, G: n×k", cotangent="G"),
+    Seed(LAYER_NORM, "X", "X: n×p, gamma: p, beta: p, G: n×p", cotangent="G"),
+    Seed(LAYER_NORM, "gamma", "X: n×p, gamma: p, beta: p, G: n×p", cotangent="G"),
+    Seed("-sum(Y * log_softmax(X @ W, axis=1))", "W", "X: n×p, W: p×k, Y: n×k"),  # softmax cross-entropy
+    Seed("norm2(relu(X @ W1) @ W2 - Y) ** 2", "W1", "X: n×p, W1: p×q, W2: q×k, Y: n×k"),
+    Seed("0.5 * y @ solve(K, y) + 0.5 * logdet(K)", "K", "y: n, K: n×n", positive_definite=("K",)),
 ]
 
 # A mistake on purpose, to show what a shape error looks like.
@@ -80,6 +94,9 @@ def random_point(variables: dict[str, md.VarSpec], positive_definite: tuple[str,
                  rng: np.random.Generator) -> dict[str, np.ndarray]:
     values = {}
     for name, spec in variables.items():
+        if spec.is_function:
+            values.update({k: f for k, f in FUNCTIONS.items() if k.endswith(name)})
+            continue
         shape = numeric_shape(spec.shape)
         if name in positive_definite:
             m = rng.normal(size=shape)
@@ -179,6 +196,7 @@ class Outcome:
         return [("variables", self.seed.where), ("function", f"{f.unicode}   ({f.shape_text})"),
                 ("kind", f"{d.kind}, {d.shape_text}"), ("layout", d.layout),
                 ("text", d.text), ("unicode", d.unicode),
+                *([("named", d.bound_unicode)] if "\n" in getattr(d, "bound_unicode", "") else []),
                 ("check", f"max relative error vs finite differences {self.error:.1e} "
                           f"({'agrees' if self.agrees else 'DISAGREES'})")]
 
