@@ -162,9 +162,12 @@ def test_layouts_are_given_and_checked():
                                                                      "A: m×n, x: n").node
     assert "mixed" in d.unicode and "Jacobians as in numerator" in d.unicode
     assert not failing_claims(d)
-    g = md.explain("tr(A @ X)", "X", "A: m×n, X: n×m")
+    g = md.explain("tr(A @ X)", "X", "A: m×n, X: n×m")  # by default the layout chosen is the answer's own
+    assert {s.rule.split(":")[0]: s.expression for s in g.layouts}["mixed (chosen)"] is g.answer.node
+    g = md.explain("tr(A @ X)", "X", "A: m×n, X: n×m", layout="numerator")
     assert {s.rule.split(":")[0]: s.expression for s in g.layouts}["numerator (chosen)"] is \
         md.parse("A", "A: m×n").node  # the transpose of the gradient A.T
+    assert "in numerator layout (chosen): A" in g.unicode  # stated next to the answer, never instead of it
     with pytest.raises(md.MatdiffError, match="layout"):
         md.explain("W @ X", "W", "W: m×q, X: q×n", layout="column")
 

@@ -66,7 +66,7 @@ def test_sandwich_by_middle():
 
 
 def test_trace_of_sandwich():
-    assert index_text("tr(A @ X @ B)", "X", "A: n×p, X: p×r, B: r×n") == "∂tr(A @ X @ B)/∂X[k,l] = Σ_p A[p,k] B[l,p]"
+    assert index_text("tr(A @ X @ B)", "X", "A: n×p, X: p×r, B: r×n") == "∂tr(A @ X @ B)/∂X[k,l] = Σ_q A[q,k] B[l,q]"
 
 
 def test_quadratic_form_hessian():
@@ -97,7 +97,8 @@ def test_named_function_and_spellings():
 
 def test_scalar_function_is_f_when_long():
     text = index_text("norm2(tanh(X @ W) - Y) ** 2", "W", "X: n×p, W: p×k, Y: n×k")
-    assert text == "∂f/∂W[k,l] = 2 Σ_p X[p,k] (tanh(X @ W) - Y)[p,l] (1 - tanh(X @ W) ** 2)[p,l]"
+    # no index letter is a dimension's name: W is p×k, so W[r,s] summed over q
+    assert text == "∂f/∂W[r,s] = 2 Σ_q X[q,r] (tanh(X @ W) - Y)[q,s] (1 - tanh(X @ W) ** 2)[q,s]"
 
 
 # ---- more rules ---------------------------------------------------------------------------------------
@@ -156,8 +157,8 @@ def test_latex_and_unicode_of_a_sum_and_a_quotient():
                              r"\frac{x_{i} x_{k}}{\left\lVert x \right\rVert^{3}}")
     assert d.index.unicode == "∂²‖x‖/∂xᵢ∂xₖ = δᵢₖ / ‖x‖ − xᵢ xₖ / ‖x‖³"
     t = md.derivative("tr(A @ X @ B)", "X", "A: n×p, X: p×r, B: r×n").index
-    assert t.latex == r"\frac{\partial \operatorname{tr}\left(A X B\right)}{\partial X_{kl}} = \sum_{p} A_{pk} B_{lp}"
-    assert t.unicode == "∂tr(A X B)/∂Xₖₗ = Σₚ Aₚₖ Bₗₚ"
+    assert t.latex == r"\frac{\partial \operatorname{tr}\left(A X B\right)}{\partial X_{kl}} = \sum_{q} A_{qk} B_{lq}"
+    assert t.unicode == "∂tr(A X B)/∂X[k,l] = Σ_q A[q,k] B[l,q]"  # p is a dimension; q has no subscript letter
 
 
 @pytest.mark.parametrize("convention, expected", [
@@ -185,7 +186,7 @@ def test_kron_of_vectors_where_the_matrix_routes_refuse():
     shapes = {"x": (2,), "y": ("k",)}
     e = md.parse("kron(x, y)", shapes)
     form = index_form_of(e.node, var_from_spec(e.variables["x"]), e.variables)
-    assert form.text == "∂kron(x, y)[i]/∂x[k] = Σ_p y[p] δ[i,(k,p)]"
+    assert form.text == "∂kron(x, y)[i]/∂x[r] = Σ_p y[p] δ[i,(r,p)]"  # k is y's length
     values = random_values(shapes, {"k": 3})
     reference = check.jacobian_fd(lambda x: np.kron(x, values["y"]), values["x"])
     np.testing.assert_allclose(form.evaluate(values), reference, rtol=1e-6, atol=1e-8)

@@ -418,8 +418,9 @@ def explain(
                                      help="The variable to differentiate by.")],
     where: WhereOption = None,
     layout: Annotated[ExplainLayout, typer.Option("--layout", case_sensitive=False,
-                                                  help="The layout the notation section marks as chosen.")
-                      ] = ExplainLayout.numerator,
+                                                  help="The layout the notation section marks as chosen "
+                                                       "(mixed: the answer's own).")
+                      ] = ExplainLayout.mixed,
     order: Annotated[int, typer.Option("--order", "-n", min=1, max=2, help="2 explains the Hessian.")] = 1,
     cotangent: Annotated[str, typer.Option("--cotangent", metavar="NAME",
                                            help="The upstream gradient's name, for a function that is not a "

@@ -53,12 +53,13 @@ from .steps import Step, fresh_name, math_name
 from .styles import STYLES, Math, render_parts
 
 
-def explain(expr: "str | Expression", wrt: str, shapes: Any = None, layout: str = "numerator", *,
+def explain(expr: "str | Expression", wrt: str, shapes: Any = None, layout: str = "mixed", *,
             cotangent: str = "G", order: int = 1, symmetric: str = "sym", example: bool = True) -> Derivation:
     """The derivative of `expr` by `wrt`, derived step by step (see the module docstring).
 
     `layout` (numerator, denominator or mixed) is the layout the notation section marks as chosen; every
-    layout's answer is given. `cotangent` names the upstream gradient of a function that is not a scalar.
+    layout's answer is given. The default, mixed, is the layout of the answer (gradients shaped like the
+    variable, Jacobians in numerator layout); another choice is also stated next to the answer. `cotangent` names the upstream gradient of a function that is not a scalar.
     `order=2` explains a Hessian as the derivative of the gradient. `symmetric` is as in `derivative`.
     """
     cotangent = cotangent or "G"

@@ -22,8 +22,8 @@ from ..ops.functions import stand_in_values
 from .claims import Claim, DifferentialClaim, Point, checked
 from .example import SmallExample, array_text
 from .notation import derivative_label
-from .steps import Step
-from .styles import STYLES, Math, Style
+from .steps import Step, math_name
+from .styles import STYLES, Math, Style, katex_blocks
 
 SECTIONS = ("chain", "differential", "index", "notation", "check")
 SECTION_TITLES = {
@@ -120,35 +120,43 @@ class Derivation:
     @property
     def title(self) -> Math:
         f = self.function.node
-        fname = self.names["f"]
+        fname, x = self.names["f"], math_name(self.wrt)
         if self.order == 2:
-            return Math(f"Hessian of {to_unicode(self.names['objective_node'])} by {self.wrt}: the derivative of "
-                        f"the gradient g = ∂f/∂{self.wrt}",
+            return Math(f"Hessian of {to_unicode(self.names['objective_node'])} by {x.unicode}: the derivative of "
+                        f"the gradient g = ∂f/∂{x.unicode}",
                         f"Hessian of {to_text(self.names['objective_node'])} by {self.wrt}: the derivative of "
                         f"the gradient g = df/d{self.wrt}",
                         rf"\text{{Hessian of }} {to_latex(self.names['objective_node'])}")
         if not f.shape:
-            return Math(f"∂φ/∂{self.wrt} for φ = {to_unicode(f)}", f"dphi/d{self.wrt} for phi = {to_text(f)}",
-                        rf"\frac{{\partial\varphi}}{{\partial {self.wrt}}},\ \varphi = {to_latex(f)}")
-        return Math(f"∂{fname.unicode}/∂{self.wrt} for {fname.unicode} = {to_unicode(f)}",
+            return Math(f"∂φ/∂{x.unicode} for φ = {to_unicode(f)}", f"dphi/d{self.wrt} for phi = {to_text(f)}",
+                        rf"\frac{{\partial\varphi}}{{\partial {x.latex}}},\ \varphi = {to_latex(f)}")
+        return Math(f"∂{fname.unicode}/∂{x.unicode} for {fname.unicode} = {to_unicode(f)}",
                     f"d{fname.text}/d{self.wrt} for {fname.text} = {to_text(f)}",
-                    rf"\frac{{\partial {fname.latex}}}{{\partial {self.wrt}}},\ {fname.latex} = {to_latex(f)}")
+                    rf"\frac{{\partial {fname.latex}}}{{\partial {x.latex}}},\ {fname.latex} = {to_latex(f)}")
 
     def _declarations(self) -> str:
         return ", ".join(f"{name}: {format_shape(spec.shape)}" + "".join(f" {p}" for p in sorted(spec.properties))
                          for name, spec in self.function.variables.items())
 
     def _answer_lines(self, style: Style) -> list[str]:
-        a = self.answer
+        a, x = self.answer, math_name(self.wrt)
         what = derivative_label(self.explained, self.by, self.names) if self.explained.shape else \
-            Math(f"∂φ/∂{self.wrt}", f"dphi/d{self.wrt}", rf"\partial\varphi/\partial {self.wrt}")
+            Math(f"∂φ/∂{x.unicode}", f"dphi/d{x.text}", rf"\partial\varphi/\partial {x.latex}")
         lines = [f"{what.in_style(style)} = {style.expr(a.node)}   [{a.shape_text}; {style.words(a.layout)}]"]
+        chosen = self.chosen_layout
+        if chosen is not None and chosen.expression is not a.node:  # the layout asked for, next to the answer
+            lines.append(f"{style.words(f'in {self.layout} layout (chosen): ')}{style.expr(chosen.expression)}")
         if self.vjp is not None:
-            g = self.cotangent.params[0]
+            g = math_name(self.cotangent.params[0]).in_style(style)
             phi = f"{style.phi} = {g} {style.frob} {self.names['f'].in_style(style)}"
             what = "Hessian-vector product" if self.order == 2 else "backprop rule"
-            lines.append(f"{what} ({phi}): {style.gradient(style.phi, self.wrt)} = {style.expr(self.vjp.node)}")
+            lines.append(f"{what} ({phi}): {style.gradient(style.phi, x.in_style(style))} = {style.expr(self.vjp.node)}")
         return lines
+
+    @property
+    def chosen_layout(self) -> Step | None:
+        """The notation section's step for the layout asked for (`layout`)."""
+        return next((s for s in self.layouts if s.rule.startswith(f"{self.layout} (chosen)")), None)
 
     def render(self, style_name: str = "unicode") -> str:
         """The derivation as plain text ("text": expressions in the language) or Unicode."""
@@ -261,14 +269,18 @@ class Derivation:
         """Markdown with LaTeX math ($…$, $$…$$): renders in Jupyter and on GitHub."""
         style = STYLES["latex"]
         out = [f"### ${self.title.latex}$", "", f"Variables: `{self._declarations()}`", ""]
+        x = math_name(self.wrt).latex
         what = derivative_label(self.explained, self.by, self.names).latex if self.explained.shape \
-            else rf"\frac{{\partial\varphi}}{{\partial {self.wrt}}}"
+            else rf"\frac{{\partial\varphi}}{{\partial {x}}}"
         out.append(f"**Answer** ({self.answer.layout}):\n\n$${what} = {self.answer.latex}$$")
+        chosen = self.chosen_layout
+        if chosen is not None and chosen.expression is not self.answer.node:
+            out.append(f"In {self.layout} layout (chosen): ${to_latex(chosen.expression)}$")
         if self.vjp is not None:
-            g = self.cotangent.params[0]
+            g = math_name(self.cotangent.params[0]).latex
             what = "Hessian-vector product" if self.order == 2 else "Backprop rule"
             out.append(f"**{what}** (upstream gradient ${g} = \\partial\\varphi/\\partial "
-                       f"{self.names['f'].latex}$):\n\n$$\\frac{{\\partial\\varphi}}{{\\partial {self.wrt}}} = "
+                       f"{self.names['f'].latex}$):\n\n$$\\frac{{\\partial\\varphi}}{{\\partial {x}}} = "
                        f"{self.vjp.latex}$$")
         number = 0
         for section in SECTIONS:
@@ -307,7 +319,8 @@ class Derivation:
                         rows.append(f"{lhs} &= {rhs} && {tag}")
                     else:
                         rows.append(rf"&\Rightarrow {body} && {tag}")
-                out.append("$$\n\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}\n$$")
+                out += ["$$\n\\begin{aligned}\n" + " \\\\\n".join(block) + "\n\\end{aligned}\n$$"
+                        for block in katex_blocks(rows)]
                 details = [m.latex for s in steps for m in s.details]
                 if details:
                     out.append("by " + ", ".join(f"${d}$" for d in details))
@@ -343,7 +356,7 @@ class Derivation:
             rows = []
             for step in steps:
                 rows.append(rf"{step.claim.latex} && {step.rule_in(style)}")
-            out.append("\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}")
+            out += ["\\begin{align*}\n" + " \\\\\n".join(block) + "\n\\end{align*}" for block in katex_blocks(rows)]
         if self.example is not None:
             out.append(r"\paragraph{A small explicit check}")
             out.append("\\begin{verbatim}\n" + "\n".join(self.example.assignments()) + "\n" + "\n".join(

@@ -16,6 +16,7 @@ from ..dims import VarSpec
 from ..errors import MatdiffError
 from ..expr import Node, make
 from ..language import to_latex, to_text, to_unicode
+from ..language.names import latex_name, unicode_subscripted
 from .claims import EinsumClaim, Objective, Point, TensorClaim, value_at
 from .steps import Step
 from .styles import Math
@@ -24,8 +25,12 @@ SUBSCRIPTS = str.maketrans("0123456789aehijklmnoprstuvx", "₀₁₂₃₄₅₆
 
 
 def indexed(node: Node, indices: str, style: str) -> str:
+    """node[indices] in a style: X[p,k], Xₚₖ, X_{pk}; a name's own subscript and the indices as one, W_{1,pk}
+    (W₁ indexed is (W₁)ₚₖ); anything but a variable in parentheses."""
+    if node.op == "var" and style == "latex" and indices:
+        return latex_name(node.params[0], indices)
     text = {"unicode": to_unicode, "text": to_text, "latex": to_latex}[style](node)
-    if node.op != "var":
+    if node.op != "var" or (style == "unicode" and indices and unicode_subscripted(node.params[0])):
         text = f"({text})" if style != "latex" else rf"\left({text}\right)"
     if not indices:
         return text
@@ -36,9 +41,9 @@ def indexed(node: Node, indices: str, style: str) -> str:
     return text + "_{" + indices + "}"
 
 
-def _index_definition(f: Node, fname: Math) -> EinsumClaim | None:
-    """f[i,j] written with indices, for the operations that are sums of products (an einsum)."""
-    out = "ij"[:f.ndim] if f.ndim == 2 else "i"[:f.ndim]
+def _index_definition(f: Node, fname: Math, out: str, pool: list) -> EinsumClaim | None:
+    """f[i,j] written with indices, for the operations that are sums of products (an einsum); `out` are its
+    entry's indices and `pool` the letters to sum over (none of them a dimension's name)."""
     operands: list[Node] = []
     subscripts: list[str] = []
     if f.op == "matmul":
@@ -46,7 +51,7 @@ def _index_definition(f: Node, fname: Math) -> EinsumClaim | None:
         # indices (absent at a vector end), the inner ones are summed
         k = len(f.args)
         free = iter(out)
-        letters = iter("prstuv")  # letters with Unicode subscripts
+        letters = iter(sorted(pool, key=lambda c: c not in "prstuv"))  # letters with Unicode subscripts first
         first_vector, last_vector = f.args[0].ndim == 1, f.args[-1].ndim == 1
         bounds = [None if first_vector else next(free)] + [next(letters) for _ in range(k - 1)]
         bounds.append(None if last_vector else next(free))
@@ -55,11 +60,11 @@ def _index_definition(f: Node, fname: Math) -> EinsumClaim | None:
                               bounds[1] if t == 1 else bounds[k - 1])
             operands.append(factor)
     elif f.op == "transpose":
-        operands, subscripts = [f.args[0]], ["ji"]
+        operands, subscripts = [f.args[0]], [out[::-1]]
     elif f.op == "mul" and all(a.shape == f.shape for a in f.args):
         operands, subscripts = list(f.args), [out] * len(f.args)
     elif f.op == "outer":
-        operands, subscripts = list(f.args), ["i", "j"]
+        operands, subscripts = list(f.args), list(out)
     else:
         return None
     spec = ",".join(subscripts) + "->" + out
@@ -80,7 +85,8 @@ def _index_definition(f: Node, fname: Math) -> EinsumClaim | None:
             total = ("sum_" + summed + " ") if summed else ""
             return f"{lhs} = {total}{' '.join(parts)}"
         total = (r"\sum_{" + summed + "} ") if summed else ""
-        return f"{fname.latex}_{{{out}}} = {total}{' '.join(parts)}"
+        return f"{{{fname.latex}}}_{{{out}}} = {total}{' '.join(parts)}" if "_" in fname.latex else \
+            f"{fname.latex}_{{{out}}} = {total}{' '.join(parts)}"
 
     return EinsumClaim(f, spec, tuple(operands), Math(spelled("unicode"), spelled("text"), spelled("latex")))
 
@@ -88,7 +94,9 @@ def _index_definition(f: Node, fname: Math) -> EinsumClaim | None:
 def index_route_steps(f: Node, x: Node, objective: Objective, names: dict, answer: Derivative,
                       vjp_answer: Derivative | None, variables: Mapping[str, VarSpec]) -> tuple[list[Step], str]:
     steps: list[Step] = []
-    definition = _index_definition(f, names["f"])
+    from ..calculus.index.form import index_letters
+    out, _, pool = index_letters(f, x, variables)
+    definition = _index_definition(f, names["f"], "".join(out), pool)
     if definition is not None:
         words = ("definition, indices i, j for the entries, summed over repeated letters",)
         steps.append(Step("index", words[0], definition, f, f.shape, words))
@@ -110,21 +118,23 @@ def index_route_steps(f: Node, x: Node, objective: Objective, names: dict, answe
             phi = make("sum", (make("mul", (g, f), (), f.shape),), (None, None), ())
             contracted = index_form_of(phi, x, dict(variables, **{g.params[0]: VarSpec(g.params[0], g.shape)}),
                                        header={"name": "φ"})
-            fi = "ij"[:f.ndim]
-            vi = "kl"[:x.ndim]
+            fi = "".join(form.free_indices[:f.ndim])
+            vi = "".join(contracted.free_indices)
             gname = g.params[0]
             rhs = [part.split(" = ", 1)[1] for part in (contracted.unicode, contracted.text, contracted.latex)]
             vjp_node = vjp_answer.node
-            f_sub, x_sub = fi.translate(SUBSCRIPTS), vi.translate(SUBSCRIPTS)
+            f_sub = fi.translate(SUBSCRIPTS)
+            fl = names["f"].latex
+            f_entry = f"{{{fl}}}_{{{fi}}}" if "_" in fl else f"{fl}_{{{fi}}}"
             total = Math(
-                f"∂φ/∂{x.params[0]}{x_sub} = Σ{f_sub} {gname}{f_sub} "
-                f"∂{names['f'].unicode}{f_sub}/∂{x.params[0]}{x_sub} = {rhs[0]}"
+                f"∂φ/∂{indexed(x, vi, 'unicode')} = Σ{f_sub} {indexed(g, fi, 'unicode')} "
+                f"∂{names['f'].unicode}{f_sub}/∂{indexed(x, vi, 'unicode')} = {rhs[0]}"
                 f" = {indexed(vjp_node, vi, 'unicode')}",
                 f"dphi/d{x.params[0]}[{','.join(vi)}] = sum_{fi} {gname}[{','.join(fi)}] "
                 f"d{names['f'].text}[{','.join(fi)}]/d{x.params[0]}[{','.join(vi)}] = {rhs[1]}"
                 f" = {indexed(vjp_node, vi, 'text')}",
-                rf"\frac{{\partial\varphi}}{{\partial {x.params[0]}_{{{vi}}}}} = \sum_{{{fi}}} {gname}_{{{fi}}}"
-                rf" \frac{{\partial {names['f'].latex}_{{{fi}}}}}{{\partial {x.params[0]}_{{{vi}}}}} = {rhs[2]}"
+                rf"\frac{{\partial\varphi}}{{\partial {indexed(x, vi, 'latex')}}} = \sum_{{{fi}}} "
+                rf"{indexed(g, fi, 'latex')} \frac{{\partial {f_entry}}}{{\partial {indexed(x, vi, 'latex')}}} = {rhs[2]}"
                 rf" = {indexed(vjp_node, vi, 'latex')}")
 
             def as_written(values, sizes, node=vjp_node):

@@ -16,18 +16,19 @@ from ..language import to_latex, to_text, to_unicode
 from ..ops import transpose
 from .claims import LayoutClaim, Objective
 from .index import SUBSCRIPTS
-from .steps import Step
+from .steps import Step, math_name
 from .styles import Math
 
 LAYOUTS = ("numerator", "denominator", "mixed")
 
 
 def derivative_label(f: Node, x: Node, names: dict) -> Math:
-    fn, xn = names["f"], x.params[0]
+    fn, xn = names["f"], math_name(x.params[0])
     if not x.shape or (f.ndim == 1 and x.ndim == 1):
-        return Math(f"∂{fn.unicode}/∂{xn}", f"d{fn.text}/d{xn}", rf"\frac{{\partial {fn.latex}}}{{\partial {xn}}}")
-    return Math(f"∂ vec({fn.unicode})/∂ vec({xn})ᵀ", f"d vec({fn.text}) / d vec({xn})",
-                rf"\frac{{\partial \operatorname{{vec}}{fn.latex}}}{{\partial \operatorname{{vec}}({xn})^\top}}")
+        return Math(f"∂{fn.unicode}/∂{xn.unicode}", f"d{fn.text}/d{xn.text}",
+                    rf"\frac{{\partial {fn.latex}}}{{\partial {xn.latex}}}")
+    return Math(f"∂ vec({fn.unicode})/∂ vec({xn.unicode})ᵀ", f"d vec({fn.text}) / d vec({xn.text})",
+                rf"\frac{{\partial \operatorname{{vec}}({fn.latex})}}{{\partial \operatorname{{vec}}({xn.latex})^\top}}")
 
 
 def layout_steps(f: Node, x: Node, objective_f: Objective, answer: Derivative, names: dict, chosen: str,
@@ -68,8 +69,9 @@ def layout_steps(f: Node, x: Node, objective_f: Objective, answer: Derivative, n
         expression, arrangement, description = table[layout]
         marker = " (chosen)" if layout == chosen else ""
         words = (f"{layout}{marker}: {description}",)
-        shown = Math(f"{layout}: {to_unicode(expression)}", f"{layout}: {to_text(expression)}",
-                     rf"\text{{{layout}: }} {to_latex(expression)}")
+        row = arrangement == "row"  # a gradient by a vector as the row ∂φ/∂xᵀ: (X w − y)ᵀX, not Xᵀ(X w − y)
+        shown = Math(f"{layout}: {to_unicode(expression, row=row)}", f"{layout}: {to_text(expression)}",
+                     rf"\text{{{layout}: }} {to_latex(expression, row=row)}")
         claim = LayoutClaim(objective_f, x, expression, arrangement, shown, symmetric)
         steps.append(Step("notation", words[0], claim, expression, expression.shape, words))
     return steps

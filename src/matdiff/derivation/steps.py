@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ..dims import format_shape
 from ..expr import Node, make
 from ..language import to_latex, to_text, to_unicode
+from ..language.names import latex_name, unicode_name
 from ..ops import var, zeros
 from .claims import Claim
 from .styles import STYLES, Math, Style, as_math, render_parts
@@ -130,8 +131,8 @@ def fresh_name(preferred: Sequence[str], taken: set) -> str:
 
 
 def math_name(name: str) -> Math:
-    latex = name if len(name) == 1 else (rf"\mathrm{{{name}}}" if name.isalpha() else name)
-    return Math(name, name, latex)
+    """A name as each style writes it: W1 is W₁, W1 and W_{1}; lam is λ, lam and \\lambda."""
+    return Math(unicode_name(name), name, latex_name(name))
 
 
 # ---- the form of a rule: an operation with its long operands as placeholders ----------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..expr import Node
 from ..language import to_latex, to_text, to_unicode
+from ..language.names import GREEK
 from ..ops import ONE, const, mul, split_coefficient
 
 
@@ -72,10 +73,24 @@ class LatexStyle(Style):
         return _bar(to_latex(node), self)
 
     def words(self, text: str) -> str:
-        return r"\text{" + text.replace("_", r"\_") + "}" if text.strip() else text
+        """Words in \\text{…}; their math symbols (∂, ⊙, ᵀ, Greek letters) as math inside it, since a text
+        font has none of them: `dD = (∂D/∂s) ds` is \\text{dD = ($\\partial$D/$\\partial$s) ds}."""
+        if not text.strip():
+            return text
+        return r"\text{" + "".join(_TEXT_MATH.get(c, c) for c in text.replace("_", r"\_")) + "}"
 
     def gradient(self, top: str, bottom: str) -> str:
         return rf"\frac{{\partial {top}}}{{\partial {bottom}}}"
+
+
+_SYMBOLS = {"∂": r"\partial", "⊙": r"\odot", "⊗": r"\otimes", "‖": r"\|", "Σ": r"\Sigma", "−": "-", "↦": r"\mapsto",
+            "⇒": r"\Rightarrow", "×": r"\times", "≈": r"\approx", "→": r"\to", "′": "'", "ᵀ": r"^\top",
+            "⁻": "^-", "𝟙": r"\mathbf{1}", "δ": r"\delta", "φ": r"\varphi", "Ḡ": r"\bar{G}", "ḡ": r"\bar{g}",
+            "ε": r"\epsilon"}
+_SYMBOLS.update({letter: "\\" + name for name, letter in GREEK.items() if letter not in _SYMBOLS})
+_SYMBOLS.update({c: f"^{d}" for c, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")})
+_SYMBOLS.update({c: f"_{d}" for c, d in zip("₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ", "0123456789aehijklmnoprstuvx")})
+_TEXT_MATH = {c: f"${m}$" for c, m in _SYMBOLS.items() if c != "−"} | {"−": "-"}
 
 
 def _bar(text: str, style: Style) -> str:
@@ -84,6 +99,26 @@ def _bar(text: str, style: Style) -> str:
 
 
 STYLES: dict[str, Style] = {"unicode": Style(), "text": TextStyle(), "latex": LatexStyle()}
+
+
+# KaTeX (the page) stops a formula after 1000 macro expansions; \operatorname and \, take 3 each, \colon one
+_EXPANSIONS = ((r"\operatorname", 3), (r"\,", 3), (r"\colon", 1), (r"\qquad", 1))
+KATEX_BUDGET = 900
+
+
+def katex_blocks(rows: Sequence[str], budget: int = KATEX_BUDGET) -> list[list[str]]:
+    """Consecutive rows of an aligned display, grouped so that each group renders in KaTeX: a long derivation
+    (fifty steps of a Cholesky factor's differential) is several aligned blocks, never one it refuses."""
+    blocks: list[list[str]] = []
+    used = budget
+    for row in rows:
+        cost = sum(row.count(macro) * weight for macro, weight in _EXPANSIONS)
+        if not blocks or used + cost > budget:
+            blocks.append([])
+            used = 0
+        blocks[-1].append(row)
+        used += cost
+    return blocks
 
 
 def wrap_sum(node: Node, text: str) -> str:

@@ -23,6 +23,7 @@ from ..dims import DimProduct
 from ..expr import Node, spell_with, topological
 from ..ops import OPS, is_symmetric, matmul_chain, mul, split_coefficient, transpose
 from ..ops.algebra import transposes_in
+from .names import latex_name, unicode_name
 
 # ---- display trees ----------------------------------------------------------------------------
 
@@ -31,7 +32,8 @@ from ..ops.algebra import transposes_in
 class Disp:
     kind: str  # name num call T neg add mul matmul div pow
     items: tuple = ()
-    value: object = None  # name text, number, function op name
+    value: object = None  # name text, number, function op name; "dims" for a product of dimensions; for
+    # a vector v @ M, the column Mᵀ v that the math renderers write (the text keeps v @ M)
     size: int = 0  # syntax-tree nodes of the printed text
     cost: int = 0  # size, plus 2 for each transpose of a compound: prefer transposes at the leaves
     ndim: int = -1  # of the value shown, where known: math renderers write a leading vector as a row
@@ -88,10 +90,10 @@ def _dim(d) -> Disp:
     if isinstance(d, int):
         return _num(d)  # an int, printed exactly however large (a float of 10 ** 20 prints as 1e+20)
     if isinstance(d, str):
-        return _name(d)
+        return replace(_name(d), ndim=0)
     assert isinstance(d, DimProduct)
-    parts = ([_num(d.coefficient)] if d.coefficient != 1 else []) + [_name(s) for s in d.symbols]
-    return _chain("mul", parts)
+    parts = ([_num(d.coefficient)] if d.coefficient != 1 else []) + [replace(_name(s), ndim=0) for s in d.symbols]
+    return replace(_chain("mul", parts), value="dims", ndim=0)  # n * n: n² in Unicode and LaTeX
 
 
 def _prefixed(prefix: list[Disp], shown: Disp) -> Disp:
@@ -99,14 +101,16 @@ def _prefixed(prefix: list[Disp], shown: Disp) -> Disp:
     `s * A @ B` reads as (s * A) @ B and `s * A / b` as (s * A) / b, which the constructors make
     s * (A @ B) and s * (A / b) again; `2 * s * X` is one flat product."""
     if shown.kind == "matmul":
-        return _chain("matmul", [_prefixed(prefix, shown.items[0]), *shown.items[1:]])
+        column = shown.value  # the math renderers' Mᵀ v for v @ M: the prefix goes to its first factor
+        return replace(_chain("matmul", [_prefixed(prefix, shown.items[0]), *shown.items[1:]]), ndim=shown.ndim,
+                       value=None if column is None else _prefixed(prefix, column))
     if shown.kind == "div":
-        return _bin("div", _prefixed(prefix, shown.items[0]), shown.items[1])
+        return replace(_bin("div", _prefixed(prefix, shown.items[0]), shown.items[1]), ndim=shown.ndim)
     if shown.kind == "mul":
-        return _chain("mul", list(prefix) + list(shown.items))
+        return replace(_chain("mul", list(prefix) + list(shown.items)), ndim=shown.ndim)
     if shown.kind == "num" and shown.value == 1.0:  # 2 * (1 / x) is 2 / x
         return _chain("mul", list(prefix))
-    return _chain("mul", list(prefix) + [shown])
+    return replace(_chain("mul", list(prefix) + [shown]), ndim=shown.ndim)
 
 
 def _transposes_termwise(terms) -> bool:
@@ -200,7 +204,13 @@ class _Displayer:
             if node.ndim == 2:
                 flipped = _t(flipped)
             chosen = _smaller(built, flipped)
-            return chosen if chosen is built or _flipped_reads_back(node) else built
+            if chosen is not built and not _flipped_reads_back(node):
+                chosen = built
+            other = flipped if chosen is built else built
+            if node.ndim == 1 and chosen.items[0].ndim == 1 and other.items[0].ndim != 1:
+                # the text's v @ M is a vector: the math renderers write the column Mᵀ v, as a textbook does
+                chosen = replace(chosen, value=replace(other, ndim=1))
+            return chosen
         if op == "div":
             return _bin("div", self.best(args[0]), self.best(args[1]))
         if op == "pow":
@@ -371,13 +381,95 @@ _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _SUBSCRIPT = str.maketrans("0123456789aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
 
 
-class _UnicodeRenderer(_TextRenderer):
-    """Math for a terminal: Xᵀ, X⁻¹, ⊙, ⊗, ‖x‖, tr, Iₙ."""
+def _is_scalar(d: Disp) -> bool:
+    return d.kind == "num" or d.ndim == 0
+
+
+def _powers(items) -> list[tuple[Disp, int]]:
+    """Equal scalar names next to each other as one power: n n is n²."""
+    out: list[tuple[Disp, int]] = []
+    for item in items:
+        if out and item.kind == "name" and _is_scalar(item) and out[-1][0] == item:
+            out[-1] = (item, out[-1][1] + 1)
+        else:
+            out.append((item, 1))
+    return out
+
+
+class _MathRenderer(_TextRenderer):
+    """What the Unicode and LaTeX renderers share: products as a textbook writes them. A scalar multiplies
+    by juxtaposition (`λ I`, `2 Xᵀ(X w − y)`; a number after the first factor by `·`), `⊙` stands only
+    between arrays, a vector v @ M is the column Mᵀ v, and a chain that starts with a vector starts with
+    its transpose (xᵀ A x)."""
+
+    hadamard = dot = ""
+    tight: str | None = "("  # a factor in parentheses follows the one before without a space: Xᵀ(X w − y)
+
+    def _raised(self, text: str, exponent: int) -> str:
+        raise NotImplementedError
+
+    def _product(self, d: Disp) -> str:
+        parts = _powers(d.items)
+        hadamard = [not _is_scalar(a) and not _is_scalar(b) and b.kind != "num"
+                    for (a, _), (b, _) in zip(parts, parts[1:])]  # ⊙ between parts i and i + 1
+        out = []
+        scalars_before = True  # only scalars so far: what follows may be a whole product, 2 Xᵀ Y
+        for position, (p, exponent) in enumerate(parts):
+            whole = scalars_before and p.kind in ("matmul", "mul", "div") and position > 0
+            beside = (position and hadamard[position - 1]) or (position < len(hadamard) and hadamard[position])
+            if beside and p.kind in ("matmul", "div"):  # (Aᵀ x) ⊙ y: a matrix product is never read into ⊙
+                whole = False
+            text = self.render(p, PRODUCT + 1 if beside and p.kind in ("matmul", "div") else
+                               PRODUCT if position == 0 or whole else PRODUCT + 1)
+            if exponent > 1:
+                text = self._raised(self.render(p, ATOM), exponent)
+            if position:
+                if p.kind == "num":
+                    text = f"{self.dot}{text}"
+                elif hadamard[position - 1]:
+                    text = f"{self.hadamard}{text}"
+                else:
+                    text = " " + text
+            out.append(text)
+            scalars_before = scalars_before and _is_scalar(p)
+        return "".join(out)
+
+    def _matmul(self, d: Disp) -> str:
+        if d.value is not None:
+            d = d.value
+        first, rest = d.items[0], list(d.items[1:])
+        if first.kind == "mul" and first.ndim == 1 and _is_scalar(first.items[0]):
+            # 2 xᵀ A x: the scalars in front of the transposed vector
+            count = next(i for i, p in enumerate(first.items) if not _is_scalar(p))
+            vector = replace(_chain("mul", list(first.items[count:])), ndim=1)
+            inner = replace(_chain("matmul", [vector, *rest]), ndim=d.ndim)
+            return self._product(_chain("mul", [*first.items[:count], inner]))
+        out = [self._transposed(first) if first.ndim == 1 else self.render(first, PRODUCT)]
+        for p in rest:
+            text = self.render(p, PRODUCT + 1)
+            out.append(text if self.tight and text.startswith(self.tight) else " " + text)
+        return "".join(out)
+
+    def _row(self, d: Disp) -> str:
+        """A vector written as a row: (X w − y)ᵀ X for the v @ M that is otherwise the column Xᵀ(X w − y)."""
+        if d.kind == "matmul" and d.value is not None:
+            return self.render(replace(d, value=None))
+        return self._transposed(d)
+
+
+class _UnicodeRenderer(_MathRenderer):
+    """Math for a terminal: Xᵀ, X⁻¹, ⊙, ⊗, ‖x‖, tr, Iₙ, W₁, λ."""
 
     field = "unicode"
+    hadamard, dot = " ⊙ ", " · "
+
+    def _raised(self, text: str, exponent: int) -> str:
+        return text + str(exponent).translate(_SUPERSCRIPT)
 
     def _render(self, d: Disp) -> str:
         kind = d.kind
+        if kind == "name":
+            return unicode_name(d.value)
         if kind == "num":
             return _format_number(d.value).replace("-", "−")
         if kind == "call":
@@ -394,15 +486,9 @@ class _UnicodeRenderer(_TextRenderer):
                 out.append(("−" if sign == "-" else "") + text if i == 0 else f" {sym} {text}")
             return "".join(out)
         if kind == "mul":
-            out = [self.render(d.items[0], PRODUCT)]
-            for prev, p in zip(d.items, d.items[1:]):
-                symbol = " " if prev.kind == "num" else " ⊙ "
-                out.append(symbol + self.render(p, PRODUCT + 1))
-            return "".join(out)
+            return self._product(d)
         if kind == "matmul":
-            first, rest = d.items[0], d.items[1:]
-            head = self.render(first, ATOM) + "ᵀ" if first.ndim == 1 else self.render(first, PRODUCT)
-            return " ".join([head] + [self.render(p, PRODUCT + 1) for p in rest])
+            return self._matmul(d)
         if kind == "div":
             return self.render(d.items[0], PRODUCT) + " / " + self.render(d.items[1], PRODUCT + 1)
         if kind == "pow":
@@ -413,7 +499,9 @@ class _UnicodeRenderer(_TextRenderer):
         return super()._render(d)
 
     def _sub(self, d: Disp) -> str:
-        text = self.render(d).replace(" * ", "")
+        """A subscript: Iₙ, Iₙₘ, Iₙ² (n * n), or I[2k] where no subscript letters exist."""
+        text = "".join(self.render(p) if e == 1 else self._raised(self.render(p, ATOM), e)
+                       for p, e in _powers(d.items)) if d.kind == "mul" else self.render(d)
         translated = text.translate(_SUBSCRIPT)
         return translated if all(not c.isascii() for c in translated) else f"[{text}]"
 
@@ -429,8 +517,15 @@ class _UnicodeRenderer(_TextRenderer):
         return f"{spelling}({', '.join(inner)})"
 
 
-class _LatexRenderer(_TextRenderer):
-    """LaTeX math (no surrounding dollars)."""
+class _LatexRenderer(_MathRenderer):
+    """LaTeX math (no surrounding dollars) that KaTeX renders: W_{1}, \\alpha, \\sqrt{x}, I_{n^{2}}."""
+
+    field = "latex"
+    hadamard, dot = r" \odot ", r" \cdot "
+    tight = None  # TeX spaces a product itself
+
+    def _raised(self, text: str, exponent: int) -> str:
+        return f"{{{text}}}^{{{exponent}}}"
 
     def render(self, d: Disp, minimum: int = 0) -> str:
         text = self._render(d)
@@ -439,12 +534,7 @@ class _LatexRenderer(_TextRenderer):
     def _render(self, d: Disp) -> str:
         kind = d.kind
         if kind == "name":
-            name = d.value
-            if len(name) > 1 and name[1:].isdigit():
-                return f"{name[0]}_{{{name[1:]}}}"
-            if len(name) > 1 and "_" not in name:
-                return rf"\mathrm{{{name}}}"
-            return name.replace("_", r"\_")
+            return latex_name(d.value)
         if kind == "num":
             return _format_number(d.value)
         if kind == "call":
@@ -460,28 +550,26 @@ class _LatexRenderer(_TextRenderer):
                 out.append(("-" if sign == "-" else "") + text if i == 0 else f" {sign} {text}")
             return "".join(out)
         if kind == "mul":
-            out = [self.render(d.items[0], PRODUCT)]
-            for prev, p in zip(d.items, d.items[1:]):
-                symbol = " " if prev.kind == "num" else r" \odot "
-                out.append(symbol + self.render(p, PRODUCT + 1))
-            return "".join(out)
+            return self._product(d)
         if kind == "matmul":
-            first, rest = d.items[0], d.items[1:]
-            head = "{" + self.render(first, ATOM) + r"}^\top" if first.ndim == 1 else self.render(first, PRODUCT)
-            return " ".join([head] + [self.render(p, PRODUCT + 1) for p in rest])
+            return self._matmul(d)
         if kind == "div":
             return r"\frac{" + self.render(d.items[0]) + "}{" + self.render(d.items[1]) + "}"
         if kind == "pow":
             return "{" + self.render(d.items[0], ATOM) + "}^{" + self.render(d.items[1]) + "}"
         return super()._render(d)
 
-    field = "latex"
-
     def _parenthesised(self, text: str) -> str:
         return rf"\left({text}\right)"
 
     def _transposed(self, d: Disp) -> str:
         return "{" + self.render(d, ATOM) + r"}^\top"
+
+    def _sub(self, d: Disp) -> str:
+        if d.kind == "mul":  # n * n as n^{2}, 2 * n as 2n
+            return "".join(self.render(p) if e == 1 else self._raised(self.render(p, ATOM), e)
+                           for p, e in _powers(d.items))
+        return self.render(d)
 
     def _call(self, d: Disp) -> str:
         args, keywords = d.items
@@ -543,14 +631,18 @@ def to_text(node: Node) -> str:
 spell_with(to_text)  # str(node) and error messages write nodes in the language
 
 
-def to_unicode(node: Node) -> str:
+def to_unicode(node: Node, row: bool = False) -> str:
+    """The node in Unicode math; `row` writes a vector as a row, (X w − y)ᵀ X rather than Xᵀ(X w − y)."""
     with _DeepRecursion():
-        return _UNICODE.render(display(node))
+        shown = display(node)
+        return _UNICODE._row(shown) if row and node.ndim == 1 else _UNICODE.render(shown)
 
 
-def to_latex(node: Node) -> str:
+def to_latex(node: Node, row: bool = False) -> str:
+    """The node in LaTeX math (no dollars); `row` as for `to_unicode`."""
     with _DeepRecursion():
-        return _LATEX.render(display(node))
+        shown = display(node)
+        return _LATEX._row(shown) if row and node.ndim == 1 else _LATEX.render(shown)
 
 
 def display_size(node: Node) -> int:

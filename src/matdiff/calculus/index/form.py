@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ...dims import Shape, dim_value, format_shape
+from ...dims import Shape, dim_symbols, dim_value, format_shape
 from ...errors import NotSupportedError
 from ...expr import Node, free_variables
 from ...ops import const, ones, power, transpose, var
@@ -20,9 +20,32 @@ from .reading import index_terms
 from .spelling import _LATEX, _SUBSCRIPT_LETTERS, _TEXT, _UNICODE, _UNICODE_BRACKETS, LABEL_LIMIT
 from .terms import DELTA, Delta, Factor, Reshaped, Term, _eliminate, _merge, _names, _rename
 
-FUNCTION_INDICES = ("i", "j")
-VARIABLE_INDICES = ("k", "l")
+FUNCTION_INDICES = ("ij", "ab", "gh")  # the first pair none of whose letters names a dimension or a variable
+VARIABLE_INDICES = ("kl", "rs", "uv", "cd", "ef")
 SUMMATION_LETTERS = "pqrstuvwabcdefghmnoxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def index_letters(base: Node, by: Node, variables: Mapping = ()) -> tuple[tuple, tuple, list]:
+    """(function indices, variable indices, summation letters) for ∂base/∂by: i, j; k, l; p, q, r, ... as a
+    textbook writes them, except a letter that names a dimension or a variable (W: p×k is indexed W[r,s] and
+    summed over q, never over p)."""
+    taken = {v.params[0] for v in free_variables(base) | {by}} | set(variables)
+    for node in (base, by):
+        taken.update(dim_symbols(node.shape))
+    for spec in getattr(variables, "values", lambda: ())():
+        taken.update(dim_symbols(spec.shape))
+
+    def pick(pairs: tuple, count: int) -> tuple:
+        for pair in pairs:
+            if not taken & set(pair[:count]):
+                return tuple(pair[:count])
+        return tuple(c for c in "abcdefghijklmnopqrstuvwxyz" if c not in taken)[:count]
+
+    fi = pick(FUNCTION_INDICES, base.ndim)
+    taken.update(fi)
+    vi = pick(VARIABLE_INDICES, by.ndim)
+    taken.update(vi)
+    return fi, vi, [c for c in SUMMATION_LETTERS if c not in taken]
 
 
 # ---- the result -------------------------------------------------------------------------------------
@@ -182,10 +205,9 @@ def index_form_of(base: Node, by: Node, variables: Mapping, symmetric: str = "no
     gradient of a scalar by a symmetric matrix as the gradient route does."""
     d_x = var("∂" + by.params[0], by.shape)  # a name no user variable can have
     df = differential(base, by, d_x)
-    fi = FUNCTION_INDICES[:base.ndim]
-    vi = VARIABLE_INDICES[:by.ndim]
     if base.ndim > 2 or by.ndim > 2:
         raise NotSupportedError("index forms are for scalars, vectors and matrices")
+    fi, vi, pool = index_letters(base, by, variables)
     dims = dict(zip(fi, base.shape)) | dict(zip(vi, by.shape))
     free = frozenset(fi) | frozenset(vi)
     terms = index_terms(df, d_x, fi, vi, dims)
@@ -197,8 +219,6 @@ def index_form_of(base: Node, by: Node, variables: Mapping, symmetric: str = "no
             diagonal = [Term(-t.coefficient, t.factors + (Factor(DELTA, vi),), t.summed) for t in terms]
             terms = terms + swapped + [t for t in (_eliminate(d, free, dims) for d in diagonal) if t is not None]
     terms = _merge(terms, free)
-    avoid = {v.params[0] for v in free_variables(base) | {by}}
-    pool = [c for c in SUMMATION_LETTERS if c not in avoid and c not in free]
     renamed = [_rename(t, fi + vi, pool, dims) for t in terms]
     header = dict(header or {})
     header.setdefault("function", base)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from ...expr import Node
+from ...language.names import latex_name, unicode_subscripted
 from .terms import Entry, Factor, Term, _names
 
 LABEL_LIMIT = 20  # a function whose text is longer is called f in the header
@@ -163,6 +164,11 @@ class _UnicodeStyle(_Style):
     def indexable(self, node: Node, text: str) -> bool:
         return node.op == "var" or _is_primary(text)
 
+    def atom(self, node: Node, entries) -> str:
+        if entries and self.subscripts and node.op == "var" and unicode_subscripted(node.params[0]):
+            return f"({self.spell(node)}){self.indices(entries)}"  # W₁ indexed is (W₁)ₖₗ, never W₁ₖₗ
+        return super().atom(node, entries)
+
     def indices(self, entries) -> str:
         if not entries:
             return ""
@@ -199,6 +205,11 @@ class _LatexStyle(_Style):
             return ""
         return "_{" + "".join(self.entry(e) for e in entries) + "}"
 
+    def atom(self, node: Node, entries) -> str:
+        if node.op == "var" and entries:  # the name's own subscript and the indices in one: W_{1,kl}
+            return latex_name(node.params[0], "".join(self.entry(e) for e in entries))
+        return super().atom(node, entries)
+
     def indexable(self, node: Node, text: str) -> bool:
         return node.op == "var" or text.endswith(r"\right)")
 
@@ -206,7 +217,9 @@ class _LatexStyle(_Style):
         return rf"\left({text}\right)"
 
     def raised(self, text: str, exponent: float) -> str:
-        return text if exponent == 1.0 else f"{text}^{{{_number(exponent)}}}"
+        if exponent == 1.0:
+            return text
+        return f"{{{text}}}^{{{_number(exponent)}}}" if "^" in text else f"{text}^{{{_number(exponent)}}}"
 
     def summation(self, names: list) -> str:
         return r"\sum_{" + ",".join(names) + "}" if names else ""
