@@ -1,0 +1,161 @@
+"""Formulas written in LaTeX read to the expressions they mean.
+
+Every [[expression]] of the LaTeX seeds (../shared/corpus/latex/seeds.toml: formulas as the pages
+matdiff was started from write them) reads to the node of its `means`; the entries not read yet are
+listed with the reason, strictly, so that one read later must leave the list. Then the pieces:
+products by juxtaposition settled by the shapes, the spellings of the transpose, the functions, the
+declarations as pages write them, and the formulas with two readings, which are errors showing both.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import matdiff as md
+from matdiff.language.latex import AmbiguityError, parse_latex
+
+SEEDS = Path(os.environ.get("MATDIFF_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus" /
+                            "check.py")).parent / "latex" / "seeds.toml"
+ENTRIES = tomllib.loads(SEEDS.read_text())["expression"] if SEEDS.is_file() else []
+
+NOT_READ_YET = {
+    "latex-seed-index-D": "index notation (D_{ij} = \\sum_k W_{ik} X_{kj}) is not read yet",
+    "latex-seed-index-AXB": "index notation over lower-case entries of declared matrices is not read yet",
+    "latex-seed-einstein-WX": "index notation with Einstein's summation is not read yet",
+}
+
+
+def _param(entry):
+    marks = [pytest.mark.xfail(reason=NOT_READ_YET[entry["id"]], strict=True, raises=md.NotSupportedError)] \
+        if entry["id"] in NOT_READ_YET else []
+    return pytest.param(entry, id=entry["id"], marks=marks)
+
+
+@pytest.mark.skipif(not ENTRIES, reason="the LaTeX seeds (../shared/corpus/latex) are not here")
+@pytest.mark.parametrize("entry", [_param(e) for e in ENTRIES])
+def test_a_seed_formula_reads_to_what_it_means(entry):
+    assert parse_latex(entry["latex"], entry["where"]) is md.parse(entry["means"], entry["vars"]).node
+
+
+WHERE = "x: n, y: n, A: n×n, B: n×n, X: n×n, W: m×q, Y: m×q, V: q×p, s: scalar, lam: scalar, g: function"
+
+
+def reads(latex: str, where: str = WHERE) -> str:
+    return str(parse_latex(latex, where))
+
+
+def means(text: str, where: str = WHERE):
+    return md.parse(text, where).node
+
+
+@pytest.mark.parametrize("latex, text", [
+    (r"x^T A x", "x @ A @ x"),
+    (r"\mathbf{W}\mathbf{V}", "W @ V"),
+    (r"W \cdot V", "W @ V"),
+    (r"x y^T", "outer(x, y)"),
+    (r"x^T y", "x @ y"),
+    (r"s W", "s * W"),
+    (r"W s", "W * s"),
+    (r"2 x^T A x", "2 * (x @ A @ x)"),
+    (r"\lambda \|W\|_F^2", "lam * norm2(W) ** 2"),
+    (r"A X B", "A @ X @ B"),
+    (r"x^T (A + B) y", "x @ (A + B) @ y"),
+    (r"\mathbf{1}_n^T x", "ones(n) @ x"),
+    (r"\mathbf{1}^T x", "ones(n) @ x"),
+    (r"A I", "A"),
+    (r"A + I", "A + eye(n)"),
+    (r"A + I_n", "A + eye(n)"),
+])
+def test_a_product_written_side_by_side_is_the_one_the_shapes_allow(latex, text):
+    assert parse_latex(latex, WHERE) is means(text)
+
+
+@pytest.mark.parametrize("latex", [r"A^T", r"A^\top", r"A^{\top}", r"A^{T}", r"A^{\mathsf T}", r"A^{\mathsf{T}}",
+                                   r"A'", r"A^\intercal", r"A^{\text{T}}"])
+def test_every_spelling_of_the_transpose(latex):
+    assert parse_latex(latex, WHERE) is means("A.T")
+
+
+@pytest.mark.parametrize("latex, text", [
+    (r"A^{-1}", "inv(A)"),
+    (r"(A + B)^{-1}", "inv(A + B)"),
+    (r"\operatorname{tr}(A X)", "tr(A @ X)"),
+    (r"\mathrm{Tr}(A X)", "tr(A @ X)"),
+    (r"\mathrm{tr}\, X", "tr(X)"),
+    (r"tr(XA)", "tr(X @ A)"),
+    (r"\det X", "det(X)"),
+    (r"\log\det X", "logdet(X)"),
+    (r"\log|X|", "logdet(X)"),
+    (r"\|W - Y\|_F^2", "norm2(W - Y) ** 2"),
+    (r"\Vert W\Vert_F", "norm2(W)"),
+    (r"\left\| W \right\|_F", "norm2(W)"),
+    (r"W \odot Y", "W * Y"),
+    (r"W \circ Y", "W * Y"),
+    (r"A \otimes B", "kron(A, B)"),
+    (r"\frac{1}{2} \|W\|_F^2", "0.5 * norm2(W) ** 2"),
+    (r"\frac{x^T A x}{s}", "(x @ A @ x) / s"),
+    (r"\sqrt{s}", "sqrt(s)"),
+    (r"\exp(W)", "exp(W)"),
+    (r"\log(s)", "log(s)"),
+    (r"\tanh(W)", "tanh(W)"),
+    (r"\sigma(W)", "sigmoid(W)"),
+    (r"\sum W", "sum(W)"),
+    (r"g(W V)", "g(W @ V)"),
+    (r"\bm x^T \boldsymbol{A} \mathbf x", "x @ A @ x"),
+    (r"-x^T A x + \lambda", "lam - x @ A @ x"),
+    (r"s^2", "s ** 2"),
+])
+def test_the_functions_and_operators(latex, text):
+    assert parse_latex(latex, WHERE) is means(text)
+
+
+@pytest.mark.parametrize("latex, where, text, variables", [
+    (r"\mathbf{W}\mathbf{X}", r"\mathbf{W} \in \Re^{m q}, \mathbf{X} \in \Re^{q n}", "W @ X", "W: m×q, X: q×n"),
+    (r"W X", r"W \in \mathbb{R}^{m \times q}, X \in \mathbb R^{q\times n}", "W @ X", "W: m×q, X: q×n"),
+    (r"x^T S^{-1} x", r"x \in \mathbb{R}^n, S \in \mathbb{S}^n_{++}", "x @ inv(S) @ x", "x: n, S: n×n spd"),
+    (r"\lambda x", r"\lambda \in \mathbb{R}, x \in \mathbb{R}^n", "lam * x", "lam: scalar, x: n"),
+    (r"D", r"\mathbf{D} = \mathbf{W}\mathbf{X}, \mathbf{W} \in \Re^{m q}, \mathbf{X} \in \Re^{q n}", "W @ X",
+     "W: m×q, X: q×n"),
+    (r"W X", {"W": ("m", "q"), "X": ("q", "n")}, "W @ X", "W: m×q, X: q×n"),
+])
+def test_declarations_as_pages_write_them(latex, where, text, variables):
+    assert parse_latex(latex, where) is md.parse(text, variables).node
+
+
+def test_a_declared_set_keeps_its_property():
+    assert md.parse_latex("S", r"S \in \mathbb{S}^n_{++}") is md.parse("S", "S: n×n spd").node
+    assert md.parse_latex("S", r"S \in \mathbb{S}^n") is md.parse("S", "S: n×n sym").node
+
+
+@pytest.mark.parametrize("latex, where, readings", [
+    (r"X^T", "X: n×n, T: scalar", ["transpose", "power"]),
+    (r"\sigma(x)", "x: n, sigma: scalar", ["logistic", "sigma times"]),
+    (r"AB", "A: n×n, B: n×n, AB: n×n", ["AB", "A·B"]),
+    (r"X^2", "X: n×n", ["matrix_power", "X ** 2"]),
+    (r"\|X\|_2", "X: n×n", ["spectral", "Frobenius"]),
+    (r"|x|", "x: n", ["norm", "absolute"]),
+])
+def test_a_formula_with_two_readings_is_an_error_showing_both(latex, where, readings):
+    with pytest.raises(AmbiguityError) as caught:
+        parse_latex(latex, where)
+    assert isinstance(caught.value, md.ParseError)
+    for reading in readings:
+        assert reading in str(caught.value)
+
+
+@pytest.mark.parametrize("latex, where, error, words", [
+    (r"x x", "x: n", md.ShapeError, "transpose one"),
+    (r"W V", "W: m×q, V: p×r", md.ShapeError, ""),
+    (r"W Z", "W: m×q", md.UnknownNameError, "'Z'"),
+    (r"\frac{\partial}{\partial W} \|W\|_F^2", "W: m×q", md.NotSupportedError, "derivative"),
+    (r"D_{ij} = W_{ik} X_{kj}", "W: m×q, X: q×n", md.NotSupportedError, "index notation"),
+    (r"\mathbf{1}", "x: n", md.ParseError, "size"),
+    (r"\Gamma(s)", "s: scalar", md.UnknownNameError, "Gamma"),
+])
+def test_what_is_not_read_says_why(latex, where, error, words):
+    with pytest.raises(error) as caught:
+        parse_latex(latex, where)
+    assert words in str(caught.value)
