@@ -184,13 +184,27 @@ def test_hessian_by_order():
     assert answer["wrt"] == ["x", "x"]
 
 
-def test_mixed_derivative_by_repeated_wrt():
+def test_mixed_derivative_is_asked_for_by_name():
     expected = md.derivative("tr(W @ X)", ("W", "X"), "W: m×q, X: q×m")
-    result = run("diff", "tr(W @ X)", "--wrt", "W", "--wrt", "X", "-w", "W: m×q, X: q×m", "-f", "json")
+    result = run("diff", "tr(W @ X)", "--wrt", "W", "--wrt", "X", "--mixed", "-w", "W: m×q, X: q×m", "-f", "json")
     assert_ok(result)
     answer = json.loads(result.stdout)
     assert answer["wrt"] == ["W", "X"]
     assert answer["derivative"]["text"] == expected.text
+
+
+def test_repeated_wrt_gives_the_gradient_by_each():
+    f, where = "norm2(X - D @ R) ** 2", "X: m×n, D: m×k, R: k×n"
+    expected = md.gradient(f, ["D", "R"], where)
+    assert list(expected) == ["D", "R"] and expected["D"].text == md.gradient(f, "D", where).text
+    result = run("diff", f, "--wrt", "D", "--wrt", "R", "-w", where, "-f", "text")
+    assert_ok(result)
+    assert result.stdout.splitlines() == [expected["D"].text, expected["R"].text]
+    result = run("diff", f, "--wrt", "D", "--wrt", "R", "-w", where, "-f", "json")
+    assert_ok(result)
+    answers = json.loads(result.stdout)
+    assert [a["wrt"] for a in answers] == [["D"], ["R"]]
+    assert [a["derivative"]["kind"] for a in answers] == ["gradient", "gradient"]
 
 
 @pytest.mark.parametrize("convention", ["sym", "cookbook", "none"])
@@ -325,7 +339,8 @@ def test_higher_order_of_a_matrix_function_is_not_supported():
 
 @pytest.mark.parametrize("args", [
     ["--wrt", "W", "--wrt", "X", "--vjp", "G"],  # a VJP is by one variable
-    ["--wrt", "W", "--wrt", "X", "--order", "2"],  # order or several variables, not both
+    ["--wrt", "W", "--wrt", "X", "--mixed", "--order", "2"],  # an order or a mixed derivative, not both
+    ["--wrt", "W", "--mixed"],  # a mixed derivative needs two variables
     ["--wrt", "W", "--format", "html"],
     ["--wrt", "W", "--symmetric", "upper"],
     ["--wrt", "W", "--order", "0"],

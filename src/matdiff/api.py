@@ -357,8 +357,28 @@ def vjp(expr: "str | Expression", wrt: str, shapes: Any = None, cotangent: str =
     return Derivative(result, variables, node, (x.params[0],), "vjp", layout, base=node, by=x)
 
 
-def gradient(expr: "str | Expression", wrt: str, shapes: Any = None, symmetric: str = "sym") -> Derivative:
-    """The gradient of a scalar expression (shape of `wrt`)."""
+class Gradients(dict):
+    """{name: Derivative}, one gradient per variable, in the order asked for (`gradient(f, ["D", "R"])`)."""
+
+    def __repr__(self) -> str:
+        return f"Gradients({', '.join(f'{name}={d.text!r}' for name, d in self.items())})"
+
+    def _repr_markdown_(self) -> str:
+        return "\n\n".join(d._repr_markdown_() for d in self.values())
+
+
+def gradient(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any = None,
+             symmetric: str = "sym") -> "Derivative | Gradients":
+    """The gradient of a scalar expression (shape of `wrt`); for a list of names, the gradient by each of them,
+    as a mapping {name: Derivative} (`gradient(f, ["D", "R"])`; the mixed second derivative d/dR of d/dD f is
+    `derivative(f, ["D", "R"])`)."""
+    if isinstance(wrt, (list, tuple)):
+        node, variables = _expression(expr, shapes)
+        if not wrt:
+            raise UnknownNameError("no variable to differentiate by")
+        function = Expression(node, variables)
+        return Gradients((_variable(name, variables).params[0], gradient(function, name, symmetric=symmetric))
+                         for name in dict.fromkeys(wrt))
     result = derivative(expr, wrt, shapes, 1, symmetric)
     if result.function.shape:
         raise NotSupportedError(f"a gradient needs a scalar function; this one is "
@@ -370,5 +390,5 @@ def hessian(expr: "str | Expression", wrt: str, shapes: Any = None) -> Derivativ
     return derivative(expr, wrt, shapes, order=2)
 
 
-__all__ = ["Expression", "Derivative", "parse", "parse_block", "derivative", "vjp", "gradient", "hessian",
+__all__ = ["Expression", "Derivative", "Gradients", "parse", "parse_block", "derivative", "vjp", "gradient", "hessian",
            "MatdiffError", "size_of"]

@@ -8,6 +8,11 @@ Commands
     matdiff diff "norm2(tanh(X @ W) - Y) ** 2" --wrt W --where "X: n×p, W: p×k, Y: n×k"
     matdiff diff "x @ A @ x" --wrt x --where "x: n, A: n×n" --order 2
     matdiff diff "W @ X" --wrt W --where "W: m×q, X: q×n" --vjp G
+    matdiff diff "norm2(X - D @ R) ** 2" --wrt D --wrt R -w "X: m×n, D: m×k, R: k×n"   (both gradients)
+    matdiff diff "norm2(X - D @ R) ** 2" --wrt D --wrt R --mixed -w "..."   (d/dR of d/dD f)
+
+Several --wrt print one report per variable: a line each in the one-line formats (text, unicode,
+latex), in the order given; a JSON array of report objects with --format json.
 
 Output formats (`--format`, both commands)
     (default)  `rich` when stdout is a terminal, `plain` when it is piped
@@ -156,15 +161,23 @@ TEXT_RENDERERS: dict[OutputFormat, Callable[[Report], str]] = {
 }
 
 
-def emit(report: Report, output_format: OutputFormat | None) -> None:
-    """Print the report to stdout in the chosen format (default: rich on a terminal, else plain)."""
+def emit(report: "Report | list[Report]", output_format: OutputFormat | None) -> None:
+    """Print the report to stdout in the chosen format (default: rich on a terminal, else plain).
+
+    Several reports (a derivative per --wrt) print one after the other: a line each in the one-line formats,
+    a blank line between blocks, and a JSON array of report objects."""
+    reports = report if isinstance(report, list) else [report]
     console = Console(highlight=False)
     if output_format is None:
         output_format = OutputFormat.rich if console.is_terminal else OutputFormat.plain
     if output_format is OutputFormat.rich:
-        render_rich(report, console)
+        for each in reports:
+            render_rich(each, console)
+    elif output_format is OutputFormat.json and len(reports) > 1:
+        typer.echo(json.dumps([report_json(each) for each in reports], indent=2, ensure_ascii=False))
     else:
-        typer.echo(TEXT_RENDERERS[output_format](report))
+        one_line = output_format in (OutputFormat.text, OutputFormat.unicode, OutputFormat.latex)
+        typer.echo(("\n" if one_line else "\n\n").join(TEXT_RENDERERS[output_format](each) for each in reports))
 
 
 @contextlib.contextmanager
@@ -254,6 +267,9 @@ DIFF_EXAMPLES = """\
 
   matdiff diff "norm2(X - D @ R) ** 2" --wrt D -w "X: m×n, D: m×k, R: k×n"
 
+  [dim]# both gradients; --mixed gives the mixed second derivative d/dR of d/dD f instead[/dim]
+  matdiff diff "norm2(X - D @ R) ** 2" --wrt D --wrt R -w "X: m×n, D: m×k, R: k×n"
+
   matdiff diff "a @ G @ a" --wrt G -w "a: n, G: n×n" --format json
 """
 
@@ -276,7 +292,8 @@ def diff(
                                               show_default=False)],
     wrt: Annotated[list[str], typer.Option(
         "--wrt", "-x", metavar="NAME", show_default=False,
-        help="The variable to differentiate by; repeat it for a mixed derivative (--wrt W --wrt V).")],
+        help="The variable to differentiate by; repeat it for the derivative by each (--wrt D --wrt R: both "
+             "gradients).")],
     where: WhereOption = None,
     order: Annotated[int, typer.Option("--order", "-n", min=1, help="The order: 2 gives the Hessian.")] = 1,
     cotangent: Annotated[Optional[str], typer.Option(
@@ -287,6 +304,9 @@ def diff(
         help="For a variable declared sym/spd: sym gives (G + Gᵀ)/2 (default), cookbook G + Gᵀ − G ⊙ I, "
              "none the unstructured gradient (the default for --vjp).")] = None,
     output_format: FormatOption = None,
+    mixed: Annotated[bool, typer.Option(
+        "--mixed", help="With several --wrt: the mixed derivative, d/dR of d/dD f for --wrt D --wrt R, instead "
+                        "of the derivative by each.")] = False,
     numeric_check: Annotated[bool, typer.Option(
         "--check", help="Also check the derivative numerically (central differences, and JAX where installed); "
                         "exit code 1 if it fails.")] = False,
@@ -296,25 +316,30 @@ def diff(
     A scalar function gives the gradient, the shape of the variable.
     A vector by a vector gives the Jacobian ∂f/∂x (numerator layout, one row per entry of f).
     Anything else gives the vec form d vec(f) / d vec(X) (column-major, Matrix Cookbook).
-    --vjp gives the backpropagation rule instead.
+    Several --wrt give the derivative by each variable, one after the other (both gradients);
+    --mixed gives the mixed derivative instead. --vjp gives the backpropagation rule.
     """
     with reporting_errors(output_format is OutputFormat.json):
-        if cotangent is not None and (len(wrt) != 1 or order != 1):
+        if cotangent is not None and (len(wrt) != 1 or order != 1 or mixed):
             raise typer.BadParameter("a VJP is by one variable, of order 1", param_hint="'--vjp'")
-        if len(wrt) > 1 and order != 1:
-            raise typer.BadParameter("give either --order or several --wrt, not both", param_hint="'--order'")
+        if mixed and len(wrt) < 2:
+            raise typer.BadParameter("a mixed derivative needs two or more --wrt", param_hint="'--mixed'")
+        if mixed and order != 1:
+            raise typer.BadParameter("give either --order or --mixed, not both", param_hint="'--order'")
         function = parse(read_expression(expression), where)
         options = {} if symmetric is None else {"symmetric": symmetric.value}
         with working("differentiating"):
             if cotangent is not None:
-                result = vjp(function, wrt[0], cotangent=cotangent, **options)
-            else:
-                result = derivative(function, tuple(wrt), order=order, **options)
-        emit(Report(function, result, cotangent), output_format)
+                results = [vjp(function, wrt[0], cotangent=cotangent, **options)]
+            elif mixed:
+                results = [derivative(function, tuple(wrt), **options)]
+            else:  # one derivative per variable, in the order given
+                results = [derivative(function, name, order=order, **options) for name in dict.fromkeys(wrt)]
+        emit([Report(function, result, cotangent) for result in results], output_format)
         if numeric_check:
             from .numeric_check import check  # loads only when asked for
             with working("checking"):
-                report = check(function, tuple(dict.fromkeys(wrt)), order=min(order if len(wrt) == 1 else 1, 2),
+                report = check(function, tuple(dict.fromkeys(wrt)), order=min(1 if mixed else order, 2),
                                **options)
             typer.echo(str(report), err=output_format is OutputFormat.json)
             if not report.ok:
