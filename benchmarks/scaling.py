@@ -18,6 +18,15 @@ Linear growth shows as flat per-k columns; a blow-up (recursion, quadratic time)
 never hidden: where the text cannot be parsed the row says why and the expression is built with
 matdiff's constructors instead, so that the derivation itself is still measured.
 
+The "derivative text" column is the one-line text's length (where its tree is small enough to print) and
+the bound form's, `.bound_text` (the repeated parts named once, the answer on the last line), with its
+characters per k: flat where printing is linear in the DAG.
+
+Then the bound forms of the network's Hessian, by x and by W1, for k = 8 ... 256: the characters of
+.bound_text / .bound_unicode / .bound_latex and per layer, the time to choose the names and print all
+three (a fresh result, as a user's first print), and whether md.parse_block reads the text back as the
+very node (and in what time).
+
 Then a wide sum, c0 * sum(tanh(x)) + c1 * sum(sin(x)) + ... + c_{k-1} * sum(sin(x)), built one `+`
 at a time as a loop in a notebook builds it, for k = 10, 100, 1000, 10000 terms (1000 with --quick):
 the time per term to build it, derive its gradient by x, print it and generate its code.
@@ -38,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import matdiff as md  # noqa: E402
 from matdiff import ops  # noqa: E402
 from _timing import ms, once, warm_median  # noqa: E402
+from matdiff.language.bindings import written_size  # noqa: E402
 
 
 # ---- two ways to build the same expression: as text for the parser, as nodes for the engine ----
@@ -148,10 +158,16 @@ def fresh_expression(family: Family, k: int) -> tuple[md.Expression, str | None]
     return md.Expression(node, md.parse_declarations(shapes)), reason
 
 
-def text_status(d: md.Derivative) -> str:
-    """The derivative's printed length, or the error printing raises."""
+ONE_LINE_LIMIT = 2_000_000  # a tree of more nodes is not printed as one line: megabytes, and seconds
+
+
+def text_status(d: md.Derivative, k: int) -> str:
+    """The derivative's printed length, as one line and with its bindings (per k), or the error printing raises."""
     try:
-        return f"{len(d.text)} chars"
+        tree = written_size(d.node)
+        line = f"{len(d.text)} chars" if tree < ONE_LINE_LIMIT else f"≥{tree} chars (not printed)"
+        bound = len(d.bound_text)
+        return f"{line}; bound {bound} ({bound / k:.0f}/k)"
     except RecursionError:
         return "RecursionError"
     except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
@@ -172,7 +188,7 @@ def measure(family: Family, k: int, repeat: int) -> dict:
     row["cold"] = sorted(colds)[len(colds) // 2]
     row["warm"], _, d = warm_median(lambda: md.derivative(expr, family.wrt, order=family.order), repeat=repeat)
     row["expr_nodes"], row["deriv_nodes"] = expr.size, d.size
-    row["text"] = text_status(d)
+    row["text"] = text_status(d, k)
     return row
 
 
@@ -199,6 +215,29 @@ def print_table(family: Family, rows: list[dict]) -> None:
         growth = lambda key: (b[key] / b["k"]) / (a[key] / a["k"])  # noqa: E731
         print(f"  per-k growth from k={a['k']} to k={b['k']} (1.0 = linear): derivative nodes "
               f"×{growth('deriv_nodes'):.2f}, cold time ×{growth('cold'):.2f}, warm time ×{growth('warm'):.2f}")
+
+
+# ---- the bound forms of a deep network's Hessian ---------------------------------------------------
+
+def bound_table(ks: list[int]) -> None:
+    print("\nnetwork sum(tanh(W_k @ ... tanh(W1 @ x))), Hessian: bound forms (chars; print = names chosen and all "
+          "three forms printed, ms)")
+    head = (f"{'k':>5} {'by':>3} {'nodes':>6} {'text':>7} {'text/k':>7} {'unicode':>8} {'latex':>7} {'latex/k':>8} "
+            f"{'print ms':>9} {'reads back':>11} {'parse ms':>9}  one line")
+    print(head)
+    print("-" * len(head))
+    for k in ks:
+        for wrt in ("x", "W1"):
+            node, shapes = network(AsNodes(), k, f"n{next(_fresh)}")
+            d = md.derivative(md.Expression(node, md.parse_declarations(shapes)), wrt, order=2)
+            printed, forms = once(lambda: (d.bound_text, d.bound_unicode, d.bound_latex))
+            text, unicode, latex = (len(form.encode()) for form in forms)
+            parsed, read = once(lambda: md.parse_block(forms[0], d.variables))
+            tree = written_size(d.node)
+            line = f"{len(d.text)} chars" if tree < 20_000_000 and k <= 64 else f"≥{tree} chars (not printed)"
+            print(f"{k:>5} {wrt:>3} {d.size:>6} {text:>7} {text / k:>7.0f} {unicode:>8} {latex:>7} {latex / k:>8.0f} "
+                  f"{ms(printed):>9} {'yes' if read.node is d.node else 'NO':>11} {ms(parsed):>9}  {line}")
+    print("  (bytes of UTF-8; flat /k columns: what is printed grows with the depth, not with the tree)")
 
 
 # ---- a wide sum, built one term at a time --------------------------------------------------------
@@ -263,6 +302,7 @@ def main(argv=None) -> int:
           f"warm = repeated (nodes interned); medians of {repeat}; time.perf_counter, one process")
     for family in FAMILIES:
         print_table(family, [measure(family, k, repeat) for k in ks])
+    bound_table([k for k in ks if 8 <= k <= 256])
     wide_sum_table([10 ** i for i in range(1, len(str(max_terms)) + 1) if 10 ** i <= max_terms])
     return 0
 

@@ -245,3 +245,35 @@ def test_the_page_shows_a_layer_norm_with_sigma(web_server, browser):
         assert browser.save_screenshot(str(ARTIFACTS / "page-bindings.png"))
     finally:
         browser.set_window_size(size["width"], size["height"])
+
+
+def test_generated_code_shows_the_bound_form_in_its_docstring():
+    expression, _ = chain(16, "layers16")
+    source = md.codegen(expression, "x", hessian=True)
+    docstring = source.split('"""')[1]
+    hessian = md.derivative(expression, "x", order=2)
+    assert f"∂²f/∂x² = {hessian.bound_text.split(chr(10))[-1]}" in docstring
+    assert f"where {hessian.bound_text.split(chr(10))[0]}" in docstring
+    assert hessian.text not in docstring and len(docstring) < len(hessian.text)
+
+
+def test_bound_latex_renders_in_katex():
+    """Every bound LaTeX block (aligned) of the corpus's answers, the ML examples and a deep Hessian, and an
+    explanation written with the same names, through KaTeX itself (throwOnError, strict)."""
+    katex = pytest.importorskip("test_katex")
+    if katex.NODE is None or not (katex.KATEX / "package.json").is_file():
+        pytest.skip("KaTeX is rendered by node with node_modules/katex (make setup)")
+    answers = [_answer(case) for case in CASES]
+    answers += [md.derivative(chain(16, "layers16")[0], wrt, order=2) for wrt in ("x", "W1")]
+    try:
+        answers += [md.derivative(LAYER_NORM, "x", "x: m×n, G: m×n"),
+                    md.derivative("sum(V * softmax(Q @ K.T, axis=1))", "Q", "Q: n×d, K: n×d, V: n×n")]
+        explained = md.explain(LAYER_NORM, "x", "x: m×n, G: m×n", example=False)
+        strings = katex.markdown_math(explained.markdown)
+    except md.MatdiffError:
+        strings = []
+    strings += [a.bound_latex for a in answers if a.bindings.lines]
+    assert len(strings) > 50
+    failures = katex.render(strings)
+    assert not failures, [(strings[f["index"]][:200], f["message"]) for f in failures[:5]]
+

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import keyword
 from collections import Counter, defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..dims import dim_symbols
 from ..expr import Node, topological
@@ -61,10 +61,32 @@ class Bound:
 
     lines: tuple[tuple[Name, Disp], ...]
     answer: Disp
+    # how each named node (and each other spelling of one: Z.T, sigma ** 2) is shown: (as built, transposed)
+    leaves: dict[Node, tuple[Disp, Disp | None]] = field(default_factory=dict, compare=False)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(name.text for name, _ in self.lines)
+
+    def rows(self, form: str) -> list[tuple[str, str]]:
+        """Each binding as (name, right-hand side), in "text", "unicode" or "latex"."""
+        renderer = _RENDERERS[form]
+        with _DeepRecursion():
+            return [(getattr(name, form), renderer.render(shown)) for name, shown in self.lines]
+
+    def render(self, node: Node, form: str) -> str:
+        """Any expression in "text", "unicode" or "latex", the named parts written by their names: how a
+        derivation's steps say what the answer's bindings name. (Math to read, not a block to parse.)"""
+        displayer = _Displayer()
+        for named, (shown, shown_t) in self.leaves.items():
+            displayer.memo[named] = shown
+            if shown_t is not None:
+                displayer.memo_t[named] = shown_t
+        for part in topological(node):  # bottom-up, as the printer does
+            displayer.best(part)
+            displayer.best_t(part)
+        with _DeepRecursion():
+            return _RENDERERS[form].render(displayer.best(node))
 
     def text(self) -> str:
         """Assignments in the language, the last line the expression (`parse_block` reads it back)."""
@@ -150,7 +172,7 @@ def _bind(root: Node, reserved, context: Node | None) -> Bound:
     for attempt in range(4):
         deep = _too_deep(order, parts, set(named), spelt, root)
         labels = {node: Name() for node in named + deep}
-        lines, answer = _displays(order, labels, spelt, split)
+        lines, answer, leaves = _displays(order, labels, spelt, split)
         used = _references([shown for _, shown in lines] + [answer])
         once = {node for node in named if used[id(labels[node])] < 2}
         if not once or attempt == 3:
@@ -158,7 +180,7 @@ def _bind(root: Node, reserved, context: Node | None) -> Bound:
         named = [node for node in named if node not in once]
     _choose_names([node for node, _ in lines], labels, reserved | _variable_names(order), order, context)
     del held
-    return Bound(tuple((labels[node], shown) for node, shown in lines), answer)
+    return Bound(tuple((labels[node], shown) for node, shown in lines), answer, leaves)
 
 
 _DEPTH = 24  # the most operations one line nests (Python's parser stops near 200 parentheses)
@@ -311,6 +333,7 @@ def _displays(order: list[Node], labels: dict[Node, Name], spelt: dict[Node, tup
     displayer = _Displayer()
     lines = []
     defined = set()
+    leaves = []
 
     def define(node: Node) -> Disp:
         lines.append((node, displayer.memo[node] if node in displayer.memo else displayer.best(node)))
@@ -332,6 +355,7 @@ def _displays(order: list[Node], labels: dict[Node, Name], spelt: dict[Node, tup
                 shown = replace(_bin("pow", leaf, _num(how)), ndim=node.ndim) if how != 1.0 else leaf
                 displayer.memo_t[node] = replace(_t(shown), ndim=node.ndim) if _flips(node) else shown
             displayer.memo[node] = shown
+            leaves.append(node)
             continue
         pieces = split.get(node)
         if pieces is not None:
@@ -343,7 +367,8 @@ def _displays(order: list[Node], labels: dict[Node, Name], spelt: dict[Node, tup
             continue
         displayer.best(node)
         displayer.best_t(node)
-    return lines, displayer.best(order[-1])
+    shown = {node: (displayer.memo[node], displayer.memo_t.get(node)) for node in [*defined, *leaves]}
+    return lines, displayer.best(order[-1]), shown
 
 
 def _flips(node: Node) -> bool:
@@ -542,3 +567,4 @@ class _Latex(_Names, _LatexRenderer):
 
 
 _TEXT, _UNICODE, _LATEX = _Text(), _Unicode(), _Latex()
+_RENDERERS = {"text": _TEXT, "unicode": _UNICODE, "latex": _LATEX}

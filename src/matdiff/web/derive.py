@@ -205,8 +205,10 @@ def _plain(value: Any) -> str:
     return value if isinstance(value, str) else getattr(value, "text", None) or str(value)
 
 
-def _step_json(step: Any, section_titles: Mapping[str, str]) -> dict[str, str]:
-    """One step of `matdiff.explain`, whatever form it takes (a dict, an object, text), as title/text/latex."""
+def _step_json(step: Any, section_titles: Mapping[str, str],
+               styles: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """One step of `matdiff.explain`, whatever form it takes (a dict, an object, text), as title/text/latex;
+    with `styles` (where the page shows the answer with its bindings) its claim written with the same names."""
     if isinstance(step, str):
         return {"section": "", "title": "", "text": step, "latex": "", "note": ""}
     get = step.get if isinstance(step, Mapping) else (lambda key: getattr(step, key, None))
@@ -216,6 +218,9 @@ def _step_json(step: Any, section_titles: Mapping[str, str]) -> dict[str, str]:
 
     result = first("result", "expression", "after", "text", "unicode")
     latex = first("latex") or getattr(result, "latex", None) or ""
+    claim = get("claim")
+    if styles is not None and hasattr(claim, "render"):
+        result, latex = claim.render(styles["unicode"]), claim.render(styles["latex"])
     text = _plain(result) or ("" if latex else str(step))
     section = _plain(first("section"))
     return {"section": section_titles.get(section, section),
@@ -238,7 +243,9 @@ def steps_section(function: Expression, d: Derivative, asked: PageRequest) -> An
         titles = getattr(inspect.getmodule(explain), "SECTION_TITLES", {})  # "chain" -> "Chain rule (...)"
         if isinstance(steps, str):
             return [_step_json(line, titles) for line in steps.splitlines() if line.strip()]
-        return [_step_json(step, titles) for step in steps]
+        named = getattr(explained, "style_for", None)  # the names the page's answer shows, in the steps too
+        styles = {form: named(form) for form in ("unicode", "latex")} if d.prefers_bound and named else None
+        return [_step_json(step, titles, styles) for step in steps]
 
     return _section(build)
 
