@@ -1,11 +1,12 @@
 """Reductions and the softmax family through every output, with NumPy's and scipy.special's meanings.
 
-sum, mean, var, std with axis (None, an int, a tuple, negative) and keepdims;
+sum, mean, var, std, max, min (amax, amin) with axis (None, an int, a tuple, negative) and keepdims;
 logsumexp with axis and keepdims, softmax and log_softmax with axis (None: the whole array). Each is
 checked against something independent: the answers a textbook writes, md.check (central differences
 and JAX) at order 1 and 2, backpropagation rules against central differences, index forms evaluated by
 einsum, generated code in NumPy, JAX and PyTorch against evaluation, the claims of every derivation,
-and NumPy itself for the values.
+and NumPy itself for the values. Points keep the entries of a max or a min apart (no ties), where the
+indicator X == max(X) is the derivative.
 """
 from __future__ import annotations
 
@@ -303,3 +304,66 @@ def test_bad_axes_name_the_operand_its_shape_and_the_axis(f, mentions):
     for word in mentions:
         assert word in str(error.value), (word, str(error.value))
 
+
+# ---- max and min: the gradient goes where the extreme is taken ------------------------------------------
+
+EXTREMA_TEXTBOOK = [
+    ("sum(max(X, axis=0))", "X", "X == max(X, axis=0, keepdims=True)"),
+    ("max(A @ x)", "x", "(A @ x == max(A @ x)) @ A"),
+    ("sum(max(X, axis=1) ** 2)", "X", "2 * max(X, axis=1, keepdims=True) * (X == max(X, axis=1, keepdims=True))"),
+]
+
+
+@pytest.mark.parametrize("f, wrt, expected", EXTREMA_TEXTBOOK)
+def test_the_gradient_of_a_max_is_the_indicator_of_where_it_is_taken(f, wrt, expected):
+    assert md.derivative(f, wrt, WHERE).text == expected
+
+
+def test_extrema_read_as_numpy_has_them():
+    assert md.vjp("max(X, axis=1, keepdims=True)", "X", WHERE, cotangent="G").text == \
+        "G * (X == max(X, axis=1, keepdims=True))"
+    assert md.vjp("min(X, axis=0)", "X", WHERE, cotangent="G").text == "(X == min(X, axis=0, keepdims=True)) * G"
+    values = point()
+    for f, shape, numpy in [("max(x, keepdims=True)", (1,), np.max(values["x"], keepdims=True)),
+                            ("min(X, axis=(0, 1))", (), np.min(values["X"])),
+                            ("amax(X, axis=(1,))", ("n",), np.max(values["X"], axis=1)),
+                            ("amin(X, axis=-2, keepdims=True)", (1, "m"), np.min(values["X"], axis=0, keepdims=True))]:
+        e = md.parse(f, WHERE)
+        assert e.shape == shape and md.parse(e.text, WHERE).node is e.node and e.latex
+        np.testing.assert_array_equal(e.evaluate(values), numpy)
+    assert md.parse("max(-2 * X, axis=1)", WHERE).text == "-2 * min(X, axis=1)"
+    assert md.parse("max(X + mean(X, axis=0), axis=0)", WHERE).text == "max(X, axis=0) + mean(X, axis=0)"
+    with pytest.raises(md.MatdiffError, match="max\\(s, axis=0\\): no axis 0; s is a scalar"):
+        md.parse("max(s, axis=0)", WHERE)
+
+
+EXTREMA = [
+    ("sum(max(X, axis=1) ** 2)", "X"),
+    ("sum(amin(X, axis=0, keepdims=True) * X)", "X"),
+    ("max(A @ x) * min(x) + max(X)", "x"),
+    ("sum(max(X @ W, axis=1) ** 2)", "W"),
+]
+
+
+@pytest.mark.parametrize("f, wrt", EXTREMA)
+@pytest.mark.parametrize("order", [1, 2])
+def test_extrema_agree_with_finite_differences_and_jax(f, wrt, order):
+    test_derivatives_agree_with_finite_differences_and_jax(f, wrt, order)
+
+
+@pytest.mark.parametrize("f, wrt", [("max(X, axis=1)", "X"), ("amin(X, axis=0, keepdims=True)", "X"),
+                                    ("max(A @ x)", "x")])
+def test_backprop_rules_and_index_forms_of_extrema(f, wrt):
+    test_backprop_rules_agree_with_finite_differences(f, wrt)
+    test_index_forms_evaluate_to_the_derivative(f, wrt)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax", "torch"])
+@pytest.mark.parametrize("f, wrt", EXTREMA)
+def test_generated_code_of_extrema_agrees_with_evaluation(f, wrt, backend):
+    test_generated_code_agrees_with_evaluation(f, wrt, backend)
+
+
+@pytest.mark.parametrize("f, wrt", EXTREMA[:3])
+def test_every_step_of_a_derivation_through_an_extremum_holds(f, wrt):
+    test_every_step_of_the_derivation_holds(f, wrt)

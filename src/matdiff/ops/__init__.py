@@ -8,7 +8,7 @@ from .algebra import (ONE, ZERO, add, broadcast_to, chain_factors, commutation, 
                       ones, power, scale, split_coefficient, split_scalars, sub, transpose, unbroadcast, var,
                       var_from_spec, zeros)
 from .structure import diag, kron, norm2, outer, unvec, vec  # noqa: F401
-from .reductions import inner, mean, std, sum_, variance  # noqa: F401
+from .reductions import inner, max_, mean, min_, std, sum_, variance  # noqa: F401
 from .softmax_family import log_softmax, logsumexp, softmax  # noqa: F401
 from .elementwise import ELEMENTWISE, abs_, cos, exp, log_, sigmoid, sin, softplus, sqrt, tanh  # noqa: F401
 from .piecewise import clip, compare, maximum, minimum, relu, sign, where  # noqa: F401

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, var, std, and what the softmax family shares with them.
+"""Reductions: sum, mean, var, std, max, min (amax, amin), and what the softmax family shares with them.
 
 Each means exactly what NumPy computes (`np.var` and `np.std` with ddof=0): `axis` None (every axis:
 the whole array), an int or a tuple, negative counting from the end; `keepdims=True` keeps a reduced
@@ -8,7 +8,8 @@ out) in its `params`. The axis rules, the copies of a cotangent (`spread`) and t
 shared with logsumexp, softmax and log_softmax (`softmax_family.py`).
 
 The calculus of a reduction copies a cotangent back along the reduced axes (`spread`, the adjoint of a
-sum): ∂ sum = 𝟙, ∂ mean = 𝟙 / N, ∂ var = 2 (X − mean) / N, ∂ std = (X − mean) / (N std). The constructors take out what a textbook takes out of
+sum): ∂ sum = 𝟙, ∂ mean = 𝟙 / N, ∂ var = 2 (X − mean) / N, ∂ std = (X − mean) / (N std),
+∂ max = (X == max) (ties have measure zero). The constructors take out what a textbook takes out of
 a reduction: scalars, factors constant along the axes (sum(G ⊙ X̂ / σ, axis=1, keepdims=True) =
 sum(G ⊙ X̂, axis=1, keepdims=True) / σ), a row vector (sum(M ⊙ v, axis=1) = M v). The linear ones in
 vec form follow the Cookbook: 1ᵀX = (I ⊗ 1ᵀ) vec X, X1 = (1ᵀ ⊗ I) vec X.
@@ -580,8 +581,72 @@ register(Op("std", numpy_reduction(np.std), text="std", unicode="std", latex=lat
                       lower=lower_reduction, bounds=within(0.0, math.inf))))
 
 
+# ---- max, min -----------------------------------------------------------------------------------
+
+
+def max_(x: Node, axis=None, keepdims: bool = False) -> Node:
+    """np.max (amax): the largest entry along the axes."""
+    return _extreme("max", x, axis, keepdims)
+
+
+def min_(x: Node, axis=None, keepdims: bool = False) -> Node:
+    return _extreme("min", x, axis, keepdims)
+
+
+_OTHER = {"max": "min", "min": "max"}
+
+
+def _extreme(op: str, x: Node, axis, keepdims: bool) -> Node:
+    axes = reduced_axes(op, x, axis, keepdims)
+    if not axes:
+        return x
+    if x.op in ("ones", "zeros"):
+        return (A.ones if x.op == "ones" else A.zeros)(reduced_shape(x.shape, axes, keepdims))
+    axis = axis_param(x, axes)
+    c, body = A.split_coefficient(x)
+    if c != 1.0 and body.shape == x.shape:  # max(c X) = c max(X) for c > 0, c min(X) for c < 0
+        return A.mul(A.const(c), _extreme(op if c > 0 else _OTHER[op], body, axis, keepdims))
+    if x.op == "transpose" and (len(axes) == 2 or not keepdims):  # max(Xᵀ, axis=0) = max(X, axis=1)
+        return _extreme(op, x.args[0], None if len(axes) == 2 else 1 - axes[0], keepdims)
+    x, shifts = without_shifts(x, axes, reduced_shape(x.shape, axes, keepdims))  # max(X + c) = max(X) + c
+    if shifts:
+        return A.add(_extreme(op, x, axis, keepdims), *shifts)
+    return reduced(op, x, axes, keepdims)
+
+
+def _indicator(node: Node) -> Node:
+    """Where the extreme is taken, X == max(X, axis, keepdims=True): the derivative of max (ties have
+    measure zero)."""
+    x, axes = node.args[0], axes_of(node)
+    from .piecewise import compare  # piecewise builds on the algebra this module is loaded with
+    return compare("==", x, kept(x, axes, REDUCTIONS[node.op]))
+
+
+def _pull_extreme(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    x = node.args[0]
+    return [(x, A.mul(spread(g, x, axes_of(node), keeps(node)), _indicator(node)))]
+
+
+def _d_extreme(node: Node, d) -> Node:
+    picked = _indicator(node)
+    if len(axes_of(node)) == node.args[0].ndim and not keeps(node):
+        return inner(picked, d[0])
+    return sum_(A.mul(picked, d[0]), node.params[0], keeps(node))
+
+
+for _op, _numpy_fn, _torch in (("max", np.max, "amax"), ("min", np.min, "amin")):
+    register(Op(_op, numpy_reduction(_numpy_fn), text=_op, unicode=_op, latex=latex_reduction(rf"\{_op}"),
+                names=(_op, "a" + _op), call=Call(max_ if _op == "max" else min_, literals=(AXIS, KEEPDIMS)),
+                index=INDEXED_WHOLE, pullback=_pull_extreme, differential=_d_extreme,
+                words=Words(f"{_op}imum along the axes (the gradient goes where it is taken, X == {_op}(X))"),
+                identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
+                code=Code(numpy=f"np.{_op}(x, axis=axis, keepdims=keep)", jax=f"jnp.{_op}(x, axis=axis, keepdims=keep)",
+                          torch=f"torch.{_torch}(x, dim=axis, keepdim=keep)", placeholders="x axis keep",
+                          lower=lower_reduction, bounds=lambda node, bounds_of: bounds_of(node.args[0]))))
+
+
 # The constructor of each reduction, by its node's operation (softmax_family.py adds logsumexp).
-REDUCTIONS = {"sum": sum_, "mean": mean, "variance": variance, "std": std}
+REDUCTIONS = {"sum": sum_, "mean": mean, "variance": variance, "std": std, "max": max_, "min": min_}
 
 # Late imports: Kronecker products and outer products for the vec rules and the copies of a cotangent,
 # the trace for sum(P ⊙ I) = tr(P) (both modules build on this one).
