@@ -21,11 +21,7 @@ SEEDS = Path(os.environ.get("MATDIFF_CORPUS", Path(__file__).resolve().parents[2
                             "check.py")).parent / "latex" / "seeds.toml"
 ENTRIES = tomllib.loads(SEEDS.read_text())["expression"] if SEEDS.is_file() else []
 
-NOT_READ_YET = {
-    "latex-seed-index-D": "index notation (D_{ij} = \\sum_k W_{ik} X_{kj}) is not read yet",
-    "latex-seed-index-AXB": "index notation over lower-case entries of declared matrices is not read yet",
-    "latex-seed-einstein-WX": "index notation with Einstein's summation is not read yet",
-}
+NOT_READ_YET: dict[str, str] = {}  # id -> why it is not read yet
 
 
 def _param(entry):
@@ -146,12 +142,28 @@ def test_a_formula_with_two_readings_is_an_error_showing_both(latex, where, read
         assert reading in str(caught.value)
 
 
+@pytest.mark.parametrize("latex, text", [
+    (r"D_{ij} = \sum_k W_{ik} V_{kj}", "W @ V"),
+    (r"D_{ij} = w_{ik} v_{kj}", "W @ V"),
+    (r"C_{ij} = \sum_k \mathbf{W}_{ki} \mathbf{Y}_{kj}", "W.T @ Y"),
+    (r"y_i = \sum_j A_{ij} x_j", "A @ x"),
+    (r"y_j = \sum_i x_i A_{ij}", "x @ A"),
+    (r"x_i A_{ij} y_j", "x @ A @ y"),
+    (r"s\, x_i A_{ij} y_j", "s * (x @ A @ y)"),
+    (r"\sum_i x_i", "sum(x)"),
+    (r"\sum_{ij} W_{ij}", "sum(W)"),
+])
+def test_index_notation_chains_into_matrix_products(latex, text):
+    assert parse_latex(latex, WHERE) is means(text)
+
+
 @pytest.mark.parametrize("latex, where, error, words", [
     (r"x x", "x: n", md.ShapeError, "transpose one"),
     (r"W V", "W: m×q, V: p×r", md.ShapeError, ""),
     (r"W Z", "W: m×q", md.UnknownNameError, "'Z'"),
     (r"\frac{\partial}{\partial W} \|W\|_F^2", "W: m×q", md.NotSupportedError, "derivative"),
-    (r"D_{ij} = W_{ik} X_{kj}", "W: m×q, X: q×n", md.NotSupportedError, "index notation"),
+    (r"C_{ij} = \sum_l W_{ki} X_{kj}", "W: m×q, X: m×n", md.NotSupportedError, "each summed index appears twice"),
+    (r"C_{ij} = W_{ii}", "W: m×m", md.NotSupportedError, "each free index once"),
     (r"\mathbf{1}", "x: n", md.ParseError, "size"),
     (r"\Gamma(s)", "s: scalar", md.UnknownNameError, "Gamma"),
 ])

@@ -12,8 +12,9 @@ Declarations (`where`) may be written as the pages write them (`\\mathbf{W} \\in
 `W \\in \\mathbb{R}^{m \\times q}`, `S \\in \\mathbb{S}^n_{++}`), in the language's own form
 (`"W: m×q, g: function"`) or as a dict.
 
-This module does not read whole questions (`\\frac{\\partial}{\\partial W} ...`) or index notation
-(`D_{ij} = \\sum_k W_{ik} X_{kj}`): those are refused with a message saying so.
+Index notation reads where the entries chain into matrix products: `D_{ij} = \\sum_k W_{ik} X_{kj}`,
+Einstein's `f_{ij} = w_{ik} x_{kj}` (a repeated index is summed; `w` names the entries of a declared W).
+Whole questions (`\\frac{\\partial}{\\partial W} ...`) are refused with a message saying so.
 """
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ import re
 from dataclasses import dataclass
 
 from .. import ops
-from ..dims import VarSpec, dim_symbols, parse_declarations
-from ..errors import DeclarationError, MatdiffError, NotSupportedError, ParseError, ShapeError, UnknownNameError, \
+from ..dims import VarSpec, dim_symbols
+from ..errors import MatdiffError, NotSupportedError, ParseError, ShapeError, UnknownNameError, \
     with_caret
 from ..expr import Node
+from .latex_declarations import WRAPPERS, name_of_macro, declarations
 
 MAX_LENGTH = 20_000
 
@@ -100,8 +102,6 @@ class _Value:
 _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota",
           "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi",
           "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"}
-_WRAPPERS = {"mathbf", "boldsymbol", "bm", "mathrm", "mathit", "mathsf", "text", "textbf", "operatorname",
-             "mathbb", "mathcal", "vec", "bold", "pmb"}
 # functions written as a macro or an upright name, and the constructor each means
 _FUNCTIONS = {"tr": ops.tr, "Tr": ops.tr, "trace": ops.tr, "det": ops.det, "exp": ops.exp, "log": ops.log_,
               "ln": ops.log_, "tanh": ops.tanh, "sigma": ops.sigmoid, "sigmoid": ops.sigmoid, "sqrt": ops.sqrt,
@@ -111,81 +111,22 @@ _PRODUCTS = {"cdot": "juxtaposed", "odot": "*", "circ": "*", "otimes": "kron", "
              "ast": "juxtaposed"}
 
 
-def _name_of_macro(macro: str) -> str:
-    return "lam" if macro == "lambda" else "Lam" if macro == "Lambda" else macro
+class _IndexNotation(Exception):
+    """Raised on meeting an entry (W_{ik}) or a sum over an index: the formula is read by index."""
 
 
-# ---- declarations ----------------------------------------------------------------------------------
-
-_SETS = {"Re": "R", "R": "R", "mathbb{R}": "R", "mathbbR": "R", "mathbb{S}": "S", "mathbbS": "S", "S": "S"}
-
-
-def declarations(where: "str | dict | None") -> tuple[dict[str, VarSpec], dict[str, str]]:
-    """The declared variables of `where`, and the definitions it makes (`D = W X`: name -> LaTeX)."""
-    if where is None or isinstance(where, dict):
-        return parse_declarations(where), {}
-    if not isinstance(where, str):
-        raise DeclarationError(f"declarations must be a dict or a string, got {type(where).__name__}")
-    if "\\in" not in where and "∈" not in where and "=" not in where:
-        return parse_declarations(where), {}
-    plain, definitions = [], {}
-    for item in _top_level_split(where, ",;"):
-        item = item.strip()
-        if not item:
+def _indices_of(defined: list[Token]) -> str:
+    """The free indices of the left side of `D_{ij} = …` or `y_i = …` ("" when it names no entry)."""
+    texts = [(t.kind, t.text) for t in defined] + [("end", "")] * 3
+    for at, (_, text) in enumerate(texts[:len(defined)]):
+        if text != "_":
             continue
-        if "\\in" in item or "∈" in item:
-            plain.append(_latex_declaration(item))
-        elif "=" in item and ":" not in item:
-            name, _, body = item.partition("=")
-            definitions[_plain_name(name.strip(), item)] = body.strip()
-        else:
-            plain.append(item)
-    return parse_declarations(", ".join(plain)), definitions
-
-
-def _top_level_split(text: str, separators: str) -> list[str]:
-    parts, depth, current = [], 0, []
-    for char in text:
-        depth += char in "{(" and 1 or char in "})" and -1 or 0
-        if char in separators and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
-
-
-def _plain_name(written: str, item: str) -> str:
-    """\\mathbf{W} -> W, \\bm W -> W, W_1 -> W_1, \\Sigma -> Sigma, \\lambda -> lam."""
-    name = re.sub(r"\\(?:%s)\s*" % "|".join(sorted(_WRAPPERS)), "", written)
-    name = re.sub(r"[{}\s]", "", name)
-    if name.startswith("\\"):
-        name = _name_of_macro(name[1:])
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
-        raise DeclarationError(f"cannot read the name {written.strip()!r} in the declaration {item!r}")
-    return name
-
-
-def _latex_declaration(item: str) -> str:
-    """`W \\in \\mathbb{R}^{m \\times q}` -> "W: m×q"; `S \\in \\mathbb{S}^n_{++}` -> "S: n×n spd"."""
-    name, space = re.split(r"\\in\b|∈", item, maxsplit=1)
-    name = _plain_name(name, item)
-    compact = re.sub(r"\s+", " ", space).strip()
-    match = re.fullmatch(r"\\(Re|mathbb\s*\{?\s*[RS]\s*\}?|R)\s*(?:\^\s*(\{[^{}]*\}|\w))?\s*(?:_\s*(\{[^{}]*\}|\S+))?",
-                         compact)
-    if match is None:
-        raise DeclarationError(f"cannot read the set in the declaration {item!r}: write it as "
-                               "\\mathbb{R}^{m \\times n}, \\Re^{m n} or \\mathbb{S}^n_{++}")
-    kind = "S" if "S" in match.group(1) else "R"
-    dims = (match.group(2) or "").strip("{}")
-    dims = [d for d in re.split(r"\\times|×|,|\s+|\*", dims) if d.strip()]
-    if kind == "S":
-        if len(dims) != 1:
-            raise DeclarationError(f"{item!r}: a symmetric set is written \\mathbb{{S}}^n")
-        properties = {"++": "spd"}.get((match.group(3) or "").strip("{}"), "sym")
-        return f"{name}: {dims[0]}×{dims[0]} {properties}"
-    return f"{name}: {'×'.join(d.strip() for d in dims)}" if dims else f"{name}: scalar"
+        (kind, first), (_, second), (_, third) = texts[at + 1:at + 4]
+        if first == "{" and second.isalpha() and second.islower() and third == "}":
+            return second
+        if kind == "name" and len(first) == 1 and first.islower():
+            return first
+    return ""
 
 
 # ---- the parser ------------------------------------------------------------------------------------
@@ -256,14 +197,15 @@ class _Parser:
                 if depth == 0 and token.kind == "symbol" and token.text == "=":
                     start = index + 1
         defined = self.tokens[:start]
-        if any(a.text == "_" and b.text == "{" and c.kind == "name" and c.text.islower() and d.text == "}"
-               for a, b, c, d in zip(defined, defined[1:], defined[2:], defined[3:])):
-            raise self.fail(NotSupportedError, "a formula for an entry (D_{ij} = …) is index notation, which is not "
-                                               "read from LaTeX yet", defined[0], defined[-1])
+        if _indices_of(defined):
+            return self.entries(defined, start)
         self.at = start
         if self.token.kind == "end":
             raise self.fail(ParseError, "the formula is empty", self.token)
-        value = self.sum()
+        try:
+            value = self.sum()
+        except _IndexNotation:  # x_i A_{ij} y_j: entries of declared arrays, read by index
+            return self.entries(defined, start)
         if self.token.kind != "end":
             raise self.fail(ParseError, f"cannot read {self.token.text!r} here", self.token)
         return self.sized(value, None).node
@@ -278,6 +220,100 @@ class _Parser:
                     and index > 1 and self.tokens[index - 2].text in ("frac", "cfrac", "dfrac"):
                 raise self.fail(NotSupportedError, "a derivative asked in LaTeX (\\frac{d}{dX}) is not read yet: "
                                                    "write the expression and pass the variable", token)
+
+    # -- index notation: D_{ij} = \\sum_k W_{ik} X_{kj}, f_{ij} = w_{ik} x_{kj} (a repeated index is summed)
+    def entries(self, defined: list[Token], start: int) -> Node:
+        """The array whose entries the formula gives: a product of entries of declared arrays, chained
+        through the summed indices into matrix products (with a transpose where a factor's indices run
+        the other way)."""
+        out = list(_indices_of(defined))
+        self.at = start
+        summed: set[str] = set()
+        factors: list[tuple[Node, list[str], Token]] = []
+        while self.token.kind != "end":
+            token = self.token
+            if self.is_macro("sum"):
+                self.advance()
+                if self.is_symbol("_"):
+                    self.advance()
+                    summed |= set(self.script_text().split("=")[0])
+                if self.is_symbol("^"):
+                    self.advance()
+                    self.script_text()
+                continue
+            if token.kind == "macro" and token.text in WRAPPERS:  # \\mathbf{W}_{ik}
+                self.advance()
+                braced = self.is_symbol("{")
+                if braced:
+                    self.advance()
+                token = self.advance()
+                if braced:
+                    self.expect("}")
+            elif token.kind == "name":
+                if len(token.text) > 1:  # ax_{th}: each letter is a symbol of its own
+                    self.tokens[self.at] = Token("name", token.text[0], token.start, token.start + 1)
+                    self.tokens.insert(self.at + 1, Token("name", token.text[1:], token.start + 1, token.end))
+                    token = self.tokens[self.at]
+                self.advance()
+            elif token.kind == "macro" and token.text in _PRODUCTS or token.kind == "symbol" and token.text == "*":
+                self.advance()
+                continue
+            else:
+                raise self.fail(NotSupportedError, "index notation is read for a product of entries only", token)
+            name = token.text
+            array = self.nodes.get(name)
+            if array is None and name.upper() in self.nodes:  # a_{it} is an entry of the declared A
+                array = self.nodes[name.upper()]
+            if array is None:
+                raise self.fail(UnknownNameError, f"{name}_{{…}} is an entry of no declared array", token)
+            indices = []
+            if self.is_symbol("_"):
+                self.advance()
+                indices = list(self.script_text().replace(",", ""))
+            if len(indices) != array.ndim:
+                raise self.fail(ShapeError, f"{name} has {array.ndim} indices, not {len(indices)}", token)
+            factors.append((array, indices, token))
+        return self._contract(out, summed, factors, defined)
+
+    def _contract(self, out: list[str], summed: set[str], factors: list, defined: list[Token]) -> Node:
+        counts: dict[str, int] = {}
+        for _, indices, _ in factors:
+            for index in indices:
+                counts[index] = counts.get(index, 0) + 1
+        repeated = {i for i, n in counts.items() if i not in out}
+        if not out and len(factors) == 1 and summed == repeated and all(counts[i] == 1 for i in repeated):
+            return ops.sum_(factors[0][0])  # \\sum_i x_i, \\sum_{ij} W_{ij}
+        if any(counts[i] != 2 for i in repeated) or any(counts.get(i, 0) != 1 for i in out) or \
+                (summed and summed != repeated):
+            raise self.fail(NotSupportedError, "index notation is read where each summed index appears twice and "
+                                               "each free index once", self.tokens[0], self.tokens[-1])
+        scalars = [array for array, indices, _ in factors if not indices]
+        chain = [(array, indices) for array, indices, _ in factors if indices]
+        ends = [indices[0] for _, indices in chain if len(indices) == 1]
+        current = out[0] if out else (ends[0] if ends else None)
+        result: Node | None = None
+        if not out and ends:  # x_i A_{ij} y_j: start at a vector
+            start = next(item for item in chain if len(item[1]) == 1)
+            chain.remove(start)
+            result = start[0]
+        while chain:
+            found = [item for item in chain if current in item[1]]
+            if len(found) != 1:
+                raise self.fail(NotSupportedError, "these entries do not chain into a matrix product",
+                                self.tokens[0], self.tokens[-1])
+            array, indices = found[0]
+            chain.remove(found[0])
+            if len(indices) == 2 and indices[1] == current:
+                array, indices = ops.transpose(array), indices[::-1]
+            result = array if result is None else ops.matmul(result, array)
+            current = indices[-1] if len(indices) == 2 else None
+        finished = current == out[1] if len(out) == 2 else current is None
+        if result is None or not finished:
+            raise self.fail(NotSupportedError, "these entries do not chain into a matrix product",
+                            self.tokens[0], self.tokens[-1])
+        for scalar in scalars:
+            result = ops.mul(scalar, result)
+        return result
 
     # -- precedence levels
     def sum(self) -> _Value:
@@ -595,9 +631,8 @@ class _Parser:
         joined = f"{name}_{script}"
         if joined in self.nodes or joined in self.functions:
             return joined
-        if re.fullmatch(r"[a-z]{1,2}", script) and name in self.nodes:
-            raise self.fail(NotSupportedError, f"{name}_{{{script}}} is an entry of {name}: index notation is not "
-                                               "read from LaTeX yet", underscore, self.tokens[self.at - 1])
+        if re.fullmatch(r"[a-z]{1,2}", script) and (name in self.nodes or name.upper() in self.nodes):
+            raise _IndexNotation()
         declared = ", ".join(sorted(self.nodes)) or "none"
         raise self.fail(UnknownNameError, f"unknown variable {joined!r}; declared variables: {declared}", underscore)
 
@@ -667,7 +702,7 @@ class _Parser:
             if inner == "1":
                 return self.ones(token)
             return self.symbol_named(inner, token)
-        if word in _WRAPPERS:  # \mathbf{W}, \bm W, \boldsymbol{\mu}, \mathbf{1_{m}}
+        if word in WRAPPERS:  # \mathbf{W}, \bm W, \boldsymbol{\mu}, \mathbf{1_{m}}
             self.advance()
             if self.is_symbol("{") and self.peek().kind == "number" and self.peek().text == "1":
                 self.advance()
@@ -685,15 +720,14 @@ class _Parser:
             return self.primary()
         if word == "sum":
             self.advance()
-            if self.is_symbol("_") or self.is_symbol("^"):
-                raise self.fail(NotSupportedError, "a sum over an index (\\sum_{k}) is index notation, which is not "
-                                                   "read from LaTeX yet", token, self.token)
+            if self.is_symbol("_") or self.is_symbol("^"):  # \\sum_{k=1}^q: a sum over an index
+                raise _IndexNotation()
             return self.apply("sum", token)
         if word in _FUNCTIONS and not (word == "sigma" and "sigma" in self.nodes):
             self.advance()
             return self.apply(word, token)
         if word in _GREEK or word in ("ell",):
-            name = _name_of_macro(word)
+            name = name_of_macro(word)
             if word == "sigma" and self.peek().kind == "symbol" and self.peek().text == "(":
                 raise self.fail(AmbiguityError, "\\sigma(…) reads two ways: the logistic function applied to (…), "
                                                 "or the variable sigma times (…)", token)
