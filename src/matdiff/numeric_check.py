@@ -93,6 +93,18 @@ class CheckReport:
     def __repr__(self) -> str:
         return f"CheckReport(ok={self.ok}, max_error={self.max_error:.2e}, rows={len(self.rows)})"
 
+    def _repr_markdown_(self) -> str:
+        """A table for Jupyter: a row per variable and witness, its error, tolerance and verdict."""
+        sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items()) or "none"
+        what = "derivative" if self.order == 1 else "Hessian" if self.order == 2 else f"order {self.order}"
+        lines = [f"**{'all within tolerance' if self.ok else 'FAILED'}**: check of the {what} of "
+                 f"`{self.expression}` (float64; sizes {sizes})", "",
+                 "| by | method | error | tolerance | |", "|---|---|---:|---:|---|"]
+        lines += [f"| `{r.wrt}` | {r.method}{f' ({r.note})' if r.note else ''} | {r.error:.1e} | {r.tolerance:.0e} | "
+                  f"{'ok' if r.ok else '**FAILED**'} |" for r in self.rows]
+        lines += [f"\n({s})" for s in self.skipped]
+        return "\n".join(lines)
+
 
 def random_point(expression: Expression, sizes: Mapping[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Values for every declared variable that honour its properties (spd, sym, pos, small); a declared
