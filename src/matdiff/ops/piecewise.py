@@ -11,16 +11,15 @@ beside them.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from ..dims import format_shape
 from ..errors import ShapeError
 from ..expr import Node, make, topological
 from .registry import (INDEXED_WHOLE, NOT_LINEAR, Absent, Call, Code, Op, SpelledIdentity, Words, register,
                        within)
-from .algebra import (ONE, ZERO, add, broadcast_shapes, broadcast_to, const, div, is_const, is_zero, matmul, mul,
-                      ones, power, scale_jacobian, split_coefficient, sub, transpose, unbroadcast, zeros)
+from .algebra import (ONE, ZERO, add, broadcast_shapes, broadcast_to, const, div, is_zero, matmul_chain, mul, ones,
+                      power, scale_jacobian, split_coefficient, transpose, unbroadcast, zeros)
 from .elementwise import ELEMENTWISE, abs_, elementwise, increasing
 
 # ---- comparisons --------------------------------------------------------------------------------
@@ -133,7 +132,6 @@ def _shape_of(name: str, *args: Node):
     try:
         return broadcast_shapes(",", args)
     except ShapeError:
-        from ..dims import format_shape
         shapes = ", ".join(f"{a} is {format_shape(a.shape)}" for a in args)
         raise ShapeError(f"{name}: the arguments cannot be broadcast together ({shapes})", args) from None
 
@@ -242,27 +240,12 @@ def _replaced(root: Node, old: Node, new: Node) -> Node:
     return done[root]
 
 
-_OPERATORS = {"add": add, "mul": mul, "div": div, "pow": power, "transpose": transpose,
-              "matmul": lambda *fs: matmul(fs[0], fs[1]) if len(fs) == 2 else _chain(fs)}
-
-
-def _chain(factors) -> Node:
-    out = factors[0]
-    for f in factors[1:]:
-        out = matmul(out, f)
-    return out
-
-
 def _rebuild(node: Node, args: tuple[Node, ...]) -> Node | None:
+    """node's operation on new arguments, through its constructor; None for an operation not rebuilt here."""
     if node.op in SYMBOL_OF:
         return compare(SYMBOL_OF[node.op], *args)
-    if node.op in _OPERATORS:
-        return _OPERATORS[node.op](*args)
-    if node.op in ELEMENTWISE:
-        return ELEMENTWISE[node.op](*args)
-    if node.op in ("maximum", "minimum", "clip", "where"):
-        return {"maximum": maximum, "minimum": minimum, "clip": clip, "where": where}[node.op](*args)
-    return None
+    build = _REBUILT.get(node.op) or ELEMENTWISE.get(node.op)
+    return None if build is None else build(*args)
 
 
 def _bounds_clip(node: Node, bounds_of) -> tuple[float, float]:
@@ -365,3 +348,9 @@ register(Op("where", lambda node, args, sizes: np.where(args[0] != 0, args[1], a
                       torch="torch.where(c, torch.as_tensor(x, dtype=like.dtype, device=like.device), "
                             "torch.as_tensor(y, dtype=like.dtype, device=like.device))",
                       placeholders="c x y like", lower=_lower_where, bounds=_bounds_where)))
+
+
+# the constructors `passed_through` rebuilds an indicator with (besides comparisons and elementwise functions)
+_REBUILT = {"add": add, "mul": mul, "div": div, "pow": power, "transpose": transpose,
+            "matmul": lambda *factors: matmul_chain(factors), "maximum": maximum, "minimum": minimum, "clip": clip,
+            "where": where}
