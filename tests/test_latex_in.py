@@ -16,10 +16,13 @@ import pytest
 
 import matdiff as md
 from matdiff.language.latex import AmbiguityError, parse_latex
+from matdiff.language.latex_questions import parse_latex_question
 
 SEEDS = Path(os.environ.get("MATDIFF_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus" /
                             "check.py")).parent / "latex" / "seeds.toml"
-ENTRIES = tomllib.loads(SEEDS.read_text())["expression"] if SEEDS.is_file() else []
+SEED_FILE = tomllib.loads(SEEDS.read_text()) if SEEDS.is_file() else {}
+ENTRIES = SEED_FILE.get("expression", [])
+QUESTIONS = SEED_FILE.get("question", [])
 
 NOT_READ_YET: dict[str, str] = {}  # id -> why it is not read yet
 
@@ -34,6 +37,14 @@ def _param(entry):
 @pytest.mark.parametrize("entry", [_param(e) for e in ENTRIES])
 def test_a_seed_formula_reads_to_what_it_means(entry):
     assert parse_latex(entry["latex"], entry["where"]) is md.parse(entry["means"], entry["vars"]).node
+
+
+@pytest.mark.skipif(not QUESTIONS, reason="the LaTeX seeds (../shared/corpus/latex) are not here")
+@pytest.mark.parametrize("entry", QUESTIONS, ids=[e["id"] for e in QUESTIONS])
+def test_a_seed_question_reads_to_its_function_and_variable(entry):
+    question = parse_latex_question(entry["latex"], entry["where"])
+    assert question.f is md.parse(entry["f"], entry["vars"]).node
+    assert question.wrt == entry["wrt"]
 
 
 WHERE = "x: n, y: n, A: n×n, B: n×n, X: n×n, W: m×q, Y: m×q, V: q×p, s: scalar, lam: scalar, g: function"
@@ -161,7 +172,7 @@ def test_index_notation_chains_into_matrix_products(latex, text):
     (r"x x", "x: n", md.ShapeError, "transpose one"),
     (r"W V", "W: m×q, V: p×r", md.ShapeError, ""),
     (r"W Z", "W: m×q", md.UnknownNameError, "'Z'"),
-    (r"\frac{\partial}{\partial W} \|W\|_F^2", "W: m×q", md.NotSupportedError, "derivative"),
+    (r"\frac{\partial}{\partial W} \|W\|_F^2", "W: m×q", md.NotSupportedError, "parse_latex_question"),
     (r"C_{ij} = \sum_l W_{ki} X_{kj}", "W: m×q, X: m×n", md.NotSupportedError, "each summed index appears twice"),
     (r"C_{ij} = W_{ii}", "W: m×m", md.NotSupportedError, "each free index once"),
     (r"\mathbf{1}", "x: n", md.ParseError, "size"),
@@ -171,3 +182,31 @@ def test_what_is_not_read_says_why(latex, where, error, words):
     with pytest.raises(error) as caught:
         parse_latex(latex, where)
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize("latex, f, wrt", [
+    (r"\frac{\partial}{\partial W} \|W - Y\|_F^2", "norm2(W - Y) ** 2", "W"),
+    (r"\frac{d}{dx} x^T A x", "x @ A @ x", "x"),
+    (r"\dfrac{\partial \log\det X}{\partial X}", "logdet(X)", "X"),
+    (r"\frac{df}{d\lambda}, \quad f = \lambda \|W\|_F^2", "lam * norm2(W) ** 2", "lam"),
+])
+def test_a_question_names_the_function_and_the_variable(latex, f, wrt):
+    question = parse_latex_question(latex, WHERE)
+    assert (question.f, question.wrt) == (means(f), wrt)
+
+
+@pytest.mark.parametrize("latex, error, words", [
+    (r"\frac{\partial x^T A x}{\partial Z}", md.UnknownNameError, "'Z'"),
+    (r"\frac{\partial}{\partial x}", md.ParseError, "no function"),
+    (r"x^T A x", md.ParseError, "does not ask for a derivative"),
+    (r"\frac{\partial f}{\partial W} = 2 W", md.NotSupportedError, "verify"),
+])
+def test_a_question_not_read_says_why(latex, error, words):
+    with pytest.raises(error) as caught:
+        parse_latex_question(latex, WHERE)
+    assert words in str(caught.value)
+
+
+def test_an_expression_reader_given_a_question_points_to_the_question_reader():
+    with pytest.raises(md.NotSupportedError, match="parse_latex_question"):
+        parse_latex(r"\frac{df}{dW}", WHERE)

@@ -138,6 +138,11 @@ def parse_latex(text: str, where: "str | dict | None" = None) -> Node:
     if len(text) > MAX_LENGTH:
         raise ParseError(f"the formula is {len(text)} characters long; the limit is {MAX_LENGTH}")
     variables, definitions = declarations(where)
+    return read_formula(text, variables, definitions)
+
+
+def read_formula(text: str, variables: dict[str, VarSpec], definitions: dict[str, str]) -> Node:
+    """The node for a formula, with the variables and definitions (name -> LaTeX) already read."""
     return _Parser(text, variables, definitions).formula()
 
 
@@ -211,15 +216,14 @@ class _Parser:
         return self.sized(value, None).node
 
     def _refuse_questions(self) -> None:
-        for token in self.tokens:
-            if token.kind == "macro" and token.text in ("partial", "nabla"):
-                raise self.fail(NotSupportedError, "a derivative asked in LaTeX (\\partial, \\frac{d}{dX}) is not "
-                                                   "read yet: write the expression and pass the variable", token)
-        for index, token in enumerate(self.tokens):
-            if token.kind == "name" and token.text in ("d", "df") and index and self.tokens[index - 1].text == "{" \
-                    and index > 1 and self.tokens[index - 2].text in ("frac", "cfrac", "dfrac"):
-                raise self.fail(NotSupportedError, "a derivative asked in LaTeX (\\frac{d}{dX}) is not read yet: "
-                                                   "write the expression and pass the variable", token)
+        """A derivative asked (∂f/∂X, df/dX) is a question, not an expression: say where it is read."""
+        asked = next((t for t in self.tokens if t.kind == "macro" and t.text in ("partial", "nabla")), None)
+        if asked is None and self.tokens[0].kind == "macro" and self.tokens[0].text in ("frac", "cfrac", "dfrac") \
+                and self.tokens[1].text == "{" and self.tokens[2].kind == "name" and self.tokens[2].text[0] == "d":
+            asked = self.tokens[0]
+        if asked is not None:
+            raise self.fail(NotSupportedError, "this formula asks for a derivative: read it with "
+                                               "parse_latex_question, or write the expression alone", asked)
 
     # -- index notation: D_{ij} = \\sum_k W_{ik} X_{kj}, f_{ij} = w_{ik} x_{kj} (a repeated index is summed)
     def entries(self, defined: list[Token], start: int) -> Node:

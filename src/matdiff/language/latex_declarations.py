@@ -28,7 +28,7 @@ def declarations(where: "str | dict | None") -> tuple[dict[str, VarSpec], dict[s
     if "\\in" not in where and "∈" not in where and "=" not in where:
         return parse_declarations(where), {}
     plain, definitions = [], {}
-    for item in _top_level_split(where, ",;"):
+    for item in top_level_split(where, ",;"):
         item = item.strip()
         if not item:
             continue
@@ -36,13 +36,13 @@ def declarations(where: "str | dict | None") -> tuple[dict[str, VarSpec], dict[s
             plain.append(_latex_declaration(item))
         elif "=" in item and ":" not in item:
             name, _, body = item.partition("=")
-            definitions[_plain_name(name.strip(), item)] = body.strip()
+            definitions[plain_name(name.strip(), item)] = body.strip()
         else:
             plain.append(item)
     return parse_declarations(", ".join(plain)), definitions
 
 
-def _top_level_split(text: str, separators: str) -> list[str]:
+def top_level_split(text: str, separators: str) -> list[str]:
     parts, depth, current = [], 0, []
     for char in text:
         depth += char in "{(" and 1 or char in "})" and -1 or 0
@@ -55,7 +55,7 @@ def _top_level_split(text: str, separators: str) -> list[str]:
     return parts
 
 
-def _plain_name(written: str, item: str) -> str:
+def plain_name(written: str, item: str) -> str:
     """\\mathbf{W} -> W, \\bm W -> W, W_1 -> W_1, \\Sigma -> Sigma, \\lambda -> lam."""
     name = re.sub(r"\\(?:%s)\s*" % "|".join(sorted(WRAPPERS)), "", written)
     name = re.sub(r"[{}\s]", "", name)
@@ -69,7 +69,7 @@ def _plain_name(written: str, item: str) -> str:
 def _latex_declaration(item: str) -> str:
     """`W \\in \\mathbb{R}^{m \\times q}` -> "W: m×q"; `S \\in \\mathbb{S}^n_{++}` -> "S: n×n spd"."""
     name, space = re.split(r"\\in\b|∈", item, maxsplit=1)
-    name = _plain_name(name, item)
+    name = plain_name(name, item)
     compact = re.sub(r"\s+", " ", space).strip()
     match = re.fullmatch(r"\\(Re|mathbb\s*\{?\s*[RS]\s*\}?|R)\s*(?:\^\s*(\{[^{}]*\}|\w))?\s*(?:_\s*(\{[^{}]*\}|\S+))?",
                          compact)

@@ -1,0 +1,83 @@
+"""Whole questions written in LaTeX: `\\frac{\\partial AXB}{\\partial X}`, `\\cfrac{\\partial W\\mathbf{x}}{\\partial W}`,
+`\\frac{\\delta \\mathbf{D}}{\\delta \\mathbf{W}}` (D defined in `where`), `\\frac{df}{dW}, \\quad f(W) = …` (f defined
+after the question), `\\frac{\\partial}{\\partial W} \\|W\\|_F^2` (the function after the operator).
+
+What is asked is read here: the function and the variable; taking the derivative is the calculus's
+business, above this layer.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import NotSupportedError, ParseError, UnknownNameError
+from ..expr import Node
+from .latex import MAX_LENGTH, read_formula, tokenize
+from .latex_declarations import declarations, plain_name, top_level_split
+
+_FRACTIONS = ("frac", "cfrac", "dfrac", "tfrac")
+# the differential written before the function and before the variable: ∂, δ (as some pages write it), d
+_DIFFERENTIAL = re.compile(r"^\s*(?:\\partial|\\delta|∂|\\mathrm\s*\{\s*d\s*\}|\\operatorname\s*\{\s*d\s*\}|"
+                           r"d(?![a-z]{2}))\s*(?:\\[,;!]\s*)*")
+
+
+@dataclass(frozen=True)
+class Question:
+    """A derivative asked: of `f` by the variable named `wrt`."""
+    f: Node
+    wrt: str
+
+
+def parse_latex_question(text: str, where: "str | dict | None" = None) -> Question:
+    """The function and the variable of a derivative asked in LaTeX."""
+    if not isinstance(text, str):
+        raise ParseError(f"a question must be text, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"the question is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    variables, definitions = declarations(where)
+    question, *rest = top_level_split(text, ",")
+    for part in rest:  # f(W) = …, written after the question
+        lhs, equals, body = part.partition("=")
+        if not equals:
+            raise ParseError(f"cannot read {part.strip()!r} after the question: a definition such as f(W) = … is")
+        lhs = re.sub(r"\\(?:quad|qquad|[,;!])|\(.*\)", "", lhs)
+        definitions[plain_name(lhs.strip(), part)] = body.strip()
+    numerator, denominator, after = _fraction(question)
+    of, by = _DIFFERENTIAL.match(numerator), _DIFFERENTIAL.match(denominator)
+    if of is None or by is None:
+        raise ParseError(f"{question.strip()!r} is not a derivative: write \\frac{{\\partial f}}{{\\partial X}}")
+    written_f = numerator[of.end():].strip() or after.strip()
+    if not written_f:
+        raise ParseError("the question names no function to differentiate")
+    if numerator[of.end():].strip() and after.strip():
+        raise NotSupportedError(f"cannot read {after.strip()!r} after the derivative (a stated derivative, "
+                                "∂f/∂X = …, is for verify)")
+    wrt = plain_name(denominator[by.end():].strip(), question)
+    if wrt not in variables or variables[wrt].is_function:
+        declared = ", ".join(sorted(n for n, s in variables.items() if not s.is_function)) or "none"
+        raise UnknownNameError(f"the derivative is asked by {wrt!r}, which is not a declared variable "
+                               f"(declared: {declared})")
+    return Question(read_formula(written_f, variables, definitions), wrt)
+
+
+def _fraction(question: str) -> tuple[str, str, str]:
+    """The numerator, the denominator and what follows, of the \\frac{…}{…} that opens `question`."""
+    tokens = tokenize(question)
+    if not (tokens[0].kind == "macro" and tokens[0].text in _FRACTIONS):
+        raise ParseError(f"{question.strip()!r} does not ask for a derivative: write \\frac{{\\partial f}}"
+                         "{\\partial X}")
+    groups, at = [], 1
+    for _ in range(2):
+        if tokens[at].text != "{":
+            raise ParseError("\\frac is followed by two groups {…}{…}")
+        depth, opening = 0, tokens[at]
+        while True:
+            token = tokens[at]
+            if token.kind == "end":
+                raise ParseError("a group { of the fraction is not closed")
+            depth += (token.text == "{") - (token.text == "}") if token.kind == "symbol" else 0
+            at += 1
+            if depth == 0:
+                groups.append(question[opening.end:token.start])
+                break
+    return groups[0], groups[1], question[tokens[at].start:]
