@@ -75,6 +75,12 @@ def means(text: str, where: str = WHERE):
     (r"A I", "A"),
     (r"A + I", "A + eye(n)"),
     (r"A + I_n", "A + eye(n)"),
+    (r"A + \lambda I", "A + lam * eye(n)"),
+    (r"X^T X + 2 \lambda I", "X.T @ X + 2 * lam * eye(n)"),
+    (r"W \mathbf{1}", "W @ ones(q)"),
+    (r"\mathbf{1}^T W \mathbf{1}", "ones(m) @ W @ ones(q)"),
+    (r"x \cdot y", "x @ y"),
+    (r"e^{s}", "exp(s)"),
 ])
 def test_a_product_written_side_by_side_is_the_one_the_shapes_allow(latex, text):
     assert parse_latex(latex, WHERE) is means(text)

@@ -93,6 +93,7 @@ class _Value:
     node: Node | None
     row: bool = False
     unsized: str | None = None  # "eye" or "ones": I or \mathbf{1} written without their size
+    scale: Node | None = None  # the scalar an unsized I or 1 is multiplied by (\lambda I), until it is sized
 
     @property
     def scalar(self) -> bool:
@@ -107,7 +108,7 @@ _FUNCTIONS = {"tr": ops.tr, "Tr": ops.tr, "trace": ops.tr, "det": ops.det, "exp"
               "ln": ops.log_, "tanh": ops.tanh, "sigma": ops.sigmoid, "sigmoid": ops.sigmoid, "sqrt": ops.sqrt,
               "sum": ops.sum_, "inv": ops.inv, "logdet": ops.logdet, "vec": ops.vec}
 _TRANSPOSES = {"T", "top", "intercal", "mathsf{T}", "text{T}", "mathrm{T}", "textsf{T}", "mathbf{T}"}
-_PRODUCTS = {"cdot": "juxtaposed", "odot": "*", "circ": "*", "otimes": "kron", "times": "juxtaposed",
+_PRODUCTS = {"cdot": "cdot", "odot": "*", "circ": "*", "otimes": "kron", "times": "juxtaposed",
              "ast": "juxtaposed"}
 
 
@@ -372,12 +373,21 @@ class _Parser:
         if kind == "*":
             a, b = self.sized(left, right), self.sized(right, left)
             return _Value(self.shaped(ops.mul, [a.node, b.node], first, last), a.row and b.row)
-        # a product by juxtaposition: an unsized I is the identity of the product, 1 takes its neighbour's size
-        if right.unsized == "eye" and left.node is not None:
-            return left
-        if left.unsized == "eye" and right.node is not None:
-            return right
+        # a product by juxtaposition: a scalar times an unsized I or 1 waits for its size (\lambda I), an
+        # unsized I beside a matrix is the identity of the product, 1 takes the size the product needs
+        for unsized, other in ((left, right), (right, left)):
+            if unsized.unsized and other.scalar:
+                scale = other.node if unsized.scale is None else ops.mul(unsized.scale, other.node)
+                return _Value(None, unsized.row, unsized.unsized, scale)
+            if unsized.unsized == "eye" and other.node is not None and other.node.ndim == 2:
+                return other if unsized.scale is None else _Value(ops.mul(unsized.scale, other.node))
+        if left.unsized == "ones" and left.row and right.node is not None and right.node.ndim >= 1:
+            left = self.scaled(_Value(ops.ones(right.node.shape[:1]), row=True), left.scale)
+        if right.unsized == "ones" and not right.row and left.node is not None and left.node.ndim >= 1:
+            right = self.scaled(_Value(ops.ones(left.node.shape[-1:])), right.scale)
         a, b = self.sized(left, right), self.sized(right, left)
+        if kind == "cdot" and a.node.ndim == 1 and b.node.ndim == 1 and a.row == b.row:  # x \cdot y
+            return _Value(self.shaped(ops.matmul, [a.node, b.node], first, last))
         if a.scalar or b.scalar:
             return _Value(self.shaped(ops.mul, [a.node, b.node], first, last), (a.row or b.row))
         if a.node.ndim == 1 and b.node.ndim == 1:
@@ -396,10 +406,17 @@ class _Parser:
         except ShapeError as exc:
             raise self.fail(ShapeError, str(exc), first, last) from None
 
+    @staticmethod
+    def scaled(value: _Value, scale: Node | None) -> _Value:
+        return value if scale is None else _Value(ops.mul(scale, value.node), value.row)
+
     def sized(self, value: _Value, neighbour: _Value | None) -> _Value:
         """An unsized I or 1 with the shape its neighbour gives it."""
         if value.unsized is None:
             return value
+        return self.scaled(self._sized(value, neighbour), value.scale)
+
+    def _sized(self, value: _Value, neighbour: _Value | None) -> _Value:
         if neighbour is None or neighbour.node is None:
             spelled = ("I", "I_n") if value.unsized == "eye" else ("\\mathbf{1}", "\\mathbf{1}_n")
             raise ParseError(with_caret(f"{spelled[0]} needs its size here: write {spelled[1]}", self.text, 0,
@@ -591,7 +608,7 @@ class _Parser:
 
     def readings(self, text: str) -> list[list[str]]:
         """Ways to cut a run of letters into declared names, functions and dimensions."""
-        known = set(self.nodes) | self.functions | set(_FUNCTIONS) | self.dims | {"I"}
+        known = set(self.nodes) | self.functions | set(_FUNCTIONS) | self.dims | {"I", "e"}
         results: list[list[str]] = []
 
         def cut(rest: str, parts: list[str]) -> None:
@@ -621,6 +638,10 @@ class _Parser:
             return self.apply(name, token)
         if name == "I":
             return self.identity(token)
+        if name == "e" and self.is_symbol("^"):  # e^{x}, when no e is declared
+            self.advance()
+            exponent = self.sized(self.group(), None)
+            return _Value(self.shaped(ops.exp, [exponent.node], token, self.tokens[self.at - 1]))
         if name in self.dims:
             return _Value(ops.dim(name))
         declared = ", ".join(sorted(self.nodes)) or "none"

@@ -1,6 +1,7 @@
-"""Whole questions written in LaTeX: `\\frac{\\partial AXB}{\\partial X}`, `\\cfrac{\\partial W\\mathbf{x}}{\\partial W}`,
-`\\frac{\\delta \\mathbf{D}}{\\delta \\mathbf{W}}` (D defined in `where`), `\\frac{df}{dW}, \\quad f(W) = …` (f defined
-after the question), `\\frac{\\partial}{\\partial W} \\|W\\|_F^2` (the function after the operator).
+"""Whole questions written in LaTeX: `\\frac{\\partial AXB}{\\partial X}`,
+`\\cfrac{\\partial W\\mathbf{x}}{\\partial W}`,
+`\\frac{\\delta \\mathbf{D}}{\\delta \\mathbf{W}}` (D defined in `where`), `\\frac{df}{dW}, \\quad f(W) = …`
+(f defined after the question), `\\frac{\\partial}{\\partial W} \\|W\\|_F^2` (the function after the operator).
 
 What is asked is read here: the function and the variable; taking the derivative is the calculus's
 business, above this layer.
