@@ -120,9 +120,26 @@ def test_every_spelling_of_the_transpose(latex):
     (r"\bm x^T \boldsymbol{A} \mathbf x", "x @ A @ x"),
     (r"-x^T A x + \lambda", "lam - x @ A @ x"),
     (r"s^2", "s ** 2"),
+    (r"\mathrm{tr}(A)^2", "tr(A) ** 2"),
+    (r"x^T y / 2", "(x @ y) / 2"),
+    (r"\log \lvert X \rvert", "logdet(X)"),
+    (r"x^{\prime} A x", "x @ A @ x"),
+    (r"\|x\|_1", "norm(x, 1)"),
+    (r"\mathrm{diag}(x)", "diag(x)"),
+    (r"\|W\|_{\text{F}}^{2}", "norm2(W) ** 2"),
 ])
 def test_the_functions_and_operators(latex, text):
     assert parse_latex(latex, WHERE) is means(text)
+
+
+@pytest.mark.parametrize("latex, text", [
+    (r"W_1 W_{2}", "W_1 @ W_2"),
+    (r"\mathbf{W}_1 \mathbf{W}_{2}", "W_1 @ W_2"),
+    (r"W_2\, g(W_1 x)", "W_2 @ g(W_1 @ x)"),
+])
+def test_a_subscripted_name_is_a_variable_of_its_own(latex, text):
+    where = "x: n, W_1: n×n, W_2: n×n, g: function"
+    assert parse_latex(latex, where) is md.parse(text, where).node
 
 
 @pytest.mark.parametrize("latex, where, text, variables", [

@@ -106,8 +106,8 @@ _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "e
 # functions written as a macro or an upright name, and the constructor each means
 _FUNCTIONS = {"tr": ops.tr, "Tr": ops.tr, "trace": ops.tr, "det": ops.det, "exp": ops.exp, "log": ops.log_,
               "ln": ops.log_, "tanh": ops.tanh, "sigma": ops.sigmoid, "sigmoid": ops.sigmoid, "sqrt": ops.sqrt,
-              "sum": ops.sum_, "inv": ops.inv, "logdet": ops.logdet, "vec": ops.vec}
-_TRANSPOSES = {"T", "top", "intercal", "mathsf{T}", "text{T}", "mathrm{T}", "textsf{T}", "mathbf{T}"}
+              "sum": ops.sum_, "inv": ops.inv, "logdet": ops.logdet, "vec": ops.vec, "diag": ops.diag}
+_TRANSPOSES = {"T", "top", "intercal", "prime", "mathsf{T}", "text{T}", "mathrm{T}", "textsf{T}", "mathbf{T}"}
 _PRODUCTS = {"cdot": "cdot", "odot": "*", "circ": "*", "otimes": "kron", "times": "juxtaposed",
              "ast": "juxtaposed"}
 
@@ -345,6 +345,13 @@ class _Parser:
         while True:
             if self.token.kind == "macro" and self.token.text in _PRODUCTS:
                 kind = _PRODUCTS[self.advance().text]
+            elif self.is_symbol("/"):  # x^T y / 2
+                self.advance()
+                right = self.sized(self.power(), None)
+                left = self.sized(value, None)
+                value = _Value(self.shaped(ops.div, [left.node, right.node], first, self.tokens[self.at - 1]),
+                               left.row)
+                continue
             elif self.starts_operand():
                 kind = "juxtaposed"
             else:
@@ -470,7 +477,7 @@ class _Parser:
             if node.ndim == 2:
                 raise self.fail(AmbiguityError, f"{written!r} on a matrix reads two ways: the matrix power "
                                                 f"(matrix_power(X, {raw})) or the power entry by entry (X ** {raw}); "
-                                                f"write X^{{{raw}}} of a scalar, or X X", hat,
+                                                "write the product X X, or X \\odot X entry by entry", hat,
                                 self.tokens[self.at - 1])
             return _Value(ops.power(node, ops.const(float(raw))), value.row)
         if raw in ("1/2", "frac12", "frac{1}{2}"):
@@ -555,7 +562,10 @@ class _Parser:
         """|X| is the determinant of a matrix, the absolute value of a scalar; \\|X\\| is a norm."""
         self.advance()
         value = self.sized(self.sum(), None)
-        self.expect("|")
+        if self.is_macro("rvert", "vert"):
+            self.advance()
+        else:
+            self.expect("|")
         if value.node.ndim == 2:
             return _Value(self.shaped(ops.det, [value.node], opening, self.tokens[self.at - 1]))
         if value.node.ndim == 0:
@@ -577,9 +587,11 @@ class _Parser:
         if self.is_symbol("_"):
             self.advance()
             kind = self.script_text()
+        if kind == "1" and value.node.ndim == 1:
+            return _Value(ops.norm1(value.node))
         if kind not in ("F", "2", "mathrm{F}", "mathrmF", "text{F}", "textF"):
-            raise self.fail(NotSupportedError, f"the norm _{kind} is not read from LaTeX yet (\\|X\\|_F and "
-                                               "\\|x\\|_2 are)", opening, self.tokens[self.at - 1])
+            raise self.fail(NotSupportedError, f"the norm _{kind} is not read from LaTeX yet (\\|X\\|_F, "
+                                               "\\|x\\|_2 and \\|x\\|_1 are)", opening, self.tokens[self.at - 1])
         if kind == "2" and value.node.ndim == 2:
             raise self.fail(AmbiguityError, "\\|X\\|_2 of a matrix reads two ways: its spectral norm or (as many "
                                             "pages write it) its Frobenius norm; write \\|X\\|_F for the latter",
@@ -609,6 +621,7 @@ class _Parser:
     def readings(self, text: str) -> list[list[str]]:
         """Ways to cut a run of letters into declared names, functions and dimensions."""
         known = set(self.nodes) | self.functions | set(_FUNCTIONS) | self.dims | {"I", "e"}
+        known |= {name.split("_")[0] for name in known if "_" in name}  # W of W_1
         results: list[list[str]] = []
 
         def cut(rest: str, parts: list[str]) -> None:
@@ -678,7 +691,7 @@ class _Parser:
     def argument(self, token: Token) -> _Value:
         """The argument of a function: (…), {…}, or the juxtaposed product that follows (\\log\\det X)."""
         if self.is_symbol("(") or self.is_symbol("{") or self.is_symbol("["):
-            return self.power()
+            return self.primary()  # \mathrm{tr}(A)^2 squares the trace
         if self.token.kind == "end":
             raise self.fail(ParseError, "the function has no argument", token)
         first = self.token
@@ -735,6 +748,12 @@ class _Parser:
                 value = self.ones(token)
                 self.expect("}")
                 return self.ones(token) if value.unsized else value
+            if self.is_symbol("{") and self.peek().kind in ("name", "macro") and self.peek(2).text == "}" \
+                    and self.peek(3).text == "_":  # \mathbf{W}_1 names W_1
+                inner = self.peek()
+                self.at += 3
+                name = inner.text if inner.kind == "name" else name_of_macro(inner.text)
+                return self.symbol_named(name, inner)
             if self.is_symbol("{"):
                 self.advance()
                 value = self.sum() if not self.is_symbol("}") else None
