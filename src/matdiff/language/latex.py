@@ -8,13 +8,9 @@ next to a row (`a a^T`) is their outer product; `I` and `\\mathbf{1}` without a 
 their neighbour. When a formula has two readings (`X^T` with a declared T, `\\sigma(x)` with a declared
 sigma, `AB` with A, B and AB all declared) the error shows both; nothing is guessed silently.
 
-Declarations (`where`) may be written as the pages write them (`\\mathbf{W} \\in \\Re^{m q}`,
-`W \\in \\mathbb{R}^{m \\times q}`, `S \\in \\mathbb{S}^n_{++}`), in the language's own form
-(`"W: m×q, g: function"`) or as a dict.
-
-Index notation reads where the entries chain into matrix products: `D_{ij} = \\sum_k W_{ik} X_{kj}`,
-Einstein's `f_{ij} = w_{ik} x_{kj}` (a repeated index is summed; `w` names the entries of a declared W).
-Whole questions (`\\frac{\\partial}{\\partial W} ...`) are refused with a message saying so.
+Declarations (`where`) as the pages write them are latex_declarations.py's to read; index notation
+(`D_{ij} = \\sum_k W_{ik} X_{kj}`) is read here and chained into matrix products by latex_indices.py;
+a whole question (`\\frac{\\partial f}{\\partial W}`) is latex_questions.py's, and refused here.
 """
 from __future__ import annotations
 
@@ -27,6 +23,7 @@ from ..errors import MatdiffError, NotSupportedError, ParseError, ShapeError, Un
     with_caret
 from ..expr import Node
 from .latex_declarations import WRAPPERS, name_of_macro, declarations
+from .latex_indices import contract, free_indices
 
 MAX_LENGTH = 20_000
 
@@ -116,20 +113,6 @@ class _IndexNotation(Exception):
     """Raised on meeting an entry (W_{ik}) or a sum over an index: the formula is read by index."""
 
 
-def _indices_of(defined: list[Token]) -> str:
-    """The free indices of the left side of `D_{ij} = …` or `y_i = …` ("" when it names no entry)."""
-    texts = [(t.kind, t.text) for t in defined] + [("end", "")] * 3
-    for at, (_, text) in enumerate(texts[:len(defined)]):
-        if text != "_":
-            continue
-        (kind, first), (_, second), (_, third) = texts[at + 1:at + 4]
-        if first == "{" and second.isalpha() and second.islower() and third == "}":
-            return second
-        if kind == "name" and len(first) == 1 and first.islower():
-            return first
-    return ""
-
-
 # ---- the parser ------------------------------------------------------------------------------------
 
 def parse_latex(text: str, where: "str | dict | None" = None) -> Node:
@@ -203,7 +186,7 @@ class _Parser:
                 if depth == 0 and token.kind == "symbol" and token.text == "=":
                     start = index + 1
         defined = self.tokens[:start]
-        if _indices_of(defined):
+        if free_indices(defined):
             return self.entries(defined, start)
         self.at = start
         if self.token.kind == "end":
@@ -231,7 +214,7 @@ class _Parser:
         """The array whose entries the formula gives: a product of entries of declared arrays, chained
         through the summed indices into matrix products (with a transpose where a factor's indices run
         the other way)."""
-        out = list(_indices_of(defined))
+        out = list(free_indices(defined))
         self.at = start
         summed: set[str] = set()
         factors: list[tuple[Node, list[str], Token]] = []
@@ -278,47 +261,10 @@ class _Parser:
             if len(indices) != array.ndim:
                 raise self.fail(ShapeError, f"{name} has {array.ndim} indices, not {len(indices)}", token)
             factors.append((array, indices, token))
-        return self._contract(out, summed, factors, defined)
-
-    def _contract(self, out: list[str], summed: set[str], factors: list, defined: list[Token]) -> Node:
-        counts: dict[str, int] = {}
-        for _, indices, _ in factors:
-            for index in indices:
-                counts[index] = counts.get(index, 0) + 1
-        repeated = {i for i, n in counts.items() if i not in out}
-        if not out and len(factors) == 1 and summed == repeated and all(counts[i] == 1 for i in repeated):
-            return ops.sum_(factors[0][0])  # \\sum_i x_i, \\sum_{ij} W_{ij}
-        if any(counts[i] != 2 for i in repeated) or any(counts.get(i, 0) != 1 for i in out) or \
-                (summed and summed != repeated):
-            raise self.fail(NotSupportedError, "index notation is read where each summed index appears twice and "
-                                               "each free index once", self.tokens[0], self.tokens[-1])
-        scalars = [array for array, indices, _ in factors if not indices]
-        chain = [(array, indices) for array, indices, _ in factors if indices]
-        ends = [indices[0] for _, indices in chain if len(indices) == 1]
-        current = out[0] if out else (ends[0] if ends else None)
-        result: Node | None = None
-        if not out and ends:  # x_i A_{ij} y_j: start at a vector
-            start = next(item for item in chain if len(item[1]) == 1)
-            chain.remove(start)
-            result = start[0]
-        while chain:
-            found = [item for item in chain if current in item[1]]
-            if len(found) != 1:
-                raise self.fail(NotSupportedError, "these entries do not chain into a matrix product",
-                                self.tokens[0], self.tokens[-1])
-            array, indices = found[0]
-            chain.remove(found[0])
-            if len(indices) == 2 and indices[1] == current:
-                array, indices = ops.transpose(array), indices[::-1]
-            result = array if result is None else ops.matmul(result, array)
-            current = indices[-1] if len(indices) == 2 else None
-        finished = current == out[1] if len(out) == 2 else current is None
-        if result is None or not finished:
-            raise self.fail(NotSupportedError, "these entries do not chain into a matrix product",
-                            self.tokens[0], self.tokens[-1])
-        for scalar in scalars:
-            result = ops.mul(scalar, result)
-        return result
+        try:
+            return contract(out, summed, [(array, indices) for array, indices, _ in factors])
+        except NotSupportedError as exc:
+            raise self.fail(NotSupportedError, str(exc), self.tokens[0], self.tokens[-1]) from None
 
     # -- precedence levels
     def sum(self) -> _Value:
