@@ -16,13 +16,17 @@ import pytest
 
 import matdiff as md
 from matdiff.language.latex import AmbiguityError, parse_latex
-from matdiff.language.latex_questions import parse_latex_question
+from matdiff.language.latex_questions import parse_latex_claim, parse_latex_question
 
 SEEDS = Path(os.environ.get("MATDIFF_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus" /
                             "check.py")).parent / "latex" / "seeds.toml"
 SEED_FILE = tomllib.loads(SEEDS.read_text()) if SEEDS.is_file() else {}
 ENTRIES = SEED_FILE.get("expression", [])
 QUESTIONS = SEED_FILE.get("question", [])
+CLAIMS = SEED_FILE.get("claim", [])
+CLAIMS_NOT_READ_YET = {  # id -> why
+    "latex-c-vec-form": "a derivative by vec(W) written w (w = vec(W) in the declarations) is not read yet",
+}
 
 NOT_READ_YET: dict[str, str] = {}  # id -> why it is not read yet
 
@@ -45,6 +49,28 @@ def test_a_seed_question_reads_to_its_function_and_variable(entry):
     question = parse_latex_question(entry["latex"], entry["where"])
     assert question.f is md.parse(entry["f"], entry["vars"]).node
     assert question.wrt == entry["wrt"]
+
+
+def _claim_param(entry):
+    marks = [pytest.mark.xfail(reason=CLAIMS_NOT_READ_YET[entry["id"]], strict=True, raises=md.MatdiffError)] \
+        if entry["id"] in CLAIMS_NOT_READ_YET else []
+    return pytest.param(entry, id=entry["id"], marks=marks)
+
+
+@pytest.mark.skipif(not CLAIMS, reason="the LaTeX seeds (../shared/corpus/latex) are not here")
+@pytest.mark.parametrize("entry", [_claim_param(e) for e in CLAIMS])
+def test_a_seed_claim_reads_to_its_question_and_answer(entry):
+    """The claim is read as written; whether it is right is md.verify's to say. A claim whose shapes do
+    not fit (the backprop rule with its factors the wrong way round) is refused with a shape error."""
+    f = md.parse(entry["f"], entry["vars"]).node
+    variables = dict(entry["vars"]) | ({entry["vjp"]: " ".join(map(str, f.shape))} if "vjp" in entry else {})
+    try:
+        claim = parse_latex_claim(entry["latex"], entry["where"])
+    except md.ShapeError:
+        assert entry["verdict"] == "wrong"
+        return
+    assert (claim.question.f, claim.question.wrt, claim.cotangent) == (f, entry["wrt"], entry.get("vjp"))
+    assert claim.claim is md.parse(entry["claim"], variables).node
 
 
 WHERE = "x: n, y: n, A: n×n, B: n×n, X: n×n, W: m×q, Y: m×q, V: q×p, s: scalar, lam: scalar, g: function"

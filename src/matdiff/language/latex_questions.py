@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..dims import VarSpec
 from ..errors import NotSupportedError, ParseError, UnknownNameError
 from ..expr import Node
 from .latex import MAX_LENGTH, read_formula, tokenize
@@ -82,3 +83,39 @@ def _fraction(question: str) -> tuple[str, str, str]:
                 groups.append(question[opening.end:token.start])
                 break
     return groups[0], groups[1], question[tokens[at].start:]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A derivative stated: `question`'s answer is `claim`. With `cotangent` set, the claim is a
+    vector-Jacobian product written with the upstream gradient (∂f/∂D in `∂f/∂W = ∂f/∂D X^T`), which
+    stands in `claim` as the variable of that name, of the shape of `question.f`."""
+    question: Question
+    claim: Node
+    cotangent: str | None = None
+
+
+_UPSTREAM = re.compile(r"\\[cdt]?frac\s*\{\s*(?:\\partial|\\delta|∂|d)\s*f\s*\}\s*\{\s*(?:\\partial|\\delta|∂|d)\s*"
+                       r"((?:\\mathbf\s*\{\s*)?[A-Za-z]\w*\s*\}?)\s*\}")
+
+
+def parse_latex_claim(text: str, where: "str | dict | None" = None, cotangent: str = "G") -> Claim:
+    """A stated derivative, `\\frac{\\partial f}{\\partial X} = …`: the question and the claimed answer.
+    The last side of a chain `∂f/∂W = ∂f/∂D ∂D/∂W = …` is the claim."""
+    sides = [side for side in top_level_split(text, "=")]
+    if len(sides) < 2:
+        raise ParseError("a stated derivative is written \\frac{\\partial f}{\\partial X} = …")
+    question, claim = sides[0], sides[-1]
+    variables, definitions = declarations(where)
+    numerator = _fraction(question)[0]
+    upstream = _UPSTREAM.search(claim)
+    if upstream is not None and "f" not in definitions:  # ∂f/∂D X^T: the VJP of D with the cotangent ∂f/∂D
+        through = plain_name(upstream.group(1), claim)
+        if through not in definitions:
+            raise UnknownNameError(f"{through} in ∂f/∂{through} is not defined (declare {through} = …)")
+        asked = parse_latex_question(question.replace(numerator, numerator.replace("f", through, 1), 1), where)
+        spec = VarSpec(cotangent, asked.f.shape, frozenset())
+        read = read_formula(_UPSTREAM.sub(cotangent, claim), {**variables, cotangent: spec}, definitions)
+        return Claim(asked, read, cotangent)
+    asked = parse_latex_question(question, where)
+    return Claim(asked, read_formula(claim, variables, definitions))
