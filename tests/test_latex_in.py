@@ -153,6 +153,8 @@ def test_every_spelling_of_the_transpose(latex):
     (r"\|x\|_1", "norm(x, 1)"),
     (r"\mathrm{diag}(x)", "diag(x)"),
     (r"\|W\|_{\text{F}}^{2}", "norm2(W) ** 2"),
+    (r"\mathrm{Tr}(X^2)", "tr(matrix_power(X, 2))"),
+    (r"X^{\circ 2}", "X ** 2"),
 ])
 def test_the_functions_and_operators(latex, text):
     assert parse_latex(latex, WHERE) is means(text)
@@ -190,7 +192,7 @@ def test_a_declared_set_keeps_its_property():
     (r"X^T", "X: n×n, T: scalar", ["transpose", "power"]),
     (r"\sigma(x)", "x: n, sigma: scalar", ["logistic", "sigma times"]),
     (r"AB", "A: n×n, B: n×n, AB: n×n", ["AB", "A·B"]),
-    (r"X^2", "X: n×n", ["matrix_power", "X ** 2"]),
+    (r"x^2", "x: n", ["x^T x", "entries"]),
     (r"\|X\|_2", "X: n×n", ["spectral", "Frobenius"]),
     (r"|x|", "x: n", ["norm", "absolute"]),
 ])

@@ -418,16 +418,23 @@ class _Parser:
             return _Value(ops.transpose(ops.inv(self.sized(value, None).node)))
         if raw in ("+", "dagger"):
             return _Value(ops.pinv(value.node))
+        if re.fullmatch(r"(?:\\circ|circ)\d+", raw):  # X^{\circ 2}: the power entry by entry
+            return _Value(ops.power(self.sized(value, None).node, ops.const(float(re.sub(r"\D", "", raw)))), value.row)
         if re.fullmatch(r"\d+", raw):
             node = self.sized(value, None).node
-            if node.ndim == 2:
-                raise self.fail(AmbiguityError, f"{written!r} on a matrix reads two ways: the matrix power "
-                                                f"(matrix_power(X, {raw})) or the power entry by entry (X ** {raw}); "
-                                                "write the product X X, or X \\odot X entry by entry", hat,
-                                self.tokens[self.at - 1])
+            last = self.tokens[self.at - 1]
+            if node.ndim == 2:  # X^2 of a matrix is X X, as the textbooks write it (X^{\circ 2} squares entries)
+                return _Value(self.shaped(lambda x: ops.matrix_power(x, int(raw)), [node], hat, last))
+            if node.ndim == 1:
+                raise self.fail(AmbiguityError, f"x^{raw} of a vector reads two ways: x^T x (\\|x\\|^2), or its "
+                                                f"entries to the power {raw} (x^{{\\circ {raw}}})", hat, last)
             return _Value(ops.power(node, ops.const(float(raw))), value.row)
         if raw in ("1/2", "frac12", "frac{1}{2}"):
-            return _Value(ops.sqrt(self.sized(value, None).node))
+            node = self.sized(value, None).node
+            if node.ndim == 2:
+                raise self.fail(NotSupportedError, "the square root of a matrix (X^{1/2}) is not part of the language",
+                                hat, self.tokens[self.at - 1])
+            return _Value(ops.sqrt(node), value.row)
         # a general exponent: read it as an expression
         inner = _Parser(written.strip("{}") if written.startswith("{") else written, self.variables, {})
         inner.nodes = self.nodes
