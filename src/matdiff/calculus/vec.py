@@ -25,8 +25,9 @@ def vec_form(linear: Node, d_wrt: Node) -> Node:
             found[node] = eye(size_of(d_wrt.shape))
             continue
         rule = OPS[node.op].vec_jacobian
-        if rule is None:
-            raise NotSupportedError(f"the vec form through {node.op} is not available")
+        if not rule:  # None, or Absent(why): a nonlinear operation never holds the differential itself
+            why = f": {rule.reason}" if rule is not None else ""
+            raise NotSupportedError(f"the vec form through {node.op} is not available{why}")
         found[node] = rule(node, tuple(found.get(a) for a in node.args))
     if linear not in found:
         rows = size_of(linear.shape) if linear.shape else None
