@@ -91,6 +91,7 @@ def test_the_elementwise_functions_read_as_dlmf_writes_them():
     ("0 < X", "X > 0"), ("where(X > 0, X, 0)", "X * (X > 0)"), ("where(X > 0, 0, X)", "X * (X <= 0)"),
     ("where(X > 0, 1, 0)", "X > 0"), ("sin(X) / cos(X)", "tan(X)"), ("pi * X", "3.141592653589793 * X"),
     ("np.pi * X", "pi * X"), ("relu(relu(X))", "relu(X)"), ("(X > 0) * 1", "X > 0"),
+    ("(X > 0) ** 2", "X > 0"), ("(X > 0) * (X > 0)", "X > 0"),
 ])
 def test_equal_spellings_are_one_node(written, same):
     shapes = "X: n×m"

@@ -238,6 +238,7 @@ def div(a: Node, b: Node) -> Node:
 
 
 _QUOTIENTS = {("sin", "cos"): "tan", ("sinh", "cosh"): "tanh"}
+_INDICATORS = frozenset({"greater", "less", "greater_equal", "less_equal", "equal"})  # comparisons: 0/1 arrays
 
 
 def _powers(node: Node) -> dict[Node, float]:
@@ -341,6 +342,8 @@ def power(a: Node, p: Node) -> Node:
             return ones(shape)
         if a.op == "const":
             return const(_fold(lambda: a.params[0] ** e, a, p, "**"))
+        if e > 0 and a.op in _INDICATORS:  # a 0/1 array is its own power: (x > 0) ** 2 is x > 0
+            return broadcast_to(a, shape)
         if e < 0:  # x ** -2 is 1 / x ** 2: one spelling (and NumPy refuses integer ** negative)
             return div(broadcast_to(ONE, shape), power(a, const(-e)))
         if a.op == "pow" and a.args[1].op == "const":
