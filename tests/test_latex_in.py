@@ -155,6 +155,11 @@ def test_every_spelling_of_the_transpose(latex):
     (r"\|W\|_{\text{F}}^{2}", "norm2(W) ** 2"),
     (r"\mathrm{Tr}(X^2)", "tr(matrix_power(X, 2))"),
     (r"X^{\circ 2}", "X ** 2"),
+    (r"\|x - A y\|^2_2", "norm2(x - A @ y) ** 2"),
+    (r"{\rm Tr}(A X)", "tr(A @ X)"),
+    (r"A^{\rm T} B", "A.T @ B"),
+    (r"A^{\operatorname{T}}", "A.T"),
+    (r"\frac12 x^T A x", "0.5 * (x @ A @ x)"),
 ])
 def test_the_functions_and_operators(latex, text):
     assert parse_latex(latex, WHERE) is means(text)

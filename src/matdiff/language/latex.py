@@ -45,7 +45,7 @@ class Token:
 _TOKEN = re.compile(r"\\([A-Za-z]+|.)|([A-Za-z]+)|(\d+(?:\.\d+)?|\.\d+)|(\s+)|(.)", re.S)
 _SPACES = {",", ";", "!", ":", " ", "quad", "qquad", "left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr",
            "Bigl", "Bigr", "displaystyle", "textstyle", "limits", "nolimits", "thinspace", "medspace",
-           "thickspace", ">", "&"}
+           "thickspace", ">", "&", "rm", "bf", "it", "sf", "boldmath"}  # \\rm and its kin: old font switches
 _UNICODE = {"⊗": "otimes", "⊙": "odot", "∘": "circ", "·": "cdot", "⋅": "cdot", "×": "times", "ᵀ": "top",
             "−": "-", "∑": "sum", "∈": "in", "↦": "mapsto", "‖": "|", "⁻¹": "inv"}
 
@@ -104,7 +104,8 @@ _GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "e
 _FUNCTIONS = {"tr": ops.tr, "Tr": ops.tr, "trace": ops.tr, "det": ops.det, "exp": ops.exp, "log": ops.log_,
               "ln": ops.log_, "tanh": ops.tanh, "sigma": ops.sigmoid, "sigmoid": ops.sigmoid, "sqrt": ops.sqrt,
               "sum": ops.sum_, "inv": ops.inv, "logdet": ops.logdet, "vec": ops.vec, "diag": ops.diag}
-_TRANSPOSES = {"T", "top", "intercal", "prime", "mathsf{T}", "text{T}", "mathrm{T}", "textsf{T}", "mathbf{T}"}
+_TRANSPOSES = {"T", "top", "intercal", "prime", "operatorname{T}", "mathsf{T}", "text{T}", "mathrm{T}", "textsf{T}",
+               "mathbf{T}"}
 _PRODUCTS = {"cdot": "cdot", "odot": "*", "circ": "*", "otimes": "kron", "times": "juxtaposed",
              "ast": "juxtaposed"}
 
@@ -436,7 +437,8 @@ class _Parser:
                                 hat, self.tokens[self.at - 1])
             return _Value(ops.sqrt(node), value.row)
         # a general exponent: read it as an expression
-        inner = _Parser(written.strip("{}") if written.startswith("{") else written, self.variables, {})
+        inner = _Parser(written[1:-1] if written.startswith("{") and written.endswith("}") else written,
+                        self.variables, {})
         inner.nodes = self.nodes
         exponent = inner.sum()
         return _Value(self.shaped(ops.power, [self.sized(value, None).node, self.sized(exponent, None).node], hat,
@@ -498,6 +500,11 @@ class _Parser:
                 self.expect(")" if token.text == "(" else "]")
                 return value
             if token.text == "{":
+                inner = self.peek()
+                if inner.kind == "name" and inner.text in _FUNCTIONS and inner.text not in self.nodes \
+                        and self.peek(2).text == "}":  # {\\rm Tr}(AX)
+                    self.at += 3
+                    return self.apply(inner.text, inner)
                 self.advance()
                 value = self.sum()
                 self.expect("}")
@@ -536,10 +543,20 @@ class _Parser:
         if self.is_symbol("|"):
             self.advance()
         self.advance()
-        kind = "2"
+        kind, squared, before = "2", None, self.at
+        if self.is_symbol("^"):  # \\|x\\|^2_2: the power written before the norm's subscript
+            self.advance()
+            squared = self.script_text()
+            if not self.is_symbol("_"):
+                squared, self.at = None, before
         if self.is_symbol("_"):
             self.advance()
             kind = self.script_text()
+        if squared is not None:
+            if not squared.isdigit():
+                raise self.fail(NotSupportedError, f"cannot read the power ^{squared} of a norm", opening)
+            self.tokens.insert(self.at, Token("number", squared, opening.start, opening.start))
+            self.tokens.insert(self.at, Token("symbol", "^", opening.start, opening.start))
         if kind == "1" and value.node.ndim == 1:
             return _Value(ops.norm1(value.node))
         if kind not in ("F", "2", "mathrm{F}", "mathrmF", "text{F}", "textF"):
@@ -749,4 +766,8 @@ class _Parser:
             value = self.sum()
             self.expect("}")
             return value
+        token = self.token
+        if token.kind == "number" and token.text.isdigit() and len(token.text) > 1:  # \\frac12 is \\frac{1}{2}
+            self.tokens[self.at:self.at + 1] = [Token("number", token.text[0], token.start, token.start + 1),
+                                                Token("number", token.text[1:], token.start + 1, token.end)]
         return self.power()
