@@ -183,6 +183,8 @@ def test_a_subscripted_name_is_a_variable_of_its_own(latex, text):
     (r"D", r"\mathbf{D} = \mathbf{W}\mathbf{X}, \mathbf{W} \in \Re^{m q}, \mathbf{X} \in \Re^{q n}", "W @ X",
      "W: m×q, X: q×n"),
     (r"W X", {"W": ("m", "q"), "X": ("q", "n")}, "W @ X", "W: m×q, X: q×n"),
+    (r"x^T A x", r"x ∈ ℝ^n, A \in R^{n \times n}", "x @ A @ x", "x: n, A: n×n"),
+    (r"x^T A x", r"x \in \mathbb{R}^{n \times 1}, A \in \mathbb{R}^{n \times n}", "x @ A @ x", "x: n, A: n×n"),
 ])
 def test_declarations_as_pages_write_them(latex, where, text, variables):
     assert parse_latex(latex, where) is md.parse(text, variables).node
