@@ -347,3 +347,16 @@ def test_a_transposed_product_is_spelt_factor_by_factor_only_where_that_reads_ba
     values["G"] = np.random.default_rng(2).normal(size=(5, 2))
     np.testing.assert_allclose(rule.evaluate(values), _differences(f, "W", where, values, cotangent=values["G"]),
                                rtol=1e-6, atol=1e-6)
+
+
+def test_a_transposed_product_inside_a_product_is_printed_whole():
+    import numpy as np
+
+    where = "X: n×n"
+    rule = md.vjp("(eye(n) * exp(X)).T", "X", where)  # once 'G.T * eye(n) * exp(X)': one flat product read back
+    assert rule.text == "(G * eye(n)).T * exp(X)"
+    _reads_back(rule)
+    values = _point(where)
+    values["G"] = np.random.default_rng(3).normal(size=(3, 3))
+    np.testing.assert_allclose(rule.evaluate(values), _differences("(eye(n) * exp(X)).T", "X", where, values,
+                                                                   cotangent=values["G"]), atol=1e-6)

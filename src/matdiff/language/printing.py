@@ -266,6 +266,9 @@ class _Displayer:
 
     def _mul(self, factors, transposed: bool) -> Disp:
         shown = [self.best_t(f) if transposed else self.best(f) for f in factors]
+        if not transposed:  # a transposed product spelt Gᵀ ⊙ I would join this one when read back: keep it whole
+            shown = [_t(self.best(f.args[0])) if f.op == "transpose" and d.kind == "mul" else d
+                     for f, d in zip(factors, shown)]
         negative = factors[0].op == "const" and factors[0].params[0] == -1.0
         if negative:
             shown = shown[1:]
