@@ -71,15 +71,15 @@ def _latex_declaration(item: str) -> str:
     name, space = re.split(r"\\in\b|∈", item, maxsplit=1)
     name = plain_name(name, item)
     compact = re.sub(r"\s+", " ", space).strip()
-    match = re.fullmatch(r"\\?(Re|mathbb\s*\{?\s*[RS]\s*\}?|R|ℝ)\s*(?:\^\s*(\{[^{}]*\}|\w))?\s*(?:_\s*(\{[^{}]*\}|\S+))?",
-                         compact)
+    match = re.fullmatch(r"\\?(Re|mathbb\s*\{?\s*[RS]\s*\}?|R|ℝ)\s*(?:\^\s*(\{[^{}]*\}|\w))?"
+                         r"\s*(?:_\s*(\{[^{}]*\}|\S+))?", compact)
     if match is None:
         raise DeclarationError(f"cannot read the set in the declaration {item!r}: write it as "
                                "\\mathbb{R}^{m \\times n}, \\Re^{m n} or \\mathbb{S}^n_{++}")
     kind = "S" if "S" in match.group(1) else "R"
     dims = (match.group(2) or "").strip("{}")
     dims = [d for d in re.split(r"\\times|×|,|\s+|\*", dims) if d.strip()]
-    if len(dims) == 2 and dims[1].strip() == "1":  # \\mathbb{R}^{n \\times 1}: a column, a vector of the language
+    if len(dims) == 2 and dims[1].strip() == "1":  # \mathbb{R}^{n \times 1}: a column, a vector of the language
         dims = dims[:1]
     if kind == "S":
         if len(dims) != 1:
