@@ -277,3 +277,15 @@ def test_bound_latex_renders_in_katex():
     failures = katex.render(strings)
     assert not failures, [(strings[f["index"]][:200], f["message"]) for f in failures[:5]]
 
+
+def test_explain_uses_the_answers_names():
+    explained = ml(md.explain, LAYER_NORM, "x", "x: m×n, G: m×n", example=False)
+    answer = md.derivative(LAYER_NORM, "x", "x: m×n, G: m×n")
+    text = explained.unicode
+    assert f"Answer: ∂φ/∂x = {answer.bound_unicode.split(chr(10))[-1]}" in text
+    assert "        where σ = sqrt(var(x, axis=1, keepdims=True) + 1e−05)" in text
+    chain_rule = text.split("1. Chain rule")[1].split("\n2. ")[0]
+    assert "σ³" in chain_rule and "T₁" in chain_rule  # the steps write the same parts by the same names
+    assert r"\text{where}\quad \sigma &= " in explained.markdown and r"\text{where}\quad \sigma &= " in explained.latex
+    plain = md.explain("tr(A @ X @ B)", "X", "A: n×p, X: p×q, B: q×n", example=False)
+    assert "where" not in plain.unicode.split("\n")[2]  # nothing repeated: the answer alone

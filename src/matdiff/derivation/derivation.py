@@ -8,6 +8,7 @@ routes (chain.py, differential.py, index.py, notation.py, example.py).
 """
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 
@@ -23,7 +24,7 @@ from .claims import Claim, DifferentialClaim, Point, checked
 from .example import SmallExample, array_text
 from .notation import derivative_label
 from .steps import Step, math_name
-from .styles import STYLES, Math, Style, katex_blocks
+from .styles import STYLES, Math, Style, _bar, katex_blocks
 
 SECTIONS = ("chain", "differential", "index", "notation", "check")
 SECTION_TITLES = {
@@ -143,6 +144,9 @@ class Derivation:
         what = derivative_label(self.explained, self.by, self.names) if self.explained.shape else \
             Math(f"∂φ/∂{x.unicode}", f"dphi/d{x.text}", rf"\partial\varphi/\partial {x.latex}")
         lines = [f"{what.in_style(style)} = {style.expr(a.node)}   [{a.shape_text}; {style.words(a.layout)}]"]
+        if a.prefers_bound:  # the answer written with its bindings: where σ = ..., T₁ = ...
+            lines += [f"{style.words('where') if i == 0 else '     '} {name} = {rhs}"
+                      for i, (name, rhs) in enumerate(a.bindings.rows(style.name))]
         chosen = self.chosen_layout
         if chosen is not None and chosen.expression is not a.node:  # the layout asked for, next to the answer
             lines.append(f"{style.words(f'in {self.layout} layout (chosen): ')}{style.expr(chosen.expression)}")
@@ -158,9 +162,21 @@ class Derivation:
         """The notation section's step for the layout asked for (`layout`)."""
         return next((s for s in self.layouts if s.rule.startswith(f"{self.layout} (chosen)")), None)
 
+    def style_for(self, name: str) -> Style:
+        """The style ("text", "unicode", "latex") this derivation writes in: the parts the answer's bindings
+        name (σ, P, T₁) are written by those names in every step, where the answer is shown with its bindings
+        (that form is the shorter)."""
+        style = STYLES[name]
+        if not self.answer.prefers_bound:
+            return style
+        named = copy.copy(style)
+        bound = self.answer.bindings
+        named.expr = lambda node: _bar(bound.render(node, name), style)
+        return named
+
     def render(self, style_name: str = "unicode") -> str:
         """The derivation as plain text ("text": expressions in the language) or Unicode."""
-        style = STYLES[style_name]
+        style = self.style_for(style_name)
         lines = [f"Explain {self.title.in_style(style)}   ({self._declarations()})"]
         titles = {k: style.words(v) for k, v in SECTION_TITLES.items()}
         for position, line in enumerate(self._answer_lines(style)):
@@ -267,12 +283,12 @@ class Derivation:
     @property
     def markdown(self) -> str:
         """Markdown with LaTeX math ($…$, $$…$$): renders in Jupyter and on GitHub."""
-        style = STYLES["latex"]
+        style = self.style_for("latex")
         out = [f"### ${self.title.latex}$", "", f"Variables: `{self._declarations()}`", ""]
         x = math_name(self.wrt).latex
         what = derivative_label(self.explained, self.by, self.names).latex if self.explained.shape \
             else rf"\frac{{\partial\varphi}}{{\partial {x}}}"
-        out.append(f"**Answer** ({self.answer.layout}):\n\n$${what} = {self.answer.latex}$$")
+        out.append(f"**Answer** ({self.answer.layout}):\n\n$${self._answer_latex(what, style)}$$")
         chosen = self.chosen_layout
         if chosen is not None and chosen.expression is not self.answer.node:
             out.append(f"In {self.layout} layout (chosen): ${to_latex(chosen.expression)}$")
@@ -307,12 +323,12 @@ class Derivation:
                 for k, step in enumerate(steps):
                     prefix = "- " if k == 0 else f"{k}. "
                     out.append(f"{prefix}{step.rule_markdown()}" + (
-                        f"  \n   ${step.claim.latex}$ &nbsp; (${_shape_latex(step.shape)}$)" if k else ""))
+                        f"  \n   ${step.claim.render(style)}$ &nbsp; (${_shape_latex(step.shape)}$)" if k else ""))
             elif section == "differential":
                 rows = []
                 for step in steps:
                     claim = step.claim
-                    body = claim.latex
+                    body = claim.render(style)
                     tag = step.rule_in(style)
                     if isinstance(claim, DifferentialClaim):
                         lhs, rhs = body.split(" = ", 1)
@@ -326,7 +342,7 @@ class Derivation:
                     out.append("by " + ", ".join(f"${d}$" for d in details))
             elif section == "index":
                 for step in steps:
-                    out.append(f"- {step.rule}: ${step.claim.latex}$")
+                    out.append(f"- {step.rule}: ${step.claim.render(style)}$")
                 if self.index_note:
                     out.append(f"- ({self.index_note})")
             else:
@@ -341,12 +357,24 @@ class Derivation:
     def _repr_markdown_(self) -> str:
         return self.markdown
 
+    def _answer_latex(self, what: str, style: Style, answer: str | None = None) -> str:
+        """`what = the answer` in LaTeX; with its bindings, an aligned block: the answer, then where Z = ..."""
+        a = self.answer
+        if not a.prefers_bound:
+            return f"{what} = {a.latex if answer is None else answer}"
+        rows = [f"{what} &= {style.expr(a.node) if answer is None else answer}"]
+        where = r"\text{where}\quad "
+        rows += [f"{where if i == 0 else ''}{name} &= {rhs}"
+                 for i, (name, rhs) in enumerate(a.bindings.rows("latex"))]
+        return r"\begin{aligned} " + r" \\ ".join(rows) + r" \end{aligned}"
+
     @property
     def latex(self) -> str:
         """A LaTeX fragment (amsmath): the routes as aligned equations, each line tagged with its rule."""
-        style = STYLES["latex"]
+        style = self.style_for("latex")
         out = [rf"\paragraph{{Derivative}} ${self.title.latex}$."]
-        out.append(r"\[" + self._answer_lines(style)[0].split("   [")[0] + r"\]")
+        what, answer = self._answer_lines(style)[0].split("   [")[0].split(" = ", 1)
+        out.append(r"\[" + self._answer_latex(what, style, answer) + r"\]")
         for section in ("chain", "differential", "index", "notation"):
             steps = self.section(section)
             if not steps:
@@ -355,7 +383,7 @@ class Derivation:
             out.append(r"\paragraph{" + title + "}")
             rows = []
             for step in steps:
-                rows.append(rf"{step.claim.latex} && {step.rule_in(style)}")
+                rows.append(rf"{step.claim.render(style)} && {step.rule_in(style)}")
             out += ["\\begin{align*}\n" + " \\\\\n".join(block) + "\n\\end{align*}" for block in katex_blocks(rows)]
         if self.example is not None:
             out.append(r"\paragraph{A small explicit check}")
