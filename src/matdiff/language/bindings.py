@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import keyword
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..dims import dim_symbols
 from ..expr import Node, topological
@@ -340,7 +340,7 @@ def _displays(order: list[Node], labels: dict[Node, Name], spelt: dict[Node, tup
         defined.add(node)
         leaf = _leaf(labels[node], node.ndim)
         displayer.memo[node] = leaf
-        displayer.memo_t[node] = replace(_t(leaf), ndim=node.ndim) if _flips(node) else leaf
+        displayer.memo_t[node] = _shaped(_t(leaf), node.ndim) if _flips(node) else leaf
         return leaf
 
     for node in order[:-1]:
@@ -349,19 +349,19 @@ def _displays(order: list[Node], labels: dict[Node, Name], spelt: dict[Node, tup
             named, how = alias
             leaf = displayer.memo[named] if named in defined else define(named)
             if how == "T":
-                shown = replace(_t(leaf), ndim=node.ndim)
+                shown = _shaped(_t(leaf), node.ndim)
                 displayer.memo_t[node] = leaf
             else:
-                shown = replace(_bin("pow", leaf, _num(how)), ndim=node.ndim) if how != 1.0 else leaf
-                displayer.memo_t[node] = replace(_t(shown), ndim=node.ndim) if _flips(node) else shown
+                shown = _shaped(_bin("pow", leaf, _num(how)), node.ndim) if how != 1.0 else leaf
+                displayer.memo_t[node] = _shaped(_t(shown), node.ndim) if _flips(node) else shown
             displayer.memo[node] = shown
             leaves.append(node)
             continue
         pieces = split.get(node)
         if pieces is not None:
-            shown = replace(_chain("matmul", [displayer.best(p) for p in pieces]), ndim=node.ndim)
+            shown = _shaped(_chain("matmul", [displayer.best(p) for p in pieces]), node.ndim)
             displayer.memo[node] = shown
-            displayer.memo_t[node] = replace(_t(shown), ndim=node.ndim) if _flips(node) else shown
+            displayer.memo_t[node] = _shaped(_t(shown), node.ndim) if _flips(node) else shown
         if node in labels and node not in defined:
             define(node)
             continue
@@ -375,8 +375,13 @@ def _flips(node: Node) -> bool:
     return node.ndim == 2 and not is_symmetric(node)
 
 
+def _shaped(shown: Disp, ndim: int) -> Disp:
+    """The display with the number of axes of what it shows (dataclasses.replace, without its overhead)."""
+    return Disp(shown.kind, shown.items, shown.value, shown.size, shown.cost, ndim)
+
+
 def _leaf(label: Name, ndim: int) -> Disp:
-    return replace(_plain("name", value=label, size=2), ndim=ndim)
+    return _shaped(_plain("name", value=label, size=2), ndim)
 
 
 def _references(displays: list[Disp]) -> Counter:
