@@ -33,6 +33,10 @@ def test_relu_network_by_each_layer():
     assert bias == "2 * sum((relu(X @ W1 + b1) @ W2 - Y) @ W2.T * (X @ W1 + b1 > 0), axis=0)"
 
 
+def test_relu_squared_by_its_argument():
+    assert md.derivative("norm2(relu(W.T @ X)) ** 2", "W", "X: n×d, W: n×h").text == "2 * X @ relu(W.T @ X).T"
+
+
 def test_leaky_relu_written_with_where():
     assert md.vjp("where(X > 0, X, 0.01 * X)", "X", "X: n×m", cotangent="G").text == "G * where(X > 0, 1, 0.01)"
 
@@ -91,7 +95,7 @@ def test_the_elementwise_functions_read_as_dlmf_writes_them():
     ("0 < X", "X > 0"), ("where(X > 0, X, 0)", "X * (X > 0)"), ("where(X > 0, 0, X)", "X * (X <= 0)"),
     ("where(X > 0, 1, 0)", "X > 0"), ("sin(X) / cos(X)", "tan(X)"), ("pi * X", "3.141592653589793 * X"),
     ("np.pi * X", "pi * X"), ("relu(relu(X))", "relu(X)"), ("(X > 0) * 1", "X > 0"),
-    ("(X > 0) ** 2", "X > 0"), ("(X > 0) * (X > 0)", "X > 0"),
+    ("(X > 0) ** 2", "X > 0"), ("(X > 0) * (X > 0)", "X > 0"), ("relu(X) * (X > 0)", "relu(X)"),
 ])
 def test_equal_spellings_are_one_node(written, same):
     shapes = "X: n×m"

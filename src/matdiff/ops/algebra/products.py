@@ -45,6 +45,10 @@ def mul(*factors: Node) -> Node:
     for f in factors:
         flat.extend(f.args if f.op == "mul" else (f,))
     shape = broadcast_shapes("*", flat)
+    if any(f.op == "relu" for f in flat):  # relu(u) ⊙ (u > 0) is relu(u): the indicator is 1 where relu(u) ≠ 0
+        positive = {f.args[0] for f in flat if f.op == "relu"}
+        flat = [f for f in flat if not (f.op in ("greater", "greater_equal") and f.args[0] in positive
+                                        and is_const(f.args[1], 0.0))]
     quotients = [f for f in flat if f.op == "div"]
     # factors that stay in front of a quotient: numbers, and scalars when the product is an array
     # (so that @ can still pull them out)
