@@ -20,15 +20,32 @@ def declared(value) -> bool:
 def test_meaning_and_calculus_are_declared(name):
     op = OPS[name]
     assert callable(op.evaluate)
-    for field in ("pullback", "differential"):
+    for field in ("pullback", "differential", "vec_jacobian"):
         value = getattr(op, field)
-        assert declared(value) or op.name in LEAVES, f"{name}: {field} is neither given nor Absent(why)"
+        assert declared(value), f"{name}: {field} is neither given nor Absent(why)"
         if isinstance(value, Absent):
             assert value.reason, f"{name}: {field} is Absent without a reason"
+        else:
+            assert callable(value), f"{name}: {field} is neither a rule nor Absent(why)"
 
 
-# Leaves have no arguments, so no rule moves a cotangent through them.
+@pytest.mark.parametrize("name", ENTRIES)
+def test_an_operation_linear_in_its_arguments_has_a_vec_rule(name):
+    """An operation explained by a linear identity (A : Bᵀ = Aᵀ : B, tr(B) = I : B, ...) holds the
+    differential itself in a differential, so the vec form passes through it and needs its rule."""
+    op = OPS[name]
+    if op.identity and not isinstance(op.identity, Absent):
+        assert op.vec_jacobian and not isinstance(op.vec_jacobian, Absent), f"{name}: linear, but no vec rule"
+
+
+# Leaves have no arguments, so no rule moves a cotangent through them: they say so (LEAF).
 LEAVES = {"const", "var", "dim", "eye", "ones", "zeros", "commutation"}
+
+
+@pytest.mark.parametrize("name", sorted(LEAVES))
+def test_leaves_declare_that_no_rule_moves_through_them(name):
+    for field in ("pullback", "differential", "vec_jacobian", "words", "identity", "vec_identity"):
+        assert isinstance(getattr(OPS[name], field), Absent)
 
 
 # ---- code generation (matdiff.codegen reads `code`) ------------------------------------------------
@@ -150,7 +167,8 @@ def test_every_function_name_reads_and_prints_back(function):
     if call.dims:
         attempts = [f"{function}({', '.join(['n'] * call.dims[-1])})"]
     else:
-        attempts = [f"{function}({', '.join([a] * call.arrays)})" for a in ("S", "x")]
+        required = ["2"] * sum(literal.required for literal in call.literals)  # matrix_power(S, 2)
+        attempts = [f"{function}({', '.join([a] * call.arrays + required)})" for a in ("S", "x")]
     for text in attempts:
         try:
             e = md.parse(text, shapes)

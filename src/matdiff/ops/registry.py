@@ -107,6 +107,8 @@ class Literal:
     ("an axis"). `passed`: the constructor receives it as a keyword, and the node keeps it in its
     `params` (in order, None when left out), where the printer reads it back as `axis=1`; otherwise
     it only selects what the language already means (`norm(X, 'fro')` is norm2(X)).
+    `positional`: the printer writes it by position, as NumPy code does (`matrix_power(X, 3)`,
+    `norm(x, 1)`), not as a keyword; `required`: a call without it is refused (NumPy has no default).
     """
 
     name: str
@@ -115,6 +117,8 @@ class Literal:
     spelling: str
     noun: str
     passed: bool = True
+    positional: bool = False
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,14 @@ class SpelledIdentity:
 
 # `identity` and `vec_identity` of an operation that is not linear (tanh, inv, det, ...): its differential
 # comes first, d tanh(U) = (1 − tanh(U)²) ⊙ dU, and the identities named are those of the products it gives.
+# An operation that is not linear in its arguments never holds the differential itself in a differential
+# (its rule is applied first), so the vec form never passes through it: this is the default of the field.
+NO_VEC_RULE = Absent("not linear in its arguments: in a differential it is a constant factor, so a vec form "
+                     "never passes through it")
+# A leaf (a number, a variable, a dimension, a constant matrix) has no arguments: no rule moves through it.
+LEAF = Absent("a leaf: it has no arguments, so no rule moves a derivative through it")
+LEAF_RULES = dict(pullback=LEAF, differential=LEAF, vec_jacobian=LEAF, words=LEAF, identity=LEAF, vec_identity=LEAF)
+
 NOT_LINEAR = Absent("not linear: its differential rule is applied first, and the identities named are those "
                     "of the products it gives")
 
@@ -199,7 +211,7 @@ class Op:
     latex: str | Callable[[Any], str] = ""
     pullback: Pullback | Absent | None = None
     differential: Differential | Absent | None = None
-    vec_jacobian: VecJacobian | Absent | None = None
+    vec_jacobian: VecJacobian | Absent | None = NO_VEC_RULE  # an operation linear in its arguments gives one
     elementwise: bool = False  # f(X)[i, j] depends on X[i, j] alone
     derivative: Callable[[Node], Node] | None = None  # f' for elementwise unary f, as f'(arg)
     # ---- the language (language/parse.py reads these) ----

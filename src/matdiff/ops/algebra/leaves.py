@@ -13,7 +13,7 @@ import numpy as np
 from ...dims import Dim, Shape, VarSpec, dim_value, size_of
 from ...errors import ShapeError
 from ...expr import Node, make
-from ..registry import INDEXED_WHOLE, Absent, Call, Code, Op, register, within
+from ..registry import INDEXED_WHOLE, LEAF_RULES, Absent, Call, Code, Op, register, within
 
 # ---- leaves ---------------------------------------------------------------------------------
 
@@ -92,25 +92,25 @@ def _lower_filled(low, node: Node):
     return low.spell(node.op, low.shape(node.shape), ndim=node.ndim)
 
 
-register(Op("const", lambda node, args, sizes: np.asarray(node.params[0]),
+register(Op("const", **LEAF_RULES, evaluate=lambda node, args, sizes: np.asarray(node.params[0]),
             names=Absent("a number, written as itself: 2.5"), index=lambda ix, node, idx: ix.number(node.params[0]),
             code=Code(lower=lambda low, node: low.num(node.params[0]),
                       bounds=lambda node, bounds_of: (node.params[0], node.params[0]))))
-register(Op("var", lambda node, args, sizes: sizes["$values"][node.params[0]],
+register(Op("var", **LEAF_RULES, evaluate=lambda node, args, sizes: sizes["$values"][node.params[0]],
             names=Absent("a declared variable, written by its name"), index=INDEXED_WHOLE,
             code=Code(lower=lambda low, node: low.name(node.params[0], node.ndim), bounds=_var_bounds)))
-register(Op("dim", lambda node, args, sizes: np.asarray(float(dim_value(node.params[0], sizes))),
+register(Op("dim", **LEAF_RULES, evaluate=lambda node, args, sizes: np.asarray(float(dim_value(node.params[0], sizes))),
             text="dim", names=Absent("a declared dimension used as a number, written by its name: n"),
             index=INDEXED_WHOLE,
             code=Code(lower=lambda low, node: low.dim(node.params[0]), bounds=within(1.0, math.inf),
                       dimension_params=True)))
-register(Op("eye", lambda node, args, sizes: np.eye(dim_value(node.params[0], sizes)),
+register(Op("eye", **LEAF_RULES, evaluate=lambda node, args, sizes: np.eye(dim_value(node.params[0], sizes)),
             text="eye", unicode=lambda a: "I" + a.subscript(0), latex=lambda a: f"I_{{{a[0]}}}",
             names=("eye",), call=Call(eye, arrays=0, dims=(1,)), index=lambda ix, node, idx: ix.delta(*idx),
             code=Code(numpy="np.eye(n)", jax="jnp.eye(n)", torch="torch.eye(n, dtype=like.dtype, device=like.device)",
                       placeholders="n like", lower=lambda low, node: low.spell("eye", low.dim(node.params[0]), ndim=2),
                       bounds=within(0.0, 1.0), dimension_params=True)))
-register(Op("ones", lambda node, args, sizes: np.ones(tuple(dim_value(d, sizes) for d in node.shape)),
+register(Op("ones", **LEAF_RULES, evaluate=lambda node, args, sizes: np.ones(tuple(dim_value(d, sizes) for d in node.shape)),
             text="ones", unicode=lambda a: "𝟙" + (a.subscript(0) if len(a) == 1 else f"({a.joined()})"),
             latex=lambda a: rf"\mathbf{{1}}_{{{a.joined()}}}",
             names=("ones",), call=Call(ones, arrays=0, dims=(1, 2), shape=True),
@@ -118,7 +118,7 @@ register(Op("ones", lambda node, args, sizes: np.ones(tuple(dim_value(d, sizes) 
             code=Code(numpy="np.ones(shape)", jax="jnp.ones(shape)",
                       torch="torch.ones(shape, dtype=like.dtype, device=like.device)", placeholders="shape like",
                       lower=_lower_filled, bounds=within(1.0, 1.0))))
-register(Op("zeros", lambda node, args, sizes: np.zeros(tuple(dim_value(d, sizes) for d in node.shape)),
+register(Op("zeros", **LEAF_RULES, evaluate=lambda node, args, sizes: np.zeros(tuple(dim_value(d, sizes) for d in node.shape)),
             text="zeros", unicode=lambda a: "0" + (a.subscript(0) if len(a) == 1 else f"({a.joined()})"),
             latex=lambda a: rf"\mathbf{{0}}_{{{a.joined()}}}",
             names=("zeros",), call=Call(zeros, arrays=0, dims=(1, 2), shape=True),
@@ -126,8 +126,8 @@ register(Op("zeros", lambda node, args, sizes: np.zeros(tuple(dim_value(d, sizes
             code=Code(numpy="np.zeros(shape)", jax="jnp.zeros(shape)",
                       torch="torch.zeros(shape, dtype=like.dtype, device=like.device)", placeholders="shape like",
                       lower=_lower_filled, bounds=within(0.0, 0.0))))
-register(Op("commutation",
-            lambda node, args, sizes: _commutation_matrix(*(dim_value(d, sizes) for d in node.params)),
+register(Op("commutation", **LEAF_RULES,
+            evaluate=lambda node, args, sizes: _commutation_matrix(*(dim_value(d, sizes) for d in node.params)),
             text="commutation", unicode=lambda a: f"K({a[0]},{a[1]})", latex=lambda a: f"K_{{{a[0]},{a[1]}}}",
             names=("commutation",), call=Call(commutation, arrays=0, dims=(2,)), index=INDEXED_WHOLE,
             code=Code(numpy="np.eye(m * n)[np.arange(m * n).reshape(n, m).T.reshape(-1)]",
