@@ -36,7 +36,6 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "sum_squares": ("x", "np.vdot(x, x)", "jnp.vdot(x, x)", "torch.sum(x * x)"),  # norm2(x) ** 2
     "diag_of_product": ("x y", "np.einsum('ij,ji->i', x, y)", "jnp.einsum('ij,ji->i', x, y)",
                         "torch.einsum('ij,ji->i', x, y)"),
-    "solve": ("a b", "np.linalg.solve(a, b)", "jnp.linalg.solve(a, b)", "torch.linalg.solve(a, b)"),
     "multi_dot": ("xs", "np.linalg.multi_dot(xs)", "jnp.linalg.multi_dot(xs)", "torch.linalg.multi_dot(xs)"),
     "array": ("x like", "np.asarray(x)", "jnp.asarray(x)", "torch.full((), x, dtype=like.dtype, device=like.device)"),
     # structure instead of materialised matrices
@@ -88,7 +87,8 @@ def _plus_transpose(a):
 
 # Calls worth a line of their own even when used once: factorisations and big products (the names of
 # backend functions, whichever operation or pattern spelled them).
-EXPENSIVE = ("inv", "det", "slogdet", "solve", "kron", "einsum", "contract", "multi_dot")
+EXPENSIVE = ("inv", "det", "slogdet", "solve", "cholesky", "pinv", "matrix_power", "kron", "einsum", "contract",
+             "multi_dot")
 
 
 def spelling(what: str, backend: str) -> tuple[list[str], str]:

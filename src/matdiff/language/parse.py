@@ -21,8 +21,8 @@ import warnings
 from collections.abc import Callable
 
 from ..dims import Dim, VarSpec, dim_product, dim_symbols, format_shape
-from ..errors import (MatdiffError, NotSupportedError, ParseError, ShapeError, UnknownNameError, close_matches,
-                      with_caret)
+from ..errors import (DeclarationError, MatdiffError, NotSupportedError, ParseError, ShapeError, UnknownNameError,
+                      close_matches, with_caret)
 from ..expr import Node
 from .. import ops
 from ..ops import OPS, Op
@@ -162,6 +162,10 @@ class _Builder:
         self.nodes = {name: ops.var_from_spec(spec) for name, spec in variables.items()
                       if not spec.is_function} | (bound or {})
         self.functions = {name for name, spec in variables.items() if spec.is_function}  # declared g: function
+        taken = sorted(self.functions & (set(CALLS) | {"grad"}))
+        if taken:  # g(u) would read as the language's own function, grad(g) as a derivative
+            raise DeclarationError(f"{taken[0]} is a function of the language; declare the function by another name, "
+                                   f"such as g")
         self.dims = {d for spec in variables.values() for d in dim_symbols(spec.shape)}
 
     # -- positions and errors
@@ -509,6 +513,9 @@ class _Builder:
                 spelled = " or ".join(literal.spelling for literal in call.literals)
                 raise self.fail(ParseError, f"{name} takes only the keyword {spelled}", keyword.value)
             given[literal] = keyword.value
+        missing = [literal for literal in call.literals if literal.required and literal not in given]
+        if missing:
+            raise self.fail(ParseError, f"{name} needs {missing[0].noun} ({missing[0].spelling})", node)
         values = {}
         for literal, source in given.items():
             value = _literal_value(source)

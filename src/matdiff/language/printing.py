@@ -146,6 +146,14 @@ def _literal(value) -> Disp:
     return _num(float(value))
 
 
+def _literal_text(op: str, name: str, value: str) -> str:
+    """A literal parameter as NumPy code writes it: by position where its entry says so (matrix_power(X, 3),
+    norm(x, 1)), else as a keyword (axis=1)."""
+    call = OPS[op].call
+    positional = call is not None and any(lit.name == name and lit.positional for lit in call.literals)
+    return value if positional else f"{name}={value}"
+
+
 def _smaller(a: Disp, b: Disp) -> Disp:
     return b if b.cost < a.cost else a
 
@@ -344,7 +352,7 @@ class _TextRenderer:
             return _format_number(d.value)
         if kind == "call":
             args, keywords = d.items
-            inner = [self.render(a) for a in args] + [f"{k}={self.render(v)}" for k, v in keywords]
+            inner = [self.render(a) for a in args] + [_literal_text(d.value, k, self.render(v)) for k, v in keywords]
             return f"{OPS[d.value].names[0]}({', '.join(inner)})"
         if kind == "T":
             return self.render(d.items[0], ATOM) + ".T"
@@ -516,7 +524,7 @@ class _UnicodeRenderer(_MathRenderer):
         spelling = OPS[d.value].unicode
         if callable(spelling):
             return spelling(_Arguments(self, args, keywords))
-        inner = [self.render(a) for a in args] + [f"{k}={self.render(v)}" for k, v in keywords]
+        inner = [self.render(a) for a in args] + [_literal_text(d.value, k, self.render(v)) for k, v in keywords]
         return f"{spelling}({', '.join(inner)})"
 
 

@@ -13,4 +13,6 @@ from .softmax_family import log_softmax, logsumexp, softmax  # noqa: F401
 from .elementwise import ELEMENTWISE, abs_, cos, exp, log_, sigmoid, sin, softplus, sqrt, tanh  # noqa: F401
 from .piecewise import clip, compare, maximum, minimum, relu, sign, where  # noqa: F401
 from .functions import apply_function  # noqa: F401
-from .linalg import det, inv, logdet, tr  # noqa: F401
+from .linalg import det, inv, logdet, matrix_power, pinv, solve, tr  # noqa: F401
+from .factorizations import cholesky, tril, triu  # noqa: F401
+from .norms import norm, norm1  # noqa: F401

@@ -12,7 +12,7 @@ import math
 from ..dims import format_shape, size_of
 from ..errors import ShapeError
 from ..expr import Node, make
-from .registry import (INDEXED_WHOLE, NOT_LINEAR, Absent, Call, Code, Literal, Op, SpelledIdentity, Words,
+from .registry import (INDEXED_WHOLE, NOT_LINEAR, Absent, Call, Code, Op, SpelledIdentity, Words,
                        register, within)
 from . import algebra as A
 
@@ -43,13 +43,11 @@ def abs_(x: Node) -> Node:
     return absolute(x)
 
 
-# np.linalg.norm(x), norm(X, 'fro'), norm(x, 2), norm(x, ord=2): the 2-norm, or a matrix's Frobenius norm
-_ORD = Literal("ord", lambda v: v in ("fro", 2, None) and not isinstance(v, bool),
-               "only the 2-norm of a vector and the Frobenius norm of a matrix (ord=2, 'fro' or none) are part "
-               "of the language", spelling="ord=2 or ord='fro'", noun="an order", passed=False)
+# the 2-norm, or a matrix's Frobenius norm; NumPy's norm(x), norm(x, 2), norm(X, 'fro') read as it (the
+# name `norm` and its orders are in `norms.py`)
 register(Op("norm2", lambda node, args, sizes: np.linalg.norm(args[0]), text="norm2",
             unicode=lambda a: f"‖{a[0]}‖", latex=lambda a: rf"\left\lVert {a[0]} \right\rVert",
-            names=("norm2", "norm"), call=Call(norm2, literals=(_ORD,)), index=INDEXED_WHOLE,
+            names=("norm2",), call=Call(norm2), index=INDEXED_WHOLE,
             pullback=lambda node, g, needed: [(node.args[0], A.div(A.mul(g, node.args[0]), node))],
             differential=lambda node, d: A.div(inner(node.args[0], d[0]), node),
             words=Words("norm (Frobenius for a matrix)"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
