@@ -221,6 +221,12 @@ def test_a_function_has_no_dimensions(shapes, words):
         assert word in str(caught.value)
 
 
+@pytest.mark.parametrize("name", ["exp", "sum", "grad"])
+def test_a_function_does_not_take_a_name_of_the_language(name):
+    with pytest.raises(md.DeclarationError, match=f"{name} is a function of the language"):
+        md.parse("x", f"x: n, {name}: function")
+
+
 def test_a_function_is_not_differentiated_by():
     with pytest.raises(md.MatdiffError, match=r"g is a declared function.*grad\(g\)\(u\)"):
         md.derivative("sum(g(X @ W))", "g", NET)
