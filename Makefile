@@ -42,7 +42,8 @@ serve: setup
 
 test: setup
 	$(PY) -m pytest
-	@if [ -f $(CORPUS) ]; then $(PY) $(CORPUS); else echo "corpus skipped: $(CORPUS) is not here (the corpus tests were skipped too)"; fi
+	@if [ -f $(CORPUS) ]; then $(PY) $(CORPUS) && $(PY) $(CORPUS) $(dir $(CORPUS))next/ml2.toml; \
+	else echo "corpus skipped: $(CORPUS) is not here (the corpus tests were skipped too)"; fi
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -x -q -m "not slow"
