@@ -216,11 +216,12 @@ def _step_json(step: Any, section_titles: Mapping[str, str],
     def first(*keys: str) -> Any:
         return next((get(k) for k in keys if get(k) not in (None, "")), None)
 
-    result = first("result", "expression", "after", "text", "unicode")
-    latex = first("latex") or getattr(result, "latex", None) or ""
     claim = get("claim")
-    if styles is not None and hasattr(claim, "render"):
+    if styles is not None and hasattr(claim, "render"):  # the claim, in the names of the answer shown
         result, latex = claim.render(styles["unicode"]), claim.render(styles["latex"])
+    else:
+        result = first("result", "expression", "after", "text", "unicode")
+        latex = first("latex") or getattr(result, "latex", None) or ""
     text = _plain(result) or ("" if latex else str(step))
     section = _plain(first("section"))
     return {"section": section_titles.get(section, section),
