@@ -46,12 +46,15 @@ FUNCTIONS = {
     "gelu": _real(lambda x: jax.nn.gelu(x, approximate=False)), "silu": _real(jax.nn.silu),
     "maximum": jnp.maximum, "minimum": jnp.minimum, "clip": jnp.clip, "power": jnp.power,
     "where": lambda c, a, b: jnp.where(c != 0, a, b),
-    "sum": lambda x, axis=None: jnp.sum(x, axis=axis), "norm2": jnp.linalg.norm, "diag": jnp.diag,
+    "sum": jnp.sum, "mean": jnp.mean, "var": jnp.var, "std": jnp.std, "max": jnp.max, "min": jnp.min,
+    "amax": jnp.max, "amin": jnp.min, "norm2": jnp.linalg.norm, "diag": jnp.diag,
     "kron": jnp.kron, "outer": jnp.outer, "eye": jnp.eye,
     "ones": lambda *d: jnp.ones(_dims(d)), "zeros": lambda *d: jnp.zeros(_dims(d)),
     "vec": lambda x: jnp.reshape(x, (-1,), order="F"), "commutation": _commutation,
-    "softmax": lambda x: jax.nn.softmax(x.reshape(-1)).reshape(x.shape),
-    "logsumexp": lambda x: jax.scipy.special.logsumexp(x),
+    # scipy.special's: axis None is the whole array (jax.nn.softmax's default is the last axis)
+    "softmax": lambda x, axis=None: jax.nn.softmax(x, axis=tuple(range(jnp.ndim(x))) if axis is None else axis),
+    "log_softmax": lambda x, axis=None: jax.nn.log_softmax(x, axis=tuple(range(jnp.ndim(x))) if axis is None else axis),
+    "logsumexp": jax.scipy.special.logsumexp,
 }
 BINARY = {ast.Add: jnp.add, ast.Sub: jnp.subtract, ast.Mult: jnp.multiply, ast.Div: jnp.divide,
           ast.MatMult: jnp.matmul, ast.Pow: jnp.power}

@@ -4,7 +4,8 @@
 declares its variables: `("tr(A_nm @ B_mn) + logdet(C_nk @ C_nk.T + eye(n))", {"A_nm": ("n", "m"), ...})`.
 Dimensions are the symbols n, m, k and the integers 2 and 3. Every operation of the language
 appears: + - * / ** @ .T, every elementwise function, comparisons as 0/1 factors, maximum, minimum,
-where, clip, sum (with and without an axis), norm2, tr,
+where, clip, sum (with and without an axis), the reductions mean, var, max, min (amax), logsumexp with
+NumPy's axis (also negative and as a tuple) and keepdims, softmax and log_softmax along an axis, norm2, tr,
 det, logdet, inv, diag, outer, kron, vec, commutation, softmax, logsumexp, eye, ones, zeros,
 dimension names as scalars, and the np./np.linalg. spellings. Expressions are also *numerically
 tame*: log, sqrt, fractional and negative powers and divisors only see positive things (exp(·),
@@ -36,6 +37,7 @@ SPELLINGS = {
 ELEMENTWISE = ("exp", "sin", "cos", "tanh", "abs", "sigmoid", "softplus", "relu", "sinh", "arctan", "arcsinh",
                "erf", "gelu", "silu", "expm1")  # defined everywhere
 BOUNDED = ("sin", "cos", "tanh", "sigmoid", "erf")  # values in [-1, 1]: safe as exponents
+REDUCTIONS = ("sum", "mean", "var", "max", "min", "amax", "logsumexp")  # std: not at a constant (its sqrt(0))
 
 
 def examples(quick: int) -> int:
@@ -140,11 +142,12 @@ class _Writer:
         options = ["leaf", "arithmetic", "arithmetic", "divide", "negate", "elementwise", "elementwise",
                    "log_sqrt", "power", "transpose", "matmul", "matmul", "piecewise"]
         if not shape:
-            options += ["trace", "det", "logdet", "sum", "sum", "norm2", "logsumexp", "inner", "flat", "kron"]
+            options += ["trace", "det", "logdet", "sum", "sum", "norm2", "logsumexp", "inner", "flat", "kron",
+                        "reduce_all"]
         elif len(shape) == 1:
-            options += ["sum_axis", "sum_axis", "diag_of", "softmax", "matvec_eye"]
+            options += ["sum_axis", "sum_axis", "diag_of", "softmax", "matvec_eye", "reduce_axis"]
         else:
-            options += ["outer"]
+            options += ["outer", "reduce_kept", "softmax_axis"]
             if shape[0] == shape[1]:
                 options += ["diag", "inv"]
         return getattr(self, "_" + self.pick(options))(tuple(shape), depth - 1)
@@ -295,6 +298,37 @@ class _Writer:
 
     def _softmax(self, shape, depth):
         return self.call("softmax", self.any(shape, depth))
+
+    # -- reductions with NumPy's axis and keepdims (random points keep a max away from a tie)
+    def _reduce_all(self, shape, depth):
+        """mean, var, std, max, min or logsumexp of a whole vector or matrix."""
+        reduction = self.pick(REDUCTIONS)
+        if self.draw(st.booleans()):
+            return self.call(reduction, self.any((self.dim(),), depth))
+        axis = self.pick(("", ", axis=(0, 1)", ", axis=None", ", axis=(-1, 0)"))
+        return Text(f"{reduction}({self.any((self.dim(), self.dim()), depth).text}{axis})", atomic=True)
+
+    def _reduce_axis(self, shape, depth):
+        """A reduction of a matrix along one axis (as NumPy numbers it, or from the end)."""
+        reduction, other = self.pick(REDUCTIONS), self.dim()
+        if self.draw(st.booleans()):
+            return Text(f"{reduction}({self.any((other, shape[0]), depth).text}, axis={self.pick(('0', '-2'))})",
+                        atomic=True)
+        return Text(f"{reduction}({self.any((shape[0], other), depth).text}, axis={self.pick(('1', '-1'))})",
+                    atomic=True)
+
+    def _reduce_kept(self, shape, depth):
+        """A matrix against a reduction of it kept as n×1 or 1×m, broadcast back: X - mean(X, axis=1, keepdims=True)."""
+        axis = self.pick((0, 1))
+        u = self.any(shape, depth)
+        kept = Text(f"{self.pick(REDUCTIONS)}({self.any(shape, depth).text}, axis={axis}, keepdims=True)",
+                    atomic=True)
+        return Text(f"{u.operand()} {self.pick(('+', '-', '*'))} {kept.text}")
+
+    def _softmax_axis(self, shape, depth):
+        """softmax or log_softmax of a matrix along an axis, or over the whole of it (scipy's axis None)."""
+        axis = self.pick(("", ", axis=0", ", axis=1", ", axis=-1"))
+        return Text(f"{self.pick(('softmax', 'log_softmax'))}({self.any(shape, depth).text}{axis})", atomic=True)
 
     def _matvec_eye(self, shape, depth):
         return Text(f"{self.call('eye', Text(self.dimension(shape[0]))).text} @ {self.any(shape, depth).operand()}")

@@ -337,6 +337,21 @@ def test_extrema_read_as_numpy_has_them():
         md.parse("max(s, axis=0)", WHERE)
 
 
+@pytest.mark.parametrize("f, simpler", [
+    ("max(s * ones(n))", "s"), ("min(zeros(n, m), axis=1)", "zeros(n)"), ("max(outer(ones(n), w), axis=0)", "w"),
+    ("std(s * ones(n))", "0"), ("var(outer(ones(n), w), axis=0)", "zeros(m)"),
+])
+def test_an_array_equal_along_the_axes_has_no_single_extreme(f, simpler):
+    """Every entry is the largest where all are equal (a copy of one value): the max is the value, and its
+    derivative is that of the value, not of one entry counted as many times as it is copied."""
+    assert md.parse(f, WHERE).text == simpler
+
+
+@pytest.mark.parametrize("f, wrt", [("max(sin(s * ones(n)))", "s"), ("sum(min(X + mean(X, axis=0), axis=0))", "X")])
+def test_extrema_of_copies_agree_with_finite_differences(f, wrt):
+    assert md.check(f, wrt, WHERE, order=1, values=point(), sizes=SIZES).ok
+
+
 EXTREMA = [
     ("sum(max(X, axis=1) ** 2)", "X"),
     ("sum(amin(X, axis=0, keepdims=True) * X)", "X"),

@@ -137,6 +137,21 @@ def _constant_along(t: Node, x: Node, axes: tuple[int, ...]) -> bool:
     return all(a < offset or t.shape[a - offset] == 1 for a in axes) and t.shape != x.shape
 
 
+def constant_along(x: Node, axes: tuple[int, ...]) -> bool:
+    """Every entry of x is the same along each of the axes, whatever the variables (s * ones(n, m), a row
+    copied down the rows, sin(s + ones(n))): max and min are then any entry, the mean (and the gradient is
+    no indicator of one entry), var and std are 0."""
+    memo: dict[Node, bool] = {}
+
+    def holds(u: Node) -> bool:
+        if u not in memo:
+            memo[u] = u.op in ("ones", "zeros") or (u.op == "outer" and u.args[0].op == "ones" and axes == (0,)) or \
+                ((u.op in ("add", "mul", "div", "pow") or OPS[u.op].elementwise) and
+                 all(not a.shape or _constant_along(a, u, axes) or (a.shape == u.shape and holds(a)) for a in u.args))
+        return memo[u]
+    return x.ndim > 0 and holds(x)
+
+
 def without_shifts(x: Node, axes: tuple[int, ...], into=None) -> tuple[Node, list[Node]]:
     """X + c as (X, [c...]) for terms c constant along the axes (a scalar, a row for axis 0, a
     column for axis 1): softmax does not see such a shift, var ignores it, logsumexp and max add it
@@ -477,8 +492,10 @@ def mean(x: Node, axis=None, keepdims: bool = False) -> Node:
     if divisor is not None:
         return A.div(mean(array, axis, keepdims), divisor)
     shape = reduced_shape(x.shape, axes, keepdims)
-    if x.op == "ones":
-        return A.ones(shape) if shape else A.ONE
+    if x.op in ("ones", "zeros"):
+        return (A.ones if x.op == "ones" else A.zeros)(shape)
+    if x.op == "outer" and x.args[0].op == "ones" and axes == (0,) and not keepdims:  # the mean of copies of v
+        return x.args[1]
     if x.op == "transpose" and (len(axes) == 2 or not keepdims):  # mean(Xᵀ, axis=0) = mean(X, axis=1)
         return mean(x.args[0], None if len(axes) == 2 else 1 - axes[0], keepdims)
     if x.op == "transpose":
@@ -511,7 +528,7 @@ def _moment_axes(name: str, x: Node, axis, keepdims: bool):
     """The axes of var or std, and the node itself where it is 0 (a single entry, a constant)."""
     axes = reduced_axes(name, x, axis, keepdims)
     shape = reduced_shape(x.shape, axes, keepdims)
-    if not axes or x.op in ("ones", "zeros", "const", "dim"):
+    if not axes or x.op in ("ones", "zeros", "const", "dim") or constant_along(x, axes):
         return axes, A.zeros(shape)
     return axes, None
 
@@ -600,9 +617,9 @@ def _extreme(op: str, x: Node, axis, keepdims: bool) -> Node:
     axes = reduced_axes(op, x, axis, keepdims)
     if not axes:
         return x
-    if x.op in ("ones", "zeros"):
-        return (A.ones if x.op == "ones" else A.zeros)(reduced_shape(x.shape, axes, keepdims))
     axis = axis_param(x, axes)
+    if constant_along(x, axes):  # max(s * ones(n)) = s: every entry is the largest, and each its mean
+        return mean(x, axis, keepdims)
     c, body = A.split_coefficient(x)
     if c != 1.0 and body.shape == x.shape:  # max(c X) = c max(X) for c > 0, c min(X) for c < 0
         return A.mul(A.const(c), _extreme(op if c > 0 else _OTHER[op], body, axis, keepdims))
