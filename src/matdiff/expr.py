@@ -103,8 +103,9 @@ def make(op: str, args: tuple[Node, ...], params: tuple, shape: Shape) -> Node:
     return node
 
 
-def topological(root: Node) -> list[Node]:
-    """Every node under `root` once, arguments before the nodes that use them."""
+def topological(root: Node, parts: "Callable[[Node], tuple[Node, ...]] | None" = None) -> list[Node]:
+    """Every node under `root` once, arguments before the nodes that use them; `parts(node)`, where given,
+    says what counts as a node's arguments (a printer may read a long product as runs of factors)."""
     order: list[Node] = []
     seen: set[int] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
@@ -117,7 +118,7 @@ def topological(root: Node) -> list[Node]:
             continue
         seen.add(id(node))
         stack.append((node, True))
-        for arg in reversed(node.args):
+        for arg in reversed(node.args if parts is None else parts(node)):
             if id(arg) not in seen:
                 stack.append((arg, False))
     return order

@@ -207,22 +207,7 @@ def _too_deep(order: list[Node], parts, named: set, spelt, root: Node) -> list[N
 
 def _order(root: Node, split: dict[Node, tuple[Node, ...]]) -> list[Node]:
     """Every node under `root` once, its parts (its arguments, or for a split product its runs) first."""
-    order: list[Node] = []
-    seen: set[Node] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        for arg in reversed(split.get(node, node.args)):
-            if arg not in seen:
-                stack.append((arg, False))
-    return order
+    return topological(root, lambda node: split.get(node, node.args))
 
 
 def _shared_runs(order: list[Node]) -> dict[Node, tuple[Node, ...]]:
