@@ -342,9 +342,14 @@ def test_declared_shapes_are_the_shapes_of_expressions():
     assert md.parse("x @ X", {"X": ("n", "m"), "x": ("n",)}).shape == ("m",)
 
 
+def test_arrays_of_any_order_are_declared_as_matrices_are():
+    for spelled in ("T: n×m×p", "T: n x m x p", "T: (n, m, p)", "T: n m p", {"T": ("n", "m", "p")}):
+        assert md.parse("T", spelled).shape == ("n", "m", "p")
+    assert md.parse("T", "T: b×h×n×d").shape == ("b", "h", "n", "d")
+
+
 @pytest.mark.parametrize("bad", [
     "X n×m",                 # no colon
-    "X: n×m×k",              # three dimensions
     "1X: n",                 # not a name
     "X: n, X: m",            # declared twice
     "S: n×m sym",            # symmetric but not square
@@ -357,7 +362,6 @@ def test_declared_shapes_are_the_shapes_of_expressions():
     {"X": ("n", True)},
     {"X": 3.5},
     {"X": None},
-    {"X": ("n", "m", "k")},
     {"1X": ("n",)},
     {3: ("n",)},
     {"X": ("n", 2.0)},

@@ -6,7 +6,7 @@ and such an entry cannot land. Each interpreter's section below checks the field
 import pytest
 
 from matdiff.ops import OPS
-from matdiff.ops.registry import Absent
+from matdiff.ops.registry import INDEX_ROUTE, Absent
 
 ENTRIES = sorted(OPS)
 
@@ -32,9 +32,11 @@ def test_meaning_and_calculus_are_declared(name):
 @pytest.mark.parametrize("name", ENTRIES)
 def test_an_operation_linear_in_its_arguments_has_a_vec_rule(name):
     """An operation explained by a linear identity (A : Bᵀ = Aᵀ : B, tr(B) = I : B, ...) holds the
-    differential itself in a differential, so the vec form passes through it and needs its rule."""
+    differential itself in a differential, so the vec form passes through it and needs its rule, unless the
+    entry says its derivatives are read in index notation (einsum, permutations of axes, reshape), where the
+    full array is built from the index form instead."""
     op = OPS[name]
-    if op.identity and not isinstance(op.identity, Absent):
+    if op.identity and not isinstance(op.identity, Absent) and op.vec_jacobian is not INDEX_ROUTE:
         assert op.vec_jacobian and not isinstance(op.vec_jacobian, Absent), f"{name}: linear, but no vec rule"
 
 
@@ -130,7 +132,7 @@ def test_names_are_declared(name):
         return
     assert op.names and all(n.isidentifier() for n in op.names), f"{name}: names {op.names!r}"
     assert isinstance(op.call, Call) and callable(op.call.build), f"{name}: names without a Call"
-    assert op.call.arrays > 0 or op.call.dims, f"{name}: a call takes arrays or dimensions"
+    assert op.call.arrays > 0 or op.call.arrays == -1 or op.call.dims, f"{name}: a call takes arrays or dimensions"
     if op.text.isidentifier():
         assert op.names[0] == op.text, f"{name}: the printed name {op.text!r} is not the first of {op.names}"
     for literal in op.call.literals:
@@ -158,13 +160,19 @@ def test_index_is_declared(name):
         assert callable(index), f"{name}: index is neither a rule nor Absent(why)"
 
 
+TENSOR_EXAMPLES = {"einsum": "einsum('ijk,jk->i', T, S)", "reshape": "reshape(T, (n, n * n))",
+                   "swapaxes": "swapaxes(T, 0, 2)", "moveaxis": "moveaxis(T, 0, 2)", "tensordot": "tensordot(T, S)"}
+
+
 @pytest.mark.parametrize("function", sorted(CALLS))
 def test_every_function_name_reads_and_prints_back(function):
     """The parser and the printer know a function only by its entry: each name is read (a square matrix
     or a vector as its arguments, whichever fits), and each printed spelling reads back as that node."""
     call = CALLS[function].call
-    shapes = "S: n×n, x: n"
-    if call.dims:
+    shapes = "S: n×n, x: n, T: n×n×n"
+    if function in TENSOR_EXAMPLES:  # their arguments are an array of order 3 and what it is contracted with
+        attempts = [TENSOR_EXAMPLES[function]]
+    elif call.dims:
         attempts = [f"{function}({', '.join(['n'] * call.dims[-1])})"]
     else:
         required = ["2"] * sum(literal.required for literal in call.literals)  # matrix_power(S, 2)

@@ -4,7 +4,9 @@ Conventions (stated on every result as `.layout`):
 - the derivative of f (shape F) by X (shape S) is D[i..., j...] = ∂f[i...]/∂X[j...], shape F + S:
   the gradient of a scalar has the shape of X; a vector by a vector is the m×n Jacobian;
 - where no matrix has that shape (a matrix by a matrix is a 4th-order tensor) the answer is the
-  vec form d vec(f) / d vec(X), column-major vec as in the Matrix Cookbook;
+  vec form d vec(f) / d vec(X), column-major vec as in the Matrix Cookbook; where an array of order ≥ 3
+  is involved, or an einsum has no vec form, it is the full array of shape F + S, written with einsum
+  (an elementwise map of such an array in vec form, diag(vec(u)));
 - a Hessian of a scalar by a vector is the n×n matrix; by a matrix it is in vec form;
 - a VJP (backpropagation rule) is the gradient of φ = sum(G ⊙ f) for an upstream gradient G.
 """
@@ -18,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from .calculus import differential, pullback, vec_form
+from .calculus.arrays import full_array
 from .dims import VarSpec, dim_symbols, format_shape, parse_declarations, size_of
 from .errors import DeclarationError, MatdiffError, NotSupportedError, UnknownNameError, close_matches
 from .evaluate import evaluate as _evaluate
-from .expr import Node, node_count
+from .expr import Node, node_count, topological
 from .language import parse as _parse
 from .language import parse_block as _parse_block
 from .language import to_latex, to_text, to_unicode
@@ -265,14 +268,25 @@ def _layout(f: Node, x: Node) -> tuple[str, str]:
     return "vec", f"vec form: d vec(f) / d vec({name}), column-major vec (Matrix Cookbook)"
 
 
+def _has_contraction(f: Node) -> bool:
+    return any(n.op in ("einsum", "swapaxes", "moveaxis", "permute", "reshape") for n in topological(f))
+
+
 def derive_once(f: Node, x: Node, symmetric: str = "sym") -> Node:
     """One derivative of f by the variable node x, in the layout described in the module docstring."""
     if not f.shape:
         return _symmetrize(pullback(f, x), x, symmetric)
     if not x.shape:
         return differential(f, x, ONE)
+    if f.ndim > 2 or x.ndim > 2:  # no matrix has the shape F + S, and no vec form is asked for
+        return full_array(f, x)
     d_x = var("∂" + x.params[0], x.shape)  # a name no user variable can have
-    return vec_form(differential(f, x, d_x), d_x)
+    try:
+        return vec_form(differential(f, x, d_x), d_x)
+    except NotSupportedError:
+        if not _has_contraction(f):
+            raise
+        return full_array(f, x)  # through an einsum: the full array, from the index form
 
 
 # Repeated derivatives grow about threefold per order; past this size (relative to the function) a

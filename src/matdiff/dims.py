@@ -2,11 +2,12 @@
 
 A dimension is an `int`, a symbol (`str`, e.g. "n"), or a `DimProduct` such as n·m (the length of
 vec(X) for an n×m matrix X). Dimension names are symbols: "n" and "m" never match, so every shape
-error is found without sizes. A shape is a tuple of 0, 1 or 2 dimensions.
+error is found without sizes. A shape is a tuple of dimensions: () for a scalar, (n,) for a vector,
+(n, m) for a matrix, and as many as an array of higher order has, (n, m, p).
 
 Declarations come as a dictionary (`{"X": ("n", "m"), "x": ("n",), "s": ()}`, optionally with
 properties `{"S": ("n", "n", "sym")}`) or as a string a person types: `"X: n×m, x: n, s: scalar,
-S: n×n sym"` (also `n x m`, `(n, m)`, `n*m`, `n m`). `"g: function"` (or `{"g": ("function",)}`) declares
+S: n×n sym, T: n×m×p"` (also `n x m`, `(n, m)`, `n*m`, `n m`). `"g: function"` (or `{"g": ("function",)}`) declares
 an arbitrary smooth scalar function applied elementwise, g(X @ W), with no dimensions of its own.
 """
 from __future__ import annotations
@@ -154,8 +155,6 @@ def _spec_from_words(name: str, words: list, where: str) -> VarSpec:
     if "function" in props and (dims or len(props) > 1):
         raise DeclarationError(f"{where}: a declared function ('{name}: function') has no dimensions or other "
                                "properties")
-    if len(dims) > 2:
-        raise DeclarationError(f"{where}: matdiff handles scalars, vectors and matrices; got {len(dims)} dimensions")
     if props & {"sym", "spd"} and (len(dims) != 2 or dims[0] != dims[1]):
         raise DeclarationError(f"{where}: 'sym'/'spd' need a square matrix, got {format_shape(tuple(dims))}")
     if props & {"sym", "spd"} == {"sym", "spd"}:

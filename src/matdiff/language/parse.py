@@ -19,6 +19,7 @@ import math
 import re
 import warnings
 from collections.abc import Callable
+from types import SimpleNamespace
 
 from ..dims import Dim, VarSpec, dim_product, dim_symbols, format_shape
 from ..errors import (DeclarationError, MatdiffError, NotSupportedError, ParseError, ShapeError, UnknownNameError,
@@ -26,13 +27,14 @@ from ..errors import (DeclarationError, MatdiffError, NotSupportedError, ParseEr
 from ..expr import Node
 from .. import ops
 from ..ops import OPS, Op
-from ..ops.registry import Call
+from ..ops.registry import BUILDERS, Call
 from . import spellings
 
 MAX_LENGTH = 200_000  # long enough for printed derivatives of deep networks
 
 # every function name of the language -> its operation, from the entries' `names`
 CALLS: dict[str, Op] = {name: op for op in OPS.values() if op.call is not None for name in op.names}
+CALLS.update({name: SimpleNamespace(call=call, names=(name,), name=name) for name, call in BUILDERS.items()})
 LANGUAGE_NAMES = sorted(CALLS)
 # name -> (constructor, number of array arguments), for the functions whose constructor takes just their
 # arrays (md.tr, md.kron, ... are built from it)
@@ -432,8 +434,12 @@ class _Builder:
     def _function(self, node: ast.Call, name: str) -> Node:
         """A call of the language's function `name`, with the arguments its entry's Call takes."""
         call = CALLS[name].call
+        if call.dims and call.arrays:
+            return self._reshaped(node, name, call)
         if call.dims:
             return self._dimension_call(node, name, call)
+        if call.arrays == -1:
+            return self._leading_literals(node, name, call)
         literals = self._literals(node, name, call) if call.literals else self._plain_arguments(node, name, call)
         sources = node.args[:call.arrays]
         args = [self.build(a) for a in sources]
@@ -482,6 +488,24 @@ class _Builder:
         argument = self.build(node.args[0])
         return ops.apply_function(name, order, argument)
 
+    def _leading_literals(self, node: ast.Call, name: str, call: Call) -> Node:
+        """A call whose literals come first and whose arrays are any number after them: einsum('ij,jk->ik', A, B)."""
+        count = len(call.literals)
+        if node.keywords:
+            raise self.fail(ParseError, f"{name} takes no keyword arguments", node.keywords[0].value)
+        if len(node.args) <= count:
+            raise self.fail(ParseError, f"{name} takes {call.literals[0].noun} ({call.literals[0].spelling}) and then "
+                                        "its operands", node)
+        values = []
+        for literal, source in zip(call.literals, node.args[:count]):
+            value = _literal_value(source)
+            if not literal.accepts(value):
+                raise self.fail(ParseError, literal.error, source)
+            values.append(value)
+        sources = node.args[count:]
+        args = [self.build(a) for a in sources]
+        return self._apply(node, lambda *arrays: call.build(*values, *arrays), args, list(sources))
+
     def _plain_arguments(self, node: ast.Call, name: str, call: Call) -> dict:
         """A call of arrays alone, tr(X) or kron(A, B): no keywords, the right number of arguments."""
         if node.keywords:
@@ -524,6 +548,14 @@ class _Builder:
             if literal.passed:
                 values[literal.name] = value
         return values
+
+    def _reshaped(self, node: ast.Call, name: str, call: Call) -> Node:
+        """reshape(X, (n, m * p)): an array, then its new shape in dimensions (a tuple, or one dimension)."""
+        if node.keywords or len(node.args) != 2:
+            raise self.fail(ParseError, f"{name} takes an array and a shape, as in {name}(X, (n, m * p))", node)
+        shape = node.args[1]
+        dims = tuple(self._dimension(a) for a in (shape.elts if isinstance(shape, ast.Tuple) else [shape]))
+        return self._apply(node, lambda x: call.build(x, dims), [self.build(node.args[0])], [node.args[0]])
 
     def _dimension_call(self, node: ast.Call, name: str, call: Call) -> Node:
         if node.keywords:

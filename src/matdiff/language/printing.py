@@ -23,6 +23,7 @@ from ..dims import DimProduct
 from ..expr import Node, spell_with, topological
 from ..ops import OPS, is_symmetric, matmul_chain, mul, split_coefficient, transpose
 from ..ops.algebra import transposes_in
+from ..ops.tensors import as_batched_matmul
 from .names import latex_name, unicode_name
 
 # ---- display trees ----------------------------------------------------------------------------
@@ -143,6 +144,8 @@ def _literal(value) -> Disp:
     if isinstance(value, tuple):
         text = "(" + ", ".join(map(str, value)) + ("," if len(value) == 1 else "") + ")"
         return _plain("name", value=text, size=2 + len(value))
+    if isinstance(value, str):  # einsum's subscripts, checked against their grammar: letters, commas, ->
+        return _plain("literal", value=repr(value), size=1)
     return _num(float(value))
 
 
@@ -152,6 +155,12 @@ def _literal_text(op: str, name: str, value: str) -> str:
     call = OPS[op].call
     positional = call is not None and any(lit.name == name and lit.positional for lit in call.literals)
     return value if positional else f"{name}={value}"
+
+
+def _literals_first(op: str) -> bool:
+    """einsum('ij,jk->ik', A, B): an entry whose literal parameters come before its arrays."""
+    call = OPS[op].call
+    return call is not None and call.arrays == -1
 
 
 def _smaller(a: Disp, b: Disp) -> Disp:
@@ -191,6 +200,9 @@ class _Displayer:
         if op == "dim":
             return _dim(node.params[0])
         call = OPS[op].call
+        if call is not None and call.dims and call.arrays:  # reshape(X, (n, m)): an array, then a shape
+            shape = [_dim(d) for d in node.params]
+            return _call(op, [self.best(args[0]), _plain("shape", tuple(shape), size=1 + sum(s.size for s in shape))])
         if call is not None and call.dims:  # a constant matrix: its dimensions are its arguments
             return _call(op, [_dim(d) for d in node.params])
         if op == "transpose":
@@ -219,6 +231,10 @@ class _Displayer:
                 # the text's v @ M is a vector: the math renderers write the column Mᵀ v, as a textbook does
                 chosen = replace(chosen, value=replace(other, ndim=1))
             return chosen
+        if op == "einsum":  # a stack of matrix products is written with @, as NumPy code writes it
+            product = as_batched_matmul(node)
+            if product is not None:
+                return _chain("matmul", [self.best(f) for f in product])
         if op == "div":
             return _bin("div", self.best(args[0]), self.best(args[1]))
         if op == "pow":
@@ -314,7 +330,7 @@ COMPARISONS = (">", "<", ">=", "<=", "==")  # the text of the comparison entries
 
 def _precedence(d: Disp) -> int:
     kind = d.kind
-    if kind in ("name", "call", "T", "apply"):
+    if kind in ("name", "call", "T", "apply", "literal", "shape"):
         return ATOM
     if kind == "compare":
         return COMPARE
@@ -352,8 +368,15 @@ class _TextRenderer:
             return _format_number(d.value)
         if kind == "call":
             args, keywords = d.items
-            inner = [self.render(a) for a in args] + [_literal_text(d.value, k, self.render(v)) for k, v in keywords]
+            inner = [self.render(a) for a in args]
+            literals = [_literal_text(d.value, k, self.render(v)) for k, v in keywords]
+            inner = literals + inner if _literals_first(d.value) else inner + literals
             return f"{OPS[d.value].names[0]}({', '.join(inner)})"
+        if kind == "literal":
+            return d.value
+        if kind == "shape":
+            parts = [self.render(p) for p in d.items]
+            return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
         if kind == "T":
             return self.render(d.items[0], ATOM) + ".T"
         if kind == "neg":

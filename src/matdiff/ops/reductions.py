@@ -105,6 +105,12 @@ def spread(g: Node, x: Node, axes: tuple[int, ...], keepdims: bool) -> Node:
     A kept axis of size 1 broadcasts; a vector of row sums is copied across the columns."""
     if keepdims or not g.shape or g.shape == x.shape:
         return A.broadcast_to(g, x.shape)
+    if x.ndim > 2:  # g copied along the reduced axes: einsum('ik,j->ijk', G, ones(m))
+        from .tensors import contraction
+        kept = [a for a in range(x.ndim) if a not in axes]
+        labels = [kept] + [[a] for a in axes]
+        operands = [g] + [A.ones((x.shape[a],)) for a in axes]
+        return contraction(labels, list(range(x.ndim)), operands, dict(enumerate(x.shape)))
     n, m = x.shape
     if axes == (0,):
         return outer(A.ones((n,)), g)  # a row copied down, which a sum broadcasts by itself

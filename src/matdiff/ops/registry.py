@@ -133,7 +133,7 @@ class Call:
     """
 
     build: Callable[..., Node]
-    arrays: int = 1
+    arrays: int = 1  # -1: any number of arrays (einsum), after the literals, which then come first
     literals: tuple[Literal, ...] = ()
     dims: tuple[int, ...] = ()
     shape: bool = False
@@ -196,6 +196,12 @@ NO_VEC_RULE = Absent("not linear in its arguments: in a differential it is a con
 LEAF = Absent("a leaf: it has no arguments, so no rule moves a derivative through it")
 LEAF_RULES = dict(pullback=LEAF, differential=LEAF, vec_jacobian=LEAF, words=LEAF, identity=LEAF, vec_identity=LEAF)
 
+# `vec_jacobian` of a linear operation on arrays of any order (einsum, a permutation of axes, reshape): its
+# derivatives are read in index notation, and the full array F + S built from the index form
+# (`calculus/arrays.py`), not passed through a vec form.
+INDEX_ROUTE = Absent("linear, but read in index notation: the derivative is the full array, built from the "
+                     "index form (calculus/arrays.py), not a vec form")
+
 NOT_LINEAR = Absent("not linear: its differential rule is applied first, and the identities named are those "
                     "of the products it gives")
 
@@ -229,6 +235,10 @@ class Op:
 
 
 OPS: dict[str, Op] = {}
+
+# Names the parser reads that build another operation's node, with no node of their own: tensordot(a, b)
+# is an einsum. name -> Call.
+BUILDERS: dict[str, Call] = {}
 
 
 def register(op: Op) -> Op:

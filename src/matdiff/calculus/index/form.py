@@ -35,15 +35,17 @@ def index_letters(base: Node, by: Node, variables: Mapping = ()) -> tuple[tuple,
     for spec in getattr(variables, "values", lambda: ())():
         taken.update(dim_symbols(spec.shape))
 
-    def pick(pairs: tuple, count: int) -> tuple:
+    def pick(pairs: tuple, count: int, run: str) -> tuple:
+        if count > 2:  # an array of order ≥ 3: a run of letters, i j k l … for the function, a b c … for X
+            return tuple(c for c in run + "abcdefghijklmnopqrstuvwxyz" if c not in taken)[:count]
         for pair in pairs:
             if not taken & set(pair[:count]):
                 return tuple(pair[:count])
         return tuple(c for c in "abcdefghijklmnopqrstuvwxyz" if c not in taken)[:count]
 
-    fi = pick(FUNCTION_INDICES, base.ndim)
+    fi = pick(FUNCTION_INDICES, base.ndim, "ijklmn")
     taken.update(fi)
-    vi = pick(VARIABLE_INDICES, by.ndim)
+    vi = pick(VARIABLE_INDICES, by.ndim, "abcdefgh" if base.ndim > 2 else "klmnopqr")
     taken.update(vi)
     return fi, vi, [c for c in SUMMATION_LETTERS if c not in taken]
 
@@ -205,8 +207,6 @@ def index_form_of(base: Node, by: Node, variables: Mapping, symmetric: str = "no
     gradient of a scalar by a symmetric matrix as the gradient route does."""
     d_x = var("∂" + by.params[0], by.shape)  # a name no user variable can have
     df = differential(base, by, d_x)
-    if base.ndim > 2 or by.ndim > 2:
-        raise NotSupportedError("index forms are for scalars, vectors and matrices")
     fi, vi, pool = index_letters(base, by, variables)
     dims = dict(zip(fi, base.shape)) | dict(zip(vi, by.shape))
     free = frozenset(fi) | frozenset(vi)

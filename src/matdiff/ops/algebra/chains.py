@@ -39,6 +39,8 @@ def chain_factors(node: Node) -> tuple[Node, ...]:
 
 
 def matmul(a: Node, b: Node) -> Node:
+    if a.ndim > 2 or b.ndim > 2:  # stacks of matrices: NumPy's batched @, an einsum
+        return batched_matmul(a, b)
     shape = matmul_shape(a, b)
     scalars_a, a = split_scalars(a)
     scalars_b, b = split_scalars(b)
@@ -513,3 +515,4 @@ from .sums import add  # noqa: E402
 from .products import div, mul, power, split_divisor, split_scalars  # noqa: E402
 from .transposition import transpose  # noqa: E402
 from ..structure import diag, kron, norm2, outer, sum_, vec  # noqa: E402
+from ..tensors import batched_matmul  # noqa: E402

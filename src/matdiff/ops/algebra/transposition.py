@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...expr import Node, make
-from ..registry import Call, Code, Op, SpelledIdentity, Words, register
+from ..registry import Absent, Code, Op, SpelledIdentity, Words, register
 
 # ---- symmetry -------------------------------------------------------------------------------
 
@@ -77,6 +77,8 @@ _ELEMENTWISE_UNARY: set[str] = set()
 def transpose(a: Node) -> Node:
     if a.ndim < 2:
         return a
+    if a.ndim > 2:  # NumPy's .T of an array of order ≥ 3 reverses all its axes
+        return permute(a, tuple(reversed(range(a.ndim))))
     return a.cached_node("transpose", _transposed)  # pushed through chains and sums once per node, not at every use
 
 
@@ -117,7 +119,8 @@ def _vec_transpose(node: Node, jacobians) -> Node:
 
 
 register(Op("transpose", lambda node, args, sizes: np.transpose(args[0]), text=".T", unicode="ᵀ", latex=r"^\top",
-            names=("transpose",), call=Call(transpose),  # printed as the operator .T
+            # the operator .T; the function transpose(X, axes) is read by the permutation entry (ops/tensors.py)
+            names=Absent("the operator .T: transpose(X) and transpose(T, axes) are the permutations of ops/tensors.py"),
             index=lambda ix, node, idx: ix.indexed(node.args[0], tuple(reversed(idx))),  # Xᵀ[i,j] = X[j,i]
             pullback=lambda node, g, needed: [(node.args[0], transpose(g))],
             differential=lambda node, d: transpose(d[0]),
@@ -134,3 +137,4 @@ from .sums import add  # noqa: E402
 from .products import div, mul, split_divisor, split_scalars  # noqa: E402
 from .chains import matmul, matmul_chain  # noqa: E402
 from ..structure import kron, outer  # noqa: E402
+from ..tensors import permute  # noqa: E402

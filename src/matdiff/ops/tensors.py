@@ -1,0 +1,743 @@
+"""Arrays of any order: `einsum`, the permutations of axes (`transpose(T, axes)`, `swapaxes`, `moveaxis`)
+and `reshape` (C order), with the builders that read NumPy's batched `@` and `tensordot` as einsums.
+
+`einsum(subscripts, *operands)` is the contraction every multilinear operation on arrays of order ≥ 3
+is: explicit output subscripts only (`'ijk,jr,kr->ir'`), checked against a strict grammar (letters,
+commas, one `->`) before anything else, since it is the first user text that reaches generated code.
+Its constructor keeps answers short: a nested einsum is merged into the one that uses it, a permuted or
+transposed operand becomes renamed subscripts, an identity contracted on an index becomes an index
+rename (δ elimination), scalars come out as a factor, a `ones` on a contracted index becomes a count,
+and the letters are renamed i, j, k, ... in order of appearance, so that one contraction is one node.
+What is a plain matrix operation (A @ B, Aᵀ, outer(a, b), tr(A), a sum) becomes that operation, so the
+matrix engine simplifies it further; a single-operand permutation becomes a permutation node.
+
+The calculus of einsum is einsum again: the pullback to an operand contracts the cotangent with the
+other operands onto that operand's subscripts (a repeated subscript, a diagonal, gets an identity; one
+summed over that operand alone gets a `ones`); the differential is the sum over operands; the index
+rule is the contraction itself.
+
+The permutations are one operation in three spellings, as NumPy writes them: a single exchange of two
+axes is `swapaxes(T, a, b)`, a single axis moved is `moveaxis(T, s, d)`, and any other permutation is
+`transpose(T, axes)`; a node keeps the canonical one (np.transpose's `axes`: axis a of the result is
+axis axes[a] of T), so that each permutation has one node. On a matrix the permutation is `.T`.
+"""
+from __future__ import annotations
+
+import re
+import string
+
+import numpy as np
+
+from ..dims import Shape, dim_product, format_shape
+from ..errors import ShapeError
+from ..expr import Node, make
+from .registry import BUILDERS, INDEX_ROUTE, Absent, Call, Code, Literal, Op, SpelledIdentity, Words, register
+from . import algebra as A
+from .algebra.broadcasting import _describe
+
+LETTERS = string.ascii_lowercase + string.ascii_uppercase
+# letters, commas, one explicit `->`: nothing else reaches a node, a message, a docstring or generated code
+_GRAMMAR = re.compile(r"[A-Za-z]*(,[A-Za-z]*)*->[A-Za-z]*\Z")
+
+
+# ---- subscripts -----------------------------------------------------------------------------------
+
+
+def parse_subscripts(spec: object, count: int | None = None) -> tuple[list[str], str]:
+    """(input subscripts, output subscripts) of an einsum specification, after the strict grammar."""
+    if not isinstance(spec, str):
+        raise ShapeError(f"einsum needs its subscripts as a string such as 'ij,jk->ik', got {type(spec).__name__}")
+    if len(spec) > 200 or not _GRAMMAR.match(spec.replace(" ", "")):
+        shown = spec if len(spec) <= 40 and spec.isprintable() and "'" not in spec else "the subscripts"
+        raise ShapeError(f"einsum subscripts {shown!s} are not of the form 'ij,jk->ik': letters for the axes of "
+                         "each operand, separated by commas, then '->' and the letters of the result (written out: "
+                         "the implicit form and '...' are not part of the language)")
+    inputs, output = spec.replace(" ", "").split("->")
+    operands = inputs.split(",")
+    if count is not None and len(operands) != count:
+        raise ShapeError(f"einsum('{spec}', ...): the subscripts name {len(operands)} operand"
+                         f"{'s' if len(operands) != 1 else ''} but {count} {'are' if count != 1 else 'is'} given")
+    repeated = sorted({c for c in output if output.count(c) > 1})
+    if repeated:
+        raise ShapeError(f"einsum('{spec}', ...): the output subscript {repeated[0]} is repeated (an index of the "
+                         "result appears once)")
+    missing = [c for c in output if c not in inputs]
+    if missing:
+        raise ShapeError(f"einsum('{spec}', ...): the output subscript {missing[0]} is no operand's")
+    return operands, output
+
+
+def _dims_of(spec: str, subscripts: list[str], operands, output: str = "") -> dict[str, object]:
+    """Each subscript's dimension; an error names the subscript, the operands and their shapes."""
+    dims: dict[str, object] = {}
+    owner: dict[str, int] = {}
+    for k, (letters, x) in enumerate(zip(subscripts, operands)):
+        if len(letters) != x.ndim:
+            raise ShapeError(f"einsum('{spec}', ...): operand {k + 1}, {_describe(x)}, is "
+                             f"{_shape_words(x)}, but its subscripts '{letters}' name {len(letters)} "
+                             f"ax{'es' if len(letters) != 1 else 'is'}", (x,))
+        for c, d in zip(letters, x.shape):
+            if c in dims and dims[c] != d:
+                other = operands[owner[c]]
+                raise ShapeError(f"einsum('{spec}', ...): the subscript {c} is {dims[c]} in {_describe(other)} "
+                                 f"({format_shape(other.shape)}) but {d} in {_describe(x)} ({format_shape(x.shape)})",
+                                 (other, x))
+            dims[c] = d
+            owner.setdefault(c, k)
+    return dims
+
+
+def _shape_words(x: Node) -> str:
+    return "a scalar" if not x.shape else f"{format_shape(x.shape)} ({x.ndim} ax{'es' if x.ndim != 1 else 'is'})"
+
+
+# ---- einsum ----------------------------------------------------------------------------------------
+
+
+def einsum(spec: str, *operands: Node) -> Node:
+    """np.einsum(spec, *operands) with explicit output subscripts, simplified (see the module docstring)."""
+    subscripts, output = parse_subscripts(spec, len(operands))
+    dims = _dims_of(spec, subscripts, operands)
+    return contraction([list(s) for s in subscripts], list(output), list(operands), dims)
+
+
+class _Fresh:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> tuple:
+        self.count += 1
+        return ("fresh", self.count)
+
+
+def contraction(inputs: list[list], output: list, operands: list[Node], dims: dict) -> Node:
+    """The einsum of `operands` indexed by `inputs` (lists of any hashable labels) onto `output`."""
+    fresh = _Fresh()
+    inputs, operands, dims = [list(s) for s in inputs], list(operands), dict(dims)
+    scalars: list[Node] = []
+    changed = True
+    while changed:
+        changed = False
+        for k, x in enumerate(operands):
+            labels = inputs[k]
+            replacement = _absorbed(x, labels, fresh, dims)
+            if replacement is not None:
+                new_inputs, new_operands = replacement
+                inputs[k:k + 1] = new_inputs
+                operands[k:k + 1] = new_operands
+                changed = True
+                break
+            if not x.shape:
+                scalars.append(x)
+                del inputs[k], operands[k]
+                changed = True
+                break
+            if x.op == "eye":
+                a, b = labels
+                others = [c for j, s in enumerate(inputs) if j != k for c in s]
+                if a == b:
+                    continue
+                keep, drop = (a, b) if b not in output else (b, a) if a not in output else (None, None)
+                if keep is None:
+                    continue
+                del inputs[k], operands[k]
+                inputs = [[keep if c == drop else c for c in s] for s in inputs]
+                if drop not in others and keep not in others and keep not in output:
+                    scalars.append(A.dim(dims[keep]))  # Σ_a δ[a,a] = n
+                changed = True
+                break
+            if x.op == "ones":
+                elsewhere = {c for j, s in enumerate(inputs) if j != k for c in s}
+                if len(set(labels)) == len(labels) and all(c in elsewhere or c not in output for c in labels):
+                    counted = [c for c in labels if c not in elsewhere]  # Σ_a 1 = n
+                    scalars.extend(A.dim(dims[c]) for c in counted)
+                    del inputs[k], operands[k]
+                    changed = True
+                    break
+    if not operands:
+        shape = tuple(dims[c] for c in output)
+        one = A.ones(shape)
+        return A.mul(*scalars, one) if scalars else one
+    body = _canonical(inputs, output, operands, dims)
+    return A.mul(*scalars, body) if scalars else body
+
+
+def _absorbed(x: Node, labels: list, fresh: _Fresh, dims: dict):
+    """The operands and subscripts that stand for operand x indexed by `labels`, where x dissolves into
+    the contraction (a nested einsum, a permutation, a transpose, a product with a scalar); else None."""
+    if x.op == "einsum":
+        inner_inputs, inner_output = parse_subscripts(x.params[0])
+        rename = dict(zip(inner_output, labels))
+        for letters, arg in zip(inner_inputs, x.args):
+            for c, d in zip(letters, arg.shape):
+                if c not in rename:
+                    rename[c] = fresh()
+                dims[rename[c]] = d
+        return [[rename[c] for c in letters] for letters in inner_inputs], list(x.args)
+    if x.op in PERMUTATIONS:
+        axes = permutation_of(x)
+        inner = [None] * len(axes)
+        for a, source in enumerate(axes):
+            inner[source] = labels[a]
+        return [inner], [x.args[0]]
+    if x.op == "transpose":
+        return [list(reversed(labels))], [x.args[0]]
+    if x.op == "mul" and x.shape:
+        scalars, array = A.split_scalars(x)
+        if scalars and array is not x:
+            return [[] for _ in scalars] + [labels], scalars + [array]
+    if x.op == "div" and x.shape and not x.args[1].shape:
+        return [labels, []], [x.args[0], A.div(A.ONE, x.args[1])]
+    if x.op == "zeros":
+        return None
+    return None
+
+
+def _canonical(inputs: list[list], output: list, operands: list[Node], dims: dict) -> Node:
+    """The node of a simplified contraction: a matrix operation where it is one, else an einsum whose
+    letters are i, j, k, ... in order of appearance."""
+    if any(x.op == "zeros" for x in operands):
+        return A.zeros(tuple(dims[c] for c in output))
+    letters: dict = {}
+    for labels in inputs + [output]:
+        for c in labels:
+            if c not in letters:
+                letters[c] = LETTERS[_ORDER[len(letters)]] if len(letters) < len(_ORDER) else None
+    if None in letters.values():
+        raise ShapeError(f"an einsum of {len(letters)} distinct indices: more than the {len(LETTERS)} letters "
+                         "subscripts can name")
+    spelled = [[letters[c] for c in labels] for labels in inputs]
+    out = [letters[c] for c in output]
+    simpler = _as_matrix_operation(spelled, out, operands)
+    if simpler is not None:
+        return simpler
+    spec = ",".join("".join(s) for s in spelled) + "->" + "".join(out)
+    shape = tuple(dims[c] for c in output)
+    return make("einsum", tuple(operands), (spec,), shape)
+
+
+# i, j, k, l, m, ... then the rest of the alphabet, then capitals: as a textbook indexes
+_ORDER = [LETTERS.index(c) for c in "ijklmnopqrstuvwxyzabcdefgh"] + list(range(26, 52))
+
+
+def _as_matrix_operation(inputs: list[list[str]], output: list[str], operands: list[Node]) -> Node | None:
+    """The contraction as the matrix operation it is, where it is one: a permutation of one operand, a
+    sum over axes, A @ B (with transposes), outer(a, b), tr(A), an elementwise product."""
+    counts: dict[str, int] = {}
+    for labels in inputs:
+        for c in labels:
+            counts[c] = counts.get(c, 0) + 1
+    if len(operands) == 1:
+        (labels,), (x,) = inputs, operands
+        if len(set(labels)) == len(labels):
+            if sorted(output) == sorted(labels):
+                return permute(x, tuple(labels.index(c) for c in output))
+            summed = tuple(a for a, c in enumerate(labels) if c not in output)
+            kept = [c for c in labels if c in output]
+            reduced = sum_(x, summed if len(summed) > 1 else summed[0]) if len(summed) < x.ndim else sum_(x)
+            return permute(reduced, tuple(kept.index(c) for c in output))
+        if x.ndim == 2 and labels[0] == labels[1] and not output:
+            return tr(x)
+        if x.ndim == 2 and labels[0] == labels[1] and output == labels[:1]:
+            return diag(x)
+        return None
+    if len(operands) != 2 or any(len(set(s)) != len(s) for s in inputs) or len(output) > 2:
+        return None
+    (a, b), (x, y) = inputs, operands
+    if x.ndim > 2 or y.ndim > 2:
+        return None
+    shared = [c for c in a if c in b]
+    contracted = [c for c in shared if c not in output]
+    if not shared and x.ndim == y.ndim == 1 and output == a + b:
+        return outer(x, y)
+    if len(contracted) == 1 and len(shared) == 1:
+        (c,) = contracted
+        left = [d for d in a if d != c]
+        right = [d for d in b if d != c]
+        if output != left + right:
+            if output == right + left and len(output) == 2:
+                return transpose(_as_matrix_operation([b, a], right + left, [y, x]))
+            return None
+        x_ = x if x.ndim == 1 or a[-1] == c else transpose(x)
+        y_ = y if y.ndim == 1 or b[0] == c else transpose(y)
+        return A.matmul(x_, y_)
+    if not contracted and sorted(a) == sorted(b) == sorted(output) and x.ndim == 2:
+        x_ = x if a == output else transpose(x)
+        y_ = y if b == output else transpose(y)
+        return A.mul(x_, y_)
+    if not contracted and x.ndim == y.ndim == 1 and a == b == output:
+        return A.mul(x, y)
+    if sorted(a) == sorted(b) and not output:  # Σ x ⊙ y
+        return sum_(A.mul(x, y if a == b else transpose(y)))
+    return None
+
+
+def _evaluate(node: Node, args: list, sizes: dict):
+    from opt_einsum import contract
+    return contract(node.params[0], *args)
+
+
+def _pullback_einsum(node: Node, g: Node, needed) -> list[tuple[Node, Node]]:
+    inputs, output = parse_subscripts(node.params[0])
+    dims = {c: d for letters, x in zip(inputs, node.args) for c, d in zip(letters, x.shape)}
+    out = []
+    for k, x in enumerate(node.args):
+        if not needed(x):
+            continue
+        out.append((x, _cotangent_of(k, inputs, output, node.args, g, dims)))
+    return out
+
+
+def _cotangent_of(k: int, inputs: list[str], output: str, operands, g: Node, dims: dict) -> Node:
+    """∂ sum(g ⊙ einsum(...)) / ∂ operand k: g contracted with the other operands onto operand k's
+    subscripts; a subscript repeated in operand k (a diagonal) gets an identity, one that operand k alone
+    carries gets a ones."""
+    target = list(inputs[k])
+    labels: list[list] = [list(output)]
+    args: list[Node] = [g]
+    for j, (letters, x) in enumerate(zip(inputs, operands)):
+        if j != k:
+            labels.append(list(letters))
+            args.append(x)
+    result: list = []
+    for position, c in enumerate(target):
+        if c in result:  # a diagonal: the cotangent lives on it, δ[c, c']
+            copy = ("copy", position)
+            dims[copy] = dims[c]
+            labels.append([c, copy])
+            args.append(A.eye(dims[c]))
+            result.append(copy)
+        else:
+            result.append(c)
+    present = {c for s in labels for c in s}
+    for c in result:
+        if c not in present:
+            labels.append([c])
+            args.append(A.ones((dims[c],)))
+            present.add(c)
+    return contraction(labels, result, args, dims)
+
+
+def _differential_einsum(node: Node, d) -> Node:
+    inputs, output = parse_subscripts(node.params[0])
+    dims = {c: dd for letters, x in zip(inputs, node.args) for c, dd in zip(letters, x.shape)}
+    terms = []
+    for k, dk in enumerate(d):
+        if dk is None:
+            continue
+        operands = list(node.args)
+        operands[k] = dk
+        terms.append(contraction([list(s) for s in inputs], list(output), operands, dims))
+    return A.add(*terms)
+
+
+def _index_einsum(ix, node: Node, idx: tuple):
+    """einsum(...)[idx] = Σ over the contracted subscripts of the product of the operands' entries."""
+    inputs, output = parse_subscripts(node.params[0])
+    entries = dict(zip(output, idx))
+    summed = []
+    for letters, x in zip(inputs, node.args):
+        for c, d in zip(letters, x.shape):
+            if c not in entries:
+                entries[c] = ix.fresh(d)
+                summed.append(entries[c])
+    parts = [ix.indexed(x, tuple(entries[c] for c in letters)) for letters, x in zip(inputs, node.args)]
+    return ix.summing(ix.product(*parts), summed)
+
+
+def _lower_einsum(low, node: Node):
+    spec = low.make("Constant", node.params[0])
+    operands = [low.term(a) for a in node.args]
+    return low.spell("einsum", spec, low.make("List", None, operands), ndim=node.ndim)
+
+
+def _unicode_einsum(a) -> str:
+    return _math_einsum(a, latex=False)
+
+
+def _latex_einsum(a) -> str:
+    return _math_einsum(a, latex=True)
+
+
+def _math_einsum(a, latex: bool) -> str:
+    """Σ_{summed} A[i,j] B[j,k], bracketed and indexed by the output: [Σⱼ A[i,j] B[j,k]]ᵢₖ."""
+    spec = a.keyword("subscripts")
+    inputs, output = parse_subscripts(spec.strip("'"))
+    summed = sorted({c for s in inputs for c in s} - set(output), key=lambda c: spec.index(c))
+    factors = []
+    for t, letters in enumerate(inputs):
+        body = a.atom(t)
+        if latex:
+            factors.append(f"{{{body}}}_{{{letters}}}" if letters else body)
+        else:
+            factors.append(f"{body}[{','.join(letters)}]" if letters else body)
+    if latex:
+        total = (rf"\sum_{{{''.join(summed)}}} " if summed else "") + " ".join(factors)
+        return rf"\left[{total}\right]_{{{''.join(output)}}}" if output else total
+    total = (f"Σ_{''.join(summed)} " if summed else "") + " ".join(factors)
+    return f"[{total}][{','.join(output)}]" if output else total
+
+
+_SUBSCRIPTS = Literal("subscripts", lambda v: isinstance(v, str), "einsum's first argument is its subscripts, a "
+                      "string such as 'ij,jk->ik'", spelling="'ij,jk->ik'", noun="subscripts", positional=True,
+                      required=True)
+
+register(Op("einsum", _evaluate, text="einsum", unicode=_unicode_einsum, latex=_latex_einsum,
+            names=("einsum",), call=Call(einsum, arrays=-1, literals=(_SUBSCRIPTS,)),
+            pullback=_pullback_einsum, differential=_differential_einsum,
+            vec_jacobian=INDEX_ROUTE,
+            index=_index_einsum,
+            words=Words("contraction (einsum) with the other operands"),
+            identity=SpelledIdentity("G : einsum(A, dX, …) = einsum(G, A, … → X's indices) : dX",
+                                     "sum(G * einsum(s, A, dX)) = sum(einsum(s', G, A) * dX)",
+                                     r"G : \operatorname{einsum}(A, dX) = \operatorname{einsum}(G, A) : dX"),
+            vec_identity=Absent("an einsum is read in index notation, not in vec form"),
+            code=Code(lower=_lower_einsum)))
+
+
+# ---- permutations of axes -------------------------------------------------------------------------
+
+PERMUTATIONS = ("swapaxes", "moveaxis", "permute")
+
+
+def permutation_of(node: Node) -> tuple[int, ...]:
+    """np.transpose's axes of a permutation node: axis a of the result is axis axes[a] of its argument."""
+    n = node.ndim
+    if node.op == "permute":
+        return node.params[0]
+    if node.op == "swapaxes":
+        a, b = node.params
+        axes = list(range(n))
+        axes[a], axes[b] = axes[b], axes[a]
+        return tuple(axes)
+    source, destination = node.params
+    axes = [a for a in range(n) if a != source]
+    axes.insert(destination, source)
+    return tuple(axes)
+
+
+def permute(x: Node, axes: tuple[int, ...]) -> Node:
+    """np.transpose(x, axes), kept in its shortest spelling: .T, swapaxes, moveaxis or transpose."""
+    axes = tuple(axes)
+    if axes == tuple(range(x.ndim)):
+        return x
+    if x.ndim == 2:
+        return transpose(x)
+    if x.op in PERMUTATIONS:
+        inner = permutation_of(x)
+        return permute(x.args[0], tuple(inner[a] for a in axes))
+    if x.op in ("ones", "zeros"):
+        return (A.ones if x.op == "ones" else A.zeros)(tuple(x.shape[a] for a in axes))
+    shape = tuple(x.shape[a] for a in axes)
+    moved = [a for a in range(len(axes)) if axes[a] != a]
+    if len(moved) == 2:
+        return make("swapaxes", (x,), tuple(moved), shape)
+    for source in range(x.ndim):
+        rest = [a for a in range(x.ndim) if a != source]
+        for destination in range(x.ndim):
+            candidate = rest[:destination] + [source] + rest[destination:]
+            if tuple(candidate) == axes:
+                return make("moveaxis", (x,), (source, destination), shape)
+    return make("permute", (x,), (axes,), shape)
+
+
+def _axis(x: Node, a: object, what: str) -> int:
+    if isinstance(a, bool) or not isinstance(a, int) or not -x.ndim <= a < x.ndim:
+        raise ShapeError(f"{what}: axis {a} is out of range: {_describe(x)} is {_shape_words(x)}", (x,))
+    return a % x.ndim
+
+
+def transpose_axes(x: Node, axes: object = None) -> Node:
+    """np.transpose(x, axes): all axes reversed where axes is left out (x.T)."""
+    if axes is None:
+        return permute(x, tuple(reversed(range(x.ndim))))
+    what = f"transpose({_describe(x)}, {axes})"
+    if not isinstance(axes, tuple) or len(axes) != x.ndim:
+        raise ShapeError(f"{what}: axes must list each of the {x.ndim} axes of {_describe(x)} ({_shape_words(x)}) "
+                         "once", (x,))
+    found = tuple(_axis(x, a, what) for a in axes)
+    if sorted(found) != list(range(x.ndim)):
+        raise ShapeError(f"{what}: axes must list each of the {x.ndim} axes of {_describe(x)} once; "
+                         f"{axes} repeats one", (x,))
+    return permute(x, found)
+
+
+def swapaxes(x: Node, axis1: object, axis2: object) -> Node:
+    what = f"swapaxes({_describe(x)}, {axis1}, {axis2})"
+    a, b = _axis(x, axis1, what), _axis(x, axis2, what)
+    axes = list(range(x.ndim))
+    axes[a], axes[b] = axes[b], axes[a]
+    return permute(x, tuple(axes))
+
+
+def moveaxis(x: Node, source: object, destination: object) -> Node:
+    what = f"moveaxis({_describe(x)}, {source}, {destination})"
+    s, d = _axis(x, source, what), _axis(x, destination, what)
+    axes = [a for a in range(x.ndim) if a != s]
+    axes.insert(d, s)
+    return permute(x, tuple(axes))
+
+
+def _inverse(axes: tuple[int, ...]) -> tuple[int, ...]:
+    out = [0] * len(axes)
+    for a, source in enumerate(axes):
+        out[source] = a
+    return tuple(out)
+
+
+def _evaluate_permutation(node: Node, args: list, sizes: dict):
+    return np.transpose(args[0], permutation_of(node))
+
+
+def _index_permutation(ix, node: Node, idx: tuple):
+    axes = permutation_of(node)
+    inner = [None] * len(axes)
+    for a, source in enumerate(axes):
+        inner[source] = idx[a]
+    return ix.indexed(node.args[0], tuple(inner))
+
+
+def _lower_permutation(low, node: Node):
+    axes = low.make("Tuple", None, [low.num(a) for a in permutation_of(node)])
+    return low.spell("permute", low.term(node.args[0]), axes, ndim=node.ndim)
+
+
+def _axis_literal(name: str, noun: str) -> Literal:
+    return Literal(name, lambda v: isinstance(v, int) and not isinstance(v, bool), f"{noun} is an integer axis",
+                   spelling=name, noun=noun, positional=True, required=True)
+
+
+_AXES = Literal("axes", lambda v: v is None or isinstance(v, tuple) and all(isinstance(a, int) and
+                                                                           not isinstance(a, bool) for a in v),
+                "axes is a tuple of integers, one for each axis, such as (1, 2, 0)", spelling="axes=(1, 2, 0)",
+                noun="the axes", positional=True)
+
+
+def _unicode_permutation(name: str):
+    def spell(a) -> str:
+        extra = [a.keyword(k) for k in ("axis1", "axis2", "source", "destination", "axes")]
+        return f"{name}({', '.join([a[0]] + [e for e in extra if e is not None])})"
+    return spell
+
+
+def _latex_permutation(name: str):
+    def spell(a) -> str:
+        extra = [a.keyword(k) for k in ("axis1", "axis2", "source", "destination", "axes")]
+        return rf"\operatorname{{{name}}}\left({', '.join([a[0]] + [e for e in extra if e is not None])}\right)"
+    return spell
+
+
+def _permutation_entry(op: str, name: str, call: Call, words: str) -> Op:
+    return Op(op, _evaluate_permutation, text=name, unicode=_unicode_permutation(name),
+              latex=_latex_permutation(name), names=(name,), call=call,
+              pullback=lambda node, g, needed: [(node.args[0], permute(g, _inverse(permutation_of(node))))],
+              differential=lambda node, d: permute(d[0], permutation_of(node)),
+              vec_jacobian=INDEX_ROUTE,
+              index=_index_permutation, words=Words(words),
+              identity=SpelledIdentity("G : P(dX) = P⁻¹(G) : dX", "sum(G * transpose(dX, p)) = "
+                                       "sum(transpose(G, p⁻¹) * dX)",
+                                       r"G : P(dX) = P^{-1}(G) : dX"),
+              vec_identity=Absent("a permutation of the axes of an array of order ≥ 3 is read in index notation"),
+              code=Code(lower=_lower_permutation))
+
+
+register(_permutation_entry("swapaxes", "swapaxes", Call(
+    swapaxes, literals=(_axis_literal("axis1", "the first axis"), _axis_literal("axis2", "the second axis"))),
+    "exchange of two axes"))
+register(_permutation_entry("moveaxis", "moveaxis", Call(
+    moveaxis, literals=(_axis_literal("source", "the axis moved"), _axis_literal("destination", "where it goes"))),
+    "move of one axis"))
+register(_permutation_entry("permute", "transpose", Call(transpose_axes, literals=(_AXES,)),
+                            "permutation of the axes"))
+
+
+def as_batched_matmul(node: Node) -> tuple[Node, Node] | None:
+    """(a, b) with node = a @ b in NumPy's batched sense (each possibly a permutation of an operand), where
+    the einsum is a stack of matrix products: how it is written, G @ swapaxes(B, 1, 2)."""
+    if node.op != "einsum" or len(node.args) != 2 or all(x.ndim <= 2 for x in node.args):
+        return None
+    (a, b), out = parse_subscripts(node.params[0])
+    if len(set(a)) != len(a) or len(set(b)) != len(b):
+        return None
+    contracted = [c for c in a if c in b and c not in out]
+    if len(contracted) != 1:
+        return None
+    (c,) = contracted
+    position = len(out)
+    column = row = None
+    if b != c:
+        column = out[position - 1] if position else None
+        if column is None or column not in b or column in a:
+            return None
+        position -= 1
+    if a != c:
+        row = out[position - 1] if position else None
+        if row is None or row not in a or row in b:
+            return None
+        position -= 1
+    batch = out[:position]
+    x, y = node.args
+    arranged = []
+    for letters, operand, core in ((a, x, [c] if row is None else [row, c]), (b, y, [c] if column is None else
+                                                                           [c, column])):
+        own = [d for d in letters if d not in core]
+        if own != list(batch[len(batch) - len(own):]) or len(own) + len(core) != len(letters):
+            return None
+        wanted = own + core
+        arranged.append(permute(operand, tuple(letters.index(d) for d in wanted)))
+    return arranged[0], arranged[1]
+
+
+# ---- batched @ and tensordot as einsums ------------------------------------------------------------
+
+
+def batched_matmul(a: Node, b: Node) -> Node:
+    """np.matmul(a, b) where an operand has 3 or more axes: a stack of matrix products, the leading axes
+    broadcast as NumPy broadcasts them."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"{_describe(a)} @ {_describe(b)}: @ takes arrays, not a scalar (use *)", (a, b))
+    a_core = 2 if a.ndim >= 2 else 1
+    b_core = 2 if b.ndim >= 2 else 1
+    a_batch, b_batch = a.shape[:a.ndim - a_core], b.shape[:b.ndim - b_core]
+    inner_a = a.shape[-1]
+    inner_b = b.shape[-2] if b.ndim >= 2 else b.shape[0]
+    if inner_a != inner_b:
+        raise ShapeError(f"{_describe(a)} @ {_describe(b)}: {_describe(a)} is {format_shape(a.shape)} but "
+                         f"{_describe(b)} is {format_shape(b.shape)} (the contracted axes differ: "
+                         f"{inner_a} ≠ {inner_b})", (a, b))
+    batch_len = max(len(a_batch), len(b_batch))
+    batch_labels = [("batch", t) for t in range(batch_len)]
+    dims: dict = {}
+    batch_shape = []
+    for t in range(batch_len):
+        da = a_batch[t - (batch_len - len(a_batch))] if t >= batch_len - len(a_batch) else 1
+        db = b_batch[t - (batch_len - len(b_batch))] if t >= batch_len - len(b_batch) else 1
+        if da != db and 1 not in (da, db):
+            raise ShapeError(f"{_describe(a)} @ {_describe(b)}: the stacks cannot be broadcast together: "
+                             f"{_describe(a)} is {format_shape(a.shape)} and {_describe(b)} is "
+                             f"{format_shape(b.shape)} ({da} ≠ {db})", (a, b))
+        batch_shape.append(da if da != 1 else db)
+    if any(d == 1 for d in batch_shape) or any(d == 1 for d in a_batch + b_batch):
+        raise ShapeError(f"{_describe(a)} @ {_describe(b)}: stacks with axes of length 1 are not part of the "
+                         "language yet", (a, b))
+    for label, d in zip(batch_labels, batch_shape):
+        dims[label] = d
+    row, inner, column = ("row",), ("inner",), ("column",)
+    dims[inner] = inner_a
+    a_labels = batch_labels[batch_len - len(a_batch):] + ([row, inner] if a_core == 2 else [inner])
+    b_labels = batch_labels[batch_len - len(b_batch):] + ([inner, column] if b_core == 2 else [inner])
+    if a_core == 2:
+        dims[row] = a.shape[-2]
+    if b_core == 2:
+        dims[column] = b.shape[-1]
+    output = batch_labels + ([row] if a_core == 2 else []) + ([column] if b_core == 2 else [])
+    return contraction([a_labels, b_labels], output, [a, b], dims)
+
+
+def tensordot(a: Node, b: Node, axes: object = 2) -> Node:
+    """np.tensordot(a, b, axes): the last `axes` axes of a contracted with the first of b, or the pairs
+    of axes given as two sequences."""
+    what = f"tensordot({_describe(a)}, {_describe(b)}, axes={axes})"
+    if isinstance(axes, int) and not isinstance(axes, bool):
+        if not 0 <= axes <= min(a.ndim, b.ndim):
+            raise ShapeError(f"{what}: cannot contract {axes} axes: {_describe(a)} is {_shape_words(a)} and "
+                             f"{_describe(b)} is {_shape_words(b)}", (a, b))
+        pairs = list(zip(range(a.ndim - axes, a.ndim), range(axes)))
+    elif isinstance(axes, tuple) and len(axes) == 2:
+        left, right = (t if isinstance(t, tuple) else (t,) for t in axes)
+        if len(left) != len(right):
+            raise ShapeError(f"{what}: the two lists of axes differ in length", (a, b))
+        pairs = [(_axis(a, p, what), _axis(b, q, what)) for p, q in zip(left, right)]
+    else:
+        raise ShapeError(f"{what}: axes is a number of axes or a pair of sequences of axes", (a, b))
+    a_labels = [("a", t) for t in range(a.ndim)]
+    b_labels = [("b", t) for t in range(b.ndim)]
+    dims = {label: d for label, d in zip(a_labels, a.shape)} | {label: d for label, d in zip(b_labels, b.shape)}
+    for p, q in pairs:
+        if a.shape[p] != b.shape[q]:
+            raise ShapeError(f"{what}: axis {p} of {_describe(a)} ({format_shape(a.shape)}) has length {a.shape[p]} "
+                             f"but axis {q} of {_describe(b)} ({format_shape(b.shape)}) has {b.shape[q]}", (a, b))
+        b_labels[q] = a_labels[p]
+    contracted = {a_labels[p] for p, _ in pairs}
+    output = [c for c in a_labels if c not in contracted] + [c for c in b_labels if c not in contracted]
+    return contraction([a_labels, b_labels], output, [a, b], dims)
+
+
+_TENSORDOT_AXES = Literal("axes", lambda v: isinstance(v, int) and not isinstance(v, bool) or isinstance(v, tuple),
+                          "axes is a number of axes (axes=2) or two tuples of axes, ((1, 2), (0, 1))",
+                          spelling="axes=2", noun="the axes")
+BUILDERS["tensordot"] = Call(tensordot, arrays=2, literals=(_TENSORDOT_AXES,))
+
+
+# ---- reshape ---------------------------------------------------------------------------------------
+
+
+def reshape(x: Node, shape: Shape) -> Node:
+    """np.reshape(x, shape), C order: the entries read row by row into the new shape."""
+    shape = tuple(shape)
+    if dim_product(*shape) != dim_product(*x.shape):
+        raise ShapeError(f"reshape({_describe(x)}, {format_shape(shape)}): {_describe(x)} is "
+                         f"{format_shape(x.shape)}, {dim_product(*x.shape)} entries, which cannot be arranged as "
+                         f"{format_shape(shape)} ({dim_product(*shape)} entries)", (x,))
+    if shape == x.shape:
+        return x
+    if x.op == "reshape":
+        return reshape(x.args[0], shape)
+    return make("reshape", (x,), shape, shape)
+
+
+def _index_reshape(ix, node: Node, idx: tuple):
+    """reshape(X)[i, (b,c)] = X[i,b,c]: each axis of the result a row-major run of the argument's axes,
+    where the shapes split that way; else the argument is read whole."""
+    source = node.args[0].shape
+    groups, position = [], 0
+    for d in node.shape:
+        group = []
+        while position < len(source) and dim_product(*(source[p] for p in group)) != d:
+            group.append(position)
+            position += 1
+        if dim_product(*(source[p] for p in group)) != d:
+            return None
+        groups.append(group)
+    if position != len(source):
+        return None
+    entries, deltas, summed = [], [], []
+    for entry, group in zip(idx, groups):
+        if len(group) == 1:
+            entries.append(entry)
+            continue
+        parts = [ix.fresh(source[p]) for p in group]  # entry = (b, c), row-major: δ[entry, (b,c)]
+        deltas.append(ix.delta(entry, tuple(parts)))
+        entries.extend(parts)
+        summed.extend(parts)
+    return ix.summing(ix.product(*deltas, ix.indexed(node.args[0], tuple(entries))), summed)
+
+
+def _lower_reshape(low, node: Node):
+    return low.spell("reshape", low.term(node.args[0]), low.shape(node.shape), ndim=node.ndim)
+
+
+register(Op("reshape", lambda node, args, sizes: np.reshape(args[0], _sizes(node, sizes)),
+            text="reshape", unicode="reshape", latex=r"\operatorname{reshape}",
+            names=("reshape",), call=Call(reshape, arrays=1, dims=(1, 2, 3, 4, 5, 6), shape=True),
+            pullback=lambda node, g, needed: [(node.args[0], reshape(g, node.args[0].shape))],
+            differential=lambda node, d: reshape(d[0], node.shape),
+            vec_jacobian=INDEX_ROUTE,
+            index=_index_reshape, words=Words("reshape (C order)"),
+            identity=SpelledIdentity("G : reshape(dX) = reshape(G) : dX", "sum(G * reshape(dX, s)) = "
+                                     "sum(reshape(G, X.shape) * dX)",
+                                     r"G : \operatorname{reshape}(dX) = \operatorname{reshape}(G) : dX"),
+            vec_identity=Absent("a reshape in C order is read in index notation"),
+            code=Code(lower=_lower_reshape)))
+
+
+def _sizes(node: Node, sizes: dict) -> tuple[int, ...]:
+    from ..dims import dim_value
+    return tuple(dim_value(d, sizes) for d in node.shape)
+
+
+# Late imports: the operations the rules above build.
+from .algebra.transposition import transpose  # noqa: E402
+from .structure import diag, outer  # noqa: E402
+from .linalg import tr  # noqa: E402
+from .reductions import sum_  # noqa: E402
