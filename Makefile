@@ -42,7 +42,8 @@ serve: setup
 
 test: setup
 	$(PY) -m pytest
-	@if [ -f $(CORPUS) ]; then $(PY) $(CORPUS) && $(PY) $(CORPUS) $(dir $(CORPUS))next/ml2.toml; \
+	@if [ -f $(CORPUS) ]; then $(PY) $(CORPUS) && $(PY) $(CORPUS) $(dir $(CORPUS))next/ml2.toml \
+		&& $(PY) $(CORPUS) $(dir $(CORPUS))next/tensors.toml; \
 	else echo "corpus skipped: $(CORPUS) is not here (the corpus tests were skipped too)"; fi
 
 test-fast: $(STAMP)

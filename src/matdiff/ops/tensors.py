@@ -7,7 +7,8 @@ commas, one `->`) before anything else, since it is the first user text that rea
 Its constructor keeps answers short: a nested einsum is merged into the one that uses it, a permuted or
 transposed operand becomes renamed subscripts, an identity contracted on an index becomes an index
 rename (δ elimination), scalars come out as a factor, a `ones` on a contracted index becomes a count,
-and the letters are renamed i, j, k, ... in order of appearance, so that one contraction is one node.
+and the letters are renamed i, j, k, ... (the result's first, then the summed ones in order of
+appearance), so that one contraction is one node.
 What is a plain matrix operation (A @ B, Aᵀ, outer(a, b), tr(A), a sum) becomes that operation, so the
 matrix engine simplifies it further; a single-operand permutation becomes a permutation node.
 
@@ -198,8 +199,19 @@ def _canonical(inputs: list[list], output: list, operands: list[Node], dims: dic
     letters are i, j, k, ... in order of appearance."""
     if any(x.op == "zeros" for x in operands):
         return A.zeros(tuple(dims[c] for c in output))
+    if len(operands) == 2:  # a stack of products written b @ a is kept in that order, so that it prints so
+        built = _lettered(inputs, output, operands, dims)
+        if built.op == "einsum" and as_batched_matmul(built) is None:
+            swapped = _lettered(inputs[::-1], output, operands[::-1], dims)
+            if as_batched_matmul(swapped) is not None:
+                return swapped
+        return built
+    return _lettered(inputs, output, operands, dims)
+
+
+def _lettered(inputs: list[list], output: list, operands: list[Node], dims: dict) -> Node:
     letters: dict = {}
-    for labels in inputs + [output]:
+    for labels in [output] + inputs:  # the result's indices first, i j k …, then the summed ones
         for c in labels:
             if c not in letters:
                 letters[c] = LETTERS[_ORDER[len(letters)]] if len(letters) < len(_ORDER) else None
@@ -346,9 +358,12 @@ def _index_einsum(ix, node: Node, idx: tuple):
 
 
 def _lower_einsum(low, node: Node):
+    """The backend's einsum (NumPy: opt_einsum's contract, which orders the contraction) on the subscripts, a
+    string that passed the grammar: letters, commas and one ->."""
+    function = low.spell("einsum")
+    operands = [low.as_array(a) for a in node.args]
     spec = low.make("Constant", node.params[0])
-    operands = [low.term(a) for a in node.args]
-    return low.spell("einsum", spec, low.make("List", None, operands), ndim=node.ndim)
+    return low.make("Call", (1 + len(operands), ()), [function, spec, *operands], node.ndim)
 
 
 def _unicode_einsum(a) -> str:
@@ -392,7 +407,8 @@ register(Op("einsum", _evaluate, text="einsum", unicode=_unicode_einsum, latex=_
                                      "sum(G * einsum(s, A, dX)) = sum(einsum(s', G, A) * dX)",
                                      r"G : \operatorname{einsum}(A, dX) = \operatorname{einsum}(G, A) : dX"),
             vec_identity=Absent("an einsum is read in index notation, not in vec form"),
-            code=Code(lower=_lower_einsum)))
+            code=Code(numpy="oe.contract", jax="jnp.einsum", torch="torch.einsum", placeholders="",
+                      lower=_lower_einsum)))
 
 
 # ---- permutations of axes -------------------------------------------------------------------------
@@ -499,7 +515,7 @@ def _index_permutation(ix, node: Node, idx: tuple):
 
 def _lower_permutation(low, node: Node):
     axes = low.make("Tuple", None, [low.num(a) for a in permutation_of(node)])
-    return low.spell("permute", low.term(node.args[0]), axes, ndim=node.ndim)
+    return low.spell(node.op, low.term(node.args[0]), axes, ndim=node.ndim)
 
 
 def _axis_literal(name: str, noun: str) -> Literal:
@@ -538,7 +554,8 @@ def _permutation_entry(op: str, name: str, call: Call, words: str) -> Op:
                                        "sum(transpose(G, p⁻¹) * dX)",
                                        r"G : P(dX) = P^{-1}(G) : dX"),
               vec_identity=Absent("a permutation of the axes of an array of order ≥ 3 is read in index notation"),
-              code=Code(lower=_lower_permutation))
+              code=Code(numpy="np.transpose(x, axes)", jax="jnp.transpose(x, axes)", torch="torch.permute(x, axes)",
+                        placeholders="x axes", lower=_lower_permutation))
 
 
 register(_permutation_entry("swapaxes", "swapaxes", Call(
@@ -728,7 +745,8 @@ register(Op("reshape", lambda node, args, sizes: np.reshape(args[0], _sizes(node
                                      "sum(reshape(G, X.shape) * dX)",
                                      r"G : \operatorname{reshape}(dX) = \operatorname{reshape}(G) : dX"),
             vec_identity=Absent("a reshape in C order is read in index notation"),
-            code=Code(lower=_lower_reshape)))
+            code=Code(numpy="np.reshape(x, shape)", jax="jnp.reshape(x, shape)", torch="torch.reshape(x, shape)",
+                      placeholders="x shape", lower=_lower_reshape)))
 
 
 def _sizes(node: Node, sizes: dict) -> tuple[int, ...]:
