@@ -9,6 +9,7 @@ so that ∂(x xᵀ)/∂x reads `einsum('ik,j->ijk', eye(n), x) + einsum('i,jk->i
 """
 from __future__ import annotations
 
+from ..dims import dim_product
 from ..errors import NotSupportedError
 from ..expr import Node
 from ..ops import add, const, diag, eye, mul, ones, power, reshape, vec
@@ -71,8 +72,12 @@ def _operand(operand) -> Node:
     if isinstance(operand, Delta):
         if len(operand.left) == 1 and operand.left == operand.right:
             return eye(operand.left[0])
-        raise NotSupportedError("the full array of this derivative needs a delta between composite indices "
-                                "(a vec or kron inside a contraction), which has no einsum form here")
+        size = dim_product(*operand.left)
+        if size != dim_product(*operand.right):
+            raise NotSupportedError("the full array of this derivative needs a rectangular delta between composite "
+                                    "indices, which has no einsum form")
+        # δ[(a,b),(c,d)] between two row-major numberings of the same entries: the identity, reshaped
+        return reshape(eye(size), tuple(operand.left) + tuple(operand.right))
     if isinstance(operand, Reshaped):
         return reshape(operand.node, operand.shape)
     return operand

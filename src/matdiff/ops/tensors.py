@@ -700,6 +700,13 @@ def reshape(x: Node, shape: Shape) -> Node:
         return x
     if x.op == "reshape":
         return reshape(x.args[0], shape)
+    if x.op in ELEMENTWISE and len(x.args) == 1:  # reshape(cos(U)) = cos(reshape(U)): reshapes meet and vanish
+        return ELEMENTWISE[x.op](reshape(x.args[0], shape))
+    if x.op in ("mul", "add") and all(a.shape in ((), x.shape) for a in x.args):
+        parts = [a if not a.shape else reshape(a, shape) for a in x.args]
+        return A.mul(*parts) if x.op == "mul" else A.add(*parts)
+    if x.op in ("ones", "zeros"):
+        return (A.ones if x.op == "ones" else A.zeros)(shape)
     return make("reshape", (x,), shape, shape)
 
 
@@ -714,10 +721,10 @@ def _index_reshape(ix, node: Node, idx: tuple):
             group.append(position)
             position += 1
         if dim_product(*(source[p] for p in group)) != d:
-            return None
+            return _index_regrouped(ix, node, idx)
         groups.append(group)
     if position != len(source):
-        return None
+        return _index_regrouped(ix, node, idx)
     entries, deltas, summed = [], [], []
     for entry, group in zip(idx, groups):
         if len(group) == 1:
@@ -728,6 +735,14 @@ def _index_reshape(ix, node: Node, idx: tuple):
         entries.extend(parts)
         summed.extend(parts)
     return ix.summing(ix.product(*deltas, ix.indexed(node.args[0], tuple(entries))), summed)
+
+
+def _index_regrouped(ix, node: Node, idx: tuple):
+    """reshape(X)[idx] = Σ δ[(idx), (a, b, …)] X[a, b, …]: the two row-major numberings of the entries."""
+    source = node.args[0].shape
+    parts = [ix.fresh(d) for d in source]
+    delta = ix.delta(tuple(idx) if len(idx) > 1 else idx[0], tuple(parts) if len(parts) > 1 else parts[0])
+    return ix.summing(ix.product(delta, ix.indexed(node.args[0], tuple(parts))), parts)
 
 
 def _lower_reshape(low, node: Node):
@@ -759,3 +774,4 @@ from .algebra.transposition import transpose  # noqa: E402
 from .structure import diag, outer  # noqa: E402
 from .linalg import tr  # noqa: E402
 from .reductions import sum_  # noqa: E402
+from .elementwise import ELEMENTWISE  # noqa: E402
