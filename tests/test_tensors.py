@@ -90,8 +90,15 @@ def test_the_jacobian_of_a_moment_tensor_is_an_array_of_order_four():
 
 
 def test_the_hessian_of_a_cubic_form_is_six_times_symmetric_t_x():
-    """∂²/∂x² einsum('ijk,i,j,k->', T, x, x, x) for a general T: the three pairings of T's modes."""
-    checked("einsum('ijk,i,j,k->', T, x, x, x)", "x", {"T": "n n n", "x": "n"}, order=2)
+    """∇ einsum('ijk,i,j,k->', T, x, x, x) = S(·, x, x) with S = T + T₍₂₁₃₎ + T₍₂₃₁₎, and the Hessian
+    (S + S₍₁₃₂₎) x: the three placements of x collected as one contraction of T's permutations."""
+    cubic, shapes = "einsum('ijk,i,j,k->', T, x, x, x)", {"T": "n n n", "x": "n"}
+    assert md.derivative(cubic, "x", shapes).text == \
+        "einsum('ijk,j,k->i', T + swapaxes(T, 0, 1) + moveaxis(T, 2, 0), x, x)"
+    assert md.derivative(cubic, "x", shapes, order=2).text == \
+        "(T + swapaxes(T, 0, 1) + moveaxis(T, 2, 0)) @ x + x @ (T + swapaxes(T, 0, 1) + moveaxis(T, 2, 0))"
+    checked(cubic, "x", shapes)
+    checked(cubic, "x", shapes, order=2)
 
 
 def test_the_hessian_of_a_separable_sum_over_an_array_is_diagonal_in_vec_form():

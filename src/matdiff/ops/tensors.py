@@ -35,6 +35,7 @@ from ..expr import Node, make
 from .registry import BUILDERS, INDEX_ROUTE, Absent, Call, Code, Literal, Op, SpelledIdentity, Words, register
 from . import algebra as A
 from .algebra.broadcasting import _describe
+from .algebra.sums import sum_identity
 
 LETTERS = string.ascii_lowercase + string.ascii_uppercase
 # letters, commas, one explicit `->`: nothing else reaches a node, a message, a docstring or generated code
@@ -199,14 +200,22 @@ def _canonical(inputs: list[list], output: list, operands: list[Node], dims: dic
     letters are i, j, k, ... in order of appearance."""
     if any(x.op == "zeros" for x in operands):
         return A.zeros(tuple(dims[c] for c in output))
-    if len(operands) == 2:  # a stack of products written b @ a is kept in that order, so that it prints so
+    if len(operands) == 2:  # a stack of products is kept in the order it is written in with fewer permutations
         built = _lettered(inputs, output, operands, dims)
-        if built.op == "einsum" and as_batched_matmul(built) is None:
+        if built.op == "einsum":
             swapped = _lettered(inputs[::-1], output, operands[::-1], dims)
-            if as_batched_matmul(swapped) is not None:
+            if _permutations_written(swapped) < _permutations_written(built):
                 return swapped
         return built
     return _lettered(inputs, output, operands, dims)
+
+
+def _permutations_written(node: Node) -> float:
+    """How many permuted operands the node is written with as a stack of products (inf: not one)."""
+    product = as_batched_matmul(node)
+    if product is None:
+        return float("inf")
+    return sum(f.op in PERMUTATIONS or f.op == "transpose" for f in product)
 
 
 def _lettered(inputs: list[list], output: list, operands: list[Node], dims: dict) -> Node:
@@ -282,6 +291,37 @@ def _as_matrix_operation(inputs: list[list[str]], output: list[str], operands: l
     if sorted(a) == sorted(b) and not output:  # Σ x ⊙ y
         return sum_(A.mul(x, y if a == b else transpose(y)))
     return None
+
+
+def _collected(terms: list[Node]) -> list[Node] | None:
+    """Terms that contract the same operands but one, which differ only up to a permutation of its axes,
+    as one contraction of their sum: x @ swapaxes(T, 1, 2) + x @ T = x @ (swapaxes(T, 1, 2) + T) (the
+    common factor pulled out, as the Hessian of a cubic form is written)."""
+    groups: dict = {}
+    for position, term in enumerate(terms):
+        c, body = A.split_coefficient(term)
+        if body.op != "einsum":
+            continue
+        inputs, output = parse_subscripts(body.params[0])
+        for k, (letters, x) in enumerate(zip(inputs, body.args)):
+            if len(set(letters)) != len(letters):
+                continue
+            ordered = "".join(sorted(letters))
+            spec = ",".join(ordered if j == k else s for j, s in enumerate(inputs)) + "->" + output
+            others = body.args[:k] + body.args[k + 1:]
+            axes = tuple(letters.index(ch) for ch in ordered)
+            groups.setdefault((spec, k, others), []).append((position, c, permute(x, axes)))
+    for (spec, k, others), members in groups.items():
+        if len(members) < 2:
+            continue
+        hole = A.add(*(A.scale(c, part) for _, c, part in members))
+        operands = list(others[:k]) + [hole] + list(others[k:])
+        used = {position for position, _, _ in members}
+        return [t for position, t in enumerate(terms) if position not in used] + [einsum(spec, *operands)]
+    return None
+
+
+sum_identity(_collected)
 
 
 def _evaluate(node: Node, args: list, sizes: dict):
