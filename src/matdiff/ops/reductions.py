@@ -395,6 +395,8 @@ def _lower_sum(low, node: Node):
     arrays = x.args if x.op == "mul" else ()
     if len(arrays) == 2 and all(a.shape == x.shape for a in arrays):  # sum(A ⊙ B): one dot product
         return low.spell("sum_product", low.term(arrays[0]), low.term(arrays[1]), ndim=0)
+    if x.op == "pow" and x.args[1].op == "const" and x.args[1].params[0] == 2.0 and x.args[0].shape == x.shape:
+        return low.spell("sum_squares", low.term(x.args[0]), ndim=0)  # sum(R ** 2): one dot product, no R²
     return low.spell("sum", low.term(x), ndim=0)
 
 

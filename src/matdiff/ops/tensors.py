@@ -398,11 +398,13 @@ def _index_einsum(ix, node: Node, idx: tuple):
 
 
 def _lower_einsum(low, node: Node):
-    """The backend's einsum (NumPy: opt_einsum's contract, which orders the contraction) on the subscripts, a
-    string that passed the grammar: letters, commas and one ->."""
+    """The backend's einsum on the subscripts, a string that passed the grammar (letters, commas, one ->)."""
     function = low.spell("einsum")
     operands = [low.as_array(a) for a in node.args]
     spec = low.make("Constant", node.params[0])
+    if low.backend == "numpy":  # np.einsum's own path search, BLAS where a pair contracts as a product
+        optimize = low.make("Constant", True)
+        return low.make("Call", (1 + len(operands), ("optimize",)), [function, spec, *operands, optimize], node.ndim)
     return low.make("Call", (1 + len(operands), ()), [function, spec, *operands], node.ndim)
 
 
@@ -447,7 +449,8 @@ register(Op("einsum", _evaluate, text="einsum", unicode=_unicode_einsum, latex=_
                                      "sum(G * einsum(s, A, dX)) = sum(einsum(s', G, A) * dX)",
                                      r"G : \operatorname{einsum}(A, dX) = \operatorname{einsum}(G, A) : dX"),
             vec_identity=Absent("an einsum is read in index notation, not in vec form"),
-            code=Code(numpy="oe.contract", jax="jnp.einsum", torch="torch.einsum", placeholders="",
+            # NumPy: np.einsum(..., optimize=True), as NumPy code is written; JAX and PyTorch order it with opt_einsum
+            code=Code(numpy="np.einsum", jax="jnp.einsum", torch="torch.einsum", placeholders="",
                       lower=_lower_einsum)))
 
 
