@@ -199,6 +199,13 @@ def test_generated_code_of_attention_backpropagation(backend):
         assert np.allclose(result, md.vjp(ATTENTION, wrt, HEADS).evaluate(values))
 
 
+def test_explain_takes_the_index_route_first_for_an_array_of_order_three():
+    e = md.explain("einsum('i,j,k->ijk', x, x, x)", "x", {"x": "n"})
+    text = e.text
+    assert text.index("Index notation") < text.index("Chain rule") < text.index("Differential route")
+    assert "∂ vec" not in e.unicode and "the full array" in text
+
+
 def test_the_index_form_of_an_array_derivative():
     d = md.derivative("einsum('ijk,li->ljk', T, U)", "U", {"T": "n m p", "U": "l n"})
     assert d.index.shape == ("l", "m", "p", "l", "n")

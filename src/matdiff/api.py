@@ -265,6 +265,9 @@ def _layout(f: Node, x: Node) -> tuple[str, str]:
     name = x.params[0]
     if f.ndim == 1 and x.ndim == 1:
         return "jacobian", f"Jacobian, numerator layout: J[i, j] = ∂f[i]/∂{name}[j]"
+    if f.ndim > 2 or x.ndim > 2:
+        return "array", (f"the full array D[i…, k…] = ∂f[i…]/∂{name}[k…] of shape "
+                         f"{format_shape(tuple(f.shape) + tuple(x.shape))}")
     return "vec", f"vec form: d vec(f) / d vec({name}), column-major vec (Matrix Cookbook)"
 
 

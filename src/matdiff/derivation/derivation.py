@@ -63,6 +63,14 @@ class Derivation:
         self.explained = gradient_node if gradient_node is not None else function.node  # what the routes differentiate
 
     # -- structure
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """The routes in the order shown: index notation first where the answer is an array of order ≥ 3,
+        which a textbook derives entry by entry; the chain rule first otherwise."""
+        if len(self.answer.node.shape) >= 3 or len(getattr(self.answer.by, "shape", ())) >= 3:
+            return ("index",) + tuple(s for s in SECTIONS if s != "index")
+        return SECTIONS
+
     def section(self, name: str) -> list[Step]:
         return [s for s in self.steps if s.section == name]
 
@@ -182,7 +190,7 @@ class Derivation:
         for position, line in enumerate(self._answer_lines(style)):
             lines.append(("Answer: " if position == 0 else "        ") + line)
         number = 0
-        for section in SECTIONS:
+        for section in self.sections:
             steps = self.section(section)
             if section == "check":
                 if self.example is not None:
@@ -299,7 +307,7 @@ class Derivation:
                        f"{self.names['f'].latex}$):\n\n$$\\frac{{\\partial\\varphi}}{{\\partial {x}}} = "
                        f"{self.vjp.latex}$$")
         number = 0
-        for section in SECTIONS:
+        for section in self.sections:
             steps = self.section(section)
             if section == "check":
                 if self.example is None:

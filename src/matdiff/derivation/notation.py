@@ -24,7 +24,7 @@ LAYOUTS = ("numerator", "denominator", "mixed")
 
 def derivative_label(f: Node, x: Node, names: dict) -> Math:
     fn, xn = names["f"], math_name(x.params[0])
-    if not x.shape or (f.ndim == 1 and x.ndim == 1):
+    if not x.shape or (f.ndim == 1 and x.ndim == 1) or f.ndim > 2 or x.ndim > 2:  # a Jacobian, or the full array
         return Math(f"∂{fn.unicode}/∂{xn.unicode}", f"d{fn.text}/d{xn.text}",
                     rf"\frac{{\partial {fn.latex}}}{{\partial {xn.latex}}}")
     return Math(f"∂ vec({fn.unicode})/∂ vec({xn.unicode})ᵀ", f"d vec({fn.text}) / d vec({xn.text})",
