@@ -1,6 +1,6 @@
 """The README's Python examples run and give what the README says they give.
 
-In a ```python block, a line followed by a comment line `# '...'` is evaluated and its value
+In a ```python block, a line followed by a comment line `# '...'` (or `# "..."`) is evaluated and its value
 compared with the quoted text; every other line is executed as written.
 """
 from __future__ import annotations
@@ -22,10 +22,11 @@ def _examples():
             following = lines[i + 1].strip() if i + 1 < len(lines) else ""
             if line.strip() and not line.startswith("#"):
                 code, _, comment = line.partition("  # ")
-                if comment.startswith("'"):  # an inline answer
+                if comment.startswith(("'", '"')):  # an inline answer
                     yield code, ast.literal_eval(comment.strip())
                     continue
-                expected = ast.literal_eval(following[1:].strip()) if following.startswith("# '") else None
+                quoted = following.startswith(("# '", '# "'))
+                expected = ast.literal_eval(following[1:].strip()) if quoted else None
                 yield code, expected
 
 
