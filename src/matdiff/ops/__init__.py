@@ -16,5 +16,5 @@ from .functions import apply_function  # noqa: F401
 from .linalg import det, inv, logdet, matrix_power, pinv, solve, tr  # noqa: F401
 from .factorizations import cholesky, tril, triu  # noqa: F401
 from .norms import norm, norm1  # noqa: F401
-from .tensors import (batched_matmul, einsum, moveaxis, permute, reshape, swapaxes,  # noqa: F401
-                      tensordot, transpose_axes)
+from .axes import moveaxis, permute, reshape, swapaxes, transpose_axes  # noqa: F401
+from .tensors import batched_matmul, einsum, tensordot  # noqa: F401

@@ -137,4 +137,4 @@ from .sums import add  # noqa: E402
 from .products import div, mul, split_divisor, split_scalars  # noqa: E402
 from .chains import matmul, matmul_chain  # noqa: E402
 from ..structure import kron, outer  # noqa: E402
-from ..tensors import permute  # noqa: E402
+from ..axes import permute  # noqa: E402
