@@ -150,9 +150,6 @@ PPO = "sum(minimum(r * adv, clip(r, 0.8, 1.2) * adv))"  # piecewise linear: its 
 @pytest.mark.parametrize("order", [1, 2])
 @pytest.mark.parametrize("f, wrt, shapes", CHECKED)
 def test_agrees_with_finite_differences_and_jax(f, wrt, shapes, order):
-    if order == 2 and f == PPO:  # a relative error of second differences of a piecewise linear f is rounding
-        assert md.derivative(f, wrt, shapes, order=2).text == "zeros(n, n)"
-        return
     report = md.check(f, wrt, shapes, order=order)
     assert report.ok, str(report)
 
