@@ -51,6 +51,36 @@ def test_hinge_loss_subgradient():
     assert "> 0" in answer.text and "maximum" not in answer.text
 
 
+WHERE = "s: scalar, t: scalar, x: n, y: n, X: n×m, Y: n×m, A: n×m, B: m×k"
+
+
+def test_where_is_constant_in_its_condition():
+    """d where(c, a, b) = where(c, da, db): moving s across nothing but the test s > t moves no branch, and
+    the derivative is a zero of the function's shape, through a product and a sum alike."""
+    assert md.derivative("where(s > t, x, y) @ A", "s", WHERE).text == "zeros(m)"
+    assert md.derivative("where(s > t, X, Y) @ B", "s", WHERE).text == "zeros(n, k)"
+    assert md.derivative("sum(where(s > t, X, Y) @ B)", "s", WHERE).text == "0"
+    assert md.vjp("where(s > t, x, y) @ A", "s", WHERE, cotangent="G").text == "0"
+
+
+def test_where_sends_the_gradient_to_the_branch_chosen():
+    assert md.derivative("where(s > t, x, y) @ A", "x", WHERE).text == "(s > t) * A.T"
+    assert md.derivative("where(s > t, x, y) @ A", "y", WHERE).text == "(s <= t) * A.T"
+    assert md.vjp("A.T @ where(x > 0, x, y)", "x", WHERE, cotangent="G").text == "A @ G * (x > 0)"
+    assert md.vjp("where(X > 0, X, Y) @ B", "X", WHERE, cotangent="G").text == "G @ B.T * (X > 0)"
+    assert md.vjp("where(X > 0, X, Y) @ B", "Y", WHERE, cotangent="G").text == "G @ B.T * (X <= 0)"
+
+
+def test_where_of_any_condition_reads_in_index_notation():
+    """where(C, dA, dB)[i] = [C ≠ 0][i] dA[i] + [C = 0][i] dB[i]: linear in the branches whatever C is (a
+    condition that is no comparison stays a where, which the index form reads entry by entry)."""
+    d = md.derivative("where(x, s * x, y) @ A", "s", WHERE)
+    assert d.text == "where(x, x, 0) @ A"
+    assert d.index.text == "∂f[i]/∂s = Σ_p where(x, 1, 0)[p] x[p] A[p,i]"
+    assert md.derivative("where(X, s, t) @ B", "s", WHERE).index.text == \
+        "∂(where(X, s, t) @ B)[i,j]/∂s = Σ_p where(X, 1, 0)[i,p] B[p,j]"
+
+
 def test_clip_passes_the_gradient_inside_the_interval():
     assert md.vjp("clip(X, -0.5, 0.5)", "X", "X: n×m", cotangent="G").text == "G * (abs(X) < 0.5)"
     assert md.vjp("clip(X, 0, 1)", "X", "X: n×m", cotangent="G").text == "G * (X > 0) * (X < 1)"
@@ -141,6 +171,9 @@ CHECKED = [
     ("sum(arcsinh(X @ w) + arctan(X @ w) + sinh(X @ w) * cosh(X @ w) + expm1(X @ w))", ["w"], "X: n×p, w: p"),
     ("sum(erf(X @ w)) + sum(expit(X @ w) * reciprocal(1 + square(X @ w)))", ["w"], "X: n×p, w: p"),
     ("sum(power(x, 3) * pi)", ["x"], "x: n pos"),
+    ("sum(where(s > t, x, y) @ A)", ["s", "t", "x", "y", "A"], WHERE),
+    ("norm2(where(s > t, X, Y) @ B) ** 2", ["s", "X", "Y", "B"], WHERE),
+    ("norm2(where(x, s * x, y) @ A) ** 2", ["s", "x", "y"], WHERE),
 ]
 
 
@@ -159,6 +192,11 @@ VECTOR_FUNCTIONS = [  # matrices by matrices (vec forms) and vectors by vectors 
     ("clip(X @ W, -0.5, 0.5)", "W", "X: n×d, W: d×h"),
     ("maximum(A @ x, x)", "x", "A: n×n, x: n"),
     ("relu(A @ x) * sign(x)", "x", "A: n×n, x: n"),
+    ("where(s > t, x, y) @ A", "s", WHERE),
+    ("where(s > t, X, Y) @ B", "X", WHERE),
+    ("where(x > 0, x, y) @ A", "y", WHERE),
+    ("where(x, s * x, y) @ A", "s", WHERE),
+    ("where(X, s, t) @ B", "s", WHERE),
 ]
 
 
@@ -167,7 +205,7 @@ def test_jacobians_and_index_forms_agree_with_finite_differences(f, wrt, shapes)
     d = md.derivative(f, wrt, shapes)
     rng = np.random.default_rng(4)
     e = md.parse(f, shapes)
-    sizes = {"n": 3, "m": 4, "d": 2, "h": 5}
+    sizes = {"n": 3, "m": 4, "d": 2, "h": 5, "k": 2}
     values = {}
     for name, spec in e.variables.items():
         values[name] = rng.normal(size=tuple(sizes[s] for s in spec.shape))

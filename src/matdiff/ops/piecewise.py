@@ -318,6 +318,17 @@ def _vec_where(node: Node, jacobians) -> Node:
                  for s, j, arg in zip(chosen, jacobians[1:], node.args[1:]) if j is not None))
 
 
+def _index_where(ix, node: Node, idx: tuple):
+    """where(C, dA, dB)[i,j] = [C ≠ 0][i,j] dA[i,j] + [C = 0][i,j] dB[i,j], where it holds dX (linear in the
+    branches' differentials, whatever C is); otherwise None, an atom indexed as a whole."""
+    if not ix.has_dx(node):
+        return None
+    c = node.args[0]
+    chosen = (where(c, ONE, ZERO), where(c, ZERO, ONE))
+    return [term for s, branch in zip(chosen, node.args[1:]) if ix.has_dx(branch)
+            for term in ix.product(ix.of_argument(s, node, idx), ix.of_argument(branch, node, idx))]
+
+
 def _lower_where(low, node: Node):
     c, a, b = node.args
     if is_indicator(c):  # the comparison itself, a boolean array (PyTorch's where takes no other)
@@ -334,7 +345,7 @@ def _bounds_where(node: Node, bounds_of) -> tuple[float, float]:
 
 register(Op("where", lambda node, args, sizes: np.where(args[0] != 0, args[1], args[2]), text="where",
             unicode="where", latex=r"\operatorname{where}", names=("where",), call=Call(where, arrays=3),
-            index=INDEXED_WHOLE, pullback=_pull_where, differential=_d_where, vec_jacobian=_vec_where,
+            index=_index_where, pullback=_pull_where, differential=_d_where, vec_jacobian=_vec_where,
             words=Words(lambda node, slot, fused: ["selection by where (the gradient goes to the branch chosen)"]),
             identity=SpelledIdentity("M : where(C, U, V) = where(C, M, 0) : U + where(C, 0, M) : V",
                                      "M : where(C, U, V) = where(C, M, 0) : U + where(C, 0, M) : V",
