@@ -22,9 +22,10 @@ class ParseError(MatdiffError):
 class ShapeError(MatdiffError):
     """Operands whose shapes do not fit the operation."""
 
-    def __init__(self, message: str, operands: tuple = ()) -> None:
+    def __init__(self, message: str, operands: tuple = (), culprit=None) -> None:
         super().__init__(message)
         self.operands = operands
+        self.culprit = culprit  # the operand at fault, where one is (an einsum operand whose axes disagree)
 
 
 class UnknownNameError(MatdiffError):

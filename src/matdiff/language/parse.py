@@ -197,7 +197,8 @@ class _Builder:
                     if isinstance(source, ast.BinOp):  # the span of (1 / 3) leaves out its parentheses
                         written = f"({written})"
                     message = message.replace(printed, written)
-            raise self.fail(ShapeError, message, where) from None
+            at_fault = [s for a, s in zip(args, sources) if a is exc.culprit]
+            raise self.fail(ShapeError, message, at_fault[0] if len(at_fault) == 1 else where) from None
 
     # -- the walk
     def build(self, node: ast.AST) -> Node:

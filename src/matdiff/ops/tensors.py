@@ -73,13 +73,13 @@ def _dims_of(spec: str, subscripts: list[str], operands, output: str = "") -> di
         if len(letters) != x.ndim:
             raise ShapeError(f"einsum('{spec}', ...): operand {k + 1}, {_describe(x)}, is "
                              f"{_shape_words(x)}, but its subscripts '{letters}' name {len(letters)} "
-                             f"ax{'es' if len(letters) != 1 else 'is'}", (x,))
+                             f"ax{'es' if len(letters) != 1 else 'is'}", (x,), culprit=x)
         for c, d in zip(letters, x.shape):
             if c in dims and dims[c] != d:
                 other = operands[owner[c]]
                 raise ShapeError(f"einsum('{spec}', ...): the subscript {c} is {dims[c]} in {_describe(other)} "
                                  f"({format_shape(other.shape)}) but {d} in {_describe(x)} ({format_shape(x.shape)})",
-                                 (other, x))
+                                 (other, x), culprit=x)
             dims[c] = d
             owner.setdefault(c, k)
     return dims
@@ -503,7 +503,7 @@ def batched_matmul(a: Node, b: Node) -> Node:
     if inner_a != inner_b:
         raise ShapeError(f"{_describe(a)} @ {_describe(b)}: {_describe(a)} is {format_shape(a.shape)} but "
                          f"{_describe(b)} is {format_shape(b.shape)} (the contracted axes differ: "
-                         f"{inner_a} ≠ {inner_b})", (a, b))
+                         f"{inner_a} ≠ {inner_b})", (a, b), culprit=b)
     batch_len = max(len(a_batch), len(b_batch))
     batch_labels = [("batch", t) for t in range(batch_len)]
     dims: dict = {}
@@ -514,7 +514,7 @@ def batched_matmul(a: Node, b: Node) -> Node:
         if da != db and 1 not in (da, db):
             raise ShapeError(f"{_describe(a)} @ {_describe(b)}: the stacks cannot be broadcast together: "
                              f"{_describe(a)} is {format_shape(a.shape)} and {_describe(b)} is "
-                             f"{format_shape(b.shape)} ({da} ≠ {db})", (a, b))
+                             f"{format_shape(b.shape)} ({da} ≠ {db})", (a, b), culprit=b)
         batch_shape.append(da if da != 1 else db)
     if any(d == 1 for d in batch_shape) or any(d == 1 for d in a_batch + b_batch):
         raise ShapeError(f"{_describe(a)} @ {_describe(b)}: stacks with axes of length 1 are not part of the "
