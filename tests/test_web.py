@@ -154,11 +154,21 @@ def test_errors_are_400_with_the_caret(server):
     ({**SEED, "order": 9}, '"order" must be a whole number from 1 to 4'),
     ({**SEED, "vjp": "G", "order": 2}, "a VJP is by one variable, of order 1"),
     ({**SEED, "code": "import os"}, "unknown field 'code'"),
+    # several variables are the mixed derivative only when asked for, as in the CLI (--wrt D --wrt R --mixed)
+    ({**SEED, "wrt": ["W", "X"]}, 'only with "mixed": true; for the gradient by each, ask once per variable'),
+    ({**SEED, "mixed": True}, '"mixed": true needs two "wrt" variables'),
+    ({**SEED, "wrt": ["W", "X"], "mixed": "yes"}, '"mixed" must be true or false'),
     ([1, 2], "the request must be a JSON object"),
 ])
 def test_malformed_requests_are_400(server, payload, message):
     status, answer = post(server, "/api/derive", payload)
     assert status == 400 and message in answer["error"]
+
+
+def test_the_mixed_derivative_is_asked_for_by_name(server):
+    status, answer = post(server, "/api/derive", {"expression": "tr(W @ X)", "where": "W: m×q, X: q×m",
+                                                  "wrt": ["W", "X"], "mixed": True})
+    assert status == 200 and answer["wrt"] == ["W", "X"]
 
 
 def test_bodies_that_are_not_json_are_refused(server):

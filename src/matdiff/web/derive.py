@@ -43,7 +43,7 @@ from matdiff.dims import VarSpec, format_shape, parse_declarations
 MAX_ORDER = 4  # higher derivatives are correct but grow fast; the page has a time limit anyway
 MAX_TEXT = 4000  # characters per text field; the page's inputs say the same (static/index.html, data-limit)
 BACKENDS = ("numpy", "jax", "torch")
-FIELDS = ("expression", "where", "wrt", "order", "vjp", "symmetric", "claim")
+FIELDS = ("expression", "where", "wrt", "mixed", "order", "vjp", "symmetric", "claim")
 
 
 class RequestError(ValueError):
@@ -108,6 +108,14 @@ def _read_request(request: Any) -> PageRequest:
         raise RequestError("a VJP is by one variable, of order 1")
     if len(wrt) > 1 and order != 1:
         raise RequestError('give either "order" or several "wrt" variables, not both')
+    mixed = request.get("mixed", False)
+    if not isinstance(mixed, bool):
+        raise RequestError('"mixed" must be true or false')
+    if len(wrt) > 1 and not mixed:  # as the CLI: several variables are the mixed derivative only when asked so
+        raise RequestError('several "wrt" variables give the mixed derivative d/d' + wrt[-1] + ' of d/d' + wrt[0] +
+                           ' f only with "mixed": true; for the gradient by each, ask once per variable')
+    if mixed and len(wrt) < 2:
+        raise RequestError('"mixed": true needs two "wrt" variables, e.g. ["W", "X"]')
     symmetric = request.get("symmetric")
     if symmetric is not None and not isinstance(symmetric, str):
         raise RequestError('"symmetric" must be text: sym, cookbook or none')
