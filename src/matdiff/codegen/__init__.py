@@ -31,7 +31,8 @@ Three steps, each in its own module:
    vec(Q V Pᵀ), the commutation matrix is a reshape, Xᵀ diag(c) X is a symmetric Gram product. What
    differs between the backends beyond an operation's spelling is in `backends.py`.
 2. *Sharing* (`function.py`). Terms are interned, so equal code is one object: every Term used more
-   than once, and every factorisation or Kronecker product, is computed once into a temporary `t0 = ...`.
+   than once, and every factorisation or Kronecker product, is computed once into a temporary `t0 = ...`;
+   a sum of thousands of terms (or a chain as deep) is written as partial sums, `MAX_DEPTH` terms a line.
 3. *Printing* (`function.py`). Terms become Python `ast` nodes printed by `ast.unparse`: precedence is
    exact and no user text is ever pasted into the source (names are checked identifiers, numbers go
    through repr).

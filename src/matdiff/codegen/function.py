@@ -206,16 +206,25 @@ def _docstring(plan: Plan) -> str:
     return "\n".join([lines[0]] + [f"    {line}" if line else "" for line in lines[1:]]) + "\n    "
 
 
+# The deepest a statement's expression may nest. A sum of k terms is a term k deep, sin(sin(...)) or
+# A @ (A @ (... @ x)) too; printed whole it would take `ast.unparse` and Python's compiler k levels of
+# recursion (and Python reads at most 200 nested parentheses). So a term that reaches this depth gets a
+# temporary: `t0 = a1 + ... + a48`, `t1 = t0 + a49 + ...`, the same operations in the same order (the
+# same floating-point result), in lines of bounded depth, linear in k. Ordinary code never nests this deep.
+MAX_DEPTH = 48
+
+
 def emit(plan: Plan, dims: dict[str, str]) -> tuple[str, set[str]]:
     like = next((a for a, s in plan.arguments if s), plan.arguments[0][0] if plan.arguments else None)
     low = Lowering(plan.backend, dims, like, _uses(plan.outputs))
+    trivial: dict[Term, bool] = {}  # is_trivial's answers, shared by all the terms of this function
     for out in plan.outputs:  # lower in topological order: rules find their arguments already lowered
         for node in topological(out.node):
             low.term(node)
     results: list[Term] = []
     for out in plan.outputs:
         code = low.term(out.node)
-        if out.node.ndim == 0 and is_trivial(code) and (code.kind != "Name" or not free_variables(out.node)):
+        if out.node.ndim == 0 and is_trivial(code, trivial) and (code.kind != "Name" or not free_variables(out.node)):
             code = low.spell("array", code, ndim=0)  # a number or a dimension becomes an array of the backend
         results.append(code)
     checks = _shape_checks(low, plan, dims)
@@ -244,13 +253,21 @@ def emit(plan: Plan, dims: dict[str, str]) -> tuple[str, set[str]]:
     names = Names(taken)
     temporaries: dict[Term, str] = {}
     body: list[ast.stmt] = []
+    depth: dict[Term, int] = {}  # how deep the term's code is as printed, its temporaries counting 1
     for term in order:
         inner = inner_uses.get(term, 0)
-        if is_trivial(term) or is_view(term) or inner == 0 or (term in inside_expensive and inner == 1):
+        deepest = 0
+        for a in term.args:
+            deepest = max(deepest, depth[a])
+        depth[term] = deepest + 1
+        deep = inner > 0 and depth[term] >= MAX_DEPTH  # a partial sum of a long sum, every MAX_DEPTH terms
+        if not deep and (is_trivial(term, trivial) or is_view(term) or inner == 0
+                         or (term in inside_expensive and inner == 1)):
             continue  # outputs used nowhere else are written straight into their own line
-        if inner + output_uses.get(term, 0) > 1 or is_expensive(term):
+        if deep or inner + output_uses.get(term, 0) > 1 or is_expensive(term):
             temporaries[term] = names.fresh(f"t{len(temporaries)}")
             body.append(ast.Assign([ast.Name(temporaries[term], ast.Store())], to_ast(term, temporaries)))
+            depth[term] = 1
     for out, code in zip(plan.outputs, results):
         value = ast.Name(temporaries[code]) if code in temporaries else to_ast(code, temporaries)
         body.append(ast.Assign([ast.Name(out.name, ast.Store())], value))

@@ -45,10 +45,35 @@ COMPARES = {">": ast.Gt, "<": ast.Lt, ">=": ast.GtE, "<=": ast.LtE, "==": ast.Eq
 
 
 def to_ast(term: Term, names: dict[Term, str], top: bool = True) -> ast.expr:
-    """The `ast` of a term; a term with a temporary's name in `names` is that name (except at the top)."""
+    """The `ast` of a term; a term with a temporary's name in `names` is that name (except at the top).
+
+    Built with an explicit stack, not by recursion: a sum of 10,000 terms is a term 10,000 deep. (The
+    emitter keeps each printed statement shallow, see `function.MAX_DEPTH`, for `ast.unparse`.)"""
     if not top and term in names:
         return ast.Name(names[term])
-    a = [to_ast(t, names, top=False) for t in term.args]
+    built: list[ast.expr] = []
+    stack: list[Term | None] = [term, None, *reversed(term.args)]  # None: build the term below it
+    while stack:
+        t = stack.pop()
+        if t is None:  # its operands are the last len(t.args) built
+            t = stack.pop()
+            split = len(built) - len(t.args)
+            operands = built[split:]
+            del built[split:]
+            built.append(_node(t, operands))
+        elif t in names:
+            built.append(ast.Name(names[t]))
+        elif t.args:
+            stack.append(t)
+            stack.append(None)
+            stack.extend(reversed(t.args))
+        else:
+            built.append(_node(t, []))
+    return built[0]
+
+
+def _node(term: Term, a: list[ast.expr]) -> ast.expr:
+    """The `ast` node of one term, its operands' `ast`s given."""
     kind, value = term.kind, term.value
     if kind == "Name":
         return ast.Name(value)
@@ -77,11 +102,11 @@ def to_ast(term: Term, names: dict[Term, str], top: bool = True) -> ast.expr:
 
 
 def _dotted(term: Term) -> str:
-    if term.kind == "Name":
-        return term.value
-    if term.kind == "Attribute":
-        return _dotted(term.args[0]) + "." + term.value
-    return ""
+    parts: list[str] = []
+    while term.kind == "Attribute":
+        parts.append(term.value)
+        term = term.args[0]
+    return ".".join([term.value] + parts[::-1]) if term.kind == "Name" else ""
 
 
 def is_view(term: Term) -> bool:
@@ -92,20 +117,36 @@ def is_view(term: Term) -> bool:
         i.kind == "Slice" or i.kind == "Constant" and i.value is None for i in term.args[1].args)
 
 
-def is_trivial(term: Term) -> bool:
-    """Names, numbers, `np.linalg`, a method `t.reshape`, views of those: nothing worth a temporary."""
-    if term.kind in ("Name", "Constant", "Slice") or term.kind == "Attribute" and term.value != "T":
-        return True
-    if term.kind in ("Attribute", "Subscript", "Tuple", "UnaryOp"):
-        return all(is_trivial(t) for t in term.args)
-    if term.kind == "BinOp" and term.ndim == 0:  # n * m, 2.0 * lam: arithmetic on numbers
-        return all(is_trivial(t) and t.ndim == 0 for t in term.args)
-    return False
+def is_trivial(term: Term, known: dict[Term, bool] | None = None) -> bool:
+    """Names, numbers, `np.linalg`, a method `t.reshape`, views of those: nothing worth a temporary.
+
+    `known` remembers the answers (pass one dictionary to ask about many terms of one function: a long
+    sum of numbers would otherwise be walked again for each of its partial sums)."""
+    known = {} if known is None else known
+    stack = [term]
+    while stack:  # a term stays until its operands are known: no recursion on a sum thousands of terms deep
+        t = stack[-1]
+        if t in known:
+            stack.pop()
+            continue
+        if t.kind in ("Name", "Constant", "Slice") or t.kind == "Attribute" and t.value != "T":
+            known[t] = True
+        elif t.kind in ("Attribute", "Subscript", "Tuple", "UnaryOp") or t.kind == "BinOp" and t.ndim == 0:
+            pending = [a for a in t.args if a not in known]
+            if pending:
+                stack.extend(pending)
+                continue
+            numbers_only = t.kind == "BinOp"  # n * m, 2.0 * lam: arithmetic on numbers
+            known[t] = all(known[a] and (a.ndim == 0 or not numbers_only) for a in t.args)
+        else:
+            known[t] = False
+        stack.pop()
+    return known[term]
 
 
 def is_expensive(term: Term) -> bool:
-    if term.kind == "Subscript":  # slogdet(S)[1]: the whole is what is worth a line
-        return is_expensive(term.args[0])
+    while term.kind == "Subscript":  # slogdet(S)[1]: the whole is what is worth a line
+        term = term.args[0]
     return term.kind == "Call" and _dotted(term.args[0]).rsplit(".", 1)[-1] in EXPENSIVE
 
 

@@ -1,0 +1,109 @@
+"""Generated code for very long sums and very deep chains: no recursion on the expression's size, and
+time and source linear in it (issue #17).
+
+A sum of k terms is a term k deep; the generator writes its partial sums every `MAX_DEPTH` terms as
+lines of their own (`t1 = t0 + a49 + ...`), so neither the generator, `ast.unparse` nor Python's
+compiler recurses k levels. Values are checked against matdiff's own evaluation.
+"""
+from __future__ import annotations
+
+import ast
+import gc
+import time
+
+import numpy as np
+import pytest
+
+import matdiff as md
+from matdiff.codegen.function import MAX_DEPTH
+
+
+def wide_sum(k: int, name: str = "x") -> md.Symbolic:
+    """1 * sum(sin(x * 1)) + 2 * sum(sin(x * 2)) + ... + k * sum(sin(x * k)): nothing merges or cancels."""
+    x = md.vector(name, "n")
+    f = 0
+    for i in range(1, k + 1):
+        f = f + i * md.sum(md.sin(x * i))
+    return f
+
+
+def deepest_statement(source: str) -> int:
+    """How deep the most deeply nested statement of the source nests (walked without recursion)."""
+    deepest = 0
+    stack = [(node, 1) for node in ast.walk(ast.parse(source)) if isinstance(node, ast.stmt)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node) if not isinstance(child, ast.stmt))
+    return deepest
+
+
+def assert_matches_evaluation(f: md.Symbolic, wrt: str, k: int) -> str:
+    """Compile f and its gradient by `wrt` to NumPy; both equal matdiff's evaluation at a point."""
+    function = md.compile(f, [wrt])
+    x = np.linspace(-1.0, 1.0, 7)
+    value, gradient = function(x)
+    scale = float(k) ** 3  # the gradient's terms are up to k² in size, k of them
+    np.testing.assert_allclose(value, f.evaluate({wrt: x}), rtol=1e-9, atol=1e-12 * scale)
+    np.testing.assert_allclose(gradient, md.derivative(f, wrt).evaluate({wrt: x}), rtol=1e-9, atol=1e-12 * scale)
+    return function.source
+
+
+def test_a_thousand_term_sum_generates_code_that_matches_evaluation():
+    source = assert_matches_evaluation(wide_sum(1000), "x", 1000)  # once RecursionError in is_trivial
+    assert deepest_statement(source) <= 3 * MAX_DEPTH
+
+
+@pytest.mark.slow  # about 6 s of processor time, most of it deriving and printing the 5,000 terms
+def test_a_five_thousand_term_sum_generates_code_that_matches_evaluation():
+    source = assert_matches_evaluation(wide_sum(5000), "x", 5000)
+    assert deepest_statement(source) <= 3 * MAX_DEPTH
+
+
+@pytest.mark.parametrize("depth", [400, pytest.param(1000, marks=pytest.mark.slow)])  # 400: once RecursionError
+def test_a_deep_chain_of_functions_generates_code_that_matches_evaluation(depth):
+    x = md.vector("x", "n")
+    f = x
+    for _ in range(depth):
+        f = md.sin(f)
+    source = assert_matches_evaluation(md.sum(f), "x", 1)
+    assert deepest_statement(source) <= 3 * MAX_DEPTH
+
+
+@pytest.mark.parametrize("depth", [400, pytest.param(1000, marks=pytest.mark.slow)])  # 400: once RecursionError
+def test_a_long_chain_of_matrix_vector_products_generates_code(depth):
+    x, a = md.vector("x", "n"), md.matrix("A", "n", "n")
+    f = x
+    for _ in range(depth):
+        f = a @ f
+    function = md.compile(md.sum(f), ["x"])  # A @ (A @ (... @ x)): code nested to the right
+    assert deepest_statement(function.source) <= 3 * MAX_DEPTH
+    rng = np.random.default_rng(0)
+    A, x0 = rng.standard_normal((3, 3)) / 3, rng.standard_normal(3)
+    value, gradient = function(A=A, x=x0)
+    np.testing.assert_allclose(value, md.sum(f).evaluate({"x": x0, "A": A}), rtol=1e-9, atol=1e-300)
+    g = md.derivative(md.sum(f), "x").evaluate({"x": x0, "A": A})
+    np.testing.assert_allclose(gradient, g, rtol=1e-9, atol=1e-300)
+
+
+def test_twice_the_terms_cost_less_than_three_times_the_time_and_twice_the_source():
+    """Linear, not quadratic. Processor time (not wall time: the machine may be shared), the garbage
+    collector paused, the two sizes alternating, best of three, each run on new variables (no cache of an
+    earlier run helps)."""
+    best = {300: float("inf"), 600: float("inf")}
+    size = {}
+    for run in range(3):
+        for k in best:
+            name = f"x{k}_{run}"
+            f = wide_sum(k, name)
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.process_time()
+                source = md.codegen(f, [name])
+                best[k] = min(best[k], time.process_time() - start)
+            finally:
+                gc.enable()
+            size[k] = len(source)
+    assert best[600] < 3 * best[300], f"300 terms: {best[300]:.2f} s, 600 terms: {best[600]:.2f} s"
+    assert size[600] < 2.5 * size[300], f"300 terms: {size[300]} characters, 600 terms: {size[600]}"
