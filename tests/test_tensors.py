@@ -123,6 +123,11 @@ def test_reshape_is_read_in_c_order():
     checked(f, "W", shapes)
 
 
+def test_the_norm_of_an_array_is_the_2_norm_of_all_its_entries():
+    assert md.derivative("norm(T)", "T", {"T": "n m p"}).text == "T / norm2(T)"
+    checked("norm(T - U) ** 2", "T", {"T": "n m p", "U": "n m p"})
+
+
 def test_tensordot_contracts_the_last_axes_of_one_with_the_first_of_the_other():
     shapes = {"T": "n m p", "W": "m p"}
     assert md.parse("tensordot(T, W, axes=2)", shapes).text == "einsum('ijk,jk->i', T, W)"
@@ -233,6 +238,7 @@ def test_the_index_form_of_an_array_derivative():
     ("T @ B", "the contracted axes differ: p ≠ m"),
     ("reshape(T, (n, m))", "which cannot be arranged as n×m"),
     ("tensordot(T, B, axes=2)", "has length"),
+    ("norm(T, 2)", "NumPy takes an order only for a vector or a matrix"),
 ])
 def test_bad_array_input_names_the_subscript_or_axis_and_the_shapes(text, says):
     shapes = {"T": "n m p", "B": "m r", "C": "p r", "A": "n r", "S": "q p m"}

@@ -1,7 +1,7 @@
 """NumPy's `norm` with the orders the language has, and the 1-norm of a vector.
 
 `norm(x)`, `norm(x, 2)` and `norm(X, 'fro')` are the 2-norm of a vector and the Frobenius norm of a
-matrix, `norm2` (in `structure.py`); `norm(x, 1)` is the 1-norm Σ|xᵢ|, whose gradient is sign(x) wherever
+matrix, `norm2` (in `structure.py`), and `norm(T)` of an array of any order the 2-norm of all its entries; `norm(x, 1)` is the 1-norm Σ|xᵢ|, whose gradient is sign(x) wherever
 no xᵢ is 0 (the subgradient of the lasso). What NumPy means by the other orders is not read as something
 else: `norm(X, 2)` of a matrix is its spectral norm (the largest singular value) and `norm(X, 1)` its
 largest absolute column sum, neither of them in the language, so both are refused, as is `norm(x, 'fro')`
@@ -43,8 +43,9 @@ def norm(x: Node, ord: object = None) -> Node:
                          f"order {ord} of a matrix is its {meaning}, which is not part of the language; "
                          f"{'the Frobenius norm is' if ord == 2 else 'the sum of absolute entries is'} {instead}",
                          (x,))
-    if x.ndim > 2:
-        raise ShapeError(f"{call}: {_describe(x)} is {format_shape(x.shape)}; norm takes a vector or a matrix", (x,))
+    if x.ndim > 2 and ord is not None:  # NumPy: an order needs a vector or a matrix (or an axis)
+        raise ShapeError(f"{call}: {_describe(x)} is {format_shape(x.shape)}, and NumPy takes an order only for a "
+                         f"vector or a matrix; norm({_describe(x)}) is the 2-norm of all its entries", (x,))
     if ord == 1:
         return norm1(x)
     return norm2(x)
