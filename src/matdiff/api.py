@@ -26,6 +26,7 @@ from .errors import DeclarationError, MatdiffError, NotSupportedError, UnknownNa
 from .evaluate import evaluate as _evaluate
 from .expr import Node, node_count, topological
 from .language import parse as _parse
+from .language import parse_matrixcalculus as _parse_matrixcalculus
 from .language import parse_block as _parse_block
 from .language import to_latex, to_text, to_unicode
 from .language.bindings import Bound, bind, written_size
@@ -199,7 +200,12 @@ def _declarations(shapes: Any) -> dict[str, VarSpec]:
     return parse_declarations(shapes)
 
 
-def _expression(expr: "str | Expression", shapes: Any) -> tuple[Node, dict[str, VarSpec]]:
+SYNTAXES = ("matdiff", "matrixcalculus")
+
+
+def _expression(expr: "str | Expression", shapes: Any, syntax: str = "matdiff") -> tuple[Node, dict[str, VarSpec]]:
+    if syntax not in SYNTAXES:
+        raise DeclarationError(f"syntax must be one of {', '.join(map(repr, SYNTAXES))}, got {syntax!r}")
     if isinstance(expr, Expression):
         variables = dict(expr.variables)
         if shapes is not None:  # new declarations make new variable nodes: read the text again with them
@@ -207,12 +213,19 @@ def _expression(expr: "str | Expression", shapes: Any) -> tuple[Node, dict[str, 
             return _parse(expr.text, variables), variables
         return expr.node, variables
     variables = _declarations(shapes)
+    if syntax == "matrixcalculus":  # X'*A*X: its undeclared names typed by their first letter, sizes inferred
+        reading = _parse_matrixcalculus(expr, variables)
+        return reading.node, reading.variables
     return _parse(expr, variables), variables
 
 
-def parse(expr: str, shapes: Any = None) -> Expression:
-    """Parse and shape-check `expr` with the declared variables (a dict or text like "X: n×m")."""
-    node, variables = _expression(expr, shapes)
+def parse(expr: str, shapes: Any = None, *, syntax: str = "matdiff") -> Expression:
+    """Parse and shape-check `expr` with the declared variables (a dict or text like "X: n×m").
+
+    `syntax="matrixcalculus"` reads matrixcalculus.org's language instead (`X'*A*X`, `.*`, `norm2(X*w-y)^2`,
+    `vector(1)`), its undeclared names typed by their first letter (a–g scalars, h–z vectors, A–Z matrices)
+    and their sizes inferred; `.variables` then holds them too."""
+    node, variables = _expression(expr, shapes, syntax)
     return Expression(node, variables)
 
 
@@ -298,14 +311,15 @@ _GROWTH_BUDGET, _SIZE_BUDGET = 32, 1500
 
 
 def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any = None, order: int = 1,
-               symmetric: str = "sym") -> Derivative:
+               symmetric: str = "sym", *, syntax: str = "matdiff") -> Derivative:
     """The derivative of `expr` by `wrt`, of the given order, in compact matrix notation.
 
     `wrt` is a variable name, or a sequence of names for a mixed derivative (d/dW2 of d/dW1 f).
     `symmetric` says how a variable declared `sym`/`spd` is treated: "sym" (default) gives
     sym(G) = (G + Gᵀ)/2, "cookbook" gives G + Gᵀ − G ⊙ I, "none" the unstructured gradient.
+    `syntax` is as in `parse`.
     """
-    node, variables = _expression(expr, shapes)
+    node, variables = _expression(expr, shapes, syntax)
     if symmetric not in SYMMETRIC_CONVENTIONS:
         raise DeclarationError(f"symmetric must be one of {SYMMETRIC_CONVENTIONS}, got {symmetric!r}")
     if isinstance(wrt, (list, tuple)):
@@ -353,9 +367,9 @@ def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any
 
 
 def vjp(expr: "str | Expression", wrt: str, shapes: Any = None, cotangent: str = "G",
-        symmetric: str = "none") -> Derivative:
+        symmetric: str = "none", *, syntax: str = "matdiff") -> Derivative:
     """The backpropagation rule: ∂φ/∂wrt for an upstream gradient `cotangent` = ∂φ/∂f (f's shape)."""
-    node, variables = _expression(expr, shapes)
+    node, variables = _expression(expr, shapes, syntax)
     x = _variable(wrt, variables)
     if not isinstance(cotangent, str) or not cotangent.isascii() or not cotangent.isidentifier() \
             or iskeyword(cotangent):  # a name a declaration could give, so that the answer reads back
@@ -385,18 +399,18 @@ class Gradients(dict):
 
 
 def gradient(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any = None,
-             symmetric: str = "sym") -> "Derivative | Gradients":
+             symmetric: str = "sym", *, syntax: str = "matdiff") -> "Derivative | Gradients":
     """The gradient of a scalar expression (shape of `wrt`); for a list of names, the gradient by each of them,
     as a mapping {name: Derivative} (`gradient(f, ["D", "R"])`; the mixed second derivative d/dR of d/dD f is
     `derivative(f, ["D", "R"])`)."""
     if isinstance(wrt, (list, tuple)):
-        node, variables = _expression(expr, shapes)
+        node, variables = _expression(expr, shapes, syntax)
         if not wrt:
             raise UnknownNameError("no variable to differentiate by")
         function = Expression(node, variables)
         return Gradients((_variable(name, variables).params[0], gradient(function, name, symmetric=symmetric))
                          for name in dict.fromkeys(wrt))
-    result = derivative(expr, wrt, shapes, 1, symmetric)
+    result = derivative(expr, wrt, shapes, 1, symmetric, syntax=syntax)
     if result.function.shape:
         raise NotSupportedError(f"a gradient needs a scalar function; this one is "
                                 f"{format_shape(result.function.shape)} (use derivative or vjp)")
