@@ -191,8 +191,8 @@ def test_declarations_as_pages_write_them(latex, where, text, variables):
 
 
 def test_a_declared_set_keeps_its_property():
-    assert md.parse_latex("S", r"S \in \mathbb{S}^n_{++}") is md.parse("S", "S: n×n spd").node
-    assert md.parse_latex("S", r"S \in \mathbb{S}^n") is md.parse("S", "S: n×n sym").node
+    assert md.parse_latex("S", r"S \in \mathbb{S}^n_{++}") == md.parse("S", "S: n×n spd")
+    assert md.parse_latex("S", r"S \in \mathbb{S}^n") == md.parse("S", "S: n×n sym")
 
 
 @pytest.mark.parametrize("latex, where, readings", [

@@ -9,8 +9,9 @@
 from .errors import (DeclarationError, MatdiffError, NotSupportedError, ParseError, ShapeError,  # noqa: F401
                      UnknownNameError, ValueBindingError)
 from .dims import VarSpec, parse_declarations  # noqa: F401
-from .api import Derivative, Expression, derivative, gradient, hessian, parse, parse_block, vjp  # noqa: F401
-from .language.latex import parse_latex  # noqa: F401
+from .api import (Derivative, Expression, derivative, gradient, hessian, parse, parse_block, parse_latex,  # noqa: F401
+                  vjp)
+from .language.latex_questions import parse_latex_claim, parse_latex_question  # noqa: F401
 from .codegen import codegen, compile  # noqa: F401, A004
 from .interop import jax_function, objective, torch_function  # noqa: F401
 from .numeric_check import CheckReport, check  # noqa: F401
@@ -24,7 +25,7 @@ globals().update(_functions)  # md.tr, md.det, md.logdet, md.inv, md.exp, md.tan
 __version__ = "0.1.0"
 __all__ = ["MatdiffError", "ParseError", "ShapeError", "UnknownNameError", "DeclarationError",
            "ValueBindingError", "NotSupportedError", "Expression", "Derivative", "parse", "parse_block", "parse_latex",
-           "derivative",
+           "parse_latex_question", "parse_latex_claim", "derivative",
            "vjp", "gradient", "hessian", "parse_declarations", "VarSpec", "matrix", "vector", "scalar", "grad",
            "Symbolic", "eye", "ones", "zeros", "sum", "codegen", "compile", "check", "CheckReport", "verify",
            "Verdict", "explain", "Derivation", "jax_function", "torch_function", "objective", *sorted(_functions)]

@@ -27,6 +27,8 @@ from .evaluate import evaluate as _evaluate
 from .expr import Node, node_count, topological
 from .language import parse as _parse
 from .language import parse_matrixcalculus as _parse_matrixcalculus
+from .language.latex import parse_latex as _parse_latex
+from .language.latex_declarations import declarations as _latex_declarations
 from .language import parse_block as _parse_block
 from .language import to_latex, to_text, to_unicode
 from .language.bindings import Bound, bind, written_size
@@ -229,6 +231,15 @@ def parse(expr: str, shapes: Any = None, *, syntax: str = "matdiff") -> Expressi
     return Expression(node, variables)
 
 
+def parse_latex(text: str, where: Any = None) -> Expression:
+    """A formula written in LaTeX (`x^T A x`, `\\|g(XW) - Y\\|_F^2`), with the variables declared in `where`:
+    as pages write them (`W \\in \\mathbb{R}^{m \\times q}`, definitions such as `D = W X`), in matdiff's own
+    form ("W: m×q, g: function") or a dict. A whole question, `\\frac{\\partial}{\\partial W} …`, is
+    `parse_latex_question`'s."""
+    variables, _ = _latex_declarations(where)
+    return Expression(_parse_latex(text, where), variables)
+
+
 def parse_block(text: str, shapes: Any = None) -> Expression:
     """Read a block of bindings, as `.bound_text` prints them: `name = expression` lines, then the
     expression they define; the names stand for their nodes (`parse_block(d.bound_text, where)` is d)."""
@@ -421,5 +432,5 @@ def hessian(expr: "str | Expression", wrt: str, shapes: Any = None) -> Derivativ
     return derivative(expr, wrt, shapes, order=2)
 
 
-__all__ = ["Expression", "Derivative", "Gradients", "parse", "parse_block", "derivative", "vjp", "gradient", "hessian",
-           "MatdiffError", "size_of"]
+__all__ = ["Expression", "Derivative", "Gradients", "parse", "parse_block", "parse_latex", "derivative", "vjp",
+           "gradient", "hessian", "MatdiffError", "size_of"]
