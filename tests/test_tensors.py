@@ -181,6 +181,22 @@ def test_every_spelling_of_an_array_expression(expr, shapes):
     assert e.unicode and e.latex and "'" not in e.latex
 
 
+@pytest.mark.parametrize("expr, unicode, latex", [
+    ("einsum('ir,jr,kr->ijk', A, B, C)", "⟦A, B, C⟧", r"[\![A, B, C]\!]"),
+    ("einsum('r,ir,jr,kr->ijk', lam, A, B, C)", "⟦λ; A, B, C⟧", r"[\![\lambda; A, B, C]\!]"),
+    ("einsum('abc,ia,jb,kc->ijk', S, A, B, C)", "S ×₁ A ×₂ B ×₃ C",
+     r"S \times_{1} A \times_{2} B \times_{3} C"),
+    ("einsum('ijk,jr,kr->ir', T, B, C)", "[Σ_kl T[i,k,l] B[k,j] C[l,j]][i,j]",
+     r"\left[\sum_{kl} {T}_{ikl} {B}_{kj} {C}_{lj}\right]_{ij}"),
+])
+def test_contractions_are_written_as_kolda_and_bader_write_them(expr, unicode, latex):
+    """The CP model ⟦A, B, C⟧, the Tucker model S ×₁ A ×₂ B ×₃ C (Kolda & Bader 2009, secs. 2.5, 3, 4),
+    and a Σ over the contracted indices where no such notation applies."""
+    shapes = {"T": "n m p", "A": "n r", "B": "m r", "C": "p r", "lam": "r", "S": "r r r"}
+    e = md.parse(expr, shapes)
+    assert (e.unicode, e.latex) == (unicode, latex)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "jax", "torch"])
 def test_generated_code_of_a_cp_gradient_in_every_backend(backend):
     if backend != "numpy":

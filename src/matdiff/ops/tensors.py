@@ -413,13 +413,19 @@ def _latex_einsum(a) -> str:
 
 
 def _math_einsum(a, latex: bool) -> str:
-    """Σ_{summed} A[i,j] B[j,k], bracketed and indexed by the output: [Σⱼ A[i,j] B[j,k]]ᵢₖ."""
+    """Kolda & Bader's notation where it applies (the n-mode products T ×₂ U, the CP model ⟦A, B, C⟧ and
+    ⟦λ; A, B, C⟧), else Σ_{summed} A[i,j] B[j,k], bracketed and indexed by the output: [Σⱼ A[i,j] B[j,k]]ᵢₖ."""
     spec = a.keyword("subscripts")
     inputs, output = parse_subscripts(spec.strip("'"))
+    literature = _mode_products(a, inputs, output, latex) or _kruskal(a, inputs, output, latex)
+    if literature:
+        return literature
     summed = sorted({c for s in inputs for c in s} - set(output), key=lambda c: spec.index(c))
     factors = []
     for t, letters in enumerate(inputs):
         body = a.atom(t)
+        if len(letters) == 2 and getattr(a.args[t], "kind", None) == "call" and a.args[t].value == "eye":
+            body = r"\delta" if latex else "δ"  # an identity indexed is the Kronecker delta
         if latex:
             factors.append(f"{{{body}}}_{{{letters}}}" if letters else body)
         else:
@@ -429,6 +435,49 @@ def _math_einsum(a, latex: bool) -> str:
         return rf"\left[{total}\right]_{{{''.join(output)}}}" if output else total
     total = (f"Σ_{''.join(summed)} " if summed else "") + " ".join(factors)
     return f"[{total}][{','.join(output)}]" if output else total
+
+
+def _mode_products(a, inputs: list[str], output: str, latex: bool) -> str | None:
+    """T ×ₙ U ×ₘ V (Kolda & Bader 2009, sec. 2.5): every operand after the first a matrix whose second index
+    is a mode of the first operand (of order ≥ 3) and whose first index takes that mode's place."""
+    core = inputs[0]
+    if len(core) < 3 or len(set(core)) != len(core) or len(output) != len(core) or len(inputs) < 2:
+        return None
+    modes = []
+    for t, letters in enumerate(inputs[1:], start=1):
+        if len(letters) != 2:
+            return None
+        row, column = letters
+        if column not in core or row in core or core.index(column) >= len(output) or \
+                output[core.index(column)] != row or column in output:
+            return None
+        modes.append((core.index(column) + 1, t))
+    if sorted(m for m, _ in modes) != sorted({m for m, _ in modes}) or \
+            any(output[p] != c for p, c in enumerate(core) if p + 1 not in {m for m, _ in modes}):
+        return None
+    times = r" \times_{%d} " if latex else " ×%s "
+    out = a.atom(0)
+    for mode, t in sorted(modes):
+        out += (times % mode if latex else times % str(mode).translate(_SUBSCRIPT_DIGITS)) + a.atom(t)
+    return out
+
+
+def _kruskal(a, inputs: list[str], output: str, latex: bool) -> str | None:
+    """⟦A, B, C⟧ = Σ_r a_r ∘ b_r ∘ c_r, and ⟦λ; A, B, C⟧ with weights (Kolda & Bader 2009, sec. 3)."""
+    weights = inputs[0] if len(inputs[0]) == 1 else None
+    factors = inputs[1:] if weights else inputs
+    if len(factors) < 2 or any(len(f) != 2 for f in factors):
+        return None
+    rank = factors[0][1]
+    if any(f[1] != rank for f in factors) or (weights and weights != rank) or rank in output or \
+            "".join(f[0] for f in factors) != output or len(set(output)) != len(output):
+        return None
+    names = [a.atom(t) for t in range(len(inputs))]
+    inside = (f"{names[0]}; " if weights else "") + ", ".join(names[1:] if weights else names)
+    return rf"[\![{inside}]\!]" if latex else f"⟦{inside}⟧"
+
+
+_SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
 _SUBSCRIPTS = Literal("subscripts", lambda v: isinstance(v, str), "einsum's first argument is its subscripts, a "
