@@ -10,6 +10,8 @@ Commands
     matdiff diff "W @ X" --wrt W --where "W: m×q, X: q×n" --vjp G
     matdiff diff "norm2(X - D @ R) ** 2" --wrt D --wrt R -w "X: m×n, D: m×k, R: k×n"   (both gradients)
     matdiff diff "norm2(X - D @ R) ** 2" --wrt D --wrt R --mixed -w "..."   (d/dR of d/dD f)
+    matdiff diff "norm2(X*w-y)^2" --wrt w --syntax matrixcalculus            (matrixcalculus.org's language)
+    matdiff diff --latex "\\frac{\\partial}{\\partial W} \\|XW - Y\\|_F^2" -w "X: n×p, W: p×k, Y: n×k"
 
 Several --wrt print one report per variable: a line each in the one-line formats (text, unicode,
 latex), in the order given; a JSON array of report objects with --format json.
@@ -30,7 +32,10 @@ Output formats (`--format`, both commands)
 
 The expression
     Every command takes it as its first argument; `-` reads it from standard input
-    (`echo "tr(A @ X)" | matdiff diff - --wrt X -w "A: n×n, X: n×n"`).
+    (`echo "tr(A @ X)" | matdiff diff - --wrt X -w "A: n×n, X: n×n"`). It is in matdiff's language unless
+    `--syntax matrixcalculus` (matrixcalculus.org's, `X'*A*X`) or `--latex` says otherwise (show, diff, explain,
+    code); with `--latex` the declarations may be LaTeX too, and a whole question (`\\frac{\\partial}{\\partial W}
+    …`) gives the variable, so that --wrt may be left out.
 
 Errors
     Any `matdiff.MatdiffError` (text that does not parse, shapes that do not fit, an unknown
@@ -44,6 +49,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from enum import Enum
@@ -57,8 +63,10 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
-from .api import SYMMETRIC_CONVENTIONS, Expression, derivative, parse, vjp
+from .api import SYMMETRIC_CONVENTIONS, SYNTAXES, Expression, derivative, parse, parse_latex, vjp
 from .errors import MatdiffError
+from .language.latex_declarations import declarations as latex_declarations
+from .language.latex_questions import parse_latex_question
 from .report import Report, error_json, index_text, report_json
 
 USAGE_ERROR_EXIT_CODE = 2  # what Click uses for a bad command line; a bad expression is one too
@@ -96,6 +104,50 @@ WhereOption = Annotated[
                  help='The variables\' shapes, e.g. "X: n×m, x: n, s: scalar, S: n×n sym" '
                       '(also "n x m", "(n, m)").'),
 ]
+
+InputSyntax = Enum("InputSyntax", {name: name for name in SYNTAXES}, type=str)
+SyntaxOption = Annotated[
+    Optional[InputSyntax],
+    typer.Option("--syntax", case_sensitive=False, show_default=False,
+                 help="The expression's language: matdiff (default, NumPy's) or matrixcalculus (matrixcalculus.org's: "
+                      "X'*A*X, .*, vector(1); undeclared names typed by their first letter, a–g scalars, h–z vectors, "
+                      "A–Z matrices, and their sizes inferred)."),
+]
+LatexOption = Annotated[
+    bool,
+    typer.Option("--latex", help="Read the expression as LaTeX (x^T A x, \\|XW - Y\\|_F^2; --where may be LaTeX too, "
+                                 "W \\in \\mathbb{R}^{m \\times q}). A whole question, \\frac{\\partial}{\\partial W} …, "
+                                 "also says the variable."),
+]
+# a derivative asked in LaTeX: ∂ or ∇ anywhere, or a fraction of differentials, \frac{df}{dW}
+_QUESTION = re.compile(r"\\partial|\\nabla|∂|^\s*\\[cdt]?frac\s*\{\s*(?:\\delta|d)")
+
+
+def read_function(expression: str, where: str | None, syntax: "InputSyntax | None",
+                  latex: bool) -> tuple[Expression, str | None]:
+    """The expression argument read in its language, and the variable a LaTeX question asks for (else None)."""
+    text = read_expression(expression)
+    if not latex:
+        return parse(text, where, syntax=syntax.value if syntax is not None else "matdiff"), None
+    if syntax is not None and syntax.value != "matdiff":
+        raise typer.BadParameter("--latex reads LaTeX; give it or --syntax, not both", param_hint="'--latex'")
+    if _QUESTION.search(text):
+        question = parse_latex_question(text, where)
+        return Expression(question.f, latex_declarations(where)[0]), question.wrt
+    return parse_latex(text, where), None
+
+
+def variables_asked(wrt: "list[str] | None", asked: str | None) -> list[str]:
+    """--wrt, or the variable the LaTeX question asks for (the two agree where both are given)."""
+    if asked is not None:
+        if wrt and list(dict.fromkeys(wrt)) != [asked]:
+            raise typer.BadParameter(f"the question asks for the derivative by {asked}; drop --wrt",
+                                     param_hint="'--wrt'")
+        return [asked]
+    if not wrt:
+        raise typer.BadParameter("give the variable to differentiate by (or, with --latex, ask the question: "
+                                 "\\frac{\\partial}{\\partial W} …)", param_hint="'--wrt'")
+    return wrt
 
 
 # ---- the report (matdiff.report): what both commands print, in every format ------------------------------------
@@ -280,20 +332,24 @@ def show(
                                               show_default=False)],
     where: WhereOption = None,
     output_format: FormatOption = None,
+    syntax: SyntaxOption = None,
+    latex: LatexOption = False,
 ) -> None:
-    """Parse and shape-check an expression; print its shape and its text, Unicode and LaTeX forms."""
+    """Parse and shape-check an expression; print its shape and its text, Unicode and LaTeX forms.
+
+    A LaTeX question (--latex "\\frac{\\partial}{\\partial W} …") shows the function it asks about."""
     with reporting_errors(output_format is OutputFormat.json):
-        emit(Report(parse(read_expression(expression), where)), output_format)
+        emit(Report(read_function(expression, where, syntax, latex)[0]), output_format)
 
 
 @app.command(epilog=DIFF_EXAMPLES)
 def diff(
     expression: Annotated[str, typer.Argument(help="The function to differentiate; - reads it from stdin.",
                                               show_default=False)],
-    wrt: Annotated[list[str], typer.Option(
+    wrt: Annotated[Optional[list[str]], typer.Option(
         "--wrt", "-x", metavar="NAME", show_default=False,
         help="The variable to differentiate by; repeat it for the derivative by each (--wrt D --wrt R: both "
-             "gradients).")],
+             "gradients). A LaTeX question (--latex) names it itself.")] = None,
     where: WhereOption = None,
     order: Annotated[int, typer.Option("--order", "-n", min=1, help="The order: 2 gives the Hessian.")] = 1,
     cotangent: Annotated[Optional[str], typer.Option(
@@ -310,6 +366,8 @@ def diff(
     numeric_check: Annotated[bool, typer.Option(
         "--check", help="Also check the derivative numerically (central differences, and JAX where installed); "
                         "exit code 1 if it fails.")] = False,
+    syntax: SyntaxOption = None,
+    latex: LatexOption = False,
 ) -> None:
     """Differentiate an expression; print the derivative (text, Unicode, LaTeX), its kind, shape and layout.
 
@@ -320,13 +378,14 @@ def diff(
     --mixed gives the mixed derivative instead. --vjp gives the backpropagation rule.
     """
     with reporting_errors(output_format is OutputFormat.json):
+        function, asked = read_function(expression, where, syntax, latex)
+        wrt = variables_asked(wrt, asked)
         if cotangent is not None and (len(wrt) != 1 or order != 1 or mixed):
             raise typer.BadParameter("a VJP is by one variable, of order 1", param_hint="'--vjp'")
         if mixed and len(wrt) < 2:
             raise typer.BadParameter("a mixed derivative needs two or more --wrt", param_hint="'--mixed'")
         if mixed and order != 1:
             raise typer.BadParameter("give either --order or --mixed, not both", param_hint="'--order'")
-        function = parse(read_expression(expression), where)
         options = {} if symmetric is None else {"symmetric": symmetric.value}
         with working("differentiating"):
             if cotangent is not None:
@@ -439,8 +498,9 @@ EXPLAIN_EXAMPLES = """\
 def explain(
     expression: Annotated[str, typer.Argument(help="The function to differentiate; - reads it from stdin.",
                                               show_default=False)],
-    wrt: Annotated[str, typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
-                                     help="The variable to differentiate by.")],
+    wrt: Annotated[Optional[str], typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
+                                               help="The variable to differentiate by (a LaTeX question names "
+                                                    "it itself).")] = None,
     where: WhereOption = None,
     layout: Annotated[ExplainLayout, typer.Option("--layout", case_sensitive=False,
                                                   help="The layout the notation section marks as chosen "
@@ -452,13 +512,16 @@ def explain(
                                                 "scalar.")] = "G",
     output_format: Annotated[ExplainFormat, typer.Option("--format", "-f", case_sensitive=False)
                              ] = ExplainFormat.unicode,
+    syntax: SyntaxOption = None,
+    latex: LatexOption = False,
 ) -> None:
     """Show how a derivative comes about: the chain rule step by step, the differential route, index notation,
     what the layout conventions mean, and a check with small 0/1 matrices against central differences."""
     from .derivation import explain as derive_step_by_step  # loaded only when asked for
     with reporting_errors(output_format is ExplainFormat.json):
-        derivation = derive_step_by_step(read_expression(expression), wrt, where, layout=layout.value, order=order,
-                                         cotangent=cotangent)
+        function, asked = read_function(expression, where, syntax, latex)
+        by, = variables_asked([wrt] if wrt else None, asked)
+        derivation = derive_step_by_step(function, by, layout=layout.value, order=order, cotangent=cotangent)
     render = {ExplainFormat.text: lambda: derivation.text, ExplainFormat.unicode: lambda: derivation.unicode,
               ExplainFormat.markdown: lambda: derivation.markdown, ExplainFormat.latex: lambda: derivation.latex,
               ExplainFormat.json: lambda: derivation.json}
@@ -494,8 +557,9 @@ class Emit(str, Enum):
 @app.command(epilog=CODE_EXAMPLES)
 def code(
     expression: Annotated[str, typer.Argument(help="The function; - reads it from stdin.", show_default=False)],
-    wrt: Annotated[list[str], typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
-                                           help="A variable to differentiate by (repeat for several).")],
+    wrt: Annotated[Optional[list[str]], typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
+                                                     help="A variable to differentiate by (repeat for several; a "
+                                                          "LaTeX question names it itself).")] = None,
     where: WhereOption = None,
     backend: Annotated[Backend, typer.Option("--backend", "-b", case_sensitive=False)] = Backend.numpy,
     hessian: Annotated[bool, typer.Option("--hessian", help="Also return the Hessian of each variable.")] = False,
@@ -508,6 +572,8 @@ def code(
         "--emit", case_sensitive=False, show_default=False,
         help="Instead: a jax.custom_vjp function or a torch.autograd.Function with matdiff's backward pass, or an "
              "objective class (fun, jac, hess, hessp) for scipy.optimize.minimize.")] = None,
+    syntax: SyntaxOption = None,
+    latex: LatexOption = False,
 ) -> None:
     """Print Python source of f(variables…) -> (value, gradients…[, Hessians…]) for NumPy, JAX or PyTorch.
 
@@ -517,6 +583,8 @@ def code(
     """
     from .codegen import codegen  # loads only when asked for
     with reporting_errors(), working("generating code"):
+        function, asked = read_function(expression, where, syntax, latex)
+        wrt = variables_asked(wrt, asked)
         if emit is not None:
             from .interop import source as interop_source
             for given, flag in ((hessian, "--hessian"), (cotangent, "--vjp"),
@@ -524,9 +592,9 @@ def code(
                 if given:
                     raise typer.BadParameter(f"--emit {emit.value} writes its own backend and derivatives; drop {flag}",
                                              param_hint="'--emit'")
-            source = interop_source(read_expression(expression), tuple(wrt), where, emit.value, name)
+            source = interop_source(function, tuple(wrt), None, emit.value, name)
         else:
-            source = codegen(read_expression(expression), tuple(wrt), where, backend=backend.value, hessian=hessian,
+            source = codegen(function, tuple(wrt), None, backend=backend.value, hessian=hessian,
                              cotangent=cotangent, name=name or "f")
     console = Console(highlight=False)
     if console.is_terminal:
