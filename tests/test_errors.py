@@ -175,7 +175,7 @@ def test_an_unknown_name_suggests_the_close_ones(text, shapes, suggestion):
     ("np.negative(x, x)", md.ParseError, "np.negative takes one array and no keywords: write -a"),
     ("X.sum(0, True)", md.ParseError, "NumPy reads the next one as a dtype or an output array"),
     ("np.sum(X, 0, True)", md.ParseError, "keepdims is written as a keyword"),
-    ("X.transpose(1, 0)", md.ParseError, "a transpose by axes is not part of the language yet"),
+    ("W.transpose(1, 0, 2)", md.ShapeError, "axes must list each of the 2 axes of W"),
     ("X.foo()", md.ParseError, "the method .foo is not part of the language"),
     ("x.sum", md.ParseError, "x.sum is a method: call it, as in x.sum()"),
     ("x(x)", md.ParseError, "x is a declared variable, not a function"),

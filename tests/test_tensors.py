@@ -136,6 +136,28 @@ def test_tensordot_contracts_the_last_axes_of_one_with_the_first_of_the_other():
         md.parse("tensordot(T, W)", shapes).node
 
 
+@pytest.mark.parametrize("pasted, read", [
+    ('np.einsum("ijk,jr->ikr", T, B)', "swapaxes(T, 1, 2) @ B"),
+    ('torch.einsum("ijk,jr->ikr", T, B)', "swapaxes(T, 1, 2) @ B"),
+    ("T.transpose(1, 0, 2)", "swapaxes(T, 0, 1)"),
+    ("T.transpose((2, 0, 1))", "moveaxis(T, 2, 0)"),
+    ("T.transpose()", "swapaxes(T, 0, 2)"),
+    ("T.permute(1, 0, 2)", "swapaxes(T, 0, 1)"),
+    ("torch.permute(T, (1, 0, 2))", "swapaxes(T, 0, 1)"),
+    ("torch.transpose(T, 0, 1)", "swapaxes(T, 0, 1)"),  # torch's transpose swaps the two dimensions it names
+    ("torch.movedim(T, 0, 2)", "moveaxis(T, 0, 2)"),
+    ("T.swapaxes(1, 2)", "swapaxes(T, 1, 2)"),
+    ("T.reshape(n, m * p)", "reshape(T, (n, m * p))"),
+    ("T.reshape((n, m * p))", "reshape(T, (n, m * p))"),
+    ("torch.reshape(T, (n, m * p))", "reshape(T, (n, m * p))"),
+    ("np.tensordot(T, M, axes=2)", "einsum('ijk,jk->i', T, M)"),
+    ("T.sum(axis=(0, 1))", "sum(T, axis=(0, 1))"),
+    ("np.linalg.norm(T)", "norm2(T)"),
+])
+def test_the_spellings_people_paste_for_arrays(pasted, read):
+    assert md.parse(pasted, {"T": "n m p", "B": "m r", "M": "m p"}).text == read
+
+
 # ---- simplification ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("written, simplest", [

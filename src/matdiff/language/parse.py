@@ -361,6 +361,11 @@ class _Builder:
         assert isinstance(attribute, ast.Attribute)
         name, where = attribute.attr, _name_of(attribute)
         method = spellings.METHODS.get(name)
+        if method is not None and method.packs and (len(node.args) > 1 or node.args and not isinstance(
+                node.args[0], ast.Tuple) and method.reads == "reshape"):  # X.transpose(1, 0, 2): one tuple
+            packed = ast.copy_location(ast.Tuple(elts=list(node.args), ctx=ast.Load()), node.args[0])
+            packed.end_lineno, packed.end_col_offset = node.args[-1].end_lineno, node.args[-1].end_col_offset
+            node = ast.copy_location(ast.Call(func=attribute, args=[packed], keywords=node.keywords), node)
         if method is None:
             message = spellings.not_yet(f"the method .{name}", name) or \
                 f"the method .{name} is not part of the language (the methods read are .{', .'.join(spellings.METHODS)})"
@@ -392,7 +397,7 @@ class _Builder:
         keyword its meaning requires dropped, and the defaults where the library's differ added."""
         args, keywords = list(node.args), list(node.keywords)
         call = CALLS[spelling.reads].call if spelling.reads in CALLS else None
-        if library is not None and library.keywords and call is not None:
+        if library is not None and library.keywords and call is not None and call.arrays != -1 and not call.dims:
             keywords = [_keyword(library.keywords.get(k.arg, k.arg), k.value, k) for k in keywords]
             literals = args[call.arrays:]  # by position in the library's order, which is the language's
             args = args[:call.arrays] + literals[len(call.literals):]

@@ -117,8 +117,8 @@ TORCH = Library("PyTorch", ("torch.nn.functional.", "torch.special.", "nn.functi
     "min": Spelling(refused=_TORCH_REDUCTION.format("min")),
     "norm": Spelling(refused="torch.norm's p=2 of a matrix is its Frobenius norm, NumPy's ord=2 its spectral "
                              "norm: write torch.linalg.norm (NumPy's meanings) or norm2 (the Frobenius norm)"),
-    "transpose": Spelling(refused="torch.transpose(x, dim0, dim1) swaps the two dimensions it names; the "
-                                  "transpose of a matrix is written X.T"),
+    "transpose": Spelling("swapaxes"), "swapaxes": Spelling("swapaxes"), "permute": Spelling("transpose"),
+    "movedim": Spelling("moveaxis"), "einsum": Spelling("einsum"), "reshape": Spelling("reshape"),
 }, keywords={"dim": "axis", "keepdim": "keepdims"})
 
 TORCH_LINALG = Library("torch.linalg", ("torch.linalg.",),
@@ -159,6 +159,7 @@ class Method:
     reads: str
     positional: int
     beyond: str = ""
+    packs: bool = False  # X.transpose(1, 0, 2), X.reshape(n, m): the axes or the shape unpacked, one tuple
 
 
 _REDUCTION = ("; NumPy reads the next one as a dtype or an output array, not keepdims: write keepdims=True as "
@@ -167,8 +168,8 @@ METHODS = {
     "dot": Method("dot", 1), "sum": Method("sum", 1, _REDUCTION), "mean": Method("mean", 1, _REDUCTION),
     "max": Method("max", 1, _REDUCTION), "min": Method("min", 1, _REDUCTION), "var": Method("var", 1, _REDUCTION),
     "std": Method("std", 1, _REDUCTION),
-    "transpose": Method("transpose", 0, "; a transpose by axes is not part of the language yet (X.T is the "
-                                        "transpose of a matrix)"),
+    "transpose": Method("transpose", 1, packs=True), "permute": Method("transpose", 1, packs=True),
+    "swapaxes": Method("swapaxes", 2), "reshape": Method("reshape", 1, packs=True),
     "trace": Method("trace", 0, "; an offset is not part of the language yet"), "clip": Method("clip", 2),
 }
 
