@@ -294,7 +294,7 @@ class _Reader:
         return self.text[tree.start:tree.end]
 
     def describe(self, tree: Syntax, value: _Value) -> str:
-        """`x'` (a row vector of length n), in the names the dimensions have so far."""
+        """`x' (row vector, length n)`, in the names the dimensions have so far."""
         names = self.names()
         dims = [self.label(d, names) for d in value.dims]
         kind = ("scalar" if not dims else f"{'row' if value.row else 'column'} vector, length {dims[0]}"
@@ -360,17 +360,16 @@ class _Reader:
         name = tree.text
         if name in self.values:
             return self.values[name]
+        if name == IDENTITY and name not in self.declared:  # its size from what it stands next to
+            size = self.new_dim(anchored=False)
+            self.constants.append((tree, size, "the size of eye"))
+            return _Value(_Term("call", "eye", (size,)), (size, size))
         if name in FUNCTIONS and name not in self.declared:
-            if name == "eye":  # the identity, its size from where it stands
-                size = self.new_dim(anchored=False)
-                self.constants.append((tree, size, "the size of eye"))
-                return _Value(_Term("call", "eye", (size,)), (size, size))
             raise self.fail(ParseError, f"{name} is a function: write {name}(…)", tree)
         spec = self.declared.get(name)
         if spec is not None:
             if spec.is_function:
-                raise self.fail(NotSupportedError, f"{name} is declared a function, which matrixcalculus.org's "
-                                                   "language has not: read it as matdiff's text", tree)
+                raise self.fail(NotSupportedError, _DECLARED_FUNCTION.format(name=name), tree)
             if len(spec.shape) > 2:
                 raise self.fail(NotSupportedError, f"{name} is declared with {len(spec.shape)} axes; "
                                                    "matrixcalculus.org's language has scalars, vectors and "
@@ -407,14 +406,17 @@ class _Reader:
 
     def read_call(self, tree: Syntax) -> _Value:
         name = tree.text
-        if name == "eye" and name not in self.declared:
+        at_name = Syntax("name", name, (), tree.start, tree.start + len(name))
+        if name in self.declared and self.declared[name].is_function:
+            raise self.fail(NotSupportedError, _DECLARED_FUNCTION.format(name=name), at_name)
+        if name == IDENTITY and name not in self.declared:
             raise self.fail(ParseError, "eye takes no argument: its size follows from what it stands next to", tree)
         rule = FUNCTIONS.get(name)
         if rule is None or name in self.declared:
-            known = ", ".join(sorted(set(FUNCTIONS) - {"eye"})) + " and eye, alone"
+            known = ", ".join(sorted(FUNCTIONS)) + f" and {IDENTITY}, alone"
             raise self.fail(UnknownNameError, f"{name} is not a function of matrixcalculus.org's language"
-                                              f"{close_matches(name, FUNCTIONS)} (its functions: {known})",
-                            Syntax("name", name, (), tree.start, tree.start + len(name)))
+                                              f"{close_matches(name, [*FUNCTIONS, IDENTITY])} (its functions: {known})",
+                            at_name)
         if len(tree.args) != 1:
             raise self.fail(ParseError, f"{name} takes one argument", tree)
         return rule(self, tree, tree.args[0], self.read(tree.args[0]))
@@ -615,8 +617,11 @@ FUNCTIONS: dict[str, Callable[[_Reader, Syntax, Syntax, _Value], _Value]] = {
     "sum": _sum, "norm1": _norm1, "norm2": _norm2, "diag": _diag,
     "tr": _square("tr", lambda t: t), "det": _square("det", lambda t: t),
     "logdet": _square("logdet", lambda t: _Term("call", "log", (t,))), "inv": _square("inv", _reciprocal),
-    "vector": _ones(1), "matrix": _ones(2), "eye": None,  # eye stands alone: see _Reader.read_name
+    "vector": _ones(1), "matrix": _ones(2),
 }
+IDENTITY = "eye"  # written alone, its size from what it stands next to (_Reader.read_name)
+_DECLARED_FUNCTION = ("{name} is declared a function, which matrixcalculus.org's language has not: write the "
+                      "expression in matdiff's language to apply it")
 
 
 # ---- the entry point -----------------------------------------------------------------------------------
