@@ -7,6 +7,7 @@ commas, one `->`) before anything else, since it is the first user text that rea
 Its constructor keeps answers short: a nested einsum is merged into the one that uses it, a permuted or
 transposed operand becomes renamed subscripts, an identity contracted on an index becomes an index
 rename (δ elimination), scalars come out as a factor, a `ones` on a contracted index becomes a count,
+two operands with the same indices become their elementwise product,
 and the letters are renamed i, j, k, ... (the result's first, then the summed ones in order of
 appearance), so that one contraction is one node. What is a plain matrix operation (A @ B, Aᵀ,
 outer(a, b), tr(A), a sum) becomes that operation, so the matrix engine simplifies it further; a
@@ -142,6 +143,13 @@ def contraction(inputs: list[list], output: list, operands: list[Node], dims: di
                 inputs = [[keep if c == drop else c for c in s] for s in inputs]
                 if drop not in others and keep not in others and keep not in output:
                     scalars.append(A.dim(dims[keep]))  # Σ_a δ[a,a] = n
+                changed = True
+                break
+            twin = next((j for j in range(k + 1, len(operands)) if inputs[j] == labels and
+                         operands[j].shape == x.shape), None)
+            if twin is not None and len(set(labels)) == len(labels):  # the same indices: one elementwise product
+                operands[k] = A.mul(x, operands[twin])
+                del inputs[twin], operands[twin]
                 changed = True
                 break
             if x.op == "ones":
