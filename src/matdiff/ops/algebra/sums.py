@@ -8,6 +8,7 @@ Every rewrite is an identity that holds for all sizes; `tests/test_simplify.py` 
 from __future__ import annotations
 
 import weakref
+from collections import deque
 from dataclasses import dataclass
 from itertools import compress, count
 from operator import is_not
@@ -589,6 +590,11 @@ def _vec_add(node: Node, jacobians) -> Node:
 def _lower_add(low, node: Node):
     """A sum, written with `-` for negative terms; T + T.T computes T once (a symmetric Hessian)."""
     parts = [split_coefficient(t) for t in node.args]
+    # the places of each (body, coefficient), in order: a term's partner c * Tᵀ is found without scanning
+    # the other terms (a scan for each term is quadratic in the length of a sum)
+    places: dict[tuple[Node, float], deque[int]] = {}
+    for j, (c, body) in enumerate(parts):
+        places.setdefault((body, c), deque()).append(j)
     signed = []
     done: set[int] = set()
     for i, (c, body) in enumerate(parts):
@@ -597,10 +603,11 @@ def _lower_add(low, node: Node):
         done.add(i)
         code = low.term(body)
         if body.ndim == 2 and not is_symmetric(body):
-            partner = transpose(body)
-            j = next((j for j, (cj, bj) in enumerate(parts) if j not in done and bj is partner and cj == c), None)
-            if j is not None:
-                done.add(j)
+            waiting = places.get((transpose(body), c))
+            while waiting and waiting[0] in done:  # each place is passed over once: terms before this one,
+                waiting.popleft()                  # and partners already taken
+            if waiting:
+                done.add(waiting.popleft())  # the first partner after this term, as the sum orders them
                 code = low.spell("plus_transpose", code, ndim=2)
         signed.append((c, code))
     return low.signed_sum(signed, node.ndim)

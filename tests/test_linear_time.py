@@ -1,0 +1,76 @@
+"""Time linear in the size of an expression, at any width and depth (issue #17): generated code for a long
+sum of matrices, and printing, reading and binding long sums and deep chains.
+
+Each timing is processor time (not wall time: the machine may be shared), with the garbage collector
+paused, the two sizes alternating, best of three, each run on new variables (no cache of an earlier run
+helps): twice the size must cost less than three times the time, where a quadratic step costs four.
+"""
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import matdiff as md
+from matdiff import ops
+from matdiff.codegen.lowering import Lowering
+from matdiff.expr import Node
+from matdiff.language.printing import to_text
+
+
+def best_times(work: Callable[[int, str], Callable[[], object]], sizes: tuple[int, int]) -> dict[int, float]:
+    """The least processor time of `work(size, fresh_name)()` over three runs of each size, alternating.
+    `work` prepares what is timed (building the expression is not) and returns the step to time."""
+    best = {k: float("inf") for k in sizes}
+    for run in range(3):
+        for k in sizes:
+            step = work(k, f"{k}_{run}")
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.process_time()
+                step()
+                best[k] = min(best[k], time.process_time() - start)
+            finally:
+                gc.enable()
+    return best
+
+
+def assert_linear(best: dict[int, float], what: str) -> None:
+    small, large = sorted(best)
+    assert best[large] < 3 * best[small], f"{what}: {best[small]:.2f} s at {small}, {best[large]:.2f} s at {large}"
+
+
+# ---- generated code for a long sum of matrices --------------------------------------------------
+
+
+def products_and_transposes(k: int, name: str) -> Node:
+    """X1 @ Y1 + ... + Xk @ Yk + (X1 @ Y1).T + ... + (Xk @ Yk).T (the transposes sort after the others):
+    every term's partner Tᵀ far after it, so that the code computes each product once, as T + T.T."""
+    products = [ops.matmul(md.matrix(f"X{name}_{i}", "n", "n").node, md.matrix(f"Y{name}_{i}", "n", "n").node)
+                for i in range(1, k + 1)]
+    return ops.add(*products, *map(ops.transpose, products))
+
+
+def test_a_sum_of_products_and_their_transposes_computes_each_product_once():
+    f = md.parse(to_text(products_and_transposes(3, "a")), {f"{m}a_{i}": ("n", "n") for m in "XY" for i in (1, 2, 3)})
+    function = md.compile(f, [], gradients=False)
+    body = function.source.split('"""')[-1]  # after the docstring, which shows the formula
+    for i in (1, 2, 3):
+        assert body.count(f"Xa_{i} @ Ya_{i}") == 1, function.source
+    assert body.count(".T") == 3, function.source
+    rng = np.random.default_rng(0)
+    values = {f"{m}a_{i}": rng.standard_normal((3, 3)) for m in "XY" for i in (1, 2, 3)}
+    (value,) = function(**values)
+    np.testing.assert_allclose(value, f.evaluate(values), rtol=1e-12)
+
+
+def test_code_for_a_long_sum_of_matrices_takes_time_linear_in_its_terms():
+    """Each term's partner Tᵀ was searched for among all the terms: 0.44 s for 4,000 terms, 0.09 s for 2,000."""
+    def lower(k, name):
+        f = products_and_transposes(k, name)
+        return lambda: Lowering("numpy", {"n": "n"}, None, {}).term(f)
+
+    assert_linear(best_times(lower, (1000, 2000)), "code for pairs of terms T, Tᵀ")
