@@ -1,9 +1,12 @@
 """The answers behind the page: `POST /api/derive` and `POST /api/variables`, as plain functions.
 
 `derive(request)` takes the page's request, {"expression", "where", "wrt", "order", "vjp"} (and,
-optionally, "symmetric" and a "claim" to judge), and returns the report both faces share
+optionally, "syntax", "symmetric" and a "claim" to judge), and returns the report both faces share
 (`matdiff.report.report_json`, the schema in `matdiff.report`'s docstring) plus the page's sections:
 
+    "read"     {"syntax", "function", "wrt", "question"}   how the expression was read: its syntax, the
+                                                   function in the expression language, the variables
+                                                   differentiated by, and whether a LaTeX question gave them
     "index"    {"text", "unicode", "latex"}         the derivative in index notation (`Derivative.index`;
                                                    for a VJP, of the derivative the rule transposes)
     "vec"      {"text", "unicode", "latex", "note"} the derivative as d vec(f) / d vec(X)
@@ -19,6 +22,12 @@ A section whose feature the installed library lacks is absent, so the page shows
 it lands; a section that fails on this input holds {"error": message} instead, so that one
 unfinished feature never hides the derivative.
 
+"syntax" is the language of "expression": "matdiff" (the default), "latex" (`md.parse_latex`; the
+declarations may be LaTeX too) or "matrixcalculus" (matrixcalculus.org's, `md.parse(..., syntax=...)`).
+In LaTeX the expression may be a whole question, `\\frac{\\partial}{\\partial W} \\|XW - Y\\|_F^2`: then the
+question names the variable and "wrt" may be left out (given, it must agree), as `matdiff diff --latex`
+reads it.
+
 Errors: a `matdiff.MatdiffError` (the text, the shapes, a name) propagates, message and caret
 intact; a request that is not of the form above, or a text field over `MAX_TEXT` characters (never
 cut short: the page says so too), raises `RequestError`. Both are the user's to fix; the server
@@ -31,19 +40,27 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import matdiff
-from matdiff.api import Derivative, Expression, derivative, parse, vjp
+from matdiff.api import SYNTAXES as LANGUAGE_SYNTAXES
+from matdiff.api import Derivative, Expression, derivative, parse, parse_latex, vjp
+from matdiff.language.latex_declarations import declarations as latex_declarations
+from matdiff.language.latex_questions import parse_latex_question
 from matdiff.report import Report, report_json
 from matdiff.dims import VarSpec, format_shape, parse_declarations
 
 MAX_ORDER = 4  # higher derivatives are correct but grow fast; the page has a time limit anyway
 MAX_TEXT = 4000  # characters per text field; the page's inputs say the same (static/index.html, data-limit)
 BACKENDS = ("numpy", "jax", "torch")
-FIELDS = ("expression", "where", "wrt", "mixed", "order", "vjp", "symmetric", "claim")
+FIELDS = ("expression", "syntax", "where", "wrt", "mixed", "order", "vjp", "symmetric", "claim")
+SYNTAXES = (*LANGUAGE_SYNTAXES, "latex")  # md.parse's languages, and LaTeX (md.parse_latex)
+# a derivative asked in LaTeX: ∂ or ∇ anywhere, or a fraction of differentials, \frac{df}{dW}; the command
+# line reads a question by the same test (cli.py's _QUESTION: a face never imports the other)
+QUESTION = re.compile(r"\\partial|\\nabla|∂|^\s*\\[cdt]?frac\s*\{\s*(?:\\delta|d)")
 
 
 class RequestError(ValueError):
@@ -58,8 +75,9 @@ class PageRequest:
     """What the page asks: the derivative of `expression` by `wrt`, or its VJP for `cotangent`."""
 
     expression: str
-    where: str                 # the declarations, "W: m×q, X: q×n"
-    wrt: tuple[str, ...]       # one name, or several for a mixed derivative
+    syntax: str                # the expression's language: one of SYNTAXES
+    where: str                 # the declarations, "W: m×q, X: q×n" (or LaTeX, with syntax "latex")
+    wrt: tuple[str, ...]       # one name, or several for a mixed derivative; () while a LaTeX question names it
     order: int
     cotangent: str | None      # the upstream gradient's name for a VJP, else None
     symmetric: str | None      # the convention for sym/spd variables; None: the engine's default
@@ -86,12 +104,18 @@ def _read_request(request: Any) -> PageRequest:
     expression = _text_field(request, "expression")
     if not expression.strip():
         raise RequestError("type an expression to differentiate, e.g. W @ X")
+    syntax = _syntax(request)
     where = _text_field(request, "where", "")
     wrt = request.get("wrt")
-    if isinstance(wrt, str):
+    question = syntax == "latex" and QUESTION.search(expression) is not None
+    if question and wrt in (None, "", []):
+        wrt = []  # the question names its variable (`read_function`)
+    elif isinstance(wrt, str):
         wrt = [wrt]
-    if not isinstance(wrt, list) or not wrt or not all(isinstance(w, str) and w for w in wrt):
-        raise RequestError('"wrt" must name the variable to differentiate by, e.g. "W"')
+    if not isinstance(wrt, list) or not (wrt or question) or not all(isinstance(w, str) and w for w in wrt):
+        raise RequestError('"wrt" must name the variable to differentiate by, e.g. "W"' +
+                           (" (or, in LaTeX, ask the question: \\frac{\\partial}{\\partial W} …)"
+                            if syntax == "latex" else ""))
     order = request.get("order", 1)
     if order is None:
         order = 1
@@ -104,7 +128,7 @@ def _read_request(request: Any) -> PageRequest:
         cotangent = None
     if cotangent is not None and not isinstance(cotangent, str):
         raise RequestError('"vjp" must be false, true or the upstream gradient\'s name, e.g. "G"')
-    if cotangent is not None and (len(wrt) != 1 or order != 1):
+    if cotangent is not None and (len(wrt) > 1 or order != 1):  # none: the one a question names
         raise RequestError("a VJP is by one variable, of order 1")
     if len(wrt) > 1 and order != 1:
         raise RequestError('give either "order" or several "wrt" variables, not both')
@@ -116,6 +140,8 @@ def _read_request(request: Any) -> PageRequest:
                            ' f only with "mixed": true; for the gradient by each, ask once per variable')
     if mixed and len(wrt) < 2:
         raise RequestError('"mixed": true needs two "wrt" variables, e.g. ["W", "X"]')
+    if question and len(wrt) > 1:
+        raise RequestError('a LaTeX question asks for the derivative by one variable: leave "wrt" out')
     symmetric = request.get("symmetric")
     if symmetric is not None and not isinstance(symmetric, str):
         raise RequestError('"symmetric" must be text: sym, cookbook or none')
@@ -124,7 +150,33 @@ def _read_request(request: Any) -> PageRequest:
         raise RequestError('"claim" must be text: your answer, in the expression language')
     if claim is not None:
         claim = _text_field(request, "claim")
-    return PageRequest(expression, where, tuple(wrt), order, cotangent, symmetric, (claim or "").strip() or None)
+    return PageRequest(expression, syntax, where, tuple(wrt), order, cotangent, symmetric,
+                       (claim or "").strip() or None)
+
+
+def _syntax(request: Mapping[str, Any]) -> str:
+    syntax = request.get("syntax", "matdiff")
+    if syntax is None:
+        return "matdiff"
+    if syntax not in SYNTAXES:
+        shown = repr(syntax) if isinstance(syntax, str) else type(syntax).__name__
+        raise RequestError(f'"syntax" must be one of {", ".join(SYNTAXES)}, got {shown}')
+    return syntax
+
+
+def read_function(asked: PageRequest) -> tuple[Expression, PageRequest, bool]:
+    """The expression read in its syntax; the request with the variable a LaTeX question asks for; and
+    whether the text was such a question (the rules of `matdiff diff --latex`)."""
+    if asked.syntax != "latex":
+        return parse(asked.expression, asked.where, syntax=asked.syntax), asked, False
+    if QUESTION.search(asked.expression) is None:
+        return parse_latex(asked.expression, asked.where), asked, False
+    question = parse_latex_question(asked.expression, asked.where)
+    if asked.wrt and asked.wrt != (question.wrt,):
+        raise RequestError(f'the question asks for the derivative by {question.wrt}, not by '
+                           f'{", ".join(asked.wrt)}: leave "wrt" out, or give {question.wrt}')
+    function = Expression(question.f, latex_declarations(asked.where)[0])
+    return function, replace(asked, wrt=(question.wrt,)), True
 
 
 # ---- the answers ------------------------------------------------------------------------------
@@ -134,7 +186,15 @@ def variables(request: Any) -> dict[str, Any]:
     """POST /api/variables: the declared variables, for the page's "with respect to" choice, and the features."""
     if not isinstance(request, dict):
         raise RequestError("the request must be a JSON object")
-    declared = parse_declarations(_text_field(request, "where", ""))
+    syntax = _syntax(request)
+    where = _text_field(request, "where", "")
+    declared = latex_declarations(where)[0] if syntax == "latex" else parse_declarations(where)
+    if syntax == "matrixcalculus" and request.get("expression"):
+        # matrixcalculus.org types the names nobody declared by their first letter: offer those as well
+        try:
+            declared = {**declared, **parse(_text_field(request, "expression"), where, syntax=syntax).variables}
+        except matdiff.MatdiffError:
+            pass  # an expression still being typed: the declared names, until it reads
     return {"variables": {name: {"shape": [d if isinstance(d, int) else str(d) for d in spec.shape],
                                  "shape_text": format_shape(spec.shape), "properties": sorted(spec.properties)}
                           for name, spec in declared.items()},
@@ -148,14 +208,15 @@ def features() -> dict[str, bool]:
 
 def derive(request: Any) -> dict[str, Any]:
     """POST /api/derive: the shared JSON report of the derivative, plus the page's sections (not the check)."""
-    asked = _read_request(request)
-    function = parse(asked.expression, asked.where)
+    function, asked, question = read_function(_read_request(request))
     options = {} if asked.symmetric is None else {"symmetric": asked.symmetric}
     if asked.cotangent is not None:
         result = vjp(function, asked.wrt[0], cotangent=asked.cotangent, **options)
     else:
         result = derivative(function, asked.wrt, order=asked.order, **options)
     answer = report_json(Report(function, result, asked.cotangent))
+    answer["read"] = {"syntax": asked.syntax, "function": function.text, "wrt": list(asked.wrt),
+                      "question": question}
     if hasattr(Derivative, "index"):
         # a backpropagation rule has no index form of its own: show the one of the derivative it transposes
         indexed = (lambda: derivative(function, asked.wrt[0])) if asked.cotangent is not None else (lambda: result)
@@ -288,8 +349,8 @@ def check(request: Any) -> Any:
     Asked on its own so that the server can run it after the answer, with its own time limit: a
     check that overruns costs its section, never the derivative.
     """
-    asked = _read_request(request)
-    return check_section(parse(asked.expression, asked.where), asked)
+    function, asked, _ = read_function(_read_request(request))
+    return check_section(function, asked)
 
 
 def check_section(function: Expression, asked: PageRequest) -> Any:
@@ -342,5 +403,5 @@ def verdict_section(function: Expression, d: Derivative, asked: PageRequest) -> 
     return _section(build)
 
 
-__all__ = ["FIELDS", "MAX_ORDER", "MAX_TEXT", "PageRequest", "RequestError", "check", "derive", "features",
-           "variables"]
+__all__ = ["FIELDS", "MAX_ORDER", "MAX_TEXT", "SYNTAXES", "PageRequest", "RequestError", "check", "derive",
+           "features", "read_function", "variables"]

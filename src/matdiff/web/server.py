@@ -4,10 +4,13 @@ Routes (nothing else is served):
     GET  /                      the page (static/index.html)
     GET  /static/<file>         the page's app.js and style.css, and the vendored KaTeX files
                                 (static/vendor/katex/, put there by `make vendor`; optional)
-    POST /api/derive            {"expression", "where", "wrt", "order", "vjp"[, "claim"]} -> the shared
-                                JSON report (`matdiff.report`) plus the page's sections (`derive.py`)
-    POST /api/variables         {"where"} -> {"variables": {name: {"shape", "shape_text", "properties"}},
-                                              "features": {"explain", "codegen", "check", "verify": bool}}
+    POST /api/derive            {"expression", "where", "wrt", "order", "vjp"[, "syntax", "claim"]} -> the
+                                shared JSON report (`matdiff.report`) plus the page's sections (`derive.py`);
+                                "syntax": "matdiff" | "latex" | "matrixcalculus" (a LaTeX question names
+                                its own variable, so "wrt" may be left out)
+    POST /api/variables         {"where"[, "syntax", "expression"]} -> {"variables": {name: {"shape",
+                                "shape_text", "properties"}}, "features": {"explain", "codegen", "check",
+                                "verify": bool}}
 
 Errors are JSON {"error": message}, whatever the method or the path: 400 for text, shapes or a
 request the user can fix (the message keeps its caret lines; a text field over 4000 characters
