@@ -6,9 +6,27 @@
 const $ = (id) => document.getElementById(id);
 
 const form = {
-  expression: $("expression"), where: $("where"), wrt: $("wrt"), order: $("order"),
+  expression: $("expression"), syntax: $("syntax"), where: $("where"), wrt: $("wrt"), order: $("order"),
   vjp: $("vjp"), cotangent: $("cotangent"), claim: $("claim"), submit: $("derive"),
 };
+
+// The languages the expression may be written in (the API's "syntax"), with what each input suggests.
+const SYNTAXES = {
+  matdiff: { name: "matdiff's language", hint: "(NumPy syntax)", expression: "W @ X", where: "W: m×q, X: q×n" },
+  latex: {
+    name: "LaTeX", hint: "(LaTeX: a formula, or a whole question)",
+    expression: "\\frac{\\partial}{\\partial W} \\|XW - Y\\|_F^2",
+    where: "X \\in \\mathbb{R}^{n \\times p}, W \\in \\mathbb{R}^{p \\times k}, Y \\in \\mathbb{R}^{n \\times k}",
+  },
+  matrixcalculus: {
+    name: "matrixcalculus.org's syntax", hint: "(as typed into matrixcalculus.org)", expression: "norm2(X*w-y)^2",
+    where: "optional: x: n, A: n×n (undeclared names are typed by their first letter)",
+  },
+};
+const SYNTAX_KEY = "matdiff.syntax";  // the chosen language, remembered across visits
+// a derivative asked in LaTeX, as the server tells one (derive.py's QUESTION): its variable need not be chosen
+const QUESTION = /\\partial|\\nabla|∂|^\s*\\[cdt]?frac\s*\{\s*(?:\\delta|d)/;
+const AS_ASKED = "";  // the "with respect to" choice that leaves the variable to the question
 
 async function postJSON(path, payload, signal) {
   const response = await fetch(path, {
@@ -49,13 +67,37 @@ function show(element, visible) {
 let variablesRequest = null;
 let variablesTimer = null;
 
+function asksQuestion() {
+  return form.syntax.value === "latex" && QUESTION.test(form.expression.value);
+}
+
+// A LaTeX question names its variable: then "with respect to" offers to leave it to the question, and does so.
+function offerQuestionChoice(select) {
+  const first = form.wrt.options[0];
+  const offered = Boolean(first) && first.value === AS_ASKED;
+  if (asksQuestion() && !offered) {
+    const option = document.createElement("option");
+    option.value = AS_ASKED;
+    option.textContent = "as the question asks";
+    form.wrt.prepend(option);
+    if (select) form.wrt.selectedIndex = 0;
+  } else if (!asksQuestion() && offered) {
+    const chosen = form.wrt.selectedIndex === 0;
+    first.remove();
+    if (chosen && form.wrt.options.length) form.wrt.selectedIndex = 0;
+  }
+}
+
 async function updateVariables() {
   if (variablesRequest) variablesRequest.abort();
   variablesRequest = new AbortController();
   const status = $("where-status");
+  const asked = { where: form.where.value, syntax: form.syntax.value };
+  // matrixcalculus.org types undeclared names by their first letter: the expression declares them too
+  if (asked.syntax === "matrixcalculus") asked.expression = form.expression.value;
   try {
-    const answer = await postJSON("/api/variables", { where: form.where.value }, variablesRequest.signal);
-    const previous = form.wrt.value;
+    const answer = await postJSON("/api/variables", asked, variablesRequest.signal);
+    const previous = form.wrt.options.length ? form.wrt.value : AS_ASKED;
     const names = Object.keys(answer.variables);
     form.wrt.textContent = "";
     for (const name of names) {
@@ -64,6 +106,7 @@ async function updateVariables() {
       option.textContent = `${name}  (${answer.variables[name].shape_text})`;
       form.wrt.append(option);
     }
+    offerQuestionChoice(true);
     const wanted = form.wrt.dataset.wanted;
     if (wanted && names.includes(wanted)) form.wrt.value = wanted;
     else if (names.includes(previous)) form.wrt.value = previous;
@@ -74,6 +117,7 @@ async function updateVariables() {
   } catch (error) {
     if (error.name === "AbortError") return;
     form.wrt.textContent = "";
+    offerQuestionChoice(true);
     status.textContent = error.message;
     status.classList.add("bad");
   }
@@ -82,6 +126,48 @@ async function updateVariables() {
 function variablesSoon() {
   clearTimeout(variablesTimer);
   variablesTimer = setTimeout(updateVariables, 200);
+}
+
+// ---- the expression's language, and LaTeX shown as typed ---------------------------------------
+
+function previewLatex() {
+  const preview = $("expression-preview");
+  const text = form.expression.value;
+  const shown = form.syntax.value === "latex" && Boolean(window.katex) && text.trim() !== "";
+  if (shown) window.katex.render(text, preview, { displayMode: true, throwOnError: false, trust: false });
+  else preview.textContent = "";
+  show(preview, shown);
+}
+
+function useSyntax() {
+  const syntax = SYNTAXES[form.syntax.value];
+  $("expression-hint").textContent = syntax.hint;
+  form.expression.placeholder = syntax.expression;
+  form.where.placeholder = syntax.where;
+  previewLatex();
+  offerQuestionChoice(true);
+}
+
+function rememberSyntax() {
+  try {
+    window.localStorage.setItem(SYNTAX_KEY, form.syntax.value);
+  } catch (_) {  // storage refused (a private window): the choice lasts for this visit
+  }
+}
+
+function recalledSyntax() {
+  try {
+    const syntax = window.localStorage.getItem(SYNTAX_KEY);
+    return syntax && Object.hasOwn(SYNTAXES, syntax) ? syntax : "matdiff";
+  } catch (_) {
+    return "matdiff";
+  }
+}
+
+function expressionTyped() {
+  previewLatex();
+  offerQuestionChoice(true);
+  if (form.syntax.value === "matrixcalculus") variablesSoon();
 }
 
 // ---- text limits: the server refuses a field over its limit (data-limit); the page says so, never cuts ---
@@ -292,6 +378,14 @@ function showAnswer(answer) {
   $("result-title").textContent = d.cotangent
     ? `Backprop rule of ${answer.expression} by ${by} (upstream gradient ${d.cotangent})`
     : `${KIND_TITLES[d.kind] || d.kind} of ${answer.expression} by ${by}`;
+  // how text in another language was understood: the function in matdiff's language, and the variable
+  const read = answer.read;
+  const translated = Boolean(read) && read.syntax !== "matdiff";
+  $("read-as").textContent = translated
+    ? `Read from ${SYNTAXES[read.syntax] ? SYNTAXES[read.syntax].name : read.syntax} as ${read.function}, ` +
+      `by ${read.wrt.join(", ")}${read.question ? " (the variable the question asks for)" : ""}`
+    : "";
+  show($("read-as"), translated);
   // where the answer repeats a subexpression and naming it is shorter, its bound form: Z = X W, ..., the answer
   const shown = d.bound && d.bound.shorter ? d.bound : d;
   renderMath($("derivative-math"), shown.latex, shown.unicode);
@@ -314,14 +408,15 @@ async function differentiate(event) {
   const error = $("error");
   show(error, false);
   if (!checkLengths()) return;
-  if (!form.wrt.value) await updateVariables();
+  if (!form.wrt.options.length) await updateVariables();
   const request = {
     expression: form.expression.value,
+    syntax: form.syntax.value,
     where: form.where.value,
-    wrt: form.wrt.value,
     order: Number(form.order.value),
     vjp: form.vjp.checked ? (form.cotangent.value.trim() || "G") : false,
   };
+  if (form.wrt.value) request.wrt = form.wrt.value;  // none: the LaTeX question names it
   if (!$("claim-field").hidden && form.claim.value.trim()) request.claim = form.claim.value;
   form.submit.disabled = true;
   $("busy").textContent = "Differentiating…";
@@ -340,6 +435,8 @@ async function differentiate(event) {
 // ---- wiring ------------------------------------------------------------------------------------
 
 function useExample(button) {
+  form.syntax.value = "matdiff";  // the examples are in matdiff's language
+  rememberSyntax();
   form.expression.value = button.dataset.expression;
   form.where.value = button.dataset.where;
   form.order.value = button.dataset.order || "1";
@@ -347,12 +444,20 @@ function useExample(button) {
   form.cotangent.disabled = true;
   form.claim.value = "";
   form.wrt.dataset.wanted = button.dataset.wrt;
+  useSyntax();
   updateVariables().then(() => differentiate());
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   $("derive-form").addEventListener("submit", differentiate);
   form.where.addEventListener("input", variablesSoon);
+  form.syntax.value = recalledSyntax();
+  form.syntax.addEventListener("change", () => {
+    rememberSyntax();
+    useSyntax();
+    updateVariables();  // LaTeX reads LaTeX declarations; matrixcalculus.org's names come from the expression
+  });
+  form.expression.addEventListener("input", expressionTyped);
   for (const input of [form.expression, form.where, form.claim]) input.addEventListener("input", checkLengths);
   form.vjp.addEventListener("change", () => {
     form.cotangent.disabled = !form.vjp.checked;
@@ -372,5 +477,6 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", () => useExample(button));
   }
   document.body.dataset.katex = window.katex ? "yes" : "no";
+  useSyntax();
   updateVariables();
 });
