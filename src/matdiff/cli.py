@@ -49,7 +49,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from enum import Enum
@@ -66,7 +65,7 @@ from . import __version__
 from .api import SYMMETRIC_CONVENTIONS, SYNTAXES, Expression, derivative, parse, parse_latex, vjp
 from .errors import MatdiffError
 from .language.latex_declarations import declarations as latex_declarations
-from .language.latex_questions import parse_latex_question
+from .language.latex_questions import is_question, parse_latex_question
 from .report import Report, error_json, index_text, report_json
 
 USAGE_ERROR_EXIT_CODE = 2  # what Click uses for a bad command line; a bad expression is one too
@@ -120,7 +119,6 @@ LatexOption = Annotated[
                                  "also says the variable."),
 ]
 # a derivative asked in LaTeX: ∂ or ∇ anywhere, or a fraction of differentials, \frac{df}{dW}
-_QUESTION = re.compile(r"\\partial|\\nabla|∂|^\s*\\[cdt]?frac\s*\{\s*(?:\\delta|d)")
 
 
 def read_function(expression: str, where: str | None, syntax: "InputSyntax | None",
@@ -131,7 +129,7 @@ def read_function(expression: str, where: str | None, syntax: "InputSyntax | Non
         return parse(text, where, syntax=syntax.value if syntax is not None else "matdiff"), None
     if syntax is not None and syntax.value != "matdiff":
         raise typer.BadParameter("--latex reads LaTeX; give it or --syntax, not both", param_hint="'--latex'")
-    if _QUESTION.search(text):
+    if is_question(text):
         question = parse_latex_question(text, where)
         return Expression(question.f, latex_declarations(where)[0]), question.wrt
     return parse_latex(text, where), None

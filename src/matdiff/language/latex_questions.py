@@ -23,6 +23,16 @@ _DIFFERENTIAL = re.compile(r"^\s*(?:\\partial|\\delta|∂|\\mathrm\s*\{\s*d\s*\}
                            r"d(?![a-z]{2}))\s*(?:\\[,;!]\s*)*")
 
 
+# what makes LaTeX a question rather than a formula: a ∂ or ∇ anywhere, or a leading \frac{d…} / \frac{\delta…}
+_ASKS = re.compile(r"\\partial|\\nabla|∂|^\s*\\[cdt]?frac\s*\{\s*(?:\\delta|d)")
+
+
+def is_question(text: str) -> bool:
+    """Whether LaTeX text asks for a derivative (read it with `parse_latex_question`) rather than being a
+    formula: the CLI and the page decide by this one test."""
+    return _ASKS.search(text) is not None
+
+
 @dataclass(frozen=True)
 class Question:
     """A derivative asked: of `f` by the variable named `wrt`."""

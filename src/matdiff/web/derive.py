@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -49,7 +48,7 @@ import matdiff
 from matdiff.api import SYNTAXES as LANGUAGE_SYNTAXES
 from matdiff.api import Derivative, Expression, derivative, parse, parse_latex, vjp
 from matdiff.language.latex_declarations import declarations as latex_declarations
-from matdiff.language.latex_questions import parse_latex_question
+from matdiff.language.latex_questions import is_question, parse_latex_question
 from matdiff.report import Report, report_json
 from matdiff.dims import VarSpec, format_shape, parse_declarations
 
@@ -58,9 +57,6 @@ MAX_TEXT = 4000  # characters per text field; the page's inputs say the same (st
 BACKENDS = ("numpy", "jax", "torch")
 FIELDS = ("expression", "syntax", "where", "wrt", "mixed", "order", "vjp", "symmetric", "claim")
 SYNTAXES = (*LANGUAGE_SYNTAXES, "latex")  # md.parse's languages, and LaTeX (md.parse_latex)
-# a derivative asked in LaTeX: ∂ or ∇ anywhere, or a fraction of differentials, \frac{df}{dW}; the command
-# line reads a question by the same test (cli.py's _QUESTION: a face never imports the other)
-QUESTION = re.compile(r"\\partial|\\nabla|∂|^\s*\\[cdt]?frac\s*\{\s*(?:\\delta|d)")
 
 
 class RequestError(ValueError):
@@ -107,7 +103,7 @@ def _read_request(request: Any) -> PageRequest:
     syntax = _syntax(request)
     where = _text_field(request, "where", "")
     wrt = request.get("wrt")
-    question = syntax == "latex" and QUESTION.search(expression) is not None
+    question = syntax == "latex" and is_question(expression)
     if question and wrt in (None, "", []):
         wrt = []  # the question names its variable (`read_function`)
     elif isinstance(wrt, str):
@@ -169,7 +165,7 @@ def read_function(asked: PageRequest) -> tuple[Expression, PageRequest, bool]:
     whether the text was such a question (the rules of `matdiff diff --latex`)."""
     if asked.syntax != "latex":
         return parse(asked.expression, asked.where, syntax=asked.syntax), asked, False
-    if QUESTION.search(asked.expression) is None:
+    if not is_question(asked.expression):
         return parse_latex(asked.expression, asked.where), asked, False
     question = parse_latex_question(asked.expression, asked.where)
     if asked.wrt and asked.wrt != (question.wrt,):
