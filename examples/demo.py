@@ -26,7 +26,7 @@ try:
 except ImportError:  # the demo also runs with NumPy and matdiff alone
     Console = None
 
-SIZES = {"m": 3, "n": 4, "p": 5, "q": 2, "k": 3}  # distinct, so a transposed answer cannot pass
+SIZES = {"m": 3, "n": 4, "p": 5, "q": 2, "k": 3, "r": 2, "h": 2}  # distinct, so a transposed answer cannot pass
 AGREEMENT = 1e-6  # relative error allowed between the derivative and finite differences
 STEP = 1e-6  # central-difference step for first derivatives (error ~ STEP²)
 HESSIAN_STEP = 1e-4  # second differences lose more to rounding (~ eps / STEP²), so a larger step
@@ -77,6 +77,11 @@ SEEDS = [
     Seed("-sum(Y * log_softmax(X @ W, axis=1))", "W", "X: n×p, W: p×k, Y: n×k"),  # softmax cross-entropy
     Seed("norm2(relu(X @ W1) @ W2 - Y) ** 2", "W1", "X: n×p, W1: p×q, W2: q×k, Y: n×k"),
     Seed("0.5 * y @ solve(K, y) + 0.5 * logdet(K)", "K", "y: n, K: n×n", positive_definite=("K",)),
+    # arrays of any order: the CP gradient, multi-head attention, a moment tensor's Jacobian
+    Seed("0.5 * sum((T - einsum('ir,jr,kr->ijk', A, B, C)) ** 2)", "A", "T: n×m×p, A: n×r, B: m×r, C: p×r"),
+    Seed("softmax(Q @ swapaxes(K, 1, 2) / sqrt(q), axis=2) @ V", "Q", "Q: h×n×q, K: h×m×q, V: h×m×k, G: h×n×k",
+         cotangent="G"),
+    Seed("einsum('i,j,k->ijk', x, x, x)", "x", "x: n"),
 ]
 
 # A mistake on purpose, to show what a shape error looks like.
