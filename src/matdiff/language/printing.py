@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from ..dims import DimProduct
 from ..expr import Node, spell_with, topological
-from ..ops import OPS, is_symmetric, matmul_chain, mul, split_coefficient, transpose
+from ..ops import OPS, is_symmetric, matmul, matmul_chain, mul, split_coefficient, transpose
 from ..ops.algebra import transposes_in
 from ..ops.tensors import as_batched_matmul
 from .names import latex_name, unicode_name
@@ -123,8 +123,19 @@ def _transposes_termwise(terms) -> bool:
 def _flipped_reads_back(node: Node) -> bool:
     """A chain f1 @ ... @ fk spelt flipped, (fkᵀ @ ... @ f1ᵀ).T, reads back as the transpose of the
     chain of transposes: this very node, unless the transposed chain meets a rewrite the chain as
-    built did not (Sᵀ @ (A ⊗ B) distributes over the sum S, (Aᵀ ⊗ Bᵀ) @ S did not)."""
-    flipped = matmul_chain([transpose(f) for f in reversed(node.args)])
+    built did not (Sᵀ @ (A ⊗ B) distributes over the sum S, (Aᵀ ⊗ Bᵀ) @ S did not). Known once per node
+    (the text, Unicode and LaTeX each ask)."""
+    return node.cached("flipped reads back", _chain_of_transposes_is)
+
+
+def _chain_of_transposes_is(node: Node) -> bool:
+    factors = [transpose(f) for f in reversed(node.args)]
+    if node.ndim == 1 and len(factors) > 2:
+        # v @ Mkᵀ @ ... @ M1ᵀ: the matrices joined in one pass, then the vector in front. Joined one at a
+        # time behind the vector, the chain would be turned around (vector last) at each step: quadratic
+        flipped = matmul(factors[0], matmul_chain(factors[1:]))
+    else:
+        flipped = matmul_chain(factors)
     return (transpose(flipped) if node.ndim == 2 else flipped) is node
 
 
