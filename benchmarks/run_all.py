@@ -5,6 +5,10 @@ A benchmark is a module here whose name does not start with `_` and that defines
 benchmarks/ (it may accept --quick): nothing here changes. BENCHMARKS below fixes the order of
 those it names; any others run after them, alphabetically.
 
+Each benchmark runs in a process of its own, whose thread counts are set in its environment before
+any numeric library loads (MATDIFF_BENCH_THREADS, default 1, for OpenBLAS, OpenMP, MKL and XLA): a
+benchmark run earlier cannot fix the threads of a later one, as it could when they shared a process.
+
 Benchmarks print measurements; they never fail on a timing. The run fails only if a benchmark
 crashes (a bug, reported with its traceback), after the others have run.
 
@@ -13,14 +17,32 @@ crashes (a bug, reported with its traceback), after the others have run.
 from __future__ import annotations
 
 import argparse
-import importlib
+import ast
+import os
+import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("scaling", "vs_sympy")  # the order of the known ones; new modules are found anyway
+
+
+def pinned_environment() -> dict[str, str]:
+    """The environment of a benchmark's process: every framework's threads pinned before it loads."""
+    threads = os.environ.get("MATDIFF_BENCH_THREADS", "1")
+    env = dict(os.environ, MATDIFF_BENCH_THREADS=threads, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
+               MKL_NUM_THREADS=threads, OMP_WAIT_POLICY="PASSIVE")
+    if threads == "1":
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                            " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+    return env
+
+
+def title_of(name: str) -> str:
+    """The first line of a benchmark's docstring, read without importing it (which would load NumPy here)."""
+    doc = ast.get_docstring(ast.parse((HERE / f"{name}.py").read_text()))
+    return (doc or name).strip().splitlines()[0]
 
 
 def discover() -> list[str]:
@@ -40,21 +62,14 @@ def main(argv=None) -> int:
         print(f"unknown benchmark(s) {unknown}; available: {', '.join(available)}")
         return 2
     crashed = []
+    env = pinned_environment()
+    print(f"each benchmark in its own process, {env['MATDIFF_BENCH_THREADS']} thread(s) per framework")
     for name in args.names or available:
-        module = importlib.import_module(name)
-        if not callable(getattr(module, "main", None)):
-            continue
-        title = (module.__doc__ or name).strip().splitlines()[0]
-        print(f"\n=== {name}: {title}", flush=True)
+        print(f"\n=== {name}: {title_of(name)}", flush=True)
         start = time.perf_counter()
-        try:
-            status = module.main(["--quick"] if args.quick else [])
-        except SystemExit as exc:  # argparse exits, e.g. on an option the benchmark lacks
-            status = exc.code
-        except Exception:  # noqa: BLE001 - report, run the others, fail at the end
-            traceback.print_exc()
-            status = "crash"
-        if status not in (0, None):
+        command = [sys.executable, str(HERE / f"{name}.py")] + (["--quick"] if args.quick else [])
+        status = subprocess.run(command, env=env, cwd=HERE.parent).returncode
+        if status != 0:
             crashed.append(name)
         print(f"=== {name}: {time.perf_counter() - start:.1f} s", flush=True)
     if crashed:

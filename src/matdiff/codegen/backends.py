@@ -87,7 +87,7 @@ def _plus_transpose(a):
 
 # Calls worth a line of their own even when used once: factorisations and big products (the names of
 # backend functions, whichever operation or pattern spelled them).
-EXPENSIVE = ("inv", "det", "slogdet", "solve", "cholesky", "pinv", "matrix_power", "kron", "einsum", "contract",
+EXPENSIVE = ("inv", "det", "slogdet", "solve", "cholesky", "pinv", "matrix_power", "kron", "contract",
              "multi_dot")
 
 
