@@ -36,10 +36,13 @@ def test_the_cp_gradient_is_the_mttkrp_of_the_residual():
 
 
 def test_the_cp_hessian_is_the_normal_equations_of_als():
-    """∂²/∂A² ½‖T − [[A, B, C]]‖² is (BᵀB ⊙ CᵀC) ⊗ I: as the full array δ[i,a] Σ B B C C."""
-    d = md.derivative(CP_FIT, "A", CP, order=2)
-    assert d.shape == ("n", "r", "n", "r")
+    """∂²/∂A² ½‖T − [[A, B, C]]‖² is (BᵀB ⊙ CᵀC) ⊗ I in vec form, the normal-equations matrix of CP-ALS
+    (Kolda & Bader 2009, sec. 3.4); by the weights λ of ⟦λ; A, B, C⟧ it is AᵀA ⊙ BᵀB ⊙ CᵀC."""
+    assert md.derivative(CP_FIT, "A", CP, order=2).text == "kron(B.T @ B * (C.T @ C), eye(n))"
+    weighted = CP_FIT.replace("'ir,jr,kr->ijk', A", "'r,ir,jr,kr->ijk', lam, A")
+    assert md.derivative(weighted, "lam", CP, order=2).text == "A.T @ A * (B.T @ B) * (C.T @ C)"
     checked(CP_FIT, "A", CP, order=2)
+    checked(weighted, "lam", CP, order=2)
 
 
 def test_a_batched_product_backpropagates_per_batch():

@@ -145,6 +145,13 @@ def contraction(inputs: list[list], output: list, operands: list[Node], dims: di
                     scalars.append(A.dim(dims[keep]))  # Σ_a δ[a,a] = n
                 changed = True
                 break
+            paired = _matrix_partner(k, inputs, output, operands)
+            if paired is not None:  # Σ_m B[m,j] B[m,l] = (BᵀB)[j,l]: two matrices meeting on an index of their own
+                j, product, product_labels = paired
+                operands[k], inputs[k] = product, product_labels
+                del inputs[j], operands[j]
+                changed = True
+                break
             twin = next((j for j in range(k + 1, len(operands)) if inputs[j] == labels and
                          operands[j].shape == x.shape), None)
             if twin is not None and len(set(labels)) == len(labels):  # the same indices: one elementwise product
@@ -166,6 +173,30 @@ def contraction(inputs: list[list], output: list, operands: list[Node], dims: di
         return A.mul(*scalars, one) if scalars else one
     body = _canonical(inputs, output, operands, dims)
     return A.mul(*scalars, body) if scalars else body
+
+
+def _matrix_partner(k: int, inputs: list[list], output: list, operands: list[Node]):
+    """(j, the matrix product, its labels) where operands k and j are matrices sharing exactly one index
+    that no other operand and not the result carries, and nothing else: their product is a matrix of the
+    two remaining indices (Gram matrices BᵀB of the CP normal equations); else None."""
+    x, labels = operands[k], inputs[k]
+    if x.ndim != 2 or len(operands) < 3 or len(set(labels)) != 2:
+        return None
+    for j in range(k + 1, len(operands)):
+        y, other = operands[j], inputs[j]
+        if y.ndim != 2 or len(set(other)) != 2:
+            continue
+        shared = set(labels) & set(other)
+        if len(shared) != 1:
+            continue
+        (c,) = shared
+        if c in output or any(c in s for t, s in enumerate(inputs) if t not in (k, j)):
+            continue
+        left = x if labels[1] == c else transpose(x)
+        right = y if other[0] == c else transpose(y)
+        return j, A.matmul(left, right), [labels[0] if labels[1] == c else labels[1],
+                                           other[1] if other[0] == c else other[0]]
+    return None
 
 
 def _absorbed(x: Node, labels: list, fresh: _Fresh, dims: dict):
