@@ -23,6 +23,9 @@ from .notation import derivative_label
 from .styles import Math
 
 
+PRINTED_ROWS = 4  # a Jacobian with more rows is compared by its largest difference, its entries not printed
+
+
 @dataclass(frozen=True, eq=False)
 class ExampleItem:
     """One comparison of the example: a formula against central differences, in the same layout."""
@@ -36,6 +39,18 @@ class ExampleItem:
     formula_value: np.ndarray
     reference: np.ndarray
     error: float
+    name: Math | None = None  # what the formula is ("∂ vec(D)/∂ vec(X)ᵀ, the answer"), shown when not printed
+
+    @property
+    def printed(self) -> bool:
+        """Whether the values are printed: a vector, or a matrix of a handful of rows (a backprop rule at the
+        0/1 point); a larger Jacobian (6×6 for a 2×3 matrix by itself) is compared entry by entry, and only
+        its largest relative difference shown."""
+        return np.ndim(self.reference) < 2 or np.shape(self.reference)[0] <= PRINTED_ROWS
+
+    @property
+    def size_text(self) -> str:
+        return "×".join(str(n) for n in np.shape(self.reference))
 
     def compute(self, point: Point) -> tuple[np.ndarray, np.ndarray]:
         formula = value_at(self.formula, point)
@@ -57,6 +72,12 @@ class SmallExample:
     @property
     def agrees(self) -> bool:
         return all(item.error <= 1e-6 for item in self.items)
+
+    @property
+    def where(self) -> str:
+        """The sizes and how the point was chosen: "n = 2, d = 3; 0/1 entries, …"."""
+        sizes = ", ".join(f"{k} = {v}" for k, v in self.sizes.items())
+        return (f"{sizes}; " if sizes else "") + "0/1 entries, chosen so that the function is defined"
 
     def assignments(self) -> list[str]:
         return [f"{name} = {array_text(value, len(name) + 3)}" for name, value in self.values.items()]
@@ -199,21 +220,21 @@ def _example_items(f, x, answer, vjp_answer, cotangent, names, symmetric, point)
     xn = x.params[0]
     objective = Objective(f)
     if not f.shape:
-        label = Math(f"∂φ/∂{xn} = {to_unicode(answer.node)}", f"dphi/d{xn} = {to_text(answer.node)}",
-                     rf"\partial\varphi/\partial {xn}")
-        specs = [(label, answer.node, objective, "full", symmetric if x.ndim == 2 else "none")]
+        what = Math(f"∂φ/∂{xn}", f"dphi/d{xn}", rf"\partial\varphi/\partial {xn}")
+        arrangement, convention = "full", symmetric if x.ndim == 2 else "none"
     else:
         what = derivative_label(f, x, names)
-        arrangement = "vec" if answer.is_vec_form else "full"
-        specs = [(Math(f"{what.unicode} = {to_unicode(answer.node)}", f"{what.text} = {to_text(answer.node)}",
-                       what.latex), answer.node, objective, arrangement, "none")]
-        if vjp_answer is not None:
-            specs.append((Math(f"∂φ/∂{xn} = {to_unicode(vjp_answer.node)} (φ = {cotangent.params[0]} : "
-                               f"{names['f'].unicode})",
-                               f"dphi/d{xn} = {to_text(vjp_answer.node)} (phi = sum({cotangent.params[0]} * "
-                               f"{names['f'].text}))", rf"\partial\varphi/\partial {xn}"),
-                          vjp_answer.node, Objective(f, cotangent), "full", "none"))
-    for label, formula, obj, arrangement, convention in specs:
+        arrangement, convention = "vec" if answer.is_vec_form else "full", "none"
+    specs = [(Math(f"{what.unicode} = {to_unicode(answer.node)}", f"{what.text} = {to_text(answer.node)}",
+                   what.latex), answer.node, objective, arrangement, convention)]
+    name = Math(f"{what.unicode}, the answer", f"{what.text}, the answer", rf"{what.latex},\ \text{{the answer}}")
+    if f.shape and vjp_answer is not None:
+        specs.append((Math(f"∂φ/∂{xn} = {to_unicode(vjp_answer.node)} (φ = {cotangent.params[0]} : "
+                           f"{names['f'].unicode})",
+                           f"dphi/d{xn} = {to_text(vjp_answer.node)} (phi = sum({cotangent.params[0]} * "
+                           f"{names['f'].text}))", rf"\partial\varphi/\partial {xn}"),
+                      vjp_answer.node, Objective(f, cotangent), "full", "none"))
+    for k, (label, formula, obj, arrangement, convention) in enumerate(specs):
         item = ExampleItem(label, formula, obj, x, arrangement, convention, np.zeros(()), np.zeros(()), math.inf)
         try:
             value, reference = item.compute(point)
@@ -223,5 +244,6 @@ def _example_items(f, x, answer, vjp_answer, cotangent, names, symmetric, point)
             if np.size(value) == np.size(reference) else math.inf
         items.append(ExampleItem(label, formula, obj, x, arrangement, convention,
                                  np.asarray(value, float).reshape(np.shape(reference)), reference,
-                                 error / max(1.0, float(np.max(np.abs(reference))) if np.size(reference) else 1.0)))
+                                 error / max(1.0, float(np.max(np.abs(reference))) if np.size(reference) else 1.0),
+                                 name if k == 0 else None))
     return items
