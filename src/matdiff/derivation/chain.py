@@ -30,8 +30,8 @@ def chain_rule_steps(objective: Objective, x: Node, names: dict, taken: set, sym
     f = objective.function
     seed = ONE if objective.cotangent is None else objective.cotangent
     steps: list[Step] = []
-    seed_words = ["start: ∂φ/∂φ = 1"] if objective.cotangent is None else \
-        ["start: the upstream gradient ", seed, " = ∂φ/∂", names["f"], " (φ = ", seed, " : ", names["f"], ")"]
+    seed_words = ["start: ", "∂φ/∂φ = 1"] if objective.cotangent is None else \
+        ["start: ", "the upstream gradient ", seed, " = ∂φ/∂", names["f"], " (φ = ", seed, " : ", names["f"], ")"]
     steps.append(Step("chain", render_parts(seed_words, STYLES["unicode"]),
                       CotangentClaim(objective, f, seed, names), seed, seed.shape, tuple(seed_words)))
     depending = dependents(f, x)
@@ -77,7 +77,8 @@ def chain_rule_steps(objective: Objective, x: Node, names: dict, taken: set, sym
             words = [f"sum of the {count} contributions to ", Math(*(as_denominator(node, STYLES[k])
                                                                   for k in ("unicode", "text", "latex")))]
             steps.append(Step("chain", render_parts(words, STYLES["unicode"]),
-                              CotangentClaim(objective, node, g, names), g, node.shape, tuple(words)))
+                              CotangentClaim(objective, node, g, names), g, node.shape, tuple(words),
+                              contributions=count))
             continue
         _, node, slot, path, argument, cotangent, fused = record
         words = rule_words(node, slot if slot is not None else (path[0][1] if path else 0), fused)
@@ -85,7 +86,7 @@ def chain_rule_steps(objective: Objective, x: Node, names: dict, taken: set, sym
         partial = contributions.get(argument, 0) > 1
         claim = CotangentClaim(objective, argument, cotangent, names, path if partial else ())
         steps.append(Step("chain", render_parts(words, STYLES["unicode"]), claim, cotangent, argument.shape,
-                          tuple(words), mapping))
+                          tuple(words), mapping, operation=node))
     if symmetric != "none" and x.ndim == 2 and x.params[1] & {"sym", "spd"} and answer_node is not None:
         words = symmetric_words(x, symmetric)
         steps.append(Step("chain", render_parts(words, STYLES["unicode"]),

@@ -23,8 +23,8 @@ from ..ops.functions import stand_in_values
 from .claims import Claim, DifferentialClaim, Point, checked
 from .example import SmallExample, array_text
 from .notation import derivative_label
-from .steps import Step, math_name
-from .styles import STYLES, Math, Style, _bar, katex_blocks
+from .steps import Step, markdown_parts, math_name
+from .styles import STYLES, Math, Style, _bar, katex_blocks, render_parts
 
 SECTIONS = ("chain", "differential", "index", "notation", "check")
 SECTION_TITLES = {
@@ -215,10 +215,13 @@ class Derivation:
                 continue
             number += 1
             lines.append("")
-            lines.append(f"{number}. {titles[section]}")
-            if section == "chain":
+            if section == "chain":  # the start (∂φ/∂φ = 1, or the upstream gradient G) in the title
+                start = render_parts(steps[0].rule_parts[1:], style)
+                lines.append(f"{number}. {titles[section]}, {style.words('starting from')} {start}")
                 lines.extend(self._chain_lines(steps, style))
-            elif section == "differential":
+                continue
+            lines.append(f"{number}. {titles[section]}")
+            if section == "differential":
                 lines.extend(self._differential_lines(steps, style))
             else:
                 for step in steps:
@@ -229,12 +232,15 @@ class Derivation:
 
     def _chain_lines(self, steps: list[Step], style: Style) -> list[str]:
         lines = []
-        for k, step in enumerate(steps):
-            if k == 0:
-                lines.append(f"   {step.rule_in(style)}")
+        for k, entry in enumerate(chain_entries(steps)):
+            if k == 0:  # the start, written in the section's title
                 continue
-            lines.append(f"   {k}. {step.rule_in(style)}")
-            lines.append(f"      {step.claim.render(style)}   [{step.shape_text}]")
+            step = entry[-1]
+            rule, claim = f"   {k}. {entry_rule(entry, style)}", f"{step.claim.render(style)}   [{step.shape_text}]"
+            if step.passes_through or step.contributions:  # Ḡ ↦ Ḡ to a variable, or a sum: one line
+                lines.append(f"{rule}{', so ' if step.passes_through else ': '}{claim}")
+            else:
+                lines += [rule, f"      {claim}"]
         return lines
 
     def _layout_tail(self, step: Step, style: Style) -> str:
@@ -327,13 +333,17 @@ class Derivation:
             if not steps and section != "notation":
                 continue
             number += 1
+            if section == "chain":  # as in the text: the start in the title, a step of Ḡ ↦ Ḡ or a sum one line
+                start = markdown_parts(steps[0].rule_parts[1:])
+                out += ["", f"#### {number}. {SECTION_TITLES[section]}, starting from {start}", ""]
+                for k, entry in enumerate(chain_entries(steps)[1:], start=1):
+                    step = entry[-1]
+                    rule, claim = ", then ".join(s.rule_markdown() for s in entry), step.claim.render(style)
+                    joint = ", so " if step.passes_through else ": " if step.contributions else "  \n   "
+                    out.append(f"{k}. {rule}{joint}${claim}$ &nbsp; (${_shape_latex(step.shape)}$)")
+                continue
             out += ["", f"#### {number}. {SECTION_TITLES[section]}", ""]
-            if section == "chain":
-                for k, step in enumerate(steps):
-                    prefix = "- " if k == 0 else f"{k}. "
-                    out.append(f"{prefix}{step.rule_markdown()}" + (
-                        f"  \n   ${step.claim.render(style)}$ &nbsp; (${_shape_latex(step.shape)}$)" if k else ""))
-            elif section == "differential":
+            if section == "differential":
                 rows = []
                 for step in steps:
                     claim = step.claim
@@ -390,9 +400,8 @@ class Derivation:
                 continue
             title = SECTION_TITLES[section].replace("φ", r"$\varphi$").replace("∂", r"$\partial$")
             out.append(r"\paragraph{" + title + "}")
-            rows = []
-            for step in steps:
-                rows.append(rf"{step.claim.render(style)} && {step.rule_in(style)}")
+            entries = chain_entries(steps) if section == "chain" else [(step,) for step in steps]
+            rows = [rf"{entry[-1].claim.render(style)} && {entry_rule(entry, style)}" for entry in entries]
             out += ["\\begin{align*}\n" + " \\\\\n".join(block) + "\n\\end{align*}" for block in katex_blocks(rows)]
         if self.example is not None:
             out.append(r"\paragraph{A small explicit check}")
@@ -427,6 +436,31 @@ class Derivation:
     @property
     def json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+
+def chain_entries(steps: list[Step]) -> list[tuple[Step, ...]]:
+    """The chain rule's steps as printed, one entry a line: a step whose rule is the identity (Ḡ ↦ Ḡ, an
+    addition of a constant) shares the entry of the step that continues from the gradient it passes on,
+    whose claim the entry shows (its own claim states the gradient just shown, unchanged)."""
+    entries: list[tuple[Step, ...]] = []
+    pending: list[Step] = []
+    for k, step in enumerate(steps):
+        pending.append(step)
+        following = steps[k + 1] if k + 1 < len(steps) else None
+        continues = following is not None and following.operation is not None and \
+            following.operation is getattr(step.claim, "target", None) and not getattr(step.claim, "path", ())
+        if k > 0 and step.passes_through and continues:
+            continue
+        entries.append(tuple(pending))
+        pending = []
+    return entries
+
+
+def entry_rule(entry: tuple[Step, ...], style: Style) -> str:
+    """The rules of an entry's steps: "addition U + β: Ḡ ↦ Ḡ, then division …"; identities with "; "."""
+    if entry[0].section == "chain":
+        return style.words(", then ").join(step.rule_in(style) for step in entry)
+    return style.words("; ").join(dict.fromkeys(step.rule_in(style) for step in entry))  # each identity once
 
 
 def _comparison(item, times: str = "×") -> str:

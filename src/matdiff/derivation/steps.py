@@ -34,10 +34,18 @@ class Step:
     rule_parts: tuple = ()  # the rule as words and math, for the other spellings
     mapping: tuple = ()  # chain rule: (incoming placeholder, outgoing expression, the rule's form or None)
     details: tuple = ()  # further rules named by the step (the differential rules used), as Math
+    operation: Node | None = None  # chain rule: the operation whose rule the step applies
+    contributions: int = 0  # chain rule: how many contributions a sum-of-contributions step adds
+    moves_across: bool = False  # differential route: a factor moved across the Frobenius product (one term to one)
 
     @property
     def shape_text(self) -> str:
         return format_shape(self.shape)
+
+    @property
+    def passes_through(self) -> bool:
+        """A chain-rule step whose rule is the identity, Ḡ ↦ Ḡ (an addition of a constant, U + β)."""
+        return bool(self.mapping) and self.mapping[1] is self.mapping[0]
 
     @property
     def title(self) -> str:
@@ -81,14 +89,7 @@ class Step:
 
     def rule_markdown(self) -> str:
         """The rule as Markdown: words as they are, math in $…$."""
-        out = []
-        for part in self.rule_parts or (self.rule,):
-            if isinstance(part, Node):
-                out.append(f"${to_latex(part)}$")
-            elif isinstance(part, Math):
-                out.append(f"${part.latex}$")
-            else:
-                out.append(str(part))
+        out = [markdown_parts(self.rule_parts or (self.rule,))]
         if self.mapping:
             g, out_node, pattern = self.mapping
             style = STYLES["latex"]
@@ -113,6 +114,19 @@ class Step:
 
     def __repr__(self) -> str:
         return f"Step({self.section}: {self.rule!r}; {self.claim.unicode})"
+
+
+def markdown_parts(parts: Sequence) -> str:
+    """Words and math as Markdown: words as they are, math in $…$."""
+    out = []
+    for part in parts:
+        if isinstance(part, Node):
+            out.append(f"${to_latex(part)}$")
+        elif isinstance(part, Math):
+            out.append(f"${part.latex}$")
+        else:
+            out.append(str(part))
+    return "".join(out)
 
 
 # ---- names ------------------------------------------------------------------------------------------
