@@ -253,18 +253,18 @@ class Derivation:
     def _differential_lines(self, steps: list[Step], style: Style) -> list[str]:
         lines = []
         previous = None
-        for step in steps:
-            claim = step.claim
+        for entry in differential_entries(steps):
+            claim = entry[-1].claim
+            details = [m for step in entry for m in step.details]
             if isinstance(claim, DifferentialClaim):
                 lhs, rhs = claim.render(style).split(" = ", 1)
                 shown = " " * len(lhs) if lhs == previous else lhs
                 previous = lhs
-                lines.append(f"   {shown} = {rhs}   [{step.rule_in(style)}]")
-                if step.details:
-                    lines.append("      by " + "; ".join(m.in_style(style) for m in step.details))
+                rules = ": " + "; ".join(m.in_style(style) for m in details) if details else ""
+                lines.append(f"   {shown} = {rhs}   [{entry_rule(entry, style)}{rules}]")
             else:
                 previous = None
-                lines.append(f"   {style.implies} {claim.render(style)}   [{step.rule_in(style)}]")
+                lines.append(f"   {style.implies} {claim.render(style)}   [{entry_rule(entry, style)}]")
         return lines
 
     def _example_lines(self, style: Style) -> list[str]:
@@ -345,10 +345,10 @@ class Derivation:
             out += ["", f"#### {number}. {SECTION_TITLES[section]}", ""]
             if section == "differential":
                 rows = []
-                for step in steps:
-                    claim = step.claim
+                for entry in differential_entries(steps):
+                    claim = entry[-1].claim
                     body = claim.render(style)
-                    tag = step.rule_in(style)
+                    tag = entry_rule(entry, style)
                     if isinstance(claim, DifferentialClaim):
                         lhs, rhs = body.split(" = ", 1)
                         rows.append(f"{lhs} &= {rhs} && {tag}")
@@ -400,7 +400,8 @@ class Derivation:
                 continue
             title = SECTION_TITLES[section].replace("φ", r"$\varphi$").replace("∂", r"$\partial$")
             out.append(r"\paragraph{" + title + "}")
-            entries = chain_entries(steps) if section == "chain" else [(step,) for step in steps]
+            entries = chain_entries(steps) if section == "chain" else \
+                differential_entries(steps) if section == "differential" else [(step,) for step in steps]
             rows = [rf"{entry[-1].claim.render(style)} && {entry_rule(entry, style)}" for entry in entries]
             out += ["\\begin{align*}\n" + " \\\\\n".join(block) + "\n\\end{align*}" for block in katex_blocks(rows)]
         if self.example is not None:
@@ -453,6 +454,18 @@ def chain_entries(steps: list[Step]) -> list[tuple[Step, ...]]:
             continue
         entries.append(tuple(pending))
         pending = []
+    return entries
+
+
+def differential_entries(steps: list[Step]) -> list[tuple[Step, ...]]:
+    """The differential route's steps as printed: consecutive rewrites that only move a factor across the
+    Frobenius product are one line, citing each identity, showing the last one's form."""
+    entries: list[tuple[Step, ...]] = []
+    for step in steps:
+        if step.moves_across and entries and entries[-1][-1].moves_across:
+            entries[-1] += (step,)
+        else:
+            entries.append((step,))
     return entries
 
 

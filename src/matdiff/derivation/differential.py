@@ -50,6 +50,13 @@ IDENTITIES: dict[str, Math] = {
     "reverse": Math("the remaining terms by reverse mode", "the remaining terms by reverse mode",
                     r"\text{the remaining terms by reverse mode}"),
 }
+# A rewrite of one term to one term by any other identity only moves a factor across the Frobenius product
+# (A : BC = BᵀA : C, A : (B ⊙ C) = (A ⊙ B) : C), or an operation as its adjoint (A : (B / c) = (A / c) : B,
+# A : mean(B, axis) = …): consecutive such rewrites are printed as one line citing each identity. These keep
+# a line of their own: the definition A : B = sum(A ⊙ B), trace cyclicity, a quadratic form, splitting a sum,
+# collecting terms.
+OWN_LINE = frozenset(IDENTITIES[k] for k in ("sum_product", "sum_product_broadcast", "trace_cyclic", "quadratic",
+                                             "add", "add_broadcast", "collect", "reverse"))
 
 
 def _spelled(identity: SpelledIdentity) -> Math:
@@ -180,11 +187,11 @@ def _d_of(pattern: Node, style: Style) -> str:
 
 
 def _form_step(objective: Objective, x: Node, dx: Node, pairs: list, lhs: Math, rule_parts: tuple,
-               details: tuple = ()) -> Step:
+               details: tuple = (), moves_across: bool = False) -> Step:
     node = _form_node(pairs)
     claim = DifferentialClaim(objective, x, dx, node, (tuple(pairs), lhs))
     return Step("differential", render_parts(rule_parts, STYLES["unicode"]), claim, node, (), rule_parts,
-                details=details)
+                details=details, moves_across=moves_across)
 
 
 def differential_route_steps(objective: Objective, x: Node, names: dict, taken: set, symmetric: str,
@@ -232,7 +239,8 @@ def differential_route_steps(objective: Objective, x: Node, names: dict, taken: 
         pairs = pairs[:position] + [(c, a) for a, c in entries] + pairs[position + 1:]
         now = render_form(pairs, STYLES["unicode"])
         if now != shown:
-            steps.append(_form_step(objective, x, dx, pairs, d_phi, (identity,)))
+            moves = len(entries) == 1 and identity not in OWN_LINE
+            steps.append(_form_step(objective, x, dx, pairs, d_phi, (identity,), moves_across=moves))
             shown = now
     if len(pairs) > 1:
         pairs = [(add(*(m for m, _ in pairs)), dx)]
