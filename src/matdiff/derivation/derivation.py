@@ -5,6 +5,11 @@ each route in order, the notes and the small example. This module owns how it is
 (`section`, `chain_rule`, …), checked (`verify`, at a random point that honours spd/pos/sym), and printed:
 plain text, Unicode, Markdown with LaTeX, a LaTeX fragment, JSON. The steps themselves are made by the
 routes (chain.py, differential.py, index.py, notation.py, example.py).
+
+The printed forms fit a screen without dropping a step: a chain-rule step of Ḡ ↦ Ḡ shares the line of the
+step that continues from it (`chain_entries`), consecutive rewrites that only move a factor across the
+Frobenius product are one line citing each identity (`differential_entries`), the layouts are one line
+where each is the answer or its transpose. Each printed line is a step's claim; `steps` holds them all.
 """
 from __future__ import annotations
 
@@ -208,8 +213,12 @@ class Derivation:
                 lines.append(style.words("   Layouts (numerator: entries of f down, of the variable across; "
                                          "denominator: transposed; mixed: gradients shaped like the variable, "
                                          "Jacobians as in numerator):"))
-                for step in steps:
-                    lines.append(f"     {step.rule_in(style)}{self._layout_tail(step, style)}")
+                rows = _layout_rows([step.rule_in(style) for step in steps],
+                                    [self._layout_tail(step, style) for step in steps])
+                if len(rows) == 1:  # each layout the answer or its transpose: one line
+                    lines[-1] += " " + rows[0]
+                else:
+                    lines += [f"     {row}" for row in rows]
                 continue
             if not steps and not (section == "index" and self.index_note and self.explained.shape):
                 continue
@@ -367,10 +376,9 @@ class Derivation:
             else:
                 for note in self.notes:
                     out.append(f"- {note.unicode}")
-                for step in steps:
-                    tail = self._layout_tail(step, style)
-                    tail = tail if tail.startswith(" = ") else f": ${to_latex(step.expression)}$"
-                    out.append(f"- {step.rule}{tail}")
+                tails = [self._layout_tail(step, style) for step in steps]
+                tails = [t if t.startswith(" = ") else f": ${to_latex(s.expression)}$" for s, t in zip(steps, tails)]
+                out += [f"- {row}" for row in _layout_rows([step.rule for step in steps], tails)]
         return "\n".join(out)
 
     def _repr_markdown_(self) -> str:
@@ -437,6 +445,20 @@ class Derivation:
     @property
     def json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+
+def _layout_rows(rules: list[str], tails: list[str]) -> list[str]:
+    """The layouts, one a row ("numerator: …, transposed: Xᵀ"); where each is the answer or its transpose, one
+    row: "numerator (…) = the answer; denominator (…) = (the answer)ᵀ; mixed (chosen; …) = the answer"."""
+    if not all(tail.startswith(" = ") for tail in tails):
+        return [rule + tail for rule, tail in zip(rules, tails)]
+    shown = []
+    for rule, tail in zip(rules, tails):
+        name, _, description = rule.partition(": ")
+        if name.endswith(" (chosen)"):
+            name, description = name[:-len(" (chosen)")], f"chosen; {description}"
+        shown.append(f"{name} ({description}){tail}")
+    return ["; ".join(shown)]
 
 
 def chain_entries(steps: list[Step]) -> list[tuple[Step, ...]]:
