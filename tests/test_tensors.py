@@ -176,6 +176,9 @@ def test_the_spellings_people_paste_for_arrays(pasted, read):
     ("T.T", "swapaxes(T, 0, 2)"),
     ("transpose(T, (1, 2, 0))", "moveaxis(T, 0, 2)"),
     ("transpose(swapaxes(T, 0, 1), (1, 0, 2))", "T"),
+    ("einsum('ii,jj->', S, S)", "tr(S) ** 2"),  # a group of operands sharing no index with the rest: a number
+    ("einsum('ii,jk->jk', S, S)", "tr(S) * S"),
+    ("einsum('ij,kj,kl->il', X, X, S)", "X @ X.T @ S"),  # two matrices meeting on an index of their own
 ])
 def test_the_constructor_keeps_a_contraction_short(written, simplest):
     shapes = {"X": "n m", "Y": "m q", "S": "n n", "x": "n", "T": "n n n"}

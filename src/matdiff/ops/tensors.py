@@ -167,12 +167,49 @@ def contraction(inputs: list[list], output: list, operands: list[Node], dims: di
                     del inputs[k], operands[k]
                     changed = True
                     break
+    inputs, operands, factors = _scalar_components(inputs, output, operands, dims)
+    scalars.extend(factors)
     if not operands:
         shape = tuple(dims[c] for c in output)
         one = A.ones(shape)
         return A.mul(*scalars, one) if scalars else one
     body = _canonical(inputs, output, operands, dims)
     return A.mul(*scalars, body) if scalars else body
+
+
+def _scalar_components(inputs: list[list], output: list, operands: list[Node], dims: dict):
+    """(inputs, operands, scalar factors): a group of operands sharing no index with the others and none
+    with the result is a number of its own, Σ_ij M[i,i] N[j,j] = tr(M) tr(N), taken out as a factor."""
+    if len(operands) < 2:
+        return inputs, operands, []
+    group = list(range(len(operands)))  # union-find over the operands, joined by shared indices
+
+    def root(k: int) -> int:
+        while group[k] != k:
+            group[k] = group[group[k]]
+            k = group[k]
+        return k
+
+    owner: dict = {}
+    for k, labels in enumerate(inputs):
+        for c in labels:
+            if c in owner:
+                group[root(k)] = root(owner[c])
+            else:
+                owner[c] = k
+    members: dict[int, list[int]] = {}
+    for k in range(len(operands)):
+        members.setdefault(root(k), []).append(k)
+    if len(members) == 1:
+        return inputs, operands, []
+    scalars, kept = [], []
+    for ks in members.values():
+        if any(c in output for k in ks for c in inputs[k]):
+            kept.extend(ks)
+        else:
+            scalars.append(contraction([inputs[k] for k in ks], [], [operands[k] for k in ks], dims))
+    kept.sort()
+    return [inputs[k] for k in kept], [operands[k] for k in kept], scalars
 
 
 def _matrix_partner(k: int, inputs: list[list], output: list, operands: list[Node]):
