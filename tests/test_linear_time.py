@@ -1,5 +1,5 @@
 """Time linear in the size of an expression, at any width and depth (issue #17): generated code for a long
-sum of matrices, and printing, reading and binding long sums and deep chains.
+sum of matrices, printing long chains and deep ones, and reading long sums.
 
 Each timing is processor time (not wall time: the machine may be shared), with the garbage collector
 paused, the two sizes alternating, best of three, each run on new variables (no cache of an earlier run
@@ -8,16 +8,18 @@ helps): twice the size must cost less than three times the time, where a quadrat
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 import matdiff as md
 from matdiff import ops
 from matdiff.codegen.lowering import Lowering
 from matdiff.expr import Node
-from matdiff.language.printing import to_text
+from matdiff.language.printing import to_latex, to_text, to_unicode
 
 
 def best_times(work: Callable[[int, str], Callable[[], object]], sizes: tuple[int, int]) -> dict[int, float]:
@@ -105,3 +107,39 @@ def test_printing_a_long_chain_spelt_flipped_takes_linear_time():
         return lambda: to_text(chain)
 
     assert_linear(best_times(print_text, (4000, 8000)), "printing ones(n) @ A @ ... @ A")
+
+
+def deep_chain(depth: int, name: str, kind: str) -> md.Symbolic:
+    """sin(sin(... sin(x))) or tanh(A @ tanh(A @ ... tanh(A @ x))), `depth` functions deep."""
+    x, a = md.vector(f"x{name}", "n"), md.matrix(f"A{name}", "n", "n")
+    f = x
+    for _ in range(depth):
+        f = md.sin(f) if kind == "sin" else md.tanh(a @ f)
+    return f
+
+
+def test_a_chain_twenty_thousand_deep_prints_in_every_form():
+    """Rendering walks the display tree with a stack of its own: the recursion limit stays as it is (raised
+    to 200,000 as a stopgap, rendering 20,000 levels overflowed the C stack and crashed the process)."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        f = deep_chain(20_000, "", "sin")
+        assert f.text == "sin(" * 20_000 + "x" + ")" * 20_000
+        assert f.unicode == f.text
+        assert f.latex == r"\sin\left(" * 20_000 + "x" + r"\right)" * 20_000
+        g = deep_chain(20_000, "", "tanh")
+        assert g.text == "tanh(A @ " * 20_000 + "x" + ")" * 20_000
+        assert g.unicode == "tanh(A " * 20_000 + "x" + ")" * 20_000
+        assert g.latex == r"\tanh\left(A " * 20_000 + "x" + r"\right)" * 20_000
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+@pytest.mark.parametrize("kind", ["sin", "tanh"], ids=["sin(sin(...))", "tanh(A @ tanh(A @ ...))"])
+def test_printing_a_deep_chain_takes_time_linear_in_its_depth(kind):
+    def print_all(depth, name):
+        node = deep_chain(depth, name, kind).node
+        return lambda: (to_text(node), to_unicode(node), to_latex(node))
+
+    assert_linear(best_times(print_all, (2500, 5000)), f"printing {kind} chains")

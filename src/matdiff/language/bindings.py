@@ -33,8 +33,7 @@ from ..dims import dim_symbols
 from ..expr import Node, topological
 from ..ops import OPS, const, is_symmetric, matmul, power, sqrt, transpose
 from ..ops.algebra.chains import subchain
-from .printing import (Disp, _bin, _chain, _DeepRecursion, _Displayer, _LatexRenderer, _num, _plain, _t, _TextRenderer,
-                       _UnicodeRenderer)
+from .printing import Disp, _bin, _chain, _Displayer, _LatexRenderer, _num, _plain, _t, _TextRenderer, _UnicodeRenderer
 
 # names a binding never takes beyond the variables, dimensions and functions: the language's constants,
 # the module prefixes NumPy code is pasted with, and Python's own words
@@ -71,8 +70,7 @@ class Bound:
     def rows(self, form: str) -> list[tuple[str, str]]:
         """Each binding as (name, right-hand side), in "text", "unicode" or "latex"."""
         renderer = _RENDERERS[form]
-        with _DeepRecursion():
-            return [(getattr(name, form), renderer.render(shown)) for name, shown in self.lines]
+        return [(getattr(name, form), renderer.render(shown)) for name, shown in self.lines]
 
     def render(self, node: Node, form: str) -> str:
         """Any expression in "text", "unicode" or "latex", the named parts written by their names: how a
@@ -85,30 +83,26 @@ class Bound:
         for part in topological(node):  # bottom-up, as the printer does
             displayer.best(part)
             displayer.best_t(part)
-        with _DeepRecursion():
-            return _RENDERERS[form].render(displayer.best(node))
+        return _RENDERERS[form].render(displayer.best(node))
 
     def text(self) -> str:
         """Assignments in the language, the last line the expression (`parse_block` reads it back)."""
-        with _DeepRecursion():
-            lines = [f"{name.text} = {_TEXT.render(shown)}" for name, shown in self.lines]
-            return "\n".join(lines + [_TEXT.render(self.answer)])
+        lines = [f"{name.text} = {_TEXT.render(shown)}" for name, shown in self.lines]
+        return "\n".join(lines + [_TEXT.render(self.answer)])
 
     def unicode(self) -> str:
-        with _DeepRecursion():
-            lines = [f"{name.unicode} = {_UNICODE.render(shown)}" for name, shown in self.lines]
-            return "\n".join(lines + [_UNICODE.render(self.answer)])
+        lines = [f"{name.unicode} = {_UNICODE.render(shown)}" for name, shown in self.lines]
+        return "\n".join(lines + [_UNICODE.render(self.answer)])
 
     def latex(self) -> str:
         """An aligned block: `Z &= X W` per binding, the expression last, aligned with the right-hand sides.
         Without bindings, the expression alone."""
-        with _DeepRecursion():
-            answer = _LATEX.render(self.answer)
-            if not self.lines:
-                return answer
-            rows = [f"{name.latex} &= {_LATEX.render(shown)}" for name, shown in self.lines]
-            rows.append(r"&\phantom{{}={}}" + answer)
-            return r"\begin{aligned} " + r" \\ ".join(rows) + r" \end{aligned}"
+        answer = _LATEX.render(self.answer)
+        if not self.lines:
+            return answer
+        rows = [f"{name.latex} &= {_LATEX.render(shown)}" for name, shown in self.lines]
+        rows.append(r"&\phantom{{}={}}" + answer)
+        return r"\begin{aligned} " + r" \\ ".join(rows) + r" \end{aligned}"
 
 
 def written_size(root: Node) -> int:
@@ -139,8 +133,7 @@ def bind(root: Node, reserved=frozenset(), context: Node | None = None) -> Bound
     """`root` as bindings of the subexpressions it repeats. `reserved`: names the bindings must not take
     (the declared variables and dimensions); `context`: an expression whose DAG also tells a node's role
     (a derivative's function: there a difference is inside a norm, a product inside a tanh)."""
-    with _DeepRecursion():
-        return _bind(root, reserved, context)
+    return _bind(root, reserved, context)
 
 
 def _bind(root: Node, reserved, context: Node | None) -> Bound:
@@ -538,10 +531,10 @@ def _is_loss(parent: Node, node: Node) -> bool:
 class _Names:
     spelling: str  # the Name field this renderer writes
 
-    def _render(self, d: Disp) -> str:
+    def _parts(self, d: Disp) -> list:
         if d.kind == "name" and isinstance(d.value, Name):
-            return getattr(d.value, self.spelling)
-        return super()._render(d)
+            return [getattr(d.value, self.spelling)]
+        return super()._parts(d)
 
 
 class _Text(_Names, _TextRenderer):

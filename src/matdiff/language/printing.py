@@ -16,7 +16,6 @@ inv and elementwise functions move a transpose inside) mirrors what the construc
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, replace
 
 from ..dims import DimProduct
@@ -322,38 +321,36 @@ def display(node: Node) -> Disp:
     return displayer.best(node)
 
 
-class _DeepRecursion:
-    """Rendering recurses once per level of the display tree; deep networks need more than 1000."""
-
-    def __enter__(self):
-        self.previous = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(self.previous, 200_000))
-
-    def __exit__(self, *exc):
-        sys.setrecursionlimit(self.previous)
-
-
 # ---- renderers --------------------------------------------------------------------------------
+#
+# A renderer writes a display tree without recursion, whatever its depth: `_parts(d)` says what d is
+# written as, in order, pieces of text and the parts (Disp, the least precedence it may show
+# without parentheses) still to be written; `write` takes them from an explicit stack and joins the
+# text once, so that the time is linear in the length of the text (building each level's string from its
+# children's would copy a deep chain's text once per level).
 
 ATOM, POW, UNARY, PRODUCT, SUM, COMPARE = 5, 4, 3, 2, 1, 0
 COMPARISONS = (">", "<", ">=", "<=", "==")  # the text of the comparison entries: 0/1 arrays
 
 
 def _precedence(d: Disp) -> int:
+    bound = ATOM
+    while d.kind == "neg":  # "-a @ b" reads as (-a) @ b: a negated product binds as the product does
+        bound, d = UNARY, d.items[0]
     kind = d.kind
     if kind in ("name", "call", "T", "apply", "literal", "shape"):
-        return ATOM
-    if kind == "compare":
-        return COMPARE
-    if kind == "num":
-        return ATOM if d.value >= 0 else UNARY
-    if kind == "neg":  # "-a @ b" reads as (-a) @ b: a negated product binds as the product does
-        return min(UNARY, _precedence(d.items[0]))
-    if kind == "pow":
-        return POW
-    if kind in ("mul", "matmul", "div"):
-        return PRODUCT
-    return SUM
+        own = ATOM
+    elif kind == "compare":
+        own = COMPARE
+    elif kind == "num":
+        own = ATOM if d.value >= 0 else UNARY
+    elif kind == "pow":
+        own = POW
+    elif kind in ("mul", "matmul", "div"):
+        own = PRODUCT
+    else:
+        own = SUM
+    return min(bound, own)
 
 
 def _format_number(value: float) -> str:
@@ -364,62 +361,104 @@ def _format_number(value: float) -> str:
     return repr(value)
 
 
+def _separated(parts: list, separator: str = ", ") -> list:
+    """The parts with `separator` between each two."""
+    out: list = []
+    for i, part in enumerate(parts):
+        if i:
+            out.append(separator)
+        out.append(part)
+    return out
+
+
 class _TextRenderer:
     """The language itself: what `parse` reads back to the same node."""
 
-    def render(self, d: Disp, minimum: int = 0) -> str:
-        text = self._render(d)
-        return f"({text})" if _precedence(d) < minimum else text
+    opening, closing = "(", ")"
 
-    def _render(self, d: Disp) -> str:
+    def render(self, d: Disp, minimum: int = 0) -> str:
+        return self.write([(d, minimum)])
+
+    def write(self, parts: list) -> str:
+        return "".join(self._pieces(parts))
+
+    def _pieces(self, parts: list):
+        """The text of the parts, piece by piece, in order."""
+        stack = list(reversed(parts))
+        while stack:
+            part = stack.pop()
+            if isinstance(part, str):
+                yield part
+                continue
+            d, minimum = part
+            inner = self._parts(d)
+            if _precedence(d) < minimum:
+                inner = [self.opening, *inner, self.closing]
+            stack.extend(reversed(inner))
+
+    def _starts_with(self, d: Disp, minimum: int, prefix: str) -> bool:
+        """Does the text of d, written at `minimum`, start with `prefix`? Read from its first pieces alone."""
+        start = ""
+        for piece in self._pieces([(d, minimum)]):
+            start += piece
+            if len(start) >= len(prefix):
+                break
+        return start.startswith(prefix)
+
+    def _parts(self, d: Disp) -> list:
         kind = d.kind
         if kind == "name":
-            return d.value
+            return [d.value]
         if kind == "num":
-            return _format_number(d.value)
+            return [_format_number(d.value)]
         if kind == "call":
             args, keywords = d.items
-            inner = [self.render(a) for a in args]
+            inner = [(a, 0) for a in args]
             literals = [_literal_text(d.value, k, self.render(v)) for k, v in keywords]
             inner = literals + inner if _literals_first(d.value) else inner + literals
-            return f"{OPS[d.value].names[0]}({', '.join(inner)})"
+            return [f"{OPS[d.value].names[0]}(", *_separated(inner), ")"]
         if kind == "literal":
-            return d.value
+            return [d.value]
         if kind == "shape":
-            parts = [self.render(p) for p in d.items]
-            return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+            return ["(", *_separated([(p, 0) for p in d.items]), "," if len(d.items) == 1 else "", ")"]
         if kind == "T":
-            return self.render(d.items[0], ATOM) + ".T"
+            return [(d.items[0], ATOM), ".T"]
         if kind == "neg":
-            return "-" + self.render(d.items[0], PRODUCT)
+            return ["-", (d.items[0], PRODUCT)]
         if kind == "add":
-            out = []
-            for i, (sign, term) in enumerate(d.items):
-                text = self.render(term, PRODUCT if (sign == "-" or i == 0) else SUM + 1)
-                out.append(("-" if sign == "-" else "") + text if i == 0 else f" {sign} {text}")
-            return "".join(out)
+            return self._sum(d, "-")
         if kind in ("mul", "matmul"):
             symbol = " * " if kind == "mul" else " @ "
-            parts = d.items
-            out = [self.render(parts[0], PRODUCT)]
-            for p in parts[1:]:
-                out.append(symbol + self.render(p, PRODUCT + 1))
-            return "".join(out)
+            out = [(d.items[0], PRODUCT)]
+            for p in d.items[1:]:
+                out += [symbol, (p, PRODUCT + 1)]
+            return out
         if kind == "div":
-            return self.render(d.items[0], PRODUCT) + " / " + self.render(d.items[1], PRODUCT + 1)
+            return [(d.items[0], PRODUCT), " / ", (d.items[1], PRODUCT + 1)]
         if kind == "pow":
-            return self.render(d.items[0], ATOM) + " ** " + self.render(d.items[1], UNARY)
+            return [(d.items[0], ATOM), " ** ", (d.items[1], UNARY)]
         if kind == "compare":
-            return f"{self.render(d.items[0], SUM)} {getattr(OPS[d.value], self.field)} {self.render(d.items[1], SUM)}"
+            return [(d.items[0], SUM), f" {getattr(OPS[d.value], self.field)} ", (d.items[1], SUM)]
         if kind == "apply":
             op, params = d.value
-            return getattr(OPS[op], self.field)(params) + self._parenthesised(", ".join(map(self.render, d.items)))
+            return [getattr(OPS[op], self.field)(params), *self._parenthesised(_separated([(a, 0) for a in d.items]))]
         raise AssertionError(kind)
 
     field = "text"  # the entry's spelling this renderer writes (comparisons, declared functions)
 
-    def _parenthesised(self, text: str) -> str:
-        return f"({text})"
+    def _sum(self, d: Disp, minus: str) -> list:
+        """a + b - c, with `minus` the renderer's sign."""
+        out: list = []
+        for i, (sign, term) in enumerate(d.items):
+            written = (term, PRODUCT if (sign == "-" or i == 0) else SUM + 1)
+            if i == 0:
+                out += [minus if sign == "-" else "", written]
+            else:
+                out += [f" {minus if sign == '-' else '+'} ", written]
+        return out
+
+    def _parenthesised(self, parts: list) -> list:
+        return [self.opening, *parts, self.closing]
 
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -450,36 +489,39 @@ class _MathRenderer(_TextRenderer):
     hadamard = dot = ""
     tight: str | None = "("  # a factor in parentheses follows the one before without a space: Xᵀ(X w − y)
 
-    def _raised(self, text: str, exponent: int) -> str:
+    def _raised(self, part, exponent: int) -> list:
         raise NotImplementedError
 
-    def _product(self, d: Disp) -> str:
+    def _transposed(self, d: Disp) -> list:
+        raise NotImplementedError
+
+    def _product(self, d: Disp) -> list:
         parts = _powers(d.items)
         hadamard = [not _is_scalar(a) and not _is_scalar(b) and b.kind != "num"
                     for (a, _), (b, _) in zip(parts, parts[1:])]  # ⊙ between parts i and i + 1
-        out = []
+        out: list = []
         scalars_before = True  # only scalars so far: what follows may be a whole product, 2 Xᵀ Y
         for position, (p, exponent) in enumerate(parts):
             whole = scalars_before and p.kind in ("matmul", "mul", "div") and position > 0
             beside = (position and hadamard[position - 1]) or (position < len(hadamard) and hadamard[position])
             if beside and p.kind in ("matmul", "div"):  # (Aᵀ x) ⊙ y: a matrix product is never read into ⊙
                 whole = False
-            text = self.render(p, PRODUCT + 1 if beside and p.kind in ("matmul", "div") else
-                               PRODUCT if position == 0 or whole else PRODUCT + 1)
-            if exponent > 1:
-                text = self._raised(self.render(p, ATOM), exponent)
             if position:
                 if p.kind == "num":
-                    text = f"{self.dot}{text}"
+                    out.append(self.dot)
                 elif hadamard[position - 1]:
-                    text = f"{self.hadamard}{text}"
+                    out.append(self.hadamard)
                 else:
-                    text = " " + text
-            out.append(text)
+                    out.append(" ")
+            if exponent > 1:
+                out += self._raised((p, ATOM), exponent)
+            else:
+                out.append((p, PRODUCT + 1 if beside and p.kind in ("matmul", "div") else
+                            PRODUCT if position == 0 or whole else PRODUCT + 1))
             scalars_before = scalars_before and _is_scalar(p)
-        return "".join(out)
+        return out
 
-    def _matmul(self, d: Disp) -> str:
+    def _matmul(self, d: Disp) -> list:
         if d.value is not None:
             d = d.value
         first, rest = d.items[0], list(d.items[1:])
@@ -489,17 +531,18 @@ class _MathRenderer(_TextRenderer):
             vector = replace(_chain("mul", list(first.items[count:])), ndim=1)
             inner = replace(_chain("matmul", [vector, *rest]), ndim=d.ndim)
             return self._product(_chain("mul", [*first.items[:count], inner]))
-        out = [self._transposed(first) if first.ndim == 1 else self.render(first, PRODUCT)]
+        out = self._transposed(first) if first.ndim == 1 else [(first, PRODUCT)]
         for p in rest:
-            text = self.render(p, PRODUCT + 1)
-            out.append(text if self.tight and text.startswith(self.tight) else " " + text)
-        return "".join(out)
+            if not (self.tight and self._starts_with(p, PRODUCT + 1, self.tight)):
+                out.append(" ")
+            out.append((p, PRODUCT + 1))
+        return out
 
     def _row(self, d: Disp) -> str:
         """A vector written as a row: (X w − y)ᵀ X for the v @ M that is otherwise the column Xᵀ(X w − y)."""
         if d.kind == "matmul" and d.value is not None:
             return self.render(replace(d, value=None))
-        return self._transposed(d)
+        return self.write(self._transposed(d))
 
 
 class _UnicodeRenderer(_MathRenderer):
@@ -508,58 +551,53 @@ class _UnicodeRenderer(_MathRenderer):
     field = "unicode"
     hadamard, dot = " ⊙ ", " · "
 
-    def _raised(self, text: str, exponent: int) -> str:
-        return text + str(exponent).translate(_SUPERSCRIPT)
+    def _raised(self, part, exponent: int) -> list:
+        return [part, str(exponent).translate(_SUPERSCRIPT)]
 
-    def _render(self, d: Disp) -> str:
+    def _parts(self, d: Disp) -> list:
         kind = d.kind
         if kind == "name":
-            return unicode_name(d.value)
+            return [unicode_name(d.value)]
         if kind == "num":
-            return _format_number(d.value).replace("-", "−")
+            return [_format_number(d.value).replace("-", "−")]
         if kind == "call":
             return self._call(d)
         if kind == "T":
-            return self.render(d.items[0], ATOM) + "ᵀ"
+            return [(d.items[0], ATOM), "ᵀ"]
         if kind == "neg":
-            return "−" + self.render(d.items[0], PRODUCT)
+            return ["−", (d.items[0], PRODUCT)]
         if kind == "add":
-            out = []
-            for i, (sign, term) in enumerate(d.items):
-                text = self.render(term, PRODUCT if (sign == "-" or i == 0) else SUM + 1)
-                sym = "−" if sign == "-" else "+"
-                out.append(("−" if sign == "-" else "") + text if i == 0 else f" {sym} {text}")
-            return "".join(out)
+            return self._sum(d, "−")
         if kind == "mul":
             return self._product(d)
         if kind == "matmul":
             return self._matmul(d)
         if kind == "div":
-            return self.render(d.items[0], PRODUCT) + " / " + self.render(d.items[1], PRODUCT + 1)
+            return [(d.items[0], PRODUCT), " / ", (d.items[1], PRODUCT + 1)]
         if kind == "pow":
             exponent = d.items[1]
             if exponent.kind == "num" and float(exponent.value).is_integer():
-                return self.render(d.items[0], ATOM) + _format_number(exponent.value).translate(_SUPERSCRIPT)
-            return self.render(d.items[0], ATOM) + "^" + self.render(exponent, ATOM)
-        return super()._render(d)
+                return [(d.items[0], ATOM), _format_number(exponent.value).translate(_SUPERSCRIPT)]
+            return [(d.items[0], ATOM), "^", (exponent, ATOM)]
+        return super()._parts(d)
 
     def _sub(self, d: Disp) -> str:
         """A subscript: Iₙ, Iₙₘ, Iₙ² (n * n), or I[2k] where no subscript letters exist."""
-        text = "".join(self.render(p) if e == 1 else self._raised(self.render(p, ATOM), e)
+        text = "".join(self.render(p) if e == 1 else self.write(self._raised((p, ATOM), e))
                        for p, e in _powers(d.items)) if d.kind == "mul" else self.render(d)
         translated = text.translate(_SUBSCRIPT)
         return translated if all(not c.isascii() for c in translated) else f"[{text}]"
 
-    def _transposed(self, d: Disp) -> str:
-        return self.render(d, ATOM) + "ᵀ"
+    def _transposed(self, d: Disp) -> list:
+        return [(d, ATOM), "ᵀ"]
 
-    def _call(self, d: Disp) -> str:
+    def _call(self, d: Disp) -> list:
         args, keywords = d.items
         spelling = OPS[d.value].unicode
         if callable(spelling):
-            return spelling(_Arguments(self, args, keywords))
-        inner = [self.render(a) for a in args] + [_literal_text(d.value, k, self.render(v)) for k, v in keywords]
-        return f"{spelling}({', '.join(inner)})"
+            return _Arguments(self, args, keywords).spelled(spelling)
+        inner = [(a, 0) for a in args] + [_literal_text(d.value, k, self.render(v)) for k, v in keywords]
+        return [f"{spelling}(", *_separated(inner), ")"]
 
 
 class _LatexRenderer(_MathRenderer):
@@ -568,87 +606,96 @@ class _LatexRenderer(_MathRenderer):
     field = "latex"
     hadamard, dot = r" \odot ", r" \cdot "
     tight = None  # TeX spaces a product itself
+    opening, closing = r"\left(", r"\right)"
 
-    def _raised(self, text: str, exponent: int) -> str:
-        return f"{{{text}}}^{{{exponent}}}"
+    def _raised(self, part, exponent: int) -> list:
+        return ["{", part, f"}}^{{{exponent}}}"]
 
-    def render(self, d: Disp, minimum: int = 0) -> str:
-        text = self._render(d)
-        return rf"\left({text}\right)" if _precedence(d) < minimum else text
-
-    def _render(self, d: Disp) -> str:
+    def _parts(self, d: Disp) -> list:
         kind = d.kind
         if kind == "name":
-            return latex_name(d.value)
+            return [latex_name(d.value)]
         if kind == "num":
-            return _format_number(d.value)
+            return [_format_number(d.value)]
         if kind == "call":
             return self._call(d)
         if kind == "T":
-            return "{" + self.render(d.items[0], ATOM) + r"}^\top"
+            return ["{", (d.items[0], ATOM), r"}^\top"]
         if kind == "neg":
-            return "-" + self.render(d.items[0], PRODUCT)
+            return ["-", (d.items[0], PRODUCT)]
         if kind == "add":
-            out = []
-            for i, (sign, term) in enumerate(d.items):
-                text = self.render(term, PRODUCT if (sign == "-" or i == 0) else SUM + 1)
-                out.append(("-" if sign == "-" else "") + text if i == 0 else f" {sign} {text}")
-            return "".join(out)
+            return self._sum(d, "-")
         if kind == "mul":
             return self._product(d)
         if kind == "matmul":
             return self._matmul(d)
         if kind == "div":
-            return r"\frac{" + self.render(d.items[0]) + "}{" + self.render(d.items[1]) + "}"
+            return [r"\frac{", (d.items[0], 0), "}{", (d.items[1], 0), "}"]
         if kind == "pow":
-            return "{" + self.render(d.items[0], ATOM) + "}^{" + self.render(d.items[1]) + "}"
-        return super()._render(d)
+            return ["{", (d.items[0], ATOM), "}^{", (d.items[1], 0), "}"]
+        return super()._parts(d)
 
-    def _parenthesised(self, text: str) -> str:
-        return rf"\left({text}\right)"
-
-    def _transposed(self, d: Disp) -> str:
-        return "{" + self.render(d, ATOM) + r"}^\top"
+    def _transposed(self, d: Disp) -> list:
+        return ["{", (d, ATOM), r"}^\top"]
 
     def _sub(self, d: Disp) -> str:
         if d.kind == "mul":  # n * n as n^{2}, 2 * n as 2n
-            return "".join(self.render(p) if e == 1 else self._raised(self.render(p, ATOM), e)
+            return "".join(self.render(p) if e == 1 else self.write(self._raised((p, ATOM), e))
                            for p, e in _powers(d.items))
         return self.render(d)
 
-    def _call(self, d: Disp) -> str:
+    def _call(self, d: Disp) -> list:
         args, keywords = d.items
         spelling = OPS[d.value].latex
         if callable(spelling):
-            return spelling(_Arguments(self, args, keywords))
-        return rf"{spelling}\left({', '.join(self.render(x) for x in args)}\right)"
+            return _Arguments(self, args, keywords).spelled(spelling)
+        return [rf"{spelling}\left(", *_separated([(x, 0) for x in args]), r"\right)"]
 
 
 class _Arguments:
     """A call's arguments as the entry's spelling sees them, where its `unicode` or `latex` is a function:
-    `a[i]` is the i-th argument rendered as it stands, `a.atom(i)` parenthesised unless it is atomic,
+    `a[i]` is the i-th argument written as it stands, `a.atom(i)` parenthesised unless it is atomic,
     `a.factor(i)` as a factor of a product, `a.transposed(i)` as this renderer writes a transpose (xᵀ,
-    {x}^\top), `a.subscript(i)` as a subscript (Unicode: ₙ, or [n·m] where no subscript letters exist),
+    {x}^\\top), `a.subscript(i)` as a subscript (Unicode: ₙ, or [n·m] where no subscript letters exist),
     `a.joined()` all of them, comma-separated; `a.ndim(i)` is the argument's number of axes, `len(a)` the
-    number of arguments and `a.keyword(name)` a rendered literal parameter (None where left out)."""
+    number of arguments and `a.keyword(name)` a rendered literal parameter (None where left out).
+
+    An argument's text is a stand-in (a marker) that the renderer replaces by the argument's parts, so
+    that a spelling costs the same whatever the size of its arguments: a spelling places its arguments'
+    texts, it never reads them. A subscript (dimensions) and a keyword are text as written."""
 
     def __init__(self, renderer: _TextRenderer, args: tuple, keywords: tuple) -> None:
         self.renderer, self.args, self.keywords = renderer, args, dict(keywords)
+        self.stand_ins: list[list] = []  # what each marker stands for
+
+    def _marker(self, parts: list) -> str:
+        self.stand_ins.append(parts)
+        return f"\x00{len(self.stand_ins) - 1}\x00"
+
+    def spelled(self, spelling) -> list:
+        """The parts of `spelling(self)`: its text, the markers replaced by what they stand for."""
+        out: list = []
+        for i, piece in enumerate(spelling(self).split("\x00")):
+            if i % 2:
+                out += self.stand_ins[int(piece)]
+            elif piece:
+                out.append(piece)
+        return out
 
     def __getitem__(self, i: int) -> str:
-        return self.renderer.render(self.args[i])
+        return self._marker([(self.args[i], 0)])
 
     def __len__(self) -> int:
         return len(self.args)
 
     def atom(self, i: int) -> str:
-        return self.renderer.render(self.args[i], ATOM)
+        return self._marker([(self.args[i], ATOM)])
 
     def factor(self, i: int) -> str:
-        return self.renderer.render(self.args[i], PRODUCT + 1)
+        return self._marker([(self.args[i], PRODUCT + 1)])
 
     def transposed(self, i: int) -> str:
-        return self.renderer._transposed(self.args[i])
+        return self._marker(self.renderer._transposed(self.args[i]))
 
     def subscript(self, i: int) -> str:
         return self.renderer._sub(self.args[i])
@@ -669,8 +716,7 @@ _TEXT, _UNICODE, _LATEX = _TextRenderer(), _UnicodeRenderer(), _LatexRenderer()
 
 def to_text(node: Node) -> str:
     """The node in the expression language; `parse(to_text(e))` is `e`."""
-    with _DeepRecursion():
-        return _TEXT.render(display(node))
+    return _TEXT.render(display(node))
 
 
 spell_with(to_text)  # str(node) and error messages write nodes in the language
@@ -678,16 +724,14 @@ spell_with(to_text)  # str(node) and error messages write nodes in the language
 
 def to_unicode(node: Node, row: bool = False) -> str:
     """The node in Unicode math; `row` writes a vector as a row, (X w − y)ᵀ X rather than Xᵀ(X w − y)."""
-    with _DeepRecursion():
-        shown = display(node)
-        return _UNICODE._row(shown) if row and node.ndim == 1 else _UNICODE.render(shown)
+    shown = display(node)
+    return _UNICODE._row(shown) if row and node.ndim == 1 else _UNICODE.render(shown)
 
 
 def to_latex(node: Node, row: bool = False) -> str:
     """The node in LaTeX math (no dollars); `row` as for `to_unicode`."""
-    with _DeepRecursion():
-        shown = display(node)
-        return _LATEX._row(shown) if row and node.ndim == 1 else _LATEX.render(shown)
+    shown = display(node)
+    return _LATEX._row(shown) if row and node.ndim == 1 else _LATEX.render(shown)
 
 
 def display_size(node: Node) -> int:
