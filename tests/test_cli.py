@@ -351,6 +351,28 @@ def test_bad_command_lines_exit_2_without_traceback(args):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--order", "0"], "Invalid value for '--order' / '-n': Input should be greater than or equal to 1"),
+    (["--order", "two"], "Input should be a valid integer"),
+    (["--order", "1.5"], "Input should be a valid integer, got a number with a fractional part"),
+    (["--format", "html"], "'html' is not one of 'rich', 'plain', 'text', 'unicode', 'latex', 'markdown', 'json'."),
+])
+def test_bad_option_values_are_named_with_the_option(args, message):
+    """The command line reads its options without pydantic (cli.PlainReading), in Typer's words."""
+    result = run("diff", "W @ X", "--wrt", "W", "-w", PRODUCT_SHAPES, *args)
+    assert result.exit_code == 2
+    assert message in " ".join(plain(result.output).replace("│", " ").split())
+
+
+def test_option_values_read_as_typer_reads_them():
+    # a choice in any case, an integral order written as a float, --wrt repeated: as Typer (with pydantic) read them
+    result = run("diff", "x @ A @ x", "--wrt", "x", "-w", "x: n, A: n×n", "-f", "TEXT", "--order", "2.0")
+    assert_ok(result)
+    assert result.stdout == "A + A.T\n"
+    result = run("diff", "W @ X", "--wrt", "W", "--wrt", "X", "-w", PRODUCT_SHAPES, "--vjp", "G", "-f", "text")
+    assert result.exit_code == 2  # two variables reached the command as a list
+
+
 def json_error(result) -> dict:
     """The error of a command run with --format json: on stdout, as JSON, exit code 2, nothing on stderr."""
     assert result.exit_code == 2, (result.stdout, result.stderr)

@@ -43,8 +43,13 @@ Errors
     code Click gives usage errors). With `--format json` it is printed on stdout instead, as the
     JSON of `matdiff.report.error_json`: {"error", "message", "kind", "caret", "position",
     "suggestions"}, exit code 2 still. Other exceptions are bugs and keep their traceback.
+
+Start-up
+    A call loads what its command uses and no more: Rich when something is drawn on a terminal (a panel, a
+    spinner, an error in red), each command's engine module when it runs, and no pydantic (see `PlainReading`).
+    `matdiff diff` costs about what `python -c "import matdiff; …"` costs for the same derivative
+    (tests/test_startup.py holds it to that).
 """
-from __future__ import annotations
 
 import contextlib
 import json
@@ -53,13 +58,10 @@ import sys
 from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console, Group
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .api import SYMMETRIC_CONVENTIONS, SYNTAXES, Expression, derivative, parse, parse_latex, vjp
@@ -68,10 +70,129 @@ from .language.latex_declarations import declarations as latex_declarations
 from .language.latex_questions import is_question, parse_latex_question
 from .report import Report, error_json, index_text, report_json
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 USAGE_ERROR_EXIT_CODE = 2  # what Click uses for a bad command line; a bad expression is one too
+
+
+# ---- reading the arguments without pydantic ------------------------------------------------------------------
+# Typer (0.29) reads every argument through a pydantic TypeAdapter, and loading pydantic costs a quarter of a
+# whole `matdiff diff` call. This command line takes only text, lists of text, bounded integers and choices (str
+# Enums); each of its parameters gets a reading of its own here before Typer would build an adapter, with Typer's
+# messages. Any other parameter, or a Typer without the hook (`_runtime_param`), reads as Typer reads it.
+FLAG_WORDS = {**dict.fromkeys(("", "0", "off", "f", "false", "n", "no"), False),
+              **dict.fromkeys(("1", "on", "t", "true", "y", "yes"), True)}
+
+
+class PlainReading:
+    """One parameter's reading, in the place of Typer's `RuntimeParam`: `coerce(value, param, ctx)`."""
+
+    def __init__(self, read_one: Callable[[Any, Any], Any], multiple: bool) -> None:
+        self.read_one, self.multiple = read_one, multiple
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None:
+            return () if self.multiple else None
+        try:
+            if self.multiple:
+                if isinstance(value, str):
+                    raise ValueError("Value must be an iterable.")
+                return [self.read_one(item, ctx) for item in value]
+            return self.read_one(value, ctx)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), ctx=ctx, param=param) from None
+
+
+def read_integer(least: "int | None", most: "int | None") -> Callable[[Any, Any], int]:
+    def read(value: Any, ctx: Any) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            try:
+                written = float(value)  # "2.0" is 2, as Typer reads it
+            except (TypeError, ValueError):
+                raise ValueError("Input should be a valid integer, unable to parse string as an integer") from None
+            if not written.is_integer():
+                raise ValueError("Input should be a valid integer, got a number with a fractional part") from None
+            number = int(written)
+        if least is not None and number < least:
+            raise ValueError(f"Input should be greater than or equal to {least}")
+        if most is not None and number > most:
+            raise ValueError(f"Input should be less than or equal to {most}")
+        return number
+    return read
+
+
+def read_flag(value: Any, ctx: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if (word := str(value).strip().lower()) not in FLAG_WORDS:
+        raise ValueError("Input should be a valid boolean, unable to interpret input")
+    return FLAG_WORDS[word]
+
+
+def plain_reading(param: Any) -> "PlainReading | None":
+    """The reading of a parameter of one of this command line's kinds; None leaves it to Typer."""
+    try:
+        from typer._param_types import coerce_cli_choice
+        annotation, info = param.type_descriptor.annotation, param.type_descriptor.parameter_info
+        if info.parser is not None or info.clamp:
+            return None
+    except (ImportError, AttributeError):
+        return None
+    multiple = bool(param.multiple) or param.nargs == -1
+    if multiple:
+        if annotation != list[str]:
+            return None
+        annotation = str
+    if annotation is str:
+        return PlainReading(lambda value, ctx: str(value), multiple)
+    if annotation is bool:
+        return PlainReading(read_flag, multiple)
+    if annotation is int:
+        return PlainReading(read_integer(info.min, info.max), multiple)
+    if isinstance(annotation, type) and issubclass(annotation, Enum) and issubclass(annotation, str):
+        return PlainReading(lambda value, ctx: coerce_cli_choice(
+            value, choices=tuple(annotation), case_sensitive=info.case_sensitive, ctx=ctx), multiple)
+    return None
+
+
+class ReadPlainly:
+    """A Typer command or group whose parameters (--help included) are read by `plain_reading` where they can be."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "_runtime_param", False) is None and (reading := plain_reading(param)) is not None:
+                param._runtime_param = reading
+        return params
+
+
+class MatdiffGroup(ReadPlainly, TyperGroup):
+    pass
+
+
+class MatdiffCommand(ReadPlainly, TyperCommand):
+    pass
+
+
+def is_terminal(stderr: bool = False) -> bool:
+    """Whether Rich would draw on stdout (stderr): loads Rich only where it could say yes."""
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if not (tty or os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE") == "1"):
+        return False  # Rich's own test comes to no either way
+    from rich.console import Console
+    return Console(stderr=stderr).is_terminal
+
 
 app = typer.Typer(
     name="matdiff",
+    cls=MatdiffGroup,
     epilog="Run [bold]matdiff show --help[/bold] or [bold]matdiff diff --help[/bold] for examples.",
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -190,7 +311,11 @@ def render_markdown(report: Report) -> str:
     return f"{head}\n\n{forms}"
 
 
-def render_rich(report: Report, console: Console) -> None:
+def render_rich(report: Report, console: "Console") -> None:
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold cyan", no_wrap=True)
     facts.add_column()
@@ -217,10 +342,11 @@ def emit(report: "Report | list[Report]", output_format: OutputFormat | None) ->
     Several reports (a derivative per --wrt) print one after the other: a line each in the one-line formats,
     a blank line between blocks, and a JSON array of report objects."""
     reports = report if isinstance(report, list) else [report]
-    console = Console(highlight=False)
     if output_format is None:
-        output_format = OutputFormat.rich if console.is_terminal else OutputFormat.plain
+        output_format = OutputFormat.rich if is_terminal() else OutputFormat.plain
     if output_format is OutputFormat.rich:
+        from rich.console import Console
+        console = Console(highlight=False)
         for each in reports:
             render_rich(each, console)
     elif output_format is OutputFormat.json and len(reports) > 1:
@@ -233,11 +359,11 @@ def emit(report: "Report | list[Report]", output_format: OutputFormat | None) ->
 @contextlib.contextmanager
 def working(what: str) -> Iterator[None]:
     """A spinner on stderr while long work runs (big Hessians), only when stderr is a terminal."""
-    console = Console(stderr=True)
-    if not console.is_terminal:
+    if not is_terminal(stderr=True):
         yield
         return
-    with console.status(f"{what}…", spinner="dots"):
+    from rich.console import Console
+    with Console(stderr=True).status(f"{what}…", spinner="dots"):
         yield
 
 
@@ -253,6 +379,8 @@ def reporting_errors(as_json: bool = False) -> Iterator[None]:
         if as_json:
             typer.echo(json.dumps(error_json(error), indent=2, ensure_ascii=False))
         else:
+            from rich.console import Console
+            from rich.text import Text
             # soft_wrap: never re-wrap the message, or the caret would no longer sit under its column
             Console(stderr=True, soft_wrap=True, highlight=False).print(
                 Text(f"error: {error}", style="bold red"))
@@ -324,7 +452,7 @@ DIFF_EXAMPLES = """\
 """
 
 
-@app.command(epilog=SHOW_EXAMPLES)
+@app.command(cls=MatdiffCommand, epilog=SHOW_EXAMPLES)
 def show(
     expression: Annotated[str, typer.Argument(help="An expression, e.g. \"tr(A @ X @ B)\"; - reads it from stdin.",
                                               show_default=False)],
@@ -340,7 +468,7 @@ def show(
         emit(Report(read_function(expression, where, syntax, latex)[0]), output_format)
 
 
-@app.command(epilog=DIFF_EXAMPLES)
+@app.command(cls=MatdiffCommand, epilog=DIFF_EXAMPLES)
 def diff(
     expression: Annotated[str, typer.Argument(help="The function to differentiate; - reads it from stdin.",
                                               show_default=False)],
@@ -403,7 +531,8 @@ def diff(
                 raise typer.Exit(1)
 
 
-@app.command(add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(cls=MatdiffCommand, add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def serve(ctx: typer.Context) -> None:
     """Serve the local web page: type an expression and its declarations, see the derivative rendered.
 
@@ -436,7 +565,7 @@ class VerifyFormat(str, Enum):
     json = "json"
 
 
-@app.command(epilog=VERIFY_EXAMPLES)
+@app.command(cls=MatdiffCommand, epilog=VERIFY_EXAMPLES)
 def verify(
     expression: Annotated[str, typer.Argument(help="The function, e.g. \"W @ X\"; - reads it from stdin.",
                                               show_default=False)],
@@ -492,7 +621,7 @@ EXPLAIN_EXAMPLES = """\
 """
 
 
-@app.command(epilog=EXPLAIN_EXAMPLES)
+@app.command(cls=MatdiffCommand, epilog=EXPLAIN_EXAMPLES)
 def explain(
     expression: Annotated[str, typer.Argument(help="The function to differentiate; - reads it from stdin.",
                                               show_default=False)],
@@ -552,7 +681,7 @@ class Emit(str, Enum):
     objective = "objective"
 
 
-@app.command(epilog=CODE_EXAMPLES)
+@app.command(cls=MatdiffCommand, epilog=CODE_EXAMPLES)
 def code(
     expression: Annotated[str, typer.Argument(help="The function; - reads it from stdin.", show_default=False)],
     wrt: Annotated[Optional[list[str]], typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
@@ -594,10 +723,10 @@ def code(
         else:
             source = codegen(function, tuple(wrt), None, backend=backend.value, hessian=hessian,
                              cotangent=cotangent, name=name or "f")
-    console = Console(highlight=False)
-    if console.is_terminal:
+    if is_terminal():
+        from rich.console import Console
         from rich.syntax import Syntax
-        console.print(Syntax(source, "python", theme="ansi_dark", word_wrap=True))
+        Console(highlight=False).print(Syntax(source, "python", theme="ansi_dark", word_wrap=True))
     else:
         typer.echo(source)
 
@@ -611,7 +740,7 @@ CHECK_EXAMPLES = """\
 """
 
 
-@app.command(name="check", epilog=CHECK_EXAMPLES)
+@app.command(cls=MatdiffCommand, name="check", epilog=CHECK_EXAMPLES)
 def check_command(
     expression: Annotated[str, typer.Argument(help="The function; - reads it from stdin.", show_default=False)],
     wrt: Annotated[list[str], typer.Option("--wrt", "-x", metavar="NAME", show_default=False,
