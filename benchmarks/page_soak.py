@@ -1,0 +1,122 @@
+"""The page under a long run: memory of its processes over thousands of requests (issue #17, bounded memory).
+
+    python benchmarks/page_soak.py               # 10,000 requests
+    python benchmarks/page_soak.py --quick       # 1,000 requests
+
+Starts `matdiff serve` on a free port and sends a mix of requests one after another: derivatives of the
+seed examples and of many different expressions (new variables and shapes each time, so interning and
+caches keep seeing new nodes), VJPs, Hessians, bad input (shape errors, unknown names) and LaTeX. It
+samples the resident memory (RSS) of the server and its workers after every 10% of the requests and
+prints the samples, the growth from the first sample after warm-up to the last, and the slope per 1,000
+requests. A process whose memory is bounded levels off; a leak grows linearly. It prints; it never fails
+on a figure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([sys.executable, "-m", "matdiff.web", "--port", "0"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        line = process.stdout.readline()
+        if "http://" in line:
+            url = line[line.index("http://"):].split()[0].rstrip("/")
+            return process, url
+    process.kill()
+    raise RuntimeError("matdiff serve did not print its address")
+
+
+def request(url: str, payload: dict) -> int:
+    data = json.dumps(payload).encode()
+    call = urllib.request.Request(url + "/api/derive", data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(call, timeout=30) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as error:
+        error.read()
+        return error.code
+
+
+def payloads(count: int, rng: random.Random):
+    fixed = [
+        {"expression": "W @ X", "where": "W: m×q, X: q×n", "wrt": "W"},
+        {"expression": "norm2(tanh(X @ W) - Y) ** 2", "where": "X: n×p, W: p×k, Y: n×k", "wrt": "W"},
+        {"expression": "softmax(Q @ K.T, axis=1) @ V", "where": "Q: n×d, K: m×d, V: m×e", "wrt": "Q", "vjp": "G"},
+        {"expression": "x @ A @ x", "where": "x: n, A: n×n", "wrt": "x", "order": 2},
+        {"expression": "X @ W", "where": "X: n×q, W: m×q", "wrt": "W"},  # a shape error
+        {"expression": "sum(foo(x))", "where": "x: n", "wrt": "x"},  # an unknown name
+        {"expression": r"\frac{\partial}{\partial W} \|X W - Y\|_F^2", "where": "X: n×p, W: p×k, Y: n×k",
+         "syntax": "latex"},
+        {"expression": "0.5 * sum((T - einsum('ir,jr,kr->ijk', A, B, C)) ** 2)",
+         "where": "T: n×m×p, A: n×r, B: m×r, C: p×r", "wrt": "A"},
+    ]
+    functions = ["sin", "tanh", "exp", "sigmoid", "softplus"]
+    for k in range(count):
+        if k % 3:
+            yield fixed[k % len(fixed)]
+            continue
+        name, f = f"W{k}", rng.choice(functions)  # a new variable each time: nodes never seen before
+        scale = rng.randint(1, 9)
+        yield {"expression": f"sum({f}(X @ {name}) * {scale}) + norm2({name}) ** 2",
+               "where": f"X: n×p, {name}: p×k", "wrt": name}
+
+
+def memory(process: psutil.Process) -> float:
+    """Resident megabytes of the server and every process it started."""
+    total = 0
+    for p in [process] + process.children(recursive=True):
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2 ** 20
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--requests", type=int, default=None)
+    args = parser.parse_args(argv)
+    count = args.requests or (1000 if args.quick else 10000)
+    server, url = start_server()
+    watched = psutil.Process(server.pid)
+    rng = random.Random(0)
+    samples, statuses = [], {}
+    start = time.perf_counter()
+    try:
+        for k, payload in enumerate(payloads(count, rng), start=1):
+            status = request(url, payload)
+            statuses[status] = statuses.get(status, 0) + 1
+            if k % max(1, count // 10) == 0:
+                samples.append((k, memory(watched)))
+                print(f"  {k:6d} requests  {samples[-1][1]:8.1f} MB  ({time.perf_counter() - start:6.1f} s)",
+                      flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"statuses: {dict(sorted(statuses.items()))}")
+    if len(samples) >= 3:
+        (k0, m0), (k1, m1) = samples[1], samples[-1]  # after warm-up: the first sample starts the workers
+        slope = (m1 - m0) / max(1, k1 - k0) * 1000
+        print(f"memory from request {k0} to {k1}: {m0:.1f} MB -> {m1:.1f} MB, {slope:+.2f} MB per 1,000 requests")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
