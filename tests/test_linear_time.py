@@ -7,7 +7,10 @@ helps): twice the size must cost less than three times the time, where a quadrat
 """
 from __future__ import annotations
 
+import ast
 import gc
+import random
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -143,3 +146,92 @@ def test_printing_a_deep_chain_takes_time_linear_in_its_depth(kind):
         return lambda: (to_text(node), to_unicode(node), to_latex(node))
 
     assert_linear(best_times(print_all, (2500, 5000)), f"printing {kind} chains")
+
+
+# ---- reading long sums and products -------------------------------------------------------------
+
+
+def read(text: str, declarations: dict, *, whole: bool = False) -> Node | str:
+    """md.parse(text): the node, or the error's message. `whole`: with the recursion limit raised, so that
+    Python's own parser builds the tree of the whole text (past about a thousand operands it gives up, and
+    the text is read operand by operand), to compare the two."""
+    limit = sys.getrecursionlimit()
+    if whole:
+        sys.setrecursionlimit(max(limit, 100_000))
+    try:
+        return md.parse(text, declarations).node
+    except md.MatdiffError as error:
+        return str(error)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+DECLARED = {"x": ("n",), "y": ("n",), "A": ("n", "n"), "s": ()}
+TERMS = ["s ** -2 * x", "1e-5 * sin(x)", "-(A @ x)", "A.T @ x / 2.5E+3", "x * s", "(x\n  + s * y)", "- -y",
+         "2 ** -s * x", "tanh(A @ x - y) ** 2", "exp(-s) * x @ A", "x / (1 + s ** 2)", "-3 * A @ A @ x"]
+
+
+def long_terms(k: int, seed: int) -> list[str]:
+    """i * (a term of TERMS) for i = 1..k: numbers in every notation, signs, powers, @, .T, a newline in
+    brackets (like terms merge in the sum)."""
+    rng = random.Random(seed)
+    return [f"{i} * ({rng.choice(TERMS)})" for i in range(1, k + 1)]
+
+
+def long_sum(k: int, seed: int, newlines: bool = False) -> str:
+    """The terms joined by + and - (a - before a term may be its sign); with `newlines`, some of them
+    begin a line (for a text in parentheses)."""
+    rng = random.Random(seed)
+    signs = [" + ", " - ", " -"] + (["\n+ ", "\n  - "] if newlines else [])
+    return "".join((rng.choice(signs) if i else rng.choice(["", "-"])) + term
+                   for i, term in enumerate(long_terms(k, seed)))
+
+
+def test_a_long_sum_reads_as_python_reads_it():
+    text = "(" + long_sum(3000, 0, newlines=True) + ")"  # in parentheses, so that its newlines are in brackets
+    with pytest.raises(RecursionError):  # too long for Python's parser to build its tree
+        ast.parse(text, mode="eval")
+    node = read(text, DECLARED)
+    assert isinstance(node, Node) and node.op == "add", node
+    assert node is read(text, DECLARED, whole=True)
+
+
+def test_a_ten_thousand_term_sum_reads_back_from_its_text():
+    x = md.vector("x", "n")
+    f = ops.add(*(md.sin(i * x).node for i in range(1, 10_001)))  # sin(x) + sin(2 * x) + ...
+    assert len(f.args) == 10_000
+    assert read(to_text(f), {"x": ("n",)}) is f
+
+
+def test_a_long_product_and_a_long_chain_read_as_python_reads_them():
+    product = " * ".join(["(1 + s)", "s", "2", "x", "sin(s)"] * 600)
+    chain = " @ ".join(["A", "A.T", "(A + A.T)"] * 1000) + " @ x"
+    for text in (product, chain, f"s * ({product}) - 2 * ({chain})"):
+        node = read(text, DECLARED)
+        assert isinstance(node, Node), node
+        assert node is read(text, DECLARED, whole=True)
+
+
+def test_errors_in_a_long_sum_point_at_their_place():
+    terms = long_terms(2500, 1)
+    for where, wrong, message, culprit in [(1800, "2 * q * x", "unknown variable 'q'", "q"),
+                                           (2100, "A @ s", "@ needs a vector or matrix on both sides", "A @ s"),
+                                           (2200, "ones(3)", "+", None)]:
+        before = " + ".join(terms[:where]) + " - "
+        text = before + " - ".join([wrong] + terms[where:])
+        error = read(text, DECLARED)
+        assert isinstance(error, str) and message in error, error
+        assert error == read(text, DECLARED, whole=True)  # the message and caret of Python's own tree
+        if culprit is not None:  # the carets under it, on its line (some terms span two lines)
+            at = len(before) + wrong.index(culprit)
+            carets = error.split("\n")[-1]
+            assert carets.index("^") - 4 == at - (text.rfind("\n", 0, at) + 1)
+            assert carets.count("^") == len(culprit)
+
+
+def test_reading_a_long_sum_takes_time_linear_in_its_terms():
+    def parse(k, name):
+        text = " - ".join(f"sin({i} * x{name})" for i in range(1, k + 1))  # 3,000 terms: past Python's parser
+        return lambda: md.parse(text, {f"x{name}": ("n",)})
+
+    assert_linear(best_times(parse, (3000, 6000)), "reading sums")
