@@ -6,20 +6,33 @@
 For each problem and size: matdiff's generated NumPy code and its generated JAX code (under jax.jit)
 against hand-written NumPy, `jax.value_and_grad` / `jax.hessian` (jit) and `torch.func.grad_and_value`
 / `torch.func.hessian` (CPU, eager). Everything is float64, every framework gets the same number of
-threads (MATDIFF_BENCH_THREADS, default: every core, as each would take on its own). Contestants compared with each other alternate call by
-call and each keeps its fastest call (the least disturbed by other work on the machine). Results are
-checked to agree before anything is timed.
+threads (MATDIFF_BENCH_THREADS, default: every core, as each would take on its own; `run_all.py` pins 1).
+Results are checked to agree before anything is timed.
 
-The table shows ratios peer time / matdiff time (above 1: matdiff is faster). The pairings: hand-
-written NumPy and torch.func against matdiff's NumPy code; jax against matdiff's JAX code (same
-runtime) and against matdiff's NumPy code. `benchmarks/results.json` gets one row per pairing:
-problem, size, quantity, matdiff (which generated code), matdiff_s, peer, peer_s, ratio.
+Contestants compared with each other alternate round by round (a call, or a batch of about 1 ms of
+calls where one is shorter), so that other work on the machine slows both alike; every round is kept,
+each in wall time and in CPU time (time.process_time, every thread of the process). With one thread per
+framework the table shows CPU time, the work done: a busy machine stretches a long call's wall time by
+its load and a short call's hardly, and a ratio with them (see `_timing.once`); with several threads it
+shows wall time, the latency a user waits for.
+
+The table shows ratios peer time / matdiff time (above 1: matdiff is faster), with their quartiles in
+brackets. The pairings: hand-written NumPy and torch.func against matdiff's NumPy code; jax against
+matdiff's JAX code (same runtime) and against matdiff's NumPy code. The first two alternate, and their
+ratio is the median of the ratios of rounds run one after the other (a burst of load hits both alike);
+the others are timed in blocks of their own, and their ratio is that of the medians, in the range the
+quartiles allow (the peer's first over matdiff's third, its third over matdiff's first).
+
+`benchmarks/results.json` gets the section "codegen_bench" (`_results.py`: versions, threads per
+framework, the commit, the clock shown): one row per pairing with problem, size, quantity, matdiff
+(which generated code), peer, matdiff_s and peer_s (wall time, each a spread: median, min, q1, q3,
+max, n), ratio, ratio_low, ratio_high (the quartiles), ratio_fastest (of the fastest rounds, what this
+benchmark printed before) and paired, and under "cpu" the same in CPU time.
 A benchmark never fails a build: goals are printed, not asserted.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -44,10 +57,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import matdiff as md  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results.json"
+import _results  # noqa: E402
+from _results import RESULTS, record, spread  # noqa: E402
 
 
 # ---- problems -----------------------------------------------------------------------------------------
@@ -192,11 +205,19 @@ def problems() -> list[Problem]:
 
 # ---- timing ---------------------------------------------------------------------------------------------
 
-def timed(fn: Callable, calls: int) -> float:
-    start = time.perf_counter()
+CLOCKS = ("wall", "cpu")
+BATCH_S = 1e-3  # a call shorter than this is timed in batches: the CPU clock itself takes 1.2 µs to read
+
+
+def timed(fn: Callable, calls: int = 1) -> tuple[float, float]:
+    """(wall, CPU) seconds per call of `calls` calls in a row. CPU time is this process's, all its threads
+    (time.process_time): with one thread per framework it is the work done, which other work on the machine
+    does not stretch, while wall time stretches a long call by the load more than a short one (see
+    `_timing.once`)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(calls):
         fn()
-    return (time.perf_counter() - start) / calls
+    return (time.perf_counter() - wall) / calls, (time.process_time() - cpu) / calls
 
 
 # Contestants that are compared are timed together, in interleaved rounds; the frameworks' thread
@@ -204,26 +225,40 @@ def timed(fn: Callable, calls: int) -> float:
 BLOCKS = (("matdiff numpy", "hand-written"), ("matdiff jax", "jax"), ("torch",))
 
 
-def race(contestants: dict[str, Callable], budget: float, rounds: int) -> dict[str, float]:
-    """Fastest single call of each contestant. Within a block of contestants compared with each other,
-    calls alternate one by one (A, B, A, B, ...) for about `budget` seconds each, so that a burst of
-    other work on the machine hits both alike; a contestant slower than budget/rounds gets `rounds` calls."""
-    best: dict[str, float] = {}
+def race(contestants: dict[str, Callable], budget: float, rounds: int) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) seconds per call of each contestant, one pair per round. Within a block of contestants
+    compared with each other, rounds alternate (A, B, A, B, ...), so that a burst of other work on the machine
+    hits both alike: at least `rounds` of them, and more until the block has taken `budget` seconds. In a
+    round a contestant makes one call, or a batch of calls of about BATCH_S where one call is shorter."""
+    times: dict[str, list[tuple[float, float]]] = {}
     for block in BLOCKS:
         members = {name: contestants[name] for name in block if name in contestants}
         if not members:
             continue
-        time.sleep(0.2)
-        for fn in members.values():  # warm-up: jit compilation, caches, thread pools
-            fn()
-        single = {name: timed(fn, 1) for name, fn in members.items()}
-        calls = {name: max(rounds, int(budget / max(t, 1e-7))) for name, t in single.items()}
-        best.update(single)
-        for i in range(max(calls.values())):
+        time.sleep(0.1)  # the thread pools of the block before go idle
+        # no warm-up here: `contestants` has called each one already (JAX compiled) to check its answer
+        first = {name: timed(fn) for name, fn in members.items()}
+        batch = {name: max(1, min(1000, int(BATCH_S / max(min(t), 1e-7)))) for name, t in first.items()}
+        # single calls are a round already: a slow contestant is not called once more than it needs
+        probe_is_a_round = all(b == 1 for b in batch.values())
+        times.update({name: [first[name]] if probe_is_a_round else [] for name in members})
+        start = time.perf_counter()
+        while min(len(times[name]) for name in members) < rounds or time.perf_counter() - start < budget:
             for name, fn in members.items():
-                if i < calls[name]:
-                    best[name] = min(best[name], timed(fn, 1))
-    return best
+                times[name].append(timed(fn, batch[name]))
+    return times
+
+
+def compare(times: dict[str, list[float]], mine: str, peer: str) -> dict:
+    """peer / mine of one clock's times (seconds per call, in order)."""
+    """Where the two alternated (one block), the median and quartiles of the ratios of calls made
+    one after the other, which a burst of load hits alike; else the ratio of the medians, within the range
+    the quartiles allow (`_results.ratio`). Both with the ratio of the fastest calls."""
+    alike = _results.ratio(spread(times[peer]), spread(times[mine]))
+    if not any(mine in block and peer in block for block in BLOCKS):
+        return dict(alike, paired=False)
+    rounds = spread([p / m for p, m in zip(times[peer], times[mine])])
+    return dict(alike, ratio=rounds["median"], low=rounds["q1"], high=rounds["q3"], paired=True)
 
 
 # ---- the contestants of one problem at one size ------------------------------------------------------
@@ -294,41 +329,59 @@ def run(quick: bool = False, only: str | None = None, out: Path | None = RESULTS
     except ImportError:
         torch = None
     mode = "quick" if quick else "full"
-    budget, rounds = (0.4, 3) if quick else (2.0, 5)
+    budget, rounds = (0.4, 3) if quick else (3.0, 7)
+    # one thread per framework: CPU time is the work, and a busy machine does not stretch it; several threads:
+    # wall time, the latency a user waits for (CPU time would add up the threads)
+    clock = "cpu" if THREADS == "1" and PINNED else "wall"
+    clock_name = {"cpu": "CPU", "wall": "wall"}[clock]
     rows: list[dict] = []
     started = time.perf_counter()
-    print(f"codegen benchmark ({mode}): ratio = peer time / matdiff time; >1 means the generated code is faster")
+    print(f"codegen benchmark ({mode}): ratio = peer time / matdiff time, {clock_name} time; >1 means the generated "
+          f"code is faster")
     print(f"{'problem':14} {'size':24} {'quantity':9} {'matdiff np':>11} {'matdiff jax':>11} "
-          f"{'hand/np':>8} {'jax/jax':>8} {'jax/np':>8} {'torch/np':>9}")
+          + " ".join(f"{head:>16}" for head in ("hand/np", "jax/jax", "jax/np", "torch/np")))
     for problem in problems():
         if only and only not in problem.name:
             continue
         for level, size in zip(LEVELS, problem.sizes[mode]):
             rng = np.random.default_rng(0)
             values = problem.values(size, rng)
-            times = race(contestants(problem, size, values, jax, torch), budget, rounds)
+            raced = race(contestants(problem, size, values, jax, torch), budget, rounds)
+            calls = {clock: {name: [t[i] for t in each] for name, each in raced.items()}
+                     for i, clock in enumerate(CLOCKS)}
+            times = {name: spread(each) for name, each in calls["wall"].items()}
+            cpu = {name: spread(each) for name, each in calls["cpu"].items()}
+            shown = times if clock == "wall" else cpu
             label = f"{level} ({problem.label(size)})"
             ratios = {}
             for mine, peer in PAIRS:
                 if mine in times and peer in times:
-                    ratio = times[peer] / times[mine]
-                    ratios[(mine, peer)] = ratio
+                    r, by_cpu = compare(calls["wall"], mine, peer), compare(calls["cpu"], mine, peer)
+                    ratios[(mine, peer)] = r if clock == "wall" else by_cpu
                     rows.append(dict(problem=problem.name, size=label, quantity=problem.quantity,
                                      matdiff=mine.split()[1], matdiff_s=times[mine], peer=peer, peer_s=times[peer],
-                                     ratio=ratio))
-            cells = [f"{ratios[p]:8.2f}" if p in ratios else f"{'-':>8}" for p in PAIRS]
-            print(f"{problem.name:14} {label:24} {problem.quantity:9} {_ms(times['matdiff numpy']):>11} "
-                  f"{_ms(times.get('matdiff jax')):>11} {cells[0]} {cells[1]} {cells[2]} {cells[3]:>9}", flush=True)
+                                     ratio=r["ratio"], ratio_low=r["low"], ratio_high=r["high"],
+                                     ratio_fastest=r["fastest"], paired=r["paired"],
+                                     cpu=dict(matdiff_s=cpu[mine], peer_s=cpu[peer], ratio=by_cpu["ratio"],
+                                              ratio_low=by_cpu["low"], ratio_high=by_cpu["high"])))
+            cells = [_ratio_cell(ratios.get(p)) for p in PAIRS]
+            print(f"{problem.name:14} {label:24} {problem.quantity:9} {_ms(shown['matdiff numpy']['median']):>11} "
+                  f"{_ms(shown.get('matdiff jax', {}).get('median')):>11} {' '.join(cells)}", flush=True)
     elapsed = time.perf_counter() - started
     threads = f"{THREADS} thread(s) per framework" if PINNED else \
         "thread counts not pinned (a framework was loaded before this module; run it alone for stable ratios)"
-    print(f"({elapsed:.0f} s; {threads}; each time is the fastest of alternating calls, at least {rounds} "
-          f"per contestant)")
-    _goals(rows, quick)
+    print(f"({elapsed:.0f} s; {threads}; times are {clock_name} time, medians of alternating rounds, at least "
+          f"{rounds} per contestant; ratios [quartiles]: hand/np and jax/jax of rounds one after the other, jax/np and "
+          f"torch/np of the medians)")
+    goals = _goals(rows, quick, clock)
     if out is not None:
-        out.write_text(json.dumps({"mode": mode, "machine": _machine(), "rows": rows}, indent=1))
-        print(f"wrote {out}")
+        section = {"mode": mode, "clock shown": clock, "rows": rows, "goals": goals}
+        print(f"wrote {record('codegen_bench', section, out)}")
     return rows
+
+
+def _ratio_cell(r: dict | None) -> str:
+    return f"{'-':>16}" if r is None else f"{r['ratio']:6.2f} [{r['low']:.2f}-{r['high']:.2f}]".rjust(16)
 
 
 def _ms(t: float | None) -> str:
@@ -337,42 +390,44 @@ def _ms(t: float | None) -> str:
     return f"{t * 1e3:.3g} ms" if t >= 1e-3 else f"{t * 1e6:.3g} µs"
 
 
-def _goals(rows: list[dict], quick: bool) -> None:
-    """The issue's goals, as far as this run's sizes reach them (printed, never asserted)."""
+def _goals(rows: list[dict], quick: bool, clock: str) -> list[dict]:
+    """The issue's goals, as far as this run's sizes reach them, in the clock shown (printed with the other one,
+    never asserted; returned for the JSON)."""
+    rows = [dict(r, **({"ratio": r["cpu"]["ratio"], "ratio_low": r["cpu"]["ratio_low"],
+                        "ratio_high": r["cpu"]["ratio_high"], "other": r["ratio"]} if clock == "cpu" else
+                       {"other": r["cpu"]["ratio"]})) for r in rows]
+    other = "wall" if clock == "cpu" else "CPU"
     def find(problem, quantity, size_text, mine, peer):
         return [r for r in rows if r["problem"] == problem and r["quantity"] == quantity and size_text in r["size"]
                 and r["matdiff"] == mine and r["peer"] == peer]
 
+    goals = []
     print("goals:")
     hand = [r for r in rows if r["peer"] == "hand-written"]
     if hand:
         worst = min(hand, key=lambda r: r["ratio"])
-        print(f"  <= 1.05x hand-written NumPy: worst ratio {worst['ratio']:.2f} ({worst['problem']} "
-              f"{worst['quantity']} {worst['size']}) -> {'met' if worst['ratio'] >= 1 / 1.05 else 'NOT met'}")
+        met = worst["ratio"] >= 1 / 1.05
+        goals.append({"goal": ">= 1/1.05 of hand-written NumPy", "clock": clock, "worst": worst["ratio"],
+                      "met": met})
+        print(f"  <= 1.05x hand-written NumPy: worst ratio {worst['ratio']:.2f} [{worst['ratio_low']:.2f}-"
+              f"{worst['ratio_high']:.2f}] ({worst['problem']} {worst['quantity']} {worst['size']}) -> "
+              f"{'met' if met else 'NOT met'}")
     for problem, quantity, size_text, target in [("x @ A @ x", "hessian", "d=2000", 48.0),
                                                   ("logistic", "hessian", "n=10000, d=1000", 2.5)]:
         for mine in ("numpy", "jax"):
             found = find(problem, quantity, size_text, mine, "jax")
             if found:
-                r = found[0]["ratio"]
-                print(f"  {problem} {quantity} at {size_text}, matdiff {mine} vs jax.hessian: {r:.1f}x "
-                      f"(goal >= {target}x) -> {'met' if r >= target else 'NOT met'}")
+                r = found[0]
+                goals.append({"goal": f"{problem} {quantity} at {size_text}, matdiff {mine} vs jax.hessian "
+                                      f">= {target}x", "clock": clock, "ratio": r["ratio"],
+                                      "met": r["ratio"] >= target})
+                print(f"  {problem} {quantity} at {size_text}, matdiff {mine} vs jax.hessian: {r['ratio']:.1f}x "
+                      f"[{r['ratio_low']:.1f}-{r['ratio_high']:.1f}], in {other} time {r['other']:.1f}x "
+                      f"(goal >= {target}x) -> {'met' if r['ratio'] >= target else 'NOT met'}")
             elif mine == "numpy":
                 print(f"  {problem} {quantity} at {size_text}: not in this run's sizes"
                       + (" (run without --quick)" if quick else ""))
-
-
-def _machine() -> dict:
-    import platform
-    info = {"python": platform.python_version(), "cpus": os.cpu_count(),
-            "threads per framework": int(THREADS) if PINNED else "not pinned",
-            "numpy": np.__version__}
-    for name in ("jax", "torch"):
-        try:
-            info[name] = __import__(name).__version__
-        except ImportError:
-            pass
-    return info
+    return goals
 
 
 def main(argv: list[str] | None = None) -> int:
