@@ -3,9 +3,21 @@
 For every [[case]] and [[vjp]] of the corpus (../shared/corpus/cases/*.toml), the expression is
 translated into SymPy 1.14 matrix expressions (MatrixSymbols of concrete sizes, bound per
 dimension name as the corpus checker's `bind_dims` does, distinct per name), differentiated with
-`expr.diff(X)` (twice for a Hessian; a VJP is the gradient of tr(Gᵀ f)), and timed warm (median
-of a few runs after one warm-up); `matdiff.derivative` / `matdiff.vjp` is timed the same way in
-the same process, on an already parsed expression, so neither side's time includes parsing.
+`expr.diff(X)` (twice for a Hessian; a VJP is the gradient of tr(Gᵀ f)), against
+`matdiff.derivative` / `matdiff.vjp` in the same process; neither side's time includes parsing.
+Both are timed twice, their calls alternating (a burst of other work on the machine hits both alike):
+
+  cold  a first call with nothing cached: SymPy's cache cleared (sympy.core.cache.clear_cache) before
+        each call, and matdiff given a fresh expression each time (its variables renamed, X -> X_c1,
+        so no node of an earlier call is reused: matdiff's memos live on its interned nodes);
+  warm  the same call again and again (SymPy's cache and matdiff's memos full), what the old
+        headline quoted.
+
+Each is a median of up to 5 calls (3 with --quick; fewer once 0.5 s is spent), the ratio the median of
+the ratios of calls made one after the other, with its quartiles. The cold ratio is the one a user
+asking one question meets. Times are CPU time of this process (time.process_time; both sides are
+single-threaded Python): in wall time a busy machine stretches SymPy's 50 ms calls by its load but not
+matdiff's sub-millisecond ones, and the ratios with them (see `_timing.once`).
 
 SymPy's answer is then evaluated at random points (lambdify, else substitution of explicit
 matrices) and compared with central finite differences of the case's `f`, computed by the corpus
@@ -13,13 +25,18 @@ checker's own evaluator (imported from check.py). SymPy's layouts differ from ma
 Jacobian in denominator layout, a matrix-by-matrix derivative as a 4-index array, vectors as
 n×1 columns), so a result agrees if it matches the truth in any index order, singletons removed.
 
-Columns: sympy ms, matdiff ms, ratio sympy/matdiff, and sympy correct? (yes / no / unevaluated
-/ error / timeout / unsupported). `unevaluated`: SymPy handed back a Derivative it could not
+Columns: cold sympy ms, matdiff ms and ratio sympy/matdiff, the same warm, and sympy correct? (yes /
+no / unevaluated / error / timeout / unsupported). `unevaluated`: SymPy handed back a Derivative it could not
 evaluate, even after .doit(); `error`: SymPy raised while differentiating, or its answer could
 not be evaluated numerically; `unsupported`: the translator below has no SymPy spelling for the
 case. A `no` row also says whether SymPy's other spelling, Derivative(f, X).doit(), is right.
 
-    python benchmarks/vs_sympy.py [--quick] [--only TEXT] [--corpus PATH/TO/corpus]
+`benchmarks/results.json` gets the section "vs_sympy" (see `_results.py`: versions, threads, the commit):
+one row per case with the spread (median, min, q1, q3, max, n) of each side cold and warm, both ratios
+with their quartiles and the verdict, and a summary: the median ratios over the cases SymPy answers
+correctly, cold and warm, with their quartiles over the cases.
+
+    python benchmarks/vs_sympy.py [--quick] [--only TEXT] [--corpus PATH/TO/corpus] [--out results.json]
 """
 from __future__ import annotations
 
@@ -30,15 +47,19 @@ import itertools
 import os
 import statistics
 import sys
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
 import matdiff as md  # noqa: E402
-from _timing import TimeLimit, ms, time_limit, warm_median  # noqa: E402
+from _results import RESULTS, ratio, record, spread  # noqa: E402
+from _timing import TimeLimit, alternating, ms, once, time_limit  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = Path(os.environ.get("MATDIFF_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -59,6 +80,9 @@ def load_sympy():
     import sympy as sp
 
     return sp
+
+
+CLOCK = time.process_time  # see the module's docstring
 
 
 class ToSympy:
@@ -308,39 +332,89 @@ def sympy_verdict(sp, check, case, result, symbols) -> str:
     return "yes"
 
 
-def matdiff_call(case):
-    shapes = {name: dims for name, dims in case["shapes"].items()}
-    expr = md.parse(case["f"], shapes)
+def matdiff_call(case, fresh: int = 0):
+    """matdiff's derivative of the case, its expression parsed here (not timed). `fresh` > 0 renames every
+    variable (X -> X_c1): a new expression whose nodes no earlier call has built or memoised."""
+    names = {name: f"{name}_c{fresh}" for name in case["shapes"]} if fresh else {}
+    expr = md.parse(renamed(case["f"], names), {names.get(n, n): dims for n, dims in case["shapes"].items()})
+    wrt = names.get(case["wrt"], case["wrt"])
     if case["kind"] == "vjp":
-        return lambda: md.vjp(expr, case["wrt"], cotangent=case.get("cotangent", "G"))
-    return lambda: md.derivative(expr, case["wrt"], order=case.get("order", 1))
+        return lambda: md.vjp(expr, wrt, cotangent=case.get("cotangent", "G"))
+    return lambda: md.derivative(expr, wrt, order=case.get("order", 1))
+
+
+def renamed(text: str, names: dict[str, str]) -> str:
+    if not names:
+        return text
+    tree = ast.parse(text.strip(), mode="eval")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in names:
+            node.id = names[node.id]
+    return ast.unparse(tree)
+
+
+def cold_and_warm(call: Callable[[], Any], cold_call: Callable[[], float]) -> tuple[Callable[[], float], ...]:
+    """(a cold call, a warm call), each returning the seconds of its call alone (see `_timing.alternating`)."""
+    return cold_call, lambda: once(call, CLOCK)[0]
+
+
+def matdiff_calls(case) -> tuple[Callable[[], float], ...]:
+    fresh = itertools.count(1)
+    return cold_and_warm(matdiff_call(case), lambda: once(matdiff_call(case, next(fresh)), CLOCK)[0])
+
+
+def sympy_calls(differentiate) -> tuple[Callable[[], float], ...]:
+    from sympy.core.cache import clear_cache
+
+    def cold() -> float:
+        clear_cache()
+        return once(differentiate, CLOCK)[0]
+    return cold_and_warm(differentiate, cold)
+
+
+def timed_cold_and_warm(row: dict, calls: dict[str, tuple], repeat: int) -> None:
+    """Each side's cold and warm times into the row (their spreads) and the ratios sympy/matdiff.
+
+    Cold calls alternate (A, B, A, B, ...) and the ratio is the median of the ratios of calls made one after
+    the other. Warm calls run one side's after another's, as a loop of the same call runs: alternating them,
+    each matdiff call would follow SymPy's and find the processor's caches full of SymPy's objects (3-5 times
+    slower at 15 µs). The warm ratio is that of the medians, within the range of their quartiles."""
+    with time_limit(SYMPY_LIMIT_S):
+        cold = alternating({name: pair[0] for name, pair in calls.items()}, repeat=repeat)
+    with time_limit(SYMPY_LIMIT_S):
+        warm = {name: alternating({name: pair[1]}, repeat=repeat)[name] for name, pair in calls.items()}
+    for phase, times in (("cold", cold), ("warm", warm)):
+        for name, each in times.items():
+            row[f"{name}_{phase}"] = spread(each)
+    if len(calls) == 2:
+        paired = spread([s / m for s, m in zip(cold["sympy"], cold["matdiff"])])
+        row["ratio_cold"], row["ratio_cold_quartiles"] = paired["median"], [paired["q1"], paired["q3"]]
+        apart = ratio(row["sympy_warm"], row["matdiff_warm"])
+        row["ratio_warm"], row["ratio_warm_quartiles"] = apart["ratio"], [apart["low"], apart["high"]]
 
 
 def run_case(sp, check, case, repeat: int) -> dict:
-    row = {"id": case["id"], "sympy": None, "matdiff": None, "sympy_first": None, "matdiff_first": None,
-           "verdict": "unsupported", "why": ""}
+    row = {"id": case["id"], "verdict": "unsupported", "why": "", "sympy_cold": None, "matdiff_cold": None,
+           "sympy_warm": None, "matdiff_warm": None, "ratio_cold": None, "ratio_warm": None}
     case = dict(case, shapes=check.parse_vars(case["vars"])[0])
+    calls = {}
     try:
-        row["matdiff"], row["matdiff_first"], _ = warm_median(matdiff_call(case), repeat=repeat)
+        matdiff_call(case)()  # an error is found before anything is timed
+        calls["matdiff"] = matdiff_calls(case)
     except Exception as exc:  # noqa: BLE001 - reported in the table
         row["why"] = f"matdiff: {type(exc).__name__}: {exc}"
+    result = sympy_problem_result(sp, check, case, row)
+    if result is not None:
+        calls["sympy"] = sympy_calls(result[0])
     try:
-        differentiate, symbols, translated = sympy_problem(sp, check, case)
-    except Unsupported as exc:
-        row["why"] = f"no SymPy spelling: {exc}"
-        return row
-    if translation_agrees(sp, check, case, translated, symbols) is False:  # a bug of this benchmark
-        row["verdict"], row["why"] = "bad translation", f"SymPy's f = {str(translated[1])[:70]} has another value"
-        return row
-    try:
-        with time_limit(SYMPY_LIMIT_S):
-            row["sympy"], row["sympy_first"], result = warm_median(differentiate, repeat=repeat)
+        timed_cold_and_warm(row, calls, repeat)
     except TimeLimit:
-        row["verdict"], row["why"] = "timeout", f"SymPy's diff took over {SYMPY_LIMIT_S:g} s"
+        row["verdict"], row["why"] = "timeout", f"SymPy's diff took over {SYMPY_LIMIT_S:g} s (timed)"
+        timed_cold_and_warm(row, {"matdiff": calls["matdiff"]} if "matdiff" in calls else {}, repeat)
         return row
-    except Exception as exc:  # noqa: BLE001
-        row["verdict"], row["why"] = "error", f"diff: {type(exc).__name__}: {str(exc)[:80]}"
+    if result is None:
         return row
+    differentiate, symbols, result = result
     if result.has(sp.Derivative):
         row["verdict"], row["why"] = "unevaluated", f"SymPy returned {str(result)[:70]}"
         return row
@@ -354,6 +428,27 @@ def run_case(sp, check, case, repeat: int) -> dict:
     if row["verdict"] == "no":
         row["why"] = f"SymPy said {str(result)[:60]}; {workaround(sp, check, case, differentiate, symbols)}"
     return row
+
+
+def sympy_problem_result(sp, check, case, row: dict):
+    """(differentiate, symbols, SymPy's answer) once, before any timing; None, with the row's verdict and why,
+    where SymPy cannot answer (no spelling, a wrong translation, an error, a timeout)."""
+    try:
+        differentiate, symbols, translated = sympy_problem(sp, check, case)
+    except Unsupported as exc:
+        row["why"] = f"no SymPy spelling: {exc}"
+        return None
+    if translation_agrees(sp, check, case, translated, symbols) is False:  # a bug of this benchmark
+        row["verdict"], row["why"] = "bad translation", f"SymPy's f = {str(translated[1])[:70]} has another value"
+        return None
+    try:
+        with time_limit(SYMPY_LIMIT_S):
+            return differentiate, symbols, differentiate()
+    except TimeLimit:
+        row["verdict"], row["why"] = "timeout", f"SymPy's diff took over {SYMPY_LIMIT_S:g} s"
+    except Exception as exc:  # noqa: BLE001
+        row["verdict"], row["why"] = "error", f"diff: {type(exc).__name__}: {str(exc)[:80]}"
+    return None
 
 
 def workaround(sp, check, case, differentiate, symbols) -> str:
@@ -381,6 +476,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="every third case, fewer repetitions")
     parser.add_argument("--only", help="only cases whose id contains this text")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder with check.py and cases/")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the results file to write this run's section of")
     args = parser.parse_args(argv)
     if not (args.corpus / "check.py").is_file():
         print(f"vs_sympy: skipped, no corpus at {args.corpus} (use --corpus)")
@@ -398,36 +494,61 @@ def main(argv=None) -> int:
         cases = cases[::3]
     repeat = 3 if args.quick else 5
 
-    print(f"vs_sympy: SymPy {sp.__version__} .diff vs matdiff {md.__version__}, warm medians "
-          f"(of up to {repeat}, after a warm-up), {len(cases)} cases, one process")
+    print(f"vs_sympy: SymPy {sp.__version__} .diff vs matdiff {md.__version__}, {len(cases)} cases, one process; "
+          f"CPU time, medians of up to {repeat} calls, cold (SymPy's cache cleared, a fresh matdiff expression) "
+          f"and warm")
     width = max(len(c["id"]) for c in cases)
-    head = f"{'case':<{width}} {'sympy ms':>9} {'matdiff ms':>10} {'ratio':>7} {'1st-call ratio':>14}  sympy correct?"
+    head = (f"{'case':<{width}} {'cold: sympy ms':>14} {'matdiff ms':>10} {'ratio':>7} {'warm: sympy ms':>14} "
+            f"{'matdiff ms':>10} {'ratio':>7}  sympy correct?")
     print(head)
     print("-" * len(head))
     rows = []
     for case in cases:
         row = run_case(sp, check, case, repeat)
         rows.append(row)
-        ratio = row["sympy"] / row["matdiff"] if row["sympy"] and row["matdiff"] else None
-        first = row["sympy_first"] / row["matdiff_first"] if ratio else None
-        row["ratio"], row["first_ratio"] = ratio, first
-        print(f"{row['id']:<{width}} {ms(row['sympy']):>9} {ms(row['matdiff']):>10} "
-              f"{'-' if ratio is None else f'{ratio:.1f}':>7} {'-' if first is None else f'{first:.1f}':>14}  "
-              f"{row['verdict']}"
+        cells = [f"{ms(median(row['sympy_' + phase])):>14} {ms(median(row['matdiff_' + phase])):>10} "
+                 f"{ratio_text(row['ratio_' + phase]):>7}" for phase in ("cold", "warm")]
+        print(f"{row['id']:<{width}} {' '.join(cells)}  {row['verdict']}"
               f"{'  (' + row['why'] + ')' if row['why'] and row['verdict'] != 'yes' else ''}", flush=True)
 
     counts = {v: sum(r["verdict"] == v for r in rows)
               for v in ("yes", "no", "unevaluated", "error", "timeout", "unsupported", "bad translation")}
     print()
     print("sympy verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    for label, verdicts in (("answers correctly", ("yes",)), ("answers at all (right or wrong)", ("yes", "no"))):
-        chosen = [r for r in rows if r["ratio"] is not None and r["verdict"] in verdicts]
-        if chosen:
-            print(f"median time ratio sympy/matdiff over the {len(chosen)} cases SymPy {label}: warm "
-                  f"{statistics.median(r['ratio'] for r in chosen):.0f}x, first call "
-                  f"{statistics.median(r['first_ratio'] for r in chosen):.0f}x")
-    print(f"wrong SymPy answers: {counts['no']}" + (f" (and {counts['bad translation']} cases this benchmark translated wrongly: fix vs_sympy.py)" if counts["bad translation"] else ""))
+    summary = {"verdicts": counts}
+    for key, label, verdicts in (("correct", "answers correctly", ("yes",)),
+                                 ("answered", "answers at all (right or wrong)", ("yes", "no"))):
+        chosen = [r for r in rows if r["ratio_cold"] is not None and r["verdict"] in verdicts]
+        if not chosen:
+            continue
+        summary[key] = {"cases": len(chosen), **{phase: across(chosen, f"ratio_{phase}") for phase in ("cold", "warm")}}
+        print(f"sympy/matdiff over the {len(chosen)} cases SymPy {label}: "
+              + ", ".join(f"{phase} {summary[key][phase]['median']:.0f}x (quartiles over the cases "
+                          f"{summary[key][phase]['q1']:.0f}-{summary[key][phase]['q3']:.0f}x)"
+                          for phase in ("cold", "warm")))
+    print(f"wrong SymPy answers: {counts['no']}" + (f" (and {counts['bad translation']} cases this benchmark "
+                                                   f"translated wrongly: fix vs_sympy.py)"
+                                                   if counts["bad translation"] else ""))
+    if args.out is not None:
+        section = {"mode": "quick" if args.quick else "full", "clock": "time.process_time",
+                   "corpus": str(args.corpus), "repeat": repeat,
+                   "summary": summary, "cases": rows}
+        print(f"wrote {record('vs_sympy', section, args.out)}")
     return 0
+
+
+def ratio_text(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.1f}"
+
+
+def median(times: dict | None) -> float | None:
+    return None if times is None else times["median"]
+
+
+def across(rows: list[dict], key: str) -> dict:
+    """The median and quartiles of one ratio over cases."""
+    found = spread([r[key] for r in rows])
+    return {"median": found["median"], "q1": found["q1"], "q3": found["q3"]}
 
 
 if __name__ == "__main__":
