@@ -376,9 +376,9 @@ def timed_cold_and_warm(row: dict, calls: dict[str, tuple], repeat: int) -> None
     """Each side's cold and warm times into the row (their spreads) and the ratios sympy/matdiff.
 
     Cold calls alternate (A, B, A, B, ...) and the ratio is the median of the ratios of calls made one after
-    the other. Warm calls run one side's after another's, as a loop of the same call runs: alternating them,
-    each matdiff call would follow SymPy's and find the processor's caches full of SymPy's objects (3-5 times
-    slower at 15 µs). The warm ratio is that of the medians, within the range of their quartiles."""
+    the other. Warm calls run one side's after another's, as a loop of the same call runs: alternated, each
+    matdiff call follows one of SymPy's, and a 15 µs call ran 3-5 times slower than in a loop of its own.
+    The warm ratio is that of the medians, within the range of their quartiles."""
     with time_limit(SYMPY_LIMIT_S):
         cold = alternating({name: pair[0] for name, pair in calls.items()}, repeat=repeat)
     with time_limit(SYMPY_LIMIT_S):
