@@ -210,3 +210,43 @@ def test_generated_code_of_every_entry_agrees_with_evaluation(name, backend):
         expected = expected[:2] + (expected[2].reshape(hessian.shape, order="F"),)
     for got, want, what in zip((value, gradient, hessian), expected, ("value", "gradient", "Hessian")):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10, err_msg=f"{what}\n{fn.source}")
+
+
+# ---- a function of a dimension used as a number ----------------------------------------------------------
+
+DIMENSION_BUG = ("matdiff bug: JAX code computes a function of a dimension as jax.nn.sigmoid(jnp.asarray(n)), an "
+                 "integer array, which jax.nn.sigmoid (lax.logistic) refuses: 'logistic does not accept dtype "
+                 "int64'; jnp.asarray(n, dtype=float) (as PyTorch's torch.full((), n, dtype=...)) expected")
+
+
+def _dimension_cases():
+    for name in FUNCTIONS:
+        for backend in ("numpy", "jax", "torch"):
+            bug = backend == "jax" and name in ("sigmoid", "silu")
+            yield pytest.param(name, backend, marks=[pytest.mark.xfail(strict=True, reason=DIMENSION_BUG)] if bug
+                               else [], id=f"{name}-{backend}")
+
+
+@pytest.mark.parametrize("name, backend", list(_dimension_cases()))
+def test_generated_code_of_a_function_of_a_dimension(name, backend):
+    """f(n) * s, where n is a dimension (an integer in the generated function): the code makes it an array
+    of floats before the function sees it. n = 1: inside every function's domain (arcsin, log, ...)."""
+    if backend != "numpy":
+        pytest.importorskip(backend)
+    if backend == "jax":
+        import jax
+        jax.config.update("jax_enable_x64", True)
+    f, where = f"{name}(n) * s", "s: scalar, x: n"
+    fn = md.compile(f, ["s"], where, backend=backend)
+    values = {"s": np.asarray(0.3), "x": np.ones(1)}
+    expected = (md.parse(f, where).evaluate(values), md.derivative(f, "s", where).evaluate(values))
+    if backend == "torch":
+        import torch
+        got = fn(torch.as_tensor(values["s"]), n=1)
+    elif backend == "jax":
+        import jax.numpy as jnp
+        got = fn(jnp.asarray(values["s"]), n=1)
+    else:
+        got = fn(values["s"], n=1)
+    for result, want in zip(got, expected):
+        np.testing.assert_allclose(np.asarray(result), want, rtol=1e-10)
