@@ -24,9 +24,7 @@ SEED_FILE = tomllib.loads(SEEDS.read_text()) if SEEDS.is_file() else {}
 ENTRIES = SEED_FILE.get("expression", [])
 QUESTIONS = SEED_FILE.get("question", [])
 CLAIMS = SEED_FILE.get("claim", [])
-CLAIMS_NOT_READ_YET = {  # id -> why
-    "latex-c-vec-form": "a derivative by vec(W) written w (w = vec(W) in the declarations) is not read yet",
-}
+CLAIMS_NOT_READ_YET: dict[str, str] = {}  # id -> why
 
 NOT_READ_YET: dict[str, str] = {}  # id -> why it is not read yet
 
@@ -268,3 +266,33 @@ def test_a_question_not_read_says_why(latex, error, words):
 def test_an_expression_reader_given_a_question_points_to_the_question_reader():
     with pytest.raises(md.NotSupportedError, match="parse_latex_question"):
         parse_latex(r"\frac{df}{dW}", WHERE)
+
+
+@pytest.mark.parametrize("where", [
+    "W: n×m, x: m; f = W x, w = vec(W)",
+    r"W \in \mathbb{R}^{n \times m}, x \in \mathbb{R}^m, f = W x, w = \operatorname{vec}(W)",
+    r"\mathbf{w} = \mathrm{vec}\left(\mathbf{W}\right), \mathbf{W} \in \Re^{n m}, \mathbf{x} \in \Re^{m}, f = W x",
+])
+def test_a_derivative_by_a_vec_form_asks_for_the_derivative_by_the_matrix_in_vec_form(where):
+    question = parse_latex_question(r"\frac{\partial f}{\partial w}", where)
+    assert (question.f, question.wrt, question.vec_form) == (md.parse("W @ x", "W: n×m, x: m").node, "W", True)
+    by_name = parse_latex_question(r"\frac{\partial f}{\partial W}", where)
+    assert (by_name.wrt, by_name.vec_form) == ("W", False)
+
+
+def test_a_vec_form_claim_is_verified_as_the_derivative_by_the_matrix():
+    claim = parse_latex_claim(r"\frac{\partial W x}{\partial w} = x^T \otimes I", "W: n×m, x: m, w = vec(W)")
+    assert claim.claim is md.parse("kron(x, eye(n))", "W: n×m, x: m").node
+    verdict = md.verify("W @ x", claim.question.wrt, "W: n×m, x: m", claim="kron(x, eye(n))")
+    assert verdict.verdict == "correct"
+
+
+@pytest.mark.parametrize("where, words", [
+    ("x: m, n: scalar; f = n x, w = vec(x)", "x is of shape m"),
+    ("W: n×m, x: m; f = W x, w = vec(V)", "V is not a declared variable"),
+    ("W: n×m, A: m×m; f = W A, w = vec(W A)", "declared matrix"),
+])
+def test_a_vec_form_of_what_is_not_a_declared_matrix_is_an_error(where, words):
+    with pytest.raises(md.MatdiffError) as caught:
+        parse_latex_question(r"\frac{\partial f}{\partial w}", where)
+    assert words in str(caught.value) and "vec" in str(caught.value)

@@ -1,6 +1,8 @@
 """Declarations written the way pages write them, for LaTeX input: `\\mathbf{W} \\in \\Re^{m q}`,
 `W \\in \\mathbb{R}^{m \\times q}`, `x \\in \\mathbb{R}^n`, `S \\in \\mathbb{S}^n_{++}` (spd), definitions such
-as `\\mathbf{D} = \\mathbf{W}\\mathbf{X}`, or the language's own form (`"W: m×q, g: function"`), or a dict.
+as `\\mathbf{D} = \\mathbf{W}\\mathbf{X}`, the vec form of a declared matrix (`w = vec(W)`,
+`w = \\operatorname{vec}(W)`: a derivative by w is the derivative by W in vec form), or the language's own
+form (`"W: m×q, g: function"`), or a dict.
 
 The names follow the LaTeX names: font wrappers never change a name, `\\lambda` is `lam`.
 """
@@ -39,7 +41,39 @@ def declarations(where: "str | dict | None") -> tuple[dict[str, VarSpec], dict[s
             definitions[plain_name(name.strip(), item)] = body.strip()
         else:
             plain.append(item)
-    return parse_declarations(", ".join(plain)), definitions
+    variables = parse_declarations(", ".join(plain))
+    vec_forms(variables, definitions)  # a vec(M) of what is not a declared matrix is refused here
+    return variables, definitions
+
+
+# vec(M), \operatorname{vec}(M), \mathrm{vec}\left(M\right), \text{vec}\{M\}: the columns of M stacked
+_VEC = re.compile(r"\s*(?:\\(?:operatorname|mathrm|text|textrm|mathit)\s*\{\s*vec\s*\}|\\?vec)\s*"
+                  r"(?:\\left\s*)?[({]\s*(?P<of>.*?)\s*(?:\\right\s*)?[)}]\s*")
+
+
+def vec_forms(variables: dict[str, VarSpec], definitions: dict[str, str]) -> dict[str, str]:
+    """The definitions `v = vec(M)` among `definitions`: v -> M. A derivative by v is the derivative by M
+    in vec form (d f / d vec(M)). M must be a declared matrix; anything else is a DeclarationError."""
+    forms = {}
+    for name, body in definitions.items():
+        match = _VEC.fullmatch(body)
+        if match is None:
+            continue
+        written = match.group("of")
+        try:
+            of = plain_name(written, f"{name} = {body}")
+        except DeclarationError:
+            of = None
+        spec = variables.get(of) if of is not None else None
+        if spec is None or spec.is_function or len(spec.shape) != 2:
+            what = ("a function" if spec.is_function else f"of shape {'×'.join(map(str, spec.shape)) or 'scalar'}") \
+                if spec is not None else "not a declared variable"
+            matrices = ", ".join(sorted(n for n, s in variables.items() if not s.is_function and len(s.shape) == 2))
+            raise DeclarationError(f"{name} = {body.strip()}: vec(…) in a declaration must be of a declared matrix, "
+                                   f"and {written.strip() or 'nothing'} is {what} (declared matrices: "
+                                   f"{matrices or 'none'})")
+        forms[name] = of
+    return forms
 
 
 def top_level_split(text: str, separators: str) -> list[str]:

@@ -1,7 +1,8 @@
 """Whole questions written in LaTeX: `\\frac{\\partial AXB}{\\partial X}`,
 `\\cfrac{\\partial W\\mathbf{x}}{\\partial W}`,
 `\\frac{\\delta \\mathbf{D}}{\\delta \\mathbf{W}}` (D defined in `where`), `\\frac{df}{dW}, \\quad f(W) = …`
-(f defined after the question), `\\frac{\\partial}{\\partial W} \\|W\\|_F^2` (the function after the operator).
+(f defined after the question), `\\frac{\\partial}{\\partial W} \\|W\\|_F^2` (the function after the operator),
+`\\frac{\\partial f}{\\partial w}` with `w = vec(W)` declared (the derivative by W in vec form).
 
 What is asked is read here: the function and the variable; taking the derivative is the calculus's
 business, above this layer.
@@ -11,11 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..dims import VarSpec
-from ..errors import NotSupportedError, ParseError, UnknownNameError
+from .. import ops
+from ..dims import VarSpec, dim_symbols
+from ..errors import MatdiffError, NotSupportedError, ParseError, UnknownNameError
 from ..expr import Node
 from .latex import MAX_LENGTH, read_formula, tokenize
-from .latex_declarations import declarations, plain_name, top_level_split
+from .latex_declarations import declarations, plain_name, top_level_split, vec_forms
 
 _FRACTIONS = ("frac", "cfrac", "dfrac", "tfrac")
 # the differential written before the function and before the variable: ∂, δ (as some pages write it), d
@@ -35,9 +37,11 @@ def is_question(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Question:
-    """A derivative asked: of `f` by the variable named `wrt`."""
+    """A derivative asked: of `f` by the variable named `wrt`; with `vec_form`, by vec(wrt) (asked by a name
+    declared `w = vec(W)`): d f / d vec(W), the layout the derivative of a vector by a matrix has."""
     f: Node
     wrt: str
+    vec_form: bool = False
 
 
 def parse_latex_question(text: str, where: "str | dict | None" = None) -> Question:
@@ -65,6 +69,9 @@ def parse_latex_question(text: str, where: "str | dict | None" = None) -> Questi
         raise NotSupportedError(f"cannot read {after.strip()!r} after the derivative (a stated derivative, "
                                 "∂f/∂X = …, is for verify)")
     wrt = plain_name(denominator[by.end():].strip(), question)
+    by_vec = vec_forms(variables, definitions)
+    if wrt in by_vec:  # w = vec(W): the derivative by w is the derivative by W in vec form
+        return Question(read_formula(written_f, variables, definitions), by_vec[wrt], vec_form=True)
     if wrt not in variables or variables[wrt].is_function:
         declared = ", ".join(sorted(n for n, s in variables.items() if not s.is_function)) or "none"
         raise UnknownNameError(f"the derivative is asked by {wrt!r}, which is not a declared variable "
@@ -128,4 +135,36 @@ def parse_latex_claim(text: str, where: "str | dict | None" = None, cotangent: s
         read = read_formula(_UPSTREAM.sub(cotangent, claim), {**variables, cotangent: spec}, definitions)
         return Claim(asked, read, cotangent)
     asked = parse_latex_question(question, where)
-    return Claim(asked, read_formula(claim, variables, definitions))
+    return Claim(asked, _read_claim(claim, variables, definitions, asked))
+
+
+def _read_claim(claim: str, variables: dict[str, VarSpec], definitions: dict[str, str], asked: Question) -> Node:
+    """The claimed derivative. An I written without its size where nothing beside it gives one (x^T ⊗ I)
+    takes the size of a declared dimension that makes the claim the derivative's shape, when one alone does."""
+    try:
+        return read_formula(claim, variables, definitions)
+    except ParseError as error:
+        tokens = tokenize(claim)
+        unsized = [t for t, after in zip(tokens, tokens[1:]) if t.kind == "name" and t.text == "I"
+                   and not (after.kind == "symbol" and after.text == "_")]
+        if not unsized or "I" in variables or "I" in definitions:
+            raise
+        by = ops.var_from_spec(variables[asked.wrt])
+        shapes = {tuple(asked.f.shape) + tuple(ops.vec(by).shape)}
+        if not asked.vec_form:
+            shapes.add(tuple(asked.f.shape) + tuple(by.shape))
+        sizes = sorted({str(d) for spec in variables.values() for d in dim_symbols(spec.shape)})
+        readings = []
+        for size in sizes:
+            text = claim
+            for token in reversed(unsized):
+                text = f"{text[:token.end]}_{{{size}}}{text[token.end:]}"
+            try:
+                node = read_formula(text, variables, definitions)
+            except MatdiffError:
+                continue
+            if tuple(node.shape) in shapes:
+                readings.append(node)
+        if len(readings) != 1:
+            raise error
+        return readings[0]
