@@ -14,7 +14,8 @@ abs, sign or norm(x, 1) near 0, the two sides of maximum, minimum, a comparison 
 where's condition near 0, the largest entries of a max near a tie, a std near 0), where a matrix that det,
 logdet, inv, solve, cholesky or pinv sees is near singular, and where f is too large. A tie that holds for
 every value (max of s * ones(n), relu of a zero entry of diag(x)) is no kink: it is told apart by holding
-at a second point, every variable moved independently.
+at a second point, every variable moved independently (a 2-norm of 0 is skipped all the same: the
+derivative u / norm2(u) is 0 / 0 there).
 
 `test_every_operation_name_is_drawn` checks that the generator draws every name of the language (the
 names of every entry of `matdiff.ops.OPS`, and the operators and declared functions of the entries that
@@ -109,7 +110,7 @@ def _gaps(node, shapes, values):
     """How far the arguments of a node with a kink are from it, as arrays [(gap, scale), ...]: the
     argument of relu, abs, sign, norm(x, 1); the difference of the sides of maximum, minimum, a comparison,
     clip; a where's condition (unless it is 0/1, a comparison's, whose own sides are looked at); the two
-    largest (smallest) entries of a max (min); the std itself."""
+    largest (smallest) entries of a max (min); the std itself; the 2-norm itself."""
     if node.op not in _KINKS:
         return []
     args = [np.asarray(_value_of(a, shapes, values), dtype=float) for a in node.args]
@@ -117,6 +118,8 @@ def _gaps(node, shapes, values):
     op = node.op
     if op in ("relu", "abs", "sign", "norm1"):
         return [(args[0], scale)]
+    if op == "norm2":
+        return [(np.linalg.norm(args[0]), scale)]
     if op == "where":
         return [] if np.all(np.isin(args[0], (0.0, 1.0))) else [(args[0], scale)]
     if op == "clip":
@@ -136,8 +139,10 @@ def _gaps(node, shapes, values):
     return [(args[0] - args[1], scale)]  # maximum, minimum, the comparisons
 
 
-_KINKS = {"relu", "abs", "sign", "norm1", "maximum", "minimum", "clip", "where", "max", "min", "std", "greater",
-          "less", "greater_equal", "less_equal", "equal"}
+_KINKS = {"relu", "abs", "sign", "norm1", "norm2", "maximum", "minimum", "clip", "where", "max", "min", "std",
+          "greater", "less", "greater_equal", "less_equal", "equal"}
+# a 2-norm of an argument that is 0 for every value is 0, but its derivative u / norm2(u) is written 0 / 0
+_KINKS_EVEN_FOR_EVERY_VALUE = {"norm2"}
 
 
 def _away_from_kinks(text, shapes, values, seed) -> bool:
@@ -152,6 +157,8 @@ def _away_from_kinks(text, shapes, values, seed) -> bool:
         if any(np.any((np.abs(gap) < MARGIN * scale) & ~on) for (gap, scale), on in zip(gaps, on_kink)):
             return False
         if any(np.any(on) for on in on_kink):
+            if n.op in _KINKS_EVEN_FOR_EVERY_VALUE:
+                return False
             try:
                 gaps_moved = _gaps(n, shapes, moved)
             except md.MatdiffError:  # the second point is outside the domain: no telling, so skip
@@ -333,6 +340,7 @@ W_SYM = [[0.3, 0.7, -0.2], [0.7, 0.1, 0.5], [-0.2, 0.5, 0.9]]
     # on the kink for every value: no kink (max of s * ones(n) is s; sign of diag(x) off its diagonal is 0)
     ("max(s * ones(n)) + std(s * ones(n))", {"s": (), "x_n": ("n",)}, {"s": 0.4, "x_n": [0.1, 0.2, 0.3]}, True),
     ("sum(sign(diag(x_n)))", {"x_n": ("n",)}, {"x_n": [0.1, 0.6, 0.9]}, True),
+    ("norm2(where(x_n, zeros(n), x_n))", {"x_n": ("n",)}, {"x_n": [0.1, 0.6, 0.9]}, False),  # its u / norm2(u): 0 / 0
     # on the kink only where W is symmetric: its entries are differentiated one by one
     ("maximum(W_nn, W_nn.T)", {"W_nn": ("n", "n")}, {"W_nn": W_SYM}, False),
 ])
