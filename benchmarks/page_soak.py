@@ -32,8 +32,9 @@ QUICK_RUN = False
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
+    # the access log goes nowhere: a pipe nobody reads fills after ~900 lines and stops the server's writes
     process = subprocess.Popen([sys.executable, "-m", "matdiff.web", "--port", "0"], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     deadline = time.time() + 60
     while time.time() < deadline:
         line = process.stdout.readline()
