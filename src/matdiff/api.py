@@ -22,7 +22,7 @@ import numpy as np
 from .calculus import differential, pullback, vec_form
 from .calculus.arrays import full_array
 from .dims import VarSpec, dim_symbols, format_shape, parse_declarations, size_of
-from .errors import DeclarationError, MatdiffError, NotSupportedError, UnknownNameError, close_matches
+from .errors import DeclarationError, MatdiffError, NotSupportedError, ShapeError, UnknownNameError, close_matches
 from .evaluate import evaluate as _evaluate
 from .expr import Node, node_count, topological
 from .language import parse as _parse
@@ -296,7 +296,8 @@ def _layout(f: Node, x: Node) -> tuple[str, str]:
 
 
 def _has_contraction(f: Node) -> bool:
-    return any(n.op in ("einsum", "swapaxes", "moveaxis", "permute", "reshape") for n in topological(f))
+    """f passes through an array of order ≥ 3 or an operation read in index notation: no vec form rule applies."""
+    return any(n.ndim > 2 or n.op in ("einsum", "swapaxes", "moveaxis", "permute", "reshape") for n in topological(f))
 
 
 def derive_once(f: Node, x: Node, symmetric: str = "sym") -> Node:
@@ -310,10 +311,10 @@ def derive_once(f: Node, x: Node, symmetric: str = "sym") -> Node:
     d_x = var("∂" + x.params[0], x.shape)  # a name no user variable can have
     try:
         return vec_form(differential(f, x, d_x), d_x)
-    except NotSupportedError:
+    except (NotSupportedError, ShapeError):
         if not _has_contraction(f):
             raise
-        return full_array(f, x)  # through an einsum: the full array, from the index form
+        return full_array(f, x)  # through an einsum or an array of order ≥ 3: the full array, from the index form
 
 
 # Repeated derivatives grow about threefold per order; past this size (relative to the function) a

@@ -200,8 +200,8 @@ def sum_(x: Node, axis=None, keepdims: bool = False) -> Node:
     if axis == 0 and x.op == "matmul" and x.args[0].op == "diag" and x.args[0].args[0].ndim == 1:
         rest = A.matmul_chain(x.args[1:])  # 1ᵀ diag(v) M = vᵀ M
         return A.matmul(x.args[0].args[0], rest)
-    if x.op == "ones" and axis is not None:
-        return A.mul(A.dim(x.shape[axis]), A.ones((x.shape[1 - axis],)))
+    if x.op == "ones" and axis is not None:  # the other axes, of an array of any order
+        return A.mul(A.dim(x.shape[axis]), A.ones(tuple(d for a, d in enumerate(x.shape) if a != axis)))
     if x.op == "ones":
         return A.dim(size_of(x.shape))
     if x.op == "mul" and axis is None and any(f.op == "eye" for f in x.args):  # sum(P ⊙ I) = tr(P)
@@ -278,7 +278,12 @@ def _factored(reduce, x: Node, axes: tuple[int, ...], keepdims: bool) -> Node | 
         outside = [f for f in x.args if f.shape and _constant_along(f, x, axes)]
         inside = [f for f in x.args if not any(f is o for o in outside)]
         if outside and inside and A.broadcast_shapes("*", inside) == x.shape:
-            factored = A.mul(*outside, reduce(A.mul(*inside), axis_param(x, axes), keepdims))
+            reduced_inside = reduce(A.mul(*inside), axis_param(x, axes), keepdims)
+            try:  # the factors outside must still broadcast against what is left (an array of order ≥ 3 may not)
+                A.broadcast_shapes("*", [*outside, reduced_inside])
+            except ShapeError:
+                return None
+            factored = A.mul(*outside, reduced_inside)
             return factored if factored.shape == shape else None
     if x.op == "div" and x.args[1].shape and _constant_along(x.args[1], x, axes) and x.args[0].shape == x.shape:
         factored = A.div(reduce(x.args[0], axis_param(x, axes), keepdims), x.args[1])
@@ -357,8 +362,8 @@ def _sum_of_broadcast(t: Node, shape, axis: int) -> Node | None:
         return sum_(t, axis)
     copies = A.dim(shape[axis])
     if not t.shape:
-        return A.mul(copies, t, A.ones((shape[1 - axis],)))
-    if t.shape == (shape[1],) and axis == 0:
+        return A.mul(copies, t, A.ones(tuple(d for a, d in enumerate(shape) if a != axis)))
+    if len(shape) == 2 and t.shape == (shape[1],) and axis == 0:
         return A.mul(copies, t)
     return None
 

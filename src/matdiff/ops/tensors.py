@@ -348,8 +348,8 @@ def _as_matrix_operation(inputs: list[list[str]], output: list[str], operands: l
         left = [d for d in a if d != c]
         right = [d for d in b if d != c]
         if output != left + right:
-            if output == right + left and len(output) == 2:
-                return transpose(_as_matrix_operation([b, a], right + left, [y, x]))
+            if output == right + left and len(output) == 2:  # (A B)ᵀ = Bᵀ Aᵀ: the product taken in that order
+                return _as_matrix_operation([b, a], right + left, [y, x])
             return None
         x_ = x if x.ndim == 1 or a[-1] == c else transpose(x)
         y_ = y if y.ndim == 1 or b[0] == c else transpose(y)
@@ -687,7 +687,16 @@ def tensordot(a: Node, b: Node, axes: object = 2) -> Node:
     return contraction([a_labels, b_labels], output, [a, b], dims)
 
 
-_TENSORDOT_AXES = Literal("axes", lambda v: isinstance(v, int) and not isinstance(v, bool) or isinstance(v, tuple),
+def _tensordot_axes(v: object) -> bool:
+    """axes=k, or a pair of axes or of tuples of axes, ((1, 2), (0, 1)): integers, nothing else."""
+    def axis_or_axes(a: object) -> bool:
+        return isinstance(a, int) and not isinstance(a, bool) or isinstance(a, tuple) and all(
+            isinstance(b, int) and not isinstance(b, bool) for b in a)
+    return isinstance(v, int) and not isinstance(v, bool) or isinstance(v, tuple) and len(v) == 2 and all(
+        axis_or_axes(a) for a in v)
+
+
+_TENSORDOT_AXES = Literal("axes", _tensordot_axes,
                           "axes is a number of axes (axes=2) or two tuples of axes, ((1, 2), (0, 1))",
                           spelling="axes=2", noun="the axes")
 BUILDERS["tensordot"] = Call(tensordot, arrays=2, literals=(_TENSORDOT_AXES,))
