@@ -165,6 +165,7 @@ def test_the_spellings_people_paste_for_arrays(pasted, read):
 
 @pytest.mark.parametrize("written, simplest", [
     ("einsum('ij,jk->ik', X, Y)", "X @ Y"),
+    ("einsum('ij,jk->ki', X, Y)", "Y.T @ X.T"),  # the product transposed: (X Y)ᵀ
     ("einsum('ji->ij', X)", "X.T"),
     ("einsum('ij->', X)", "sum(X)"),
     ("einsum('ii->', S)", "tr(S)"),
