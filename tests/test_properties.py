@@ -270,7 +270,8 @@ ROOTS = sorted({option for shape in [(), ("n",), ("n", "m"), ("m", "m")] for opt
 def test_each_operation_at_the_root_agrees_with_finite_differences_and_jax(root, data, choice, seed):
     """Each way of building an expression, outermost, in a few examples of the derandomized run: the random
     expressions of the tests above meet the rarer ones (cholesky, a declared g, norm(x, 1)) only by chance."""
-    text, value, values, sizes, wrt, declared = _case(data.draw(expressions(root=root, functions=True), label="drawn"), choice, seed)
+    drawn = data.draw(expressions(root=root, functions=True), label="drawn")
+    text, value, values, sizes, wrt, declared = _case(drawn, choice, seed)
     _agrees_with_finite_differences(text, value, values, sizes, wrt, declared, seed)
     _jacobian_agrees_with_jax(text, values, sizes, wrt, declared)
     if not np.shape(value):
