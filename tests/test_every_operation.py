@@ -214,17 +214,10 @@ def test_generated_code_of_every_entry_agrees_with_evaluation(name, backend):
 
 # ---- a function of a dimension used as a number ----------------------------------------------------------
 
-DIMENSION_BUG = ("matdiff bug: JAX code computes a function of a dimension as jax.nn.sigmoid(jnp.asarray(n)), an "
-                 "integer array, which jax.nn.sigmoid (lax.logistic) refuses: 'logistic does not accept dtype "
-                 "int64'; jnp.asarray(n, dtype=float) (as PyTorch's torch.full((), n, dtype=...)) expected")
-
-
 def _dimension_cases():
     for name in FUNCTIONS:
         for backend in ("numpy", "jax", "torch"):
-            bug = backend == "jax" and name in ("sigmoid", "silu")
-            yield pytest.param(name, backend, marks=[pytest.mark.xfail(strict=True, reason=DIMENSION_BUG)] if bug
-                               else [], id=f"{name}-{backend}")
+            yield pytest.param(name, backend, id=f"{name}-{backend}")
 
 
 @pytest.mark.parametrize("name, backend", list(_dimension_cases()))

@@ -37,7 +37,8 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "diag_of_product": ("x y", "np.einsum('ij,ji->i', x, y)", "jnp.einsum('ij,ji->i', x, y)",
                         "torch.einsum('ij,ji->i', x, y)"),
     "multi_dot": ("xs", "np.linalg.multi_dot(xs)", "jnp.linalg.multi_dot(xs)", "torch.linalg.multi_dot(xs)"),
-    "array": ("x like", "np.asarray(x)", "jnp.asarray(x)", "torch.full((), x, dtype=like.dtype, device=like.device)"),
+    # a dimension made a floating array (jax.nn.sigmoid refuses an integer one)
+    "array": ("x like", "np.asarray(x)", "jnp.asarray(x, dtype=float)", "torch.full((), x, dtype=like.dtype, device=like.device)"),
     # structure instead of materialised matrices
     "scale_rows": ("v x", "v[:, None] * x"),  # diag(v) @ X
     "column": ("v", "v[:, None]"),
