@@ -602,7 +602,9 @@ class _Builder:
             args = list(args[0].elts)
         dims = [self._dimension(a) for a in args]
         if len(dims) not in call.dims:
-            raise self.fail(ParseError, f"{name} takes {' or '.join(map(str, call.dims))} dimension(s), "
+            counts = call.dims  # 1 to 6 for ones and zeros of any order, 1 or 2 for eye
+            spelled = f"{counts[0]} to {counts[-1]}" if len(counts) > 2 else " or ".join(map(str, counts))
+            raise self.fail(ParseError, f"{name} takes {spelled} dimension(s), "
                                         f"got {len(dims)}", node)
         return call.build(tuple(dims)) if call.shape else call.build(*dims)
 
