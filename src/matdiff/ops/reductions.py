@@ -152,6 +152,7 @@ def constant_along(x: Node, axes: tuple[int, ...]) -> bool:
     def holds(u: Node) -> bool:
         if u not in memo:
             memo[u] = u.op in ("ones", "zeros") or (u.op == "outer" and u.args[0].op == "ones" and axes == (0,)) or \
+                (u.op == "outer" and u.args[1].op == "ones" and axes == (1,)) or \
                 ((u.op in ("add", "mul", "div", "pow") or OPS[u.op].elementwise) and
                  all(not a.shape or _constant_along(a, u, axes) or (a.shape == u.shape and holds(a)) for a in u.args))
         return memo[u]
@@ -633,6 +634,9 @@ def _extreme(op: str, x: Node, axis, keepdims: bool) -> Node:
     axis = axis_param(x, axes)
     if constant_along(x, axes):  # max(s * ones(n)) = s: every entry is the largest, and each its mean
         return mean(x, axis, keepdims)
+    copied = [a for a in axes if len(axes) > 1 and constant_along(x, (a,))]
+    if copied:  # max(outer(x, ones(n))) = max(x): a copy counts once, so the gradient is no sum over the copies
+        return _extreme(op, mean(x, axis_param(x, tuple(copied)), keepdims=True), axis, keepdims)
     c, body = A.split_coefficient(x)
     if c != 1.0 and body.shape == x.shape:  # max(c X) = c max(X) for c > 0, c min(X) for c < 0
         return A.mul(A.const(c), _extreme(op if c > 0 else _OTHER[op], body, axis, keepdims))
