@@ -634,7 +634,7 @@ def _extreme(op: str, x: Node, axis, keepdims: bool) -> Node:
     axis = axis_param(x, axes)
     if constant_along(x, axes):  # max(s * ones(n)) = s: every entry is the largest, and each its mean
         return mean(x, axis, keepdims)
-    copied = [a for a in axes if len(axes) > 1 and constant_along(x, (a,))]
+    copied = [a for a in axes if len(axes) > 1 and x.shape[a] != 1 and constant_along(x, (a,))]
     if copied:  # max(outer(x, ones(n))) = max(x): a copy counts once, so the gradient is no sum over the copies
         return _extreme(op, mean(x, axis_param(x, tuple(copied)), keepdims=True), axis, keepdims)
     c, body = A.split_coefficient(x)
