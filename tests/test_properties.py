@@ -353,11 +353,6 @@ def test_points_near_a_kink_are_skipped(text, shapes, values, away):
 
 # ---- what the property tests found (each a bug in matdiff, marked until it is fixed) --------------------------
 
-TIE_BUG = ("matdiff bug: max/min over entries that are equal for every value (outer(x, ones(n)), a row copied "
-           "down by broadcasting) differentiate as the indicator (X == max(X)) without dividing by how many "
-           "entries tie, so the derivative is multiplied by the tie count: d max(outer(x, ones(n)))/dx is "
-           "3 e_argmax for n = 3, where max(outer(x, ones(n))) = max(x) has derivative e_argmax")
-
 
 def _finite_differences(text, wrt, values, sizes):
     return check.jacobian_fd(lambda v: check.evaluate(text, dict(values, **sizes, **{wrt: v})), values[wrt])
@@ -367,7 +362,7 @@ def _finite_differences(text, wrt, values, sizes):
     "max(outer(x, ones(n)))",  # a copy counts once: max over the copied axis is the mean along it first
     "max(outer(x, ones(n)), axis=1)",
     "min(x + zeros((2, n)))",
-    pytest.param("max(kron(x, ones(2)))", marks=pytest.mark.xfail(strict=True, reason=TIE_BUG)),
+    "max(kron(x, ones(2)))",
     "max(outer(x, ones(n)), axis=0)",
     "max(s * ones(n)) + min(x + zeros((2, n)), axis=0) @ x",
 ])

@@ -634,6 +634,9 @@ def _extreme(op: str, x: Node, axis, keepdims: bool) -> Node:
     axis = axis_param(x, axes)
     if constant_along(x, axes):  # max(s * ones(n)) = s: every entry is the largest, and each its mean
         return mean(x, axis, keepdims)
+    if x.op == "kron" and len(axes) == x.ndim and not keepdims and any(a.op == "ones" for a in x.args):
+        inner = [a for a in x.args if a.op != "ones"]  # max(kron(x, ones(k))) = max(x): every entry, copied
+        return _extreme(op, inner[0], None, False) if len(inner) == 1 else mean(x, None, False)
     copied = [a for a in axes if len(axes) > 1 and x.shape[a] != 1 and constant_along(x, (a,))]
     if copied:  # max(outer(x, ones(n))) = max(x): a copy counts once, so the gradient is no sum over the copies
         return _extreme(op, mean(x, axis_param(x, tuple(copied)), keepdims=True), axis, keepdims)
