@@ -32,7 +32,8 @@ from .language.latex_declarations import declarations as _latex_declarations
 from .language import parse_block as _parse_block
 from .language import to_latex, to_text, to_unicode
 from .language.bindings import Bound, bind, written_size
-from .ops import ONE, add, const, div, eye, mul, transpose, var
+from .ops import OPS, ONE, add, const, div, eye, mul, transpose, var
+from .ops.registry import INDEX_ROUTE
 
 SYMMETRIC_CONVENTIONS = ("sym", "cookbook", "none")
 
@@ -297,7 +298,7 @@ def _layout(f: Node, x: Node) -> tuple[str, str]:
 
 def _has_contraction(f: Node) -> bool:
     """f passes through an array of order ≥ 3 or an operation read in index notation: no vec form rule applies."""
-    return any(n.ndim > 2 or n.op in ("einsum", "swapaxes", "moveaxis", "permute", "reshape") for n in topological(f))
+    return any(n.ndim > 2 or OPS[n.op].vec_jacobian is INDEX_ROUTE for n in topological(f))
 
 
 def derive_once(f: Node, x: Node, symmetric: str = "sym") -> Node:

@@ -32,7 +32,7 @@ from .registry import BUILDERS, INDEX_ROUTE, Absent, Call, Code, Literal, Op, Sp
 from . import algebra as A
 from .algebra.broadcasting import _describe
 from .algebra.sums import sum_identity
-from .axes import PERMUTATIONS, _axis, permutation_of, permute
+from .axes import PERMUTATIONS, _axis, _shape_words, permutation_of, permute
 
 LETTERS = string.ascii_lowercase + string.ascii_uppercase
 # letters, commas, one explicit `->`: nothing else reaches a node, a message, a docstring or generated code
@@ -66,7 +66,7 @@ def parse_subscripts(spec: object, count: int | None = None) -> tuple[list[str],
     return operands, output
 
 
-def _dims_of(spec: str, subscripts: list[str], operands, output: str = "") -> dict[str, object]:
+def _dims_of(spec: str, subscripts: list[str], operands) -> dict[str, object]:
     """Each subscript's dimension; an error names the subscript, the operands and their shapes."""
     dims: dict[str, object] = {}
     owner: dict[str, int] = {}
@@ -84,10 +84,6 @@ def _dims_of(spec: str, subscripts: list[str], operands, output: str = "") -> di
             dims[c] = d
             owner.setdefault(c, k)
     return dims
-
-
-def _shape_words(x: Node) -> str:
-    return "a scalar" if not x.shape else f"{format_shape(x.shape)} ({x.ndim} ax{'es' if x.ndim != 1 else 'is'})"
 
 
 # ---- einsum ----------------------------------------------------------------------------------------
