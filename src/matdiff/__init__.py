@@ -9,8 +9,8 @@
 from .errors import (DeclarationError, MatdiffError, NotSupportedError, ParseError, ShapeError,  # noqa: F401
                      UnknownNameError, ValueBindingError)
 from .dims import VarSpec, parse_declarations  # noqa: F401
-from .api import (Derivative, Expression, derivative, gradient, hessian, parse, parse_block, parse_latex,  # noqa: F401
-                  vjp)
+from .api import (Derivative, Expression, derivative, gradient, hessian, hvp, parse, parse_block,  # noqa: F401
+                  parse_latex, vjp)
 from .language.latex_questions import parse_latex_claim, parse_latex_question  # noqa: F401
 from .codegen import codegen, compile  # noqa: F401, A004
 from .symbolic import Symbolic, eye, grad, matrix, ones, scalar, sum, vector, zeros  # noqa: F401
@@ -43,6 +43,6 @@ __version__ = "0.1.0"
 __all__ = ["MatdiffError", "ParseError", "ShapeError", "UnknownNameError", "DeclarationError",
            "ValueBindingError", "NotSupportedError", "Expression", "Derivative", "parse", "parse_block", "parse_latex",
            "parse_latex_question", "parse_latex_claim", "derivative",
-           "vjp", "gradient", "hessian", "parse_declarations", "VarSpec", "matrix", "vector", "scalar", "grad",
+           "vjp", "gradient", "hessian", "hvp", "parse_declarations", "VarSpec", "matrix", "vector", "scalar", "grad",
            "Symbolic", "eye", "ones", "zeros", "sum", "codegen", "compile", "check", "CheckReport", "verify",
            "Verdict", "explain", "Derivation", "jax_function", "torch_function", "objective", *sorted(_functions)]

@@ -32,7 +32,7 @@ from .language.latex_declarations import declarations as _latex_declarations
 from .language import parse_block as _parse_block
 from .language import to_latex, to_text, to_unicode
 from .language.bindings import Bound, bind, written_size
-from .ops import OPS, ONE, add, const, div, eye, mul, transpose, var
+from .ops import OPS, ONE, add, const, div, eye, mul, transpose, var, var_from_spec
 from .ops.registry import INDEX_ROUTE
 
 SYMMETRIC_CONVENTIONS = ("sym", "cookbook", "none")
@@ -158,7 +158,7 @@ class Derivative(Expression):
     @property
     def is_vec_form(self) -> bool:
         """True when the printed expression is d vec(base) / d vec(by) rather than the full tensor."""
-        if self.by is None or self.kind == "vjp":
+        if self.by is None or self.kind in ("vjp", "hvp"):
             return False
         full = tuple(self.base.shape) + tuple(self.by.shape)
         return tuple(self.node.shape) != full
@@ -434,5 +434,61 @@ def hessian(expr: "str | Expression", wrt: str, shapes: Any = None) -> Derivativ
     return derivative(expr, wrt, shapes, order=2)
 
 
+def hvp(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any = None,
+        direction: "str | Sequence[str] | None" = None, symmetric: str = "sym", *,
+        syntax: str = "matdiff") -> "Derivative | Gradients":
+    """The Hessian-vector product H v of a scalar expression, never forming H: the directional derivative
+    of the gradient by `wrt` along a new variable of its shape (`direction`, default "v"), as forward mode
+    on the gradient's graph computes it, d/dt ∇f(x + t v) at t = 0.
+
+    For several variables (`hvp(f, ["W1", "W2"])`) the direction has a part per variable (default
+    `v_W1`, `v_W2`) and the answer is {name: (H v)_name}, each part summing the Hessian's blocks along
+    the whole direction. Each answer has its variable's shape; `.variables` declares the direction.
+    The direction of a symmetric matrix (`sym`, `spd`) is symmetric, and the gradient is taken in
+    the `symmetric` convention of `derivative` before its derivative along the direction.
+    """
+    if symmetric not in SYMMETRIC_CONVENTIONS:
+        raise DeclarationError(f"symmetric must be one of {SYMMETRIC_CONVENTIONS}, got {symmetric!r}")
+    node, variables = _expression(expr, shapes, syntax)
+    if node.shape:
+        raise NotSupportedError(f"a Hessian-vector product needs a scalar function; this one is "
+                                f"{format_shape(node.shape)}")
+    several = isinstance(wrt, (list, tuple))
+    names = tuple(dict.fromkeys(wrt)) if several else (wrt,)
+    if not names:
+        raise UnknownNameError("no variable to differentiate by")
+    xs = [_variable(n, variables) for n in names]
+    wanted = direction if direction is not None else \
+        (["v"] if not several else [f"v_{x.params[0]}" for x in xs])
+    directions = [wanted] if isinstance(wanted, str) else list(wanted)
+    if len(directions) != len(xs):
+        raise DeclarationError(f"give one direction per variable: {len(xs)} variables, {len(directions)} "
+                               f"directions {directions}")
+    taken = set(variables) | {s for spec in variables.values() for s in dim_symbols(spec.shape)}
+    for d in directions:
+        if not isinstance(d, str) or not d.isascii() or not d.isidentifier() or iskeyword(d):
+            raise DeclarationError(f"a direction needs a name such as 'v', got {d!r}")
+        if d in taken:
+            raise DeclarationError(f"the direction {d!r} is already the name of a variable or a dimension; "
+                                   "call it something else")
+    if len(set(directions)) != len(directions):
+        raise DeclarationError(f"the directions need distinct names, got {directions}")
+    variables = dict(variables)
+    vs = []
+    for x, d in zip(xs, directions):
+        variables[d] = VarSpec(d, x.shape, frozenset({"sym"}) if x.params[1] & {"sym", "spd"} else frozenset())
+        vs.append(var_from_spec(variables[d]))
+    parts = {}
+    for x in xs:
+        gradient_node = _symmetrize(pullback(node, x), x, symmetric)
+        product = add(*(differential(gradient_node, y, v) for y, v in zip(xs, vs)))
+        along = ", ".join(f"{y.params[0]} + t {v}" for y, v in zip(xs, directions))
+        layout = (f"Hessian-vector product: d/dt ∂f/∂{x.params[0]} at {along}, t = 0 "
+                  f"(the shape of {x.params[0]})")
+        parts[x.params[0]] = Derivative(product, variables, node, tuple(y.params[0] for y in xs), "hvp", layout,
+                                        base=gradient_node, by=x)
+    return Gradients(parts) if several else parts[xs[0].params[0]]
+
+
 __all__ = ["Expression", "Derivative", "Gradients", "parse", "parse_block", "parse_latex", "derivative", "vjp",
-           "gradient", "hessian", "MatdiffError", "size_of"]
+           "gradient", "hessian", "hvp", "MatdiffError", "size_of"]
