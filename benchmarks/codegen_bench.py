@@ -225,13 +225,14 @@ def timed(fn: Callable, calls: int = 1) -> tuple[float, float]:
 BLOCKS = (("matdiff numpy", "hand-written"), ("matdiff jax", "jax"), ("torch",))
 
 
-def race(contestants: dict[str, Callable], budget: float, rounds: int) -> dict[str, list[tuple[float, float]]]:
+def race(contestants: dict[str, Callable], budget: float, rounds: int,
+         blocks: tuple[tuple[str, ...], ...] = BLOCKS) -> dict[str, list[tuple[float, float]]]:
     """(wall, CPU) seconds per call of each contestant, one pair per round. Within a block of contestants
     compared with each other, rounds alternate (A, B, A, B, ...), so that a burst of other work on the machine
     hits both alike: at least `rounds` of them, and more until the block has taken `budget` seconds. In a
     round a contestant makes one call, or a batch of calls of about BATCH_S where one call is shorter."""
     times: dict[str, list[tuple[float, float]]] = {}
-    for block in BLOCKS:
+    for block in blocks:
         members = {name: contestants[name] for name in block if name in contestants}
         if not members:
             continue
@@ -249,13 +250,15 @@ def race(contestants: dict[str, Callable], budget: float, rounds: int) -> dict[s
     return times
 
 
-def compare(times: dict[str, list[float]], mine: str, peer: str) -> dict:
-    """peer / mine of one clock's times (seconds per call, in order)."""
-    """Where the two alternated (one block), the median and quartiles of the ratios of calls made
+def compare(times: dict[str, list[float]], mine: str, peer: str,
+            blocks: tuple[tuple[str, ...], ...] = BLOCKS) -> dict:
+    """peer / mine of one clock's times (seconds per call, in order).
+
+    Where the two alternated (one block), the median and quartiles of the ratios of calls made
     one after the other, which a burst of load hits alike; else the ratio of the medians, within the range
     the quartiles allow (`_results.ratio`). Both with the ratio of the fastest calls."""
     alike = _results.ratio(spread(times[peer]), spread(times[mine]))
-    if not any(mine in block and peer in block for block in BLOCKS):
+    if not any(mine in block and peer in block for block in blocks):
         return dict(alike, paired=False)
     rounds = spread([p / m for p, m in zip(times[peer], times[mine])])
     return dict(alike, ratio=rounds["median"], low=rounds["q1"], high=rounds["q3"], paired=True)
