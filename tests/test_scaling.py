@@ -179,3 +179,21 @@ def test_a_network_deeper_than_the_recursion_limit_derives():
     f, x = network(depth, "d")
     assert md.grad(f, x).size > depth
     assert md.grad(f, md.matrix("W1", "d", "d")).size > depth
+
+
+def test_code_for_a_network_hessian_is_linear_work_per_layer():
+    """Lowering a deep Hessian asks for the transpose of each 2-D node once (to reuse the code of Mᵀ for M):
+    those transposes are memoised weakly, so letting each go rebuilt every transpose below it at every level,
+    quadratic work, with a recursion as deep as the network (RecursionError at 256 layers)."""
+    def generate(k):
+        f, x = network(k, f"c_{k}")
+        md.codegen(f, ["x"], hessian=True)
+
+    per_small, per_large = per_unit(generate, 16, 64)
+    assert per_large < FLAT * per_small, f"calls per layer: {per_small:.0f} at k=16, {per_large:.0f} at k=64"
+
+
+def test_code_for_a_hessian_deeper_than_the_recursion_limit():
+    f, x = network(sys.getrecursionlimit() // 2 + 100, "e")
+    source = md.codegen(f, ["x"], hessian=True)
+    assert "hess_x" in source

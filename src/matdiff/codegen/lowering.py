@@ -43,6 +43,7 @@ class Lowering:
         self.uses = uses  # how often each node is an argument, over everything generated
         self._interned: dict[tuple, Term] = {}
         self._lowered: dict[Node, Term] = {}
+        self._transposes: list[Node] = []  # see term()
         self.modules_used: set[str] = set()
         self.helpers_used: set[str] = set()
 
@@ -174,6 +175,9 @@ class Lowering:
         code = code_of(node.op)
         if node.ndim == 2 and code.reuse_transpose:
             flipped = transpose(node)  # Mᵀ - V Uᵀ is (M - U Vᵀ)ᵀ: reuse the code of the transpose
+            # held while lowering: a node's transpose is memoised weakly, and the parent's is built from it,
+            # so letting it go would rebuild every transpose below at each level (quadratic, and deep)
+            self._transposes.append(flipped)
             if flipped is not node and flipped in self._lowered:
                 found = self._lowered[node] = self.transposed(self._lowered[flipped])
                 return found
