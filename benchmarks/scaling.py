@@ -27,6 +27,10 @@ Then the bound forms of the network's Hessian, by x and by W1, for k = 8 ... 256
 three (a fresh result, as a user's first print), and whether md.parse_block reads the text back as the
 very node (and in what time).
 
+Then the whole way for the network at k = 8, 32, 128, 512 and the deepest k (1024): the gradient by W1 and the
+Hessian by x derived, printed in their bound forms and turned into NumPy code, each in CPU ms per layer, and
+the growth per layer from k = 8 to the deepest.
+
 Then a wide sum, c0 * sum(tanh(x)) + c1 * sum(sin(x)) + ... + c_{k-1} * sum(sin(x)), built one `+`
 at a time as a loop in a notebook builds it, for k = 10, 100, 1000, 10000 terms (1000 with --quick):
 the time per term to build it, derive its gradient by x, print it and generate its code.
@@ -38,6 +42,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,6 +245,44 @@ def bound_table(ks: list[int]) -> None:
     print("  (bytes of UTF-8; flat /k columns: what is printed grows with the depth, not with the tree)")
 
 
+# ---- the whole way for a deep network: derive, print with bindings, generate code ------------------
+
+def end_to_end_table(ks: list[int]) -> None:
+    """Per layer, in CPU time: derive, print the bound forms, generate NumPy code; for the gradient by W1
+    and the Hessian by x, up to the deepest k. The last line compares the deepest k with k = 8 (#18: flat
+    within 1.5×)."""
+    print("\nnetwork sum(tanh(W_k @ ... tanh(W1 @ x))): derived, printed (bound text, Unicode, LaTeX) and made "
+          "code, CPU ms per layer (a fresh expression each, one run)")
+    head = (f"{'k':>5} {'what':>12} {'derive/k':>9} {'print/k':>8} {'bound chars/k':>14} {'code/k':>8} "
+            f"{'code chars/k':>13}")
+    print(head)
+    print("-" * len(head))
+    rows: dict[tuple[int, str], dict] = {}
+    for k in ks:
+        node, shapes = network(AsNodes(), k, f"n{next(_fresh)}")
+        expression = md.Expression(node, md.parse_declarations(shapes))
+        for what, wrt, order in (("gradient W1", "W1", 1), ("Hessian x", "x", 2)):
+            cells: dict = {}
+            try:
+                derived, d = once(lambda: md.derivative(expression, wrt, order=order), time.process_time)
+                printed, forms = once(lambda: (d.bound_text, d.bound_unicode, d.bound_latex), time.process_time)
+                coded, source = once(lambda: md.codegen(expression, [wrt], hessian=order == 2),
+                                     time.process_time)
+                cells = dict(derive=derived / k, print=printed / k, chars=len(forms[0]) / k, code=coded / k,
+                             code_chars=len(source) / k)
+                rows[k, what] = cells
+                print(f"{k:>5} {what:>12} {cells['derive'] * 1e3:>9.2f} {cells['print'] * 1e3:>8.2f} "
+                      f"{cells['chars']:>14.0f} {cells['code'] * 1e3:>8.2f} {cells['code_chars']:>13.0f}", flush=True)
+            except (RecursionError, md.MatdiffError) as exc:  # a benchmark reports a failure, it does not stop
+                print(f"{k:>5} {what:>12}  {type(exc).__name__}: {str(exc).splitlines()[0][:60]}", flush=True)
+    first, last = min(ks), max(ks)
+    for what in ("gradient W1", "Hessian x"):
+        if (first, what) in rows and (last, what) in rows:
+            a, b = rows[first, what], rows[last, what]
+            growth = ", ".join(f"{key} ×{b[key] / a[key]:.2f}" for key in ("derive", "print", "code"))
+            print(f"  {what}: per layer from k={first} to k={last}: {growth} (flat: 1.0; goal within 1.5)")
+
+
 # ---- a wide sum, built one term at a time --------------------------------------------------------
 
 def wide_sum(k: int, n: str) -> tuple[md.Symbolic, md.Symbolic]:
@@ -303,6 +346,7 @@ def main(argv=None) -> int:
     for family in FAMILIES:
         print_table(family, [measure(family, k, repeat) for k in ks])
     bound_table([k for k in ks if 8 <= k <= 256])
+    end_to_end_table([k for k in ks if k in (8, 32, 128, 512) or k == max_k])
     wide_sum_table([10 ** i for i in range(1, len(str(max_terms)) + 1) if 10 ** i <= max_terms])
     return 0
 
