@@ -27,13 +27,11 @@ jax.jacrev, and its text reads back; (4) the VJP for a random cotangent agrees w
 differences of sum(G ⊙ f)). Derivatives are checked only at points where every intermediate is below 1e3
 and abs and maximum are at least 1e-3 from their kinks.
 
-The bugs these properties found are pinned at the end of the file by strict xfail tests; until each is
-fixed, the property tests step around exactly its symptom (see "known bugs").
+The bugs these properties found are plain tests at the end of the file, each at its smallest.
 """
 from __future__ import annotations
 
 import math
-import re
 import string
 
 import numpy as np
@@ -478,24 +476,9 @@ SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Heal
 _LARGEST_DERIVATIVE = 20_000
 
 
-# ---- a known bug: pinned by strict xfail tests at the end of this file, and the property tests step around
-# exactly that symptom until it is fixed (then the xfail test fails: delete its guard here too) ------------------
-
-# 4. contractions printed as products with @ that read back as another node of the same value: a stack of
-# products with a transposed sum, T @ (C.T + D.T) or G @ (s + Y.T); a scalar einsum times a product,
-# e * s * x @ R (read back as s * e * x @ R); a contraction of three operands printed M @ A @ swapaxes(T, 1, 2)
-_ANOTHER_NODE = re.compile(r"@ \(.*\.T\b|einsum\('[a-z,]*->'[^@]*\* [^@]*@ | @ [^@]* @ ")
-
-
-def _reads_back(expr, values: dict) -> None:
+def _reads_back(expr) -> None:
     """The printed text of a matdiff expression (or derivative) parses back to the same node."""
     again = md.parse(expr.text, expr.variables)
-    if again.node is expr.node:
-        return
-    written = getattr(expr, "evaluate_as_written", expr.evaluate)(values, SIZES)
-    if _ANOTHER_NODE.search(expr.text) and np.allclose(again.evaluate(values, SIZES), written, rtol=1e-9,
-                                                       atol=1e-9):
-        return  # known bug 4: the same value
     assert again.node is expr.node, (expr.text, again.text)
 
 
@@ -530,7 +513,7 @@ def _shaped_as(result, case: Case, wrt: str, value) -> None:
 def check_reads_back_and_value(case: Case, seed: int):
     values, expected = _point(case, seed, tame=False)
     e = _matdiff("parse", case)
-    _reads_back(e, values)
+    _reads_back(e)
     _close(e.evaluate(values, SIZES), expected, 1e-10)
 
 
@@ -547,7 +530,7 @@ def check_derivative(case: Case, choice: int, seed: int):
         # one compiled function per example: op by op, JAX would compile each operation for each shape
         expected = jax.jit(jax.jacrev(_as_function(case, jnp, values, wrt)))(jnp.asarray(values[wrt]))
         _close(got, expected, 1e-8)
-    _reads_back(d, values)
+    _reads_back(d)
 
 
 def check_vjp(case: Case, choice: int, seed: int):
@@ -564,7 +547,7 @@ def check_vjp(case: Case, choice: int, seed: int):
         f = _as_function(case, jnp, values, wrt)
         pulled = jax.jit(lambda x, g: jax.vjp(f, x)[1](g)[0])(jnp.asarray(values[wrt]), jnp.asarray(cotangent))
         _close(got, pulled, 1e-8)
-    _reads_back(v, dict(values, G=cotangent))
+    _reads_back(v)
 
 
 @settings(max_examples=examples(150), **SETTINGS)
@@ -594,7 +577,7 @@ def test_deeper_expressions_hold_up_every_check(case, choice, seed):
     check_vjp(case, choice, seed)
 
 
-# ---- what the properties found, each at its smallest (bug 4 still open) -------------------------------------------------------
+# ---- what the properties found, each at its smallest -------------------------------------------------------
 
 ARRAYS = {"T": "n m p", "V": "p n m", "C": "n m", "x": "m", "W": "m p q", "A": "p q", "B": "m p", "s": ()}
 
@@ -636,8 +619,6 @@ def test_the_vjp_of_a_kept_sum_over_a_broadcast():
     assert np.allclose(v.evaluate(values, SIZES), 3 * np.ones((4, 5)))
 
 
-@pytest.mark.xfail(strict=True, reason="bug 4: the einsum of a transposed sum prints as T @ (C.T + D.T), which "
-                   "reads back as another node (the einsum of C.T + D.T) of the same value")
 def test_a_stack_of_products_with_a_transposed_sum_reads_back():
     shapes = {"T": "n m m", "C": "p m", "D": "p m"}
     e = md.parse("einsum('ijl,kl->ijk', T, C + D)", shapes)
@@ -645,24 +626,18 @@ def test_a_stack_of_products_with_a_transposed_sum_reads_back():
     assert md.parse(e.text, shapes).node is e.node
 
 
-@pytest.mark.xfail(strict=True, reason="bug 4: the VJP of W @ (s + Y) by a stack W is G @ (s + Y).T, printed "
-                   "G @ (s + Y.T), which reads back as another node of the same value")
 def test_the_vjp_of_a_stack_times_a_shifted_matrix_reads_back():
     v = md.vjp("W @ (s + Y)", "W", {"W": "p q m n", "Y": "n m", "s": ()})
     assert v.text == "G @ (s + Y.T)"
     assert md.parse(v.text, v.variables).node is v.node
 
 
-@pytest.mark.xfail(strict=True, reason="bug 4: a scalar einsum times a product prints as e * s * x @ R, which "
-                   "reads back as s * e * x @ R, another node of the same value")
 def test_a_scalar_contraction_times_a_product_reads_back():
     shapes = {"U": "n n n", "s": (), "x": "m", "R": "p m n"}
     e = md.parse("einsum('iij->', U) * s * (x @ R)", shapes)
     assert md.parse(e.text, shapes).node is e.node, (e.text, md.parse(e.text, shapes).text)
 
 
-@pytest.mark.xfail(strict=True, reason="bug 4: a contraction of three operands prints as the chain "
-                   "M @ A @ swapaxes(T, 1, 2), which reads back as another node (the same text, the same value)")
 def test_a_contraction_printed_as_a_chain_of_products_reads_back():
     shapes = {"A": "q q", "M": "n q", "T": "p n q"}
     e = md.parse("einsum('xc,mx,pvc->pmv', A, M, T)", shapes)

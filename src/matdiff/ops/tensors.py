@@ -17,7 +17,8 @@ which differ only by a permutation of its axes, are one contraction of their sum
 The calculus of einsum is einsum again: the pullback to an operand contracts the cotangent with the
 other operands onto that operand's subscripts (a repeated subscript, a diagonal, gets an identity; one
 summed over that operand alone gets a `ones`); the differential is the sum over operands; the index
-rule is the contraction itself. A stack of matrix products prints with `@` (`as_batched_matmul`).
+rule is the contraction itself. A stack of matrix products prints with `@` (`as_batched_matmul`), and
+holds each factor as `@` writes it, so that the text reads back as the same node.
 """
 from __future__ import annotations
 
@@ -115,16 +116,16 @@ def contraction(inputs: list[list], output: list, operands: list[Node], dims: di
         changed = False
         for k, x in enumerate(operands):
             labels = inputs[k]
+            if not x.shape:  # a scalar is a factor, in the order written: a scalar einsum merged in would come out
+                scalars.append(x)  # after the other factors (e * s * x @ R would read back as s * e * x @ R)
+                del inputs[k], operands[k]
+                changed = True
+                break
             replacement = _absorbed(x, labels, fresh, dims)
             if replacement is not None:
                 new_inputs, new_operands = replacement
                 inputs[k:k + 1] = new_inputs
                 operands[k:k + 1] = new_operands
-                changed = True
-                break
-            if not x.shape:
-                scalars.append(x)
-                del inputs[k], operands[k]
                 changed = True
                 break
             if x.op == "eye":
@@ -273,9 +274,25 @@ def _canonical(inputs: list[list], output: list, operands: list[Node], dims: dic
         if built.op == "einsum":
             swapped = _lettered(inputs[::-1], output, operands[::-1], dims)
             if _permutations_written(swapped) < _permutations_written(built):
-                return swapped
+                built = swapped
+            return _as_written(built)
         return built
     return _lettered(inputs, output, operands, dims)
+
+
+def _as_written(node: Node) -> Node:
+    """A stack of products holds each factor as `@` writes it, so that its text reads back as this node:
+    where the transpose of an operand is no transpose node but the transpose pushed inside it
+    (einsum('ijl,kl->ijk', T, C + D) is written T @ (C.T + D.T)), the product of the factors written."""
+    product = as_batched_matmul(node)
+    if product is None or all(_permutes(f, x) for f, x in zip(product, node.args)):
+        return node
+    return batched_matmul(*product)  # each factor its own operand now: built once more, it stays
+
+
+def _permutes(factor: Node, operand: Node) -> bool:
+    """The factor is the operand or a permutation node of it, which the contraction takes apart again."""
+    return factor is operand or (factor.op in PERMUTATIONS or factor.op == "transpose") and factor.args[0] is operand
 
 
 def _permutations_written(node: Node) -> float:
