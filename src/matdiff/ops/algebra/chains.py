@@ -54,18 +54,83 @@ def matmul(a: Node, b: Node) -> Node:
         return zeros(shape)
     left = chain_factors(a)
     runs: list[_Run] = []  # the operands' settled chains, read no further than where they meet
+    turns = None
     if len(left) > 1 and left[-1].ndim != 2:
+        turned = _turned_times(a, b, shape)
+        if turned is not None:
+            return mul(*scalars, turned) if scalars else turned
         # (F v) @ B is vᵀ Fᵀ B: the vector leads, so that vectors stay at the ends of one flat chain
         left = (left[-1],) + tuple(transpose(f) for f in reversed(left[:-1]))
-    elif _is_settled(a):
-        runs.append(_Run(0, len(left), _facts_of(a).krons))
+    else:
+        turns = _turns_kept(a, b)
+        if _is_settled(a):
+            runs.append(_Run(0, len(left), _facts_of(a).krons))
     right = chain_factors(b)
     if len(right) > 1 and right[0].ndim != 2:
         right = (b,)
     elif _is_settled(b):
         runs.append(_Run(len(left), len(left) + len(right), _facts_of(b).krons))
-    product = _chain(list(left) + list(right), shape, runs)
+    product = _chain(list(left) + list(right), shape, runs, turns)
     return mul(*scalars, product) if scalars else product
+
+
+def _turned_times(a: Node, b: Node, shape: Shape) -> Node | None:
+    """(F v) @ B as the rest of `matmul` builds it, Bᵀ F v, without reading F: None where that needs a look.
+
+    `matmul` turns F v around to vᵀ Fᵀ, appends B and turns the product back (a chain that gives a vector
+    ends with its vector), so x @ A @ ... @ A, built one factor at a time, read all its factors twice at
+    each step: quadratic time. Where F v turns around settled (`_turns_settled`), B is a matrix or a chain
+    of them that does too, and neither junction, F₁ᵀ B₁ nor B₁ᵀ F₁, merges, both turns leave every factor as
+    it stands: the product is Bᵀ F v, each factor as it is."""
+    if b.ndim != 2 or not _turns_settled(a) or not (_turns_settled(b) if b.op == "matmul" else _turns_alone(b)):
+        return None
+    right = chain_factors(b)
+    first = a.args[0]
+    turned_b = [transpose(f) for f in reversed(right)]
+    if _merges(transpose(first), right[0]) or _merges(turned_b[-1], first):
+        return None
+    product = make("matmul", (*turned_b, *a.args), (), shape)
+    # turned around it is vᵀ Fᵀ B: the neighbours of vᵀ Fᵀ and of B were looked at as they were built
+    product.cached("chain", lambda _: _ChainFacts(settled=True, krons=0, turns=True))
+    return product
+
+
+def _turns_settled(chain: Node) -> bool:
+    """Is the chain settled, and turned around (its factors transposed, in reverse order) settled too: each
+    factor turned twice itself again, no two neighbours of the turned chain merging, no Kronecker factor?"""
+    if chain.op != "matmul" or not _is_settled(chain):
+        return False
+    known = _facts_of(chain).turns
+    return known if known is not None else chain.cached("turns settled", _turned_chain_settles)
+
+
+def _turned_chain_settles(chain: Node) -> bool:
+    turned = [transpose(f) for f in reversed(chain.args)]
+    return all(_turns_alone(f) for f in chain.args) and not any(_merges(x, y) for x, y in zip(turned, turned[1:]))
+
+
+def _turns_alone(f: Node) -> bool:
+    """Is f, a factor of a chain, f transposed twice, and neither it nor its transpose an identity, a chain
+    or a Kronecker product (what `_chain` looks at beyond neighbours)?"""
+    flipped = transpose(f)
+    return transpose(flipped) is f and not {f.op, flipped.op} & {"matmul", "eye", "kron"}
+
+
+def _turns_kept(a: Node, b: Node) -> bool | None:
+    """Whether a @ b, where b is a chain ending with a vector, turns around settled, known from what is known
+    of a and b (True), or unknown (None): so that M @ (F v) need not be read when it is turned later. Good
+    for the product as it stands, factor for factor (nothing merged: `_chain` checks its length)."""
+    if b.op != "matmul" or b.args[-1].ndim != 1 or _facts_of(b).turns is not True or a.ndim != 2:
+        return None
+    if not (_facts_of(a).turns is True if a.op == "matmul" else _turns_alone(a)):
+        return None
+    last = a.args[-1] if a.op == "matmul" else a
+    return None if _merges(transpose(b.args[0]), transpose(last)) else True
+
+
+def _merges(x: Node, y: Node) -> bool:
+    """Does an identity apply to the neighbours x @ y?"""
+    return _may_merge(x, y) and _merge_adjacent(x, y) is not None
 
 
 def _distribute_kron(a: Node, b: Node) -> Node | None:
@@ -90,8 +155,9 @@ def subchain(chain: Node, start: int, stop: int) -> Node:
     if factors[0].ndim == 2 and factors[-1].ndim == 2:  # a chain's vectors stand at its ends
         part = make("matmul", factors, (), (factors[0].shape[0], factors[-1].shape[1]))
         if _is_settled(chain):  # so is a run of its matrices
-            krons = _facts_of(chain).krons and _kron_count(factors)
-            part.cached("chain", lambda _: _ChainFacts(settled=True, krons=krons))
+            facts = _facts_of(chain)
+            krons = facts.krons and _kron_count(factors)
+            part.cached("chain", lambda _: _ChainFacts(settled=True, krons=krons, turns=facts.turns or None))
         return part
     return matmul_chain(factors)
 
@@ -125,12 +191,15 @@ class _Run(NamedTuple):
     krons: int
 
 
-def _chain(factors: list[Node], shape: Shape, runs: Sequence[_Run] = ()) -> Node:
+def _chain(factors: list[Node], shape: Shape, runs: Sequence[_Run] = (), turns: bool | None = None) -> Node:
     """The product of `factors`, every identity of a chain applied. `runs` (in order) are settled
     chains among them: no two neighbours in one merge, so once one of its factors is on the stack as
-    it is, the rest of the run follows unread. A long chain times a factor costs the new factor only."""
+    it is, the rest of the run follows unread. A long chain times a factor costs the new factor only.
+    `turns`: whether the product turns around settled, where it is the factors as they stand."""
     product, facts = _built_chain(factors, shape, runs)
     if facts is not None:  # kept, so that this chain times a factor need not read it again
+        if turns is not None and len(product.args) == len(factors):  # nothing merged, nor dropped
+            facts = facts._replace(turns=turns)
         product.cached("chain", lambda _: facts)
     return product
 
@@ -224,9 +293,11 @@ class _ChainFacts(NamedTuple):
     (no identity, eye, Kronecker or vector rule applies to them), so a run of it is settled too.
     `_chain` knows it of the chains it builds looking at every neighbour as it stands; any other
     chain (after an identity, transposed, ...) is built again once, when first extended.
-    krons: how many of its factors are Kronecker products."""
+    krons: how many of its factors are Kronecker products.
+    turns: whether it turns around settled (`_turns_settled`), where known as it was built; else None."""
     settled: bool
     krons: int
+    turns: bool | None = None
 
 
 def _facts_of(chain: Node) -> _ChainFacts:
