@@ -116,12 +116,18 @@ class _IndexNotation(Exception):
 
 # ---- the parser ------------------------------------------------------------------------------------
 
+def checked_text(text: object, what: str) -> str:
+    """LaTeX from a user: text, and no longer than MAX_LENGTH (`what` names it: "formula", "question")."""
+    if not isinstance(text, str):
+        raise ParseError(f"a {what} must be text, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"the {what} is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    return text
+
+
 def parse_latex(text: str, where: "str | dict | None" = None) -> Node:
     """The node for a formula written in LaTeX, with the variables declared in `where`."""
-    if not isinstance(text, str):
-        raise ParseError(f"a formula must be text, got {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise ParseError(f"the formula is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    checked_text(text, "formula")
     variables, definitions = declarations(where)
     return read_formula(text, variables, definitions)
 

@@ -16,7 +16,7 @@ from .. import ops
 from ..dims import VarSpec, dim_symbols
 from ..errors import MatdiffError, NotSupportedError, ParseError, UnknownNameError
 from ..expr import Node
-from .latex import MAX_LENGTH, read_formula, tokenize
+from .latex import checked_text, read_formula, tokenize
 from .latex_declarations import declarations, plain_name, top_level_split, vec_forms
 
 _FRACTIONS = ("frac", "cfrac", "dfrac", "tfrac")
@@ -46,10 +46,7 @@ class Question:
 
 def parse_latex_question(text: str, where: "str | dict | None" = None) -> Question:
     """The function and the variable of a derivative asked in LaTeX."""
-    if not isinstance(text, str):
-        raise ParseError(f"a question must be text, got {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise ParseError(f"the question is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    checked_text(text, "question")
     variables, definitions = declarations(where)
     question, *rest = top_level_split(text, ",")
     for part in rest:  # f(W) = …, written after the question
