@@ -120,12 +120,53 @@ def test_residual_inside_a_norm_is_r():
 def test_layer_norm_writes_sigma():
     d = ml(md.derivative, "sum(G * ((x - mean(x, axis=1, keepdims=True)) / sqrt(var(x, axis=1, keepdims=True) "
            "+ 1e-5)))", "x", "x: m×n, G: m×n")
-    assert names(d)[0] == "sigma"
+    assert names(d) == ["sigma", "x_hat"]
     assert d.bound_text.startswith("sigma = sqrt(var(x, axis=1, keepdims=True) + 1e-05)\n")
     assert d.bound_unicode.startswith("σ = ")
     assert d.bound_latex.startswith(r"\begin{aligned} \sigma &= ")
-    assert "sigma ** 2" in d.bound_text and "sigma ** 3" in d.bound_text  # var + ε and its 1.5th power, via σ
     reads_back(d)
+    # var + ε and its powers written through σ where no x − mean(x) takes them: (var + ε) ** 1.5 is σ ** 3
+    e = ml(md.parse, "sum(x) / (var(x, axis=1, keepdims=True) + 1e-5) ** 1.5 + sqrt(var(x, axis=1, keepdims=True) "
+           "+ 1e-5)", "x: m×n")
+    assert e.bound_text == "sigma = sqrt(var(x, axis=1, keepdims=True) + 1e-05)\nsum(x) / sigma ** 3 + sigma"
+    reads_back(e)
+
+
+# Layer normalisation (Ba, Kiros & Hinton 2016) and its backward pass as the paper writes it: σ = sqrt(var(x) + ε),
+# x̂ = (x − mean(x)) / σ, ∂x = (γ ⊙ g − mean(γ ⊙ g) − x̂ ⊙ mean(γ ⊙ g ⊙ x̂)) / σ
+def test_layer_norm_backward_pass_is_the_papers():
+    d = ml(md.vjp, "gamma * (x - mean(x)) / sqrt(var(x) + eps) + beta", "x", "x: n, gamma: n, beta: n, eps: scalar",
+           cotangent="g")
+    assert d.bound_text == ("sigma = sqrt(var(x) + eps)\nx_hat = (x - mean(x)) / sigma\n"
+                            "(gamma * g - mean(gamma * g) - x_hat * mean(g * gamma * x_hat)) / sigma")
+    assert d.bound_unicode.split("\n") == ["σ = sqrt(var(x) + ε)", "x̂ = (x − mean(x)) / σ",
+                                           "(γ ⊙ g − mean(γ ⊙ g) − x̂ mean(g ⊙ γ ⊙ x̂)) / σ"]
+    assert r"\hat{x} &= \frac{x - \operatorname{mean}\left(x\right)}{\sigma}" in d.bound_latex
+    # the node itself is the paper's, one expression no longer than before (it was 141 characters, over σ³)
+    assert d.text == ("(gamma * g - mean(gamma * g) - mean(g * gamma * (x - mean(x))) * (x - mean(x)) "
+                      "/ (var(x) + eps)) / sqrt(var(x) + eps)")
+    assert md.parse(d.text, d.variables).node is d.node
+    reads_back(d)
+    assert md.check("sum(g * (gamma * (x - mean(x)) / sqrt(var(x) + 1e-3) + beta))", ["x", "gamma"],
+                    "x: n, gamma: n, beta: n, g: n", use_jax=False).ok
+
+
+def test_row_wise_layer_norm_names_its_standardized_rows():
+    f = "gamma * (X - mean(X, axis=1, keepdims=True)) / sqrt(var(X, axis=1, keepdims=True) + 1e-5) + beta"
+    shapes = "X: n×d, gamma: d, beta: d"
+    d = ml(md.vjp, f, "X", shapes, cotangent="G")
+    assert d.bound_text == ("sigma = sqrt(var(X, axis=1, keepdims=True) + 1e-05)\n"
+                            "X_hat = (X - mean(X, axis=1, keepdims=True)) / sigma\n"
+                            "(gamma * G - mean(gamma * G, axis=1, keepdims=True) "
+                            "- X_hat * mean(G * gamma * X_hat, axis=1, keepdims=True)) / sigma")
+    assert d.prefers_bound and d.bound_unicode.split("\n")[1].startswith("X̂ = ")
+    reads_back(d)
+    assert md.check(f"sum(G * ({f}))", ["X", "gamma"], shapes + ", G: n×d", use_jax=False).ok
+    # batch norm: the same over the batch (axis 0); γ stays with its terms
+    batch = ml(md.vjp, f.replace("axis=1", "axis=0"), "X", shapes, cotangent="G")
+    assert names(batch) == ["sigma", "X_hat"] and "X_hat * gamma * mean(G * X_hat, axis=0" in batch.bound_text
+    reads_back(batch)
+    assert md.check(f"sum(G * ({f.replace('axis=1', 'axis=0')}))", "X", shapes + ", G: n×d", use_jax=False).ok
 
 
 def test_mean_normalised_input_and_std():
@@ -267,7 +308,11 @@ def test_bound_latex_renders_in_katex():
     answers += [md.derivative(chain(16, "layers16")[0], wrt, order=2) for wrt in ("x", "W1")]
     try:
         answers += [md.derivative(LAYER_NORM, "x", "x: m×n, G: m×n"),
-                    md.derivative("sum(V * softmax(Q @ K.T, axis=1))", "Q", "Q: n×d, K: n×d, V: n×n")]
+                    md.derivative("sum(V * softmax(Q @ K.T, axis=1))", "Q", "Q: n×d, K: n×d, V: n×n"),
+                    md.vjp("gamma * (x - mean(x)) / sqrt(var(x) + eps) + beta", "x",
+                           "x: n, gamma: n, beta: n, eps: scalar", cotangent="g")]
+        answers += [md.vjp(f"gamma * (X - mean(X, axis={a}, keepdims=True)) / sqrt(var(X, axis={a}, keepdims=True) "
+                           "+ 1e-5) + beta", "X", "X: n×d, gamma: d, beta: d", cotangent="G") for a in (0, 1)]
         explained = md.explain(LAYER_NORM, "x", "x: m×n, G: m×n", example=False)
         strings = katex.markdown_math(explained.markdown)
     except md.MatdiffError:
@@ -285,7 +330,8 @@ def test_explain_uses_the_answers_names():
     assert f"Answer: ∂φ/∂x = {answer.bound_unicode.split(chr(10))[-1]}" in text
     assert "        where σ = sqrt(var(x, axis=1, keepdims=True) + 1e−05)" in text
     chain_rule = text.split("1. Chain rule")[1].split("\n2. ")[0]
-    assert "σ³" in chain_rule and "T₁" in chain_rule  # the steps write the same parts by the same names
+    # the steps write the same parts by the same names: σ, σ² (var + ε) and x̂
+    assert "∂φ/∂(σ) = −sum(G ⊙ x̂, axis=1, keepdims=True) / σ" in chain_rule and "∂φ/∂(σ²)" in chain_rule
     assert r"\text{where}\quad \sigma &= " in explained.markdown and r"\text{where}\quad \sigma &= " in explained.latex
     plain = md.explain("tr(A @ X @ B)", "X", "A: n×p, X: p×q, B: q×n", example=False)
     assert "where" not in plain.unicode.split("\n")[2]  # nothing repeated: the answer alone

@@ -10,13 +10,16 @@ textbook would:
 
 The last line is the expression itself; `language.parse.parse_block` reads the block back to the very
 node it came from. What is named is read off the DAG: a node used more than once that is not tiny (a
-leaf, a leaf transposed, a number, a negated leaf), a node and its transpose counting as one quantity
-(the other spelt `Z.T`); the lines come in dependency order. Names follow the node's role: Z for a
-pre-activation (a product an elementwise function or a softmax is applied to), A for the activation of
-one, P for a softmax, r (R for a matrix) for a residual (a difference inside a norm or a square), μ for
-a mean, σ² for a variance (plus ε), σ for a standard deviation sqrt(var + ε), x̂ for a normalised input
-(x − μ)/σ; anything else T1, T2, .... A role shared by several nodes numbers them (Z1, Z2, ...); no
-name is a variable's, a dimension's or a function's of the language.
+leaf, a leaf transposed, a number, a negated leaf, an elementwise product of two leaves), a node and its
+transpose counting as one quantity (the other spelt `Z.T`); the lines come in dependency order. Names
+follow the node's role: Z for a pre-activation (a product an elementwise function or a softmax is
+applied to), A for the activation of one, P for a softmax, r (R for a matrix) for a residual (a
+difference inside a norm or a square), μ for a mean, σ² for a variance (plus ε), σ for a standard
+deviation sqrt(var + ε), x̂ for a normalised input (x − μ)/σ; anything else T1, T2, .... A standardized
+x̂ is named wherever it is written, and a quotient by a power of σ = sqrt(var(x) + ε) is written through
+it where that reads back (x̂ ⊙ mean(g ⊙ x̂) for (x − μ) ⊙ mean(g ⊙ (x − μ)) / σ², as the normalisation
+papers write it). A role shared by several nodes numbers them (Z1, Z2, ...); no name is a variable's, a
+dimension's or a function's of the language.
 
 Each line's right-hand side is the printer's own display (`printing._Displayer`), built bottom-up over
 the topological order with the named nodes as leaves, so that the size of what is printed is linear in
@@ -25,14 +28,16 @@ spellings of everything else are the printer's.
 """
 from __future__ import annotations
 
+import functools
 import keyword
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ..dims import dim_symbols
-from ..expr import Node, topological
-from ..ops import OPS, const, is_symmetric, matmul, power, sqrt, transpose
+from ..expr import Node, make, topological
+from ..ops import OPS, const, div, is_symmetric, matmul, mean, mul, power, sqrt, sum_, transpose
 from ..ops.algebra.chains import subchain
+from ..ops.reductions import deviation_inside, is_variance, keeps, standardization
 from .printing import Disp, _bin, _chain, _Displayer, _LatexRenderer, _num, _plain, _t, _TextRenderer, _UnicodeRenderer
 
 # names a binding never takes beyond the variables, dimensions and functions: the language's constants,
@@ -75,6 +80,7 @@ class Bound:
     def render(self, node: Node, form: str) -> str:
         """Any expression in "text", "unicode" or "latex", the named parts written by their names: how a
         derivation's steps say what the answer's bindings name. (Math to read, not a block to parse.)"""
+        node, _ = _standardized(node)
         displayer = _Displayer()
         for named, (shown, shown_t) in self.leaves.items():
             displayer.memo[named] = shown
@@ -118,9 +124,11 @@ def written_size(root: Node) -> int:
 
 
 def _tiny(node: Node) -> bool:
-    """Too small to name: a leaf, a number, a leaf transposed or negated, a function of dimensions and
-    numbers alone (sqrt(d))."""
+    """Too small to name: a leaf, a number, a leaf transposed or negated, an elementwise product of two
+    leaves (γ ⊙ g reads at a glance), a function of dimensions and numbers alone (sqrt(d))."""
     if not node.args:
+        return True
+    if node.op == "mul" and len(node.args) == 2 and not any(arg.args for arg in node.args):
         return True
     if node.op == "transpose" and not node.args[0].args:
         return True
@@ -137,6 +145,7 @@ def bind(root: Node, reserved=frozenset(), context: Node | None = None) -> Bound
 
 
 def _bind(root: Node, reserved, context: Node | None) -> Bound:
+    root, standardized = _standardized(root)
     # The transposes the printer asks for (of a sum's terms), built bottom-up and held while the bindings
     # are chosen: the constructors memoise them only weakly, and built top-down again at each display, a
     # deep chain's transposes would be rebuilt again and again.
@@ -157,7 +166,9 @@ def _bind(root: Node, reserved, context: Node | None) -> Bound:
             quantity = spelt[arg][0] if arg in spelt else arg
             if quantity is not mine:
                 count[quantity] += 1
-    named = [node for node in order if count[node] >= 2 and not _tiny(node) and node is not root]
+    # a standardized x̂ is named wherever it is written, as the papers define it with the forward pass
+    named = [node for node in order if (count[node] >= 2 or node in standardized) and not _tiny(node)
+             and node is not root]
     named += [rep for rep in dict.fromkeys(rep for rep, _ in spelt.values()) if rep not in named and count[rep] >= 2]
     # Display choices (a sum's coefficient taken out, a transposed spelling) can leave a name used once;
     # such a name is inlined and the display built again. A line nested deeper than _DEPTH names a part of
@@ -167,13 +178,126 @@ def _bind(root: Node, reserved, context: Node | None) -> Bound:
         labels = {node: Name() for node in named + deep}
         lines, answer, leaves = _displays(order, labels, spelt, split)
         used = _references([shown for _, shown in lines] + [answer])
-        once = {node for node in named if used[id(labels[node])] < 2}
+        once = {node for node in named if used[id(labels[node])] < 2 and node not in standardized}
         if not once or attempt == 3:
             break
         named = [node for node in named if node not in once]
     _choose_names([node for node, _ in lines], labels, reserved | _variable_names(order), order, context)
     del held
     return Bound(tuple((labels[node], shown) for node, shown in lines), answer, leaves)
+
+
+# ---- standardized inputs: (x − mean(x)) / σ written x̂ ----------------------------------------------
+
+
+def _standardized(root: Node) -> tuple[Node, frozenset]:
+    """`root` with the quotients by powers of σ = sqrt(var(x) + ε) that have x − mean(x) among their factors
+    written through the standardized x̂ = (x − mean(x)) / σ, as the normalisation papers write them:
+    (x − mean x) ⊙ g / σ is x̂ ⊙ g, (x − mean x) ⊙ mean(a ⊙ (x − mean x)) / σ² is x̂ ⊙ mean(a ⊙ x̂), each x − mean x
+    taking one σ (one inside a mean or a sum along axes σ is constant on). Returns the rewritten root and the
+    x̂ nodes it uses. The nodes built are a display's, made without the constructors (which merge the
+    quotients back into one); each is kept only where the constructors read it back as the node it stands
+    for, so that `parse_block` of the bound text gives `root` again."""
+    order = topological(root)
+    found = {}  # variance v -> (x − mean(x), x̂)
+    for node in order:
+        if is_variance(node):
+            pair = _standardization(node)
+            if pair is not None:
+                found[node] = pair
+    if not found:
+        return root, frozenset()
+    rewritten: dict[Node, Node] = {}
+    used = set()
+    for node in order:
+        shown = _through_hat(node, found, rewritten, used)
+        if shown is None and any(arg in rewritten for arg in node.args):
+            shown = make(node.op, tuple(rewritten.get(arg, arg) for arg in node.args), node.params, node.shape)
+        if shown is not None:
+            rewritten[node] = shown
+    return rewritten.get(root, root), frozenset(used)
+
+
+def _standardization(v: Node) -> tuple[Node, Node] | None:
+    """(x − mean(x), x̂) for a variance v = var(x) + ε that has a standard deviation σ = sqrt(v)."""
+    found = standardization(v)
+    if found is None:
+        return None
+    deviation, sigma = found
+    hat = div(deviation, sigma)
+    return (deviation, hat) if hat.op == "div" and hat.args == (deviation, sigma) else None
+
+
+def _through_hat(node: Node, found, rewritten: dict[Node, Node], used: set) -> Node | None:
+    """A quotient a / v ** k (or s * (a / v ** k), a scalar s in front) with factors x − mean(x) in a (v a
+    variance with a standardization) written with x̂, or None where there is none to write or the parser
+    would not read the display back as `node`."""
+    outside: tuple[Node, ...] = ()
+    quotient = node
+    if node.op == "mul" and sum(f.op == "div" for f in node.args) == 1:
+        quotient = next(f for f in node.args if f.op == "div")
+        outside = tuple(f for f in node.args if f is not quotient)
+    if quotient.op != "div":
+        return None
+    numerator, d = quotient.args
+    base, k = ((d.args[0], 0.5) if d.op == "sqrt" else
+               (d.args[0], d.args[1].params[0]) if d.op == "pow" and d.args[1].op == "const" else (d, 1.0))
+    if base not in found:
+        return None
+    base_k = k
+    deviation, hat = found[base]
+    sigma = hat.args[1]
+    numbers = [f for f in outside if f.op == "const"]
+    factors = [f for f in outside if f.op != "const"] + list(numerator.args if numerator.op == "mul" else (numerator,))
+    shown = []
+    for factor in factors:
+        parts = deviation_inside(factor, deviation, sigma) if k >= 0.5 else None
+        if k >= 0.5 and factor is deviation:
+            shown.append(hat)
+        elif parts is not None:
+            inner = tuple(hat if p is deviation else rewritten.get(p, p) for p in parts)
+            product = inner[0] if len(inner) == 1 else make("mul", inner, (), factor.args[0].shape)
+            shown.append(make(factor.op, (product,), factor.params, factor.shape))
+        else:
+            shown.append(rewritten.get(factor, factor))
+            continue
+        k -= 0.5
+    if k == base_k:
+        return None  # no x − mean(x) to take a σ
+    # x̂ first where the parser reads that back as the same node, as the papers write x̂ ⊙ mean(…)
+    first = [f for f in shown if f is hat] + [f for f in shown if f is not hat]
+    for order in (first, shown):
+        top = order[0] if len(order) == 1 else make("mul", tuple(order), (), quotient.args[0].shape)
+        display = top if k == 0 else make("div", (top, power(base, const(k))), (), quotient.shape)
+        if numbers:
+            display = make("mul", (*numbers, display), (), node.shape)
+        if display.shape == node.shape and _read_back(display, rewritten) is node:
+            used.add(hat)
+            return display
+    return None
+
+
+_READERS = {"mul": lambda node, args: functools.reduce(mul, args), "div": lambda node, args: div(*args),
+            "mean": lambda node, args: mean(args[0], node.params[0], keeps(node)),
+            "sum": lambda node, args: sum_(args[0], node.params[0], keeps(node))}
+
+
+def _read_back(shown: Node, rewritten: dict[Node, Node]) -> Node:
+    """The node the constructors build from a display made by `_through_hat` (its nodes of the four kinds
+    it makes, built again through the constructors; anything else, canonical or rewritten before, is what
+    it stands for)."""
+    originals = {display: node for node, display in rewritten.items()}
+    memo: dict[Node, Node] = {}
+
+    def read(part: Node) -> Node:
+        if part in originals:
+            return originals[part]
+        if part.op not in _READERS or part in memo:
+            return memo.get(part, part)
+        memo[part] = _READERS[part.op](part, [read(arg) for arg in part.args])
+        return memo[part]
+
+    return read(shown)
 
 
 _DEPTH = 24  # the most operations one line nests (Python's parser stops near 200 parentheses)
@@ -476,10 +600,7 @@ def _role(node: Node, parents) -> tuple | None:
 
 def _is_variance(node: Node) -> bool:
     """var(x) or var(x) + ε."""
-    if node.op == "variance":
-        return True
-    return node.op == "add" and len(node.args) == 2 and any(a.op == "variance" for a in node.args) \
-        and any(a.op == "const" for a in node.args)
+    return is_variance(node)
 
 
 def _is_difference(node: Node) -> bool:

@@ -27,6 +27,7 @@ from .registry import (INDEXED_WHOLE, NOT_LINEAR, OPS, Call, Code, Literal, Op, 
                        within)
 from . import algebra as A
 from .algebra.broadcasting import _broadcast_pair
+from .algebra.sums import sum_identity
 
 # ---- axes ---------------------------------------------------------------------------------------
 
@@ -610,6 +611,97 @@ register(Op("std", numpy_reduction(np.std), text="std", unicode="std", latex=lat
             code=Code(numpy="np.std(x, axis=axis, keepdims=keep)", jax="jnp.std(x, axis=axis, keepdims=keep)",
                       torch="torch.std(x, dim=axis, correction=0, keepdim=keep)", placeholders="x axis keep",
                       lower=lower_reduction, bounds=within(0.0, math.inf))))
+
+
+def is_variance(node: Node) -> bool:
+    """var(X), or var(X) + ε with ε a number or a scalar: what a standard deviation σ is the root of."""
+    if node.op == "variance":
+        return True
+    return node.op == "add" and sum(t.op == "variance" for t in node.args) == 1 and \
+        all(t.op == "variance" or t.op == "const" or (t.op == "var" and not t.shape) for t in node.args)
+
+
+def standardization(v: Node) -> tuple[Node, Node] | None:
+    """(X − mean(X), σ) for a variance v = var(X) + ε taken over every axis or with its axes kept, so that
+    σ = sqrt(v) broadcasts against X and X̂ = (X − mean(X)) / σ is the standardized X; None otherwise."""
+    if not is_variance(v):
+        return None
+    moment = v if v.op == "variance" else next(t for t in v.args if t.op == "variance")
+    x, axes = moment.args[0], axes_of(moment)
+    if not keeps(moment) and len(axes) != x.ndim:
+        return None
+    return centred(x, axes), A.power(v, A.const(0.5))
+
+
+def deviation_inside(factor: Node, deviation: Node, sigma: Node) -> tuple[Node, ...] | None:
+    """The factors of a ⊙ (X − mean X) where `factor` is its mean or sum along axes σ is constant on (so that
+    mean(a ⊙ (X − mean X)) / σ = mean(a ⊙ X̂)); None otherwise."""
+    if factor.op not in ("mean", "sum") or (sigma.shape and not keeps(factor)):
+        return None
+    product = factor.args[0]
+    parts = product.args if product.op == "mul" else (product,)
+    return parts if parts.count(deviation) == 1 else None
+
+
+def _over_variance(body: Node) -> tuple[Node, Node, float] | None:
+    """A quotient by a power of a variance, scalars in front included, as (numerator, v, k): a / v ** k."""
+    scalars, array = A.split_scalars(body)
+    if array.op != "div":
+        return None
+    d = array.args[1]
+    base, k = ((d.args[0], 0.5) if d.op == "sqrt" else
+               (d.args[0], d.args[1].params[0]) if d.op == "pow" and d.args[1].op == "const" else (d, 1.0))
+    return (A.mul(*scalars, array.args[0]), base, k) if is_variance(base) and k >= 0.5 else None
+
+
+def _through_deviation(numerator: Node, v: Node, k: float) -> Node:
+    """numerator / v ** k with each X − mean(X) among its factors (or inside a mean or a sum of them) taking
+    one σ = sqrt(v), as X̂: (X − mean X) ⊙ mean(a ⊙ (X − mean X)) / v is X̂ ⊙ mean(a ⊙ X̂), built as the
+    parser builds that text."""
+    found = standardization(v)
+    factors = list(numerator.args if numerator.op == "mul" else (numerator,))
+    if found is not None:
+        deviation, sigma = found
+        for i, factor in enumerate(factors):
+            parts = deviation_inside(factor, deviation, sigma) if k >= 0.5 else None
+            if k >= 0.5 and factor is deviation:
+                factors[i], k = A.div(deviation, sigma), k - 0.5
+            elif parts is not None:
+                hat = A.div(deviation, sigma)
+                inner = A.mul(*(hat if p is deviation else p for p in parts))
+                factors[i], k = REDUCTIONS[factor.op](inner, factor.params[0], keeps(factor)), k - 0.5
+    top = factors[0]
+    for factor in factors[1:]:  # a * b * c read left to right
+        top = A.mul(top, factor)
+    return top if k == 0 else A.div(top, A.power(v, A.const(k)))
+
+
+def _over_deviation(terms: list[Node]) -> list[Node] | None:
+    """a / σ + b / σ³ = (a + b / σ²) / σ for σ = sqrt(var(X) + ε): quotients by powers of a variance are
+    written over the standard deviation, as the normalisation papers write their backward pass (layer
+    norm's (γ ⊙ g − mean(γ ⊙ g) − x̂ ⊙ mean(γ ⊙ g ⊙ x̂)) / σ, the deviations x − mean(x) left over
+    divided by σ as x̂), where that is no longer than the terms."""
+    groups: dict[Node, list[tuple[int, float, Node, float]]] = {}
+    for i, t in enumerate(terms):
+        c, body = A.split_coefficient(t)
+        found = _over_variance(body)
+        if found is not None:
+            numerator, base, k = found
+            groups.setdefault(base, []).append((i, c, numerator, k))
+    for base, members in groups.items():
+        if len(members) < 2 or min(k for *_, k in members) != 0.5:
+            continue
+        members.sort(key=lambda member: member[3])  # the terms over σ first, as the papers write them
+        inner = A.add(*(A.scale(c, _through_deviation(numerator, base, k - 0.5)) for _, c, numerator, k in members))
+        combined = A.div(inner, A.power(base, A.const(0.5)))
+        used = {i for i, *_ in members}
+        if A.written_size(combined) > sum(A.written_size(terms[i]) for i in used):
+            continue
+        return [t for i, t in enumerate(terms) if i not in used] + [combined]
+    return None
+
+
+sum_identity(_over_deviation)
 
 
 # ---- max, min -----------------------------------------------------------------------------------
