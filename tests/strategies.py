@@ -27,6 +27,11 @@ evaluates grad(g)(u) with values["grad_g"]); without, no expression has one.
 `expressions(root=...)` draws an expression whose outermost operation is the one named (an option of
 `_Writer.any`, say "solve" or "piecewise"), so a test can make sure each is exercised.
 
+`chains()` draws @ chains of matrices and vectors whose dimensions are n, m, 2 and their products (n*m),
+mixing kron with sums and differences, scalar multiples and quotients, unary minus under and over **,
+transposes and elementwise functions: every precedence level of the grammar next to every other.
+`sample(rng)` and `sample_chain(rng)` make the same choices with a random.Random, thousands a second.
+
 `examples(quick)` is the number of examples a property test should run: `quick` normally, the
 "slow" profile's count under `pytest --slow` (see conftest.py).
 """
@@ -582,3 +587,153 @@ class _Seeded(_Writer):
 def sample(rng, shape=None, max_depth: int = 3, root: str | None = None, functions: bool = False) -> tuple[str, dict]:
     """(text, shapes) as `expressions()` draws them, the choices made by `rng` (a random.Random)."""
     return _write(_Seeded(rng, functions), shape, max_depth, root)
+
+
+# ---- chains: matrix products mixing kron with sums, scalars, transposes, unary minus and powers -----------
+
+CHAIN_FACTORS = ("n", "m", 2)  # a dimension of a chain is one of these or a product of two (n*m, 2*n)
+
+
+class _ChainWriter:
+    """Writes a random matrix chain of a requested shape: products with @ of Kronecker products, sums and
+    differences, scalar multiples and quotients, unary minus (also under and over **), transposes and
+    elementwise functions, so that every precedence level of the grammar meets every other. A dimension is
+    a tuple of one or two factors: (n,), (m, n) for n*m. Choices are `pick` and `flip`, as `_Writer`'s."""
+
+    def __init__(self, draw) -> None:
+        self.draw = draw
+        self.shapes: dict[str, tuple] = {}
+        self.symbols_used: set[str] = set()
+
+    def pick(self, options):
+        return self.draw(st.sampled_from(list(options)))
+
+    def flip(self) -> bool:
+        return self.draw(st.booleans())
+
+    def declarations(self) -> dict:
+        declared = {f for dims in self.shapes.values() for d in dims for f in d.split("*")}
+        for symbol in sorted(self.symbols_used - declared):  # eye(m) alone needs m declared
+            self.shapes[f"x_{symbol}"] = (symbol,)
+        return dict(self.shapes)
+
+    def dim(self) -> tuple:
+        factors = (self.pick(CHAIN_FACTORS),) if self.flip() else (self.pick(CHAIN_FACTORS), self.pick(CHAIN_FACTORS))
+        return tuple(sorted(factors, key=str))
+
+    def variable(self, shape) -> Text:
+        letter = self.pick({0: ("s", "t"), 1: ("x", "y"), 2: ("A", "B", "C")}[len(shape)])
+        name = letter if not shape else f"{letter}_{'_'.join(''.join(map(str, d)) for d in shape)}"
+        self.shapes[name] = tuple("*".join(map(str, d)) for d in shape)
+        return Text(name, atomic=True)
+
+    def leaf(self, shape) -> Text:
+        options = ["variable"] * 4 + (["number"] if not shape else []) + \
+            (["eye"] if len(shape) == 2 and shape[0] == shape[1] else [])
+        choice = self.pick(options)
+        if choice == "number":
+            return Text(self.pick(("2", "0.5", "3")), atomic=True)
+        if choice == "eye":
+            self.symbols_used.update(f for f in shape[0] if isinstance(f, str))
+            return Text(f"eye({' * '.join(map(str, shape[0]))})", atomic=True)
+        return self.variable(shape)
+
+    def any(self, shape, depth: int) -> Text:
+        if depth <= 0:
+            return self.leaf(shape)
+        options = ["sum", "sum", "scaled", "negated", "power", "matmul", "matmul", "elementwise", "quotient"]
+        if len(shape) == 2:
+            options += ["transpose", "hadamard"]
+        if all(len(d) == 2 for d in shape) and shape:
+            options += ["kron", "kron", "kron"]
+        if not shape:
+            options += ["trace", "total"]
+        return getattr(self, "_" + self.pick(options))(tuple(shape), depth - 1)
+
+    def _sum(self, shape, depth):
+        a, b = self.any(shape, depth), self.any(shape if self.flip() else (), depth)
+        if self.flip():
+            a, b = b, a
+        return Text(f"{a.operand()} {self.pick(('+', '-'))} {b.operand()}")
+
+    def _scaled(self, shape, depth):
+        s, a = self.any((), depth), self.any(shape, depth)
+        return Text(f"{s.operand()} * {a.operand()}" if self.flip() else f"{a.operand()} * {s.operand()}")
+
+    def _quotient(self, shape, depth):
+        s = self.any((), depth)
+        return Text(f"{self.any(shape, depth).operand()} / ({s.operand()} ** 2 + 1)")
+
+    def _negated(self, shape, depth):
+        return Text(f"-{self.any(shape, depth).operand()}")
+
+    def _power(self, shape, depth):
+        base = self.any(shape, depth)
+        exponent = self.pick(("2", "3"))
+        choice = self.pick(("plain", "negated_base", "negated_power"))
+        if choice == "negated_base":  # (-a) ** 2
+            return Text(f"(-{base.operand()}) ** {exponent}")
+        if choice == "negated_power":  # -a ** 2 is -(a ** 2)
+            return Text(f"-{base.operand()} ** {exponent}")
+        return Text(f"{base.operand()} ** {exponent}")
+
+    def _transpose(self, shape, depth):
+        return Text(f"{self.any(shape[::-1], depth).operand()}.T", atomic=True)
+
+    def _hadamard(self, shape, depth):
+        return Text(f"{self.any(shape, depth).operand()} * {self.any(shape, depth).operand()}")
+
+    def _elementwise(self, shape, depth):
+        return Text(f"{self.pick(('sin', 'tanh', 'exp'))}({self.any(shape, depth).text})", atomic=True)
+
+    def _matmul(self, shape, depth):
+        inner = self.dim()
+        if not shape:  # x @ y
+            left, right = (inner,), (inner,)
+        elif len(shape) == 1:  # A @ x or x @ A
+            left, right = ((shape[0], inner), (inner,)) if self.flip() else ((inner,), (inner, shape[0]))
+        else:
+            left, right = (shape[0], inner), (inner, shape[1])
+        return Text(f"{self.any(left, depth).operand()} @ {self.any(right, depth).operand()}")
+
+    def _kron(self, shape, depth):
+        halves = [d if self.flip() else d[::-1] for d in shape]
+        first = tuple((h[0],) for h in halves)
+        second = tuple((h[1],) for h in halves)
+        return Text(f"kron({self.any(first, depth).text}, {self.any(second, depth).text})", atomic=True)
+
+    def _trace(self, shape, depth):
+        d = self.dim()
+        return Text(f"tr({self.any((d, d), depth).text})", atomic=True)
+
+    def _total(self, shape, depth):
+        return Text(f"sum({self.any((self.dim(), self.dim()), depth).text})", atomic=True)
+
+
+class _SeededChains(_ChainWriter):
+    def __init__(self, rng) -> None:
+        super().__init__(None)
+        self.rng = rng
+
+    def pick(self, options):
+        return self.rng.choice(list(options))
+
+    def flip(self) -> bool:
+        return self.rng.random() < 0.5
+
+
+def _write_chain(writer: _ChainWriter, max_depth: int) -> tuple[str, dict]:
+    shape = writer.pick([(), (writer.dim(),), (writer.dim(), writer.dim())])
+    text = writer.any(shape, writer.pick(range(1, max_depth + 1))).text
+    return text, writer.declarations()
+
+
+@st.composite
+def chains(draw, max_depth: int = 4) -> tuple[str, dict]:
+    """(text, shapes): a random matrix chain mixing kron with sums (see `_ChainWriter`)."""
+    return _write_chain(_ChainWriter(draw), max_depth)
+
+
+def sample_chain(rng, max_depth: int = 4) -> tuple[str, dict]:
+    """(text, shapes) as `chains()` draws them, the choices made by `rng` (a random.Random)."""
+    return _write_chain(_SeededChains(rng), max_depth)

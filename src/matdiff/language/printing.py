@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from ..dims import DimProduct
 from ..expr import Node, spell_with, topological
-from ..ops import OPS, is_symmetric, matmul, matmul_chain, mul, split_coefficient, transpose
+from ..ops import OPS, add, is_symmetric, matmul, matmul_chain, mul, split_coefficient, transpose
 from ..ops.algebra import transposes_in
 from ..ops.tensors import as_batched_matmul
 from .names import latex_name, unicode_name
@@ -117,6 +117,13 @@ def _transposes_termwise(terms) -> bool:
     """(a + b)ᵀ may be spelt aᵀ + bᵀ (and back) only when no term broadcasts a vector and no
     transposed term is itself a sum that reading back would merge into the outer one."""
     return all(t.ndim != 1 and transpose(t).op != "add" for t in terms)
+
+
+def _in_sum_order(node: Node) -> bool:
+    """The terms of a sum read back in this order: a sum transposed term by term keeps its order, which
+    the constructor may not (B + t transposed is B.T + t, which reads as t + B.T: it is written (B + t).T).
+    Known once per node."""
+    return node.cached("in sum order", lambda n: n.op != "add" or add(*n.args) is n)
 
 
 def _flipped_reads_back(node: Node) -> bool:
@@ -221,7 +228,7 @@ class _Displayer:
             built = self._add(args, transposed=False)
             if node.ndim == 2 and _transposes_termwise(args):
                 flipped = _t(self._add(args, transposed=True))  # reads back as transpose(transpose(node))
-                if flipped.cost < built.cost and transpose(transpose(node)) is node:
+                if transpose(transpose(node)) is node and (flipped.cost < built.cost or not _in_sum_order(node)):
                     built = flipped
             return built
         if op == "mul":
@@ -264,7 +271,7 @@ class _Displayer:
         wrapped = _t(self.best(node))
         if op == "matmul":
             return _smaller(wrapped, _chain("matmul", [self.best_t(f) for f in reversed(args)]))
-        if op == "add" and _transposes_termwise(args):
+        if op == "add" and _transposes_termwise(args) and _in_sum_order(transpose(node)):
             return _smaller(wrapped, self._add(args, transposed=True))
         if op == "mul" and all(a.ndim != 1 for a in args) and sum(a.ndim == 2 for a in args) > 1 and \
                 sum(map(transposes_in, args)) < sum(transposes_in(transpose(a)) for a in args):

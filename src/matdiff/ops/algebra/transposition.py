@@ -3,7 +3,7 @@ expression's transpose: whether it is symmetric, and how many transposes a spell
 spellings of one value, the one with fewer is kept).
 
 Transposes are pushed through `@`, sums and scalar factors down to the leaves; a symmetric operand is
-its own transpose.
+its own transpose. Transposing twice gives the very node back (a chain turns its factors over and back).
 """
 from __future__ import annotations
 
@@ -91,7 +91,15 @@ def _transposed(a: Node) -> Node:
     if op == "matmul":
         return matmul_chain([transpose(f) for f in reversed(a.args)])
     if op == "add" and all(t.ndim != 1 for t in a.args):  # a row-broadcast vector has no transpose term
-        return add(*(transpose(t) for t in a.args))
+        terms = tuple(transpose(t) for t in a.args)
+        summed = add(*terms)
+        if summed.op != "add" or summed.args == terms or any(t.ndim == 1 for t in summed.args) or \
+                add(*(transpose(t) for t in summed.args)) is a:
+            return summed
+        # The sum's order (transposed leaves last) may not come back: B + t is t + B.T transposed, whose
+        # transpose is t + B. The terms are kept in a's order, so that transposing twice is a again (a chain
+        # turns its factors over and back); the printer writes such a sum (B + t).T.
+        return make("add", terms, (), (a.shape[1], a.shape[0]))
     if op == "mul":
         scalars, array = split_scalars(a)
         if scalars and array is not a:
