@@ -299,3 +299,74 @@ def test_reading_a_long_sum_takes_time_linear_in_its_terms():
         return lambda: md.parse(text, {f"x{name}": ("n",)})
 
     assert_linear(best_times(parse, (3000, 6000)), "reading sums")
+
+
+# ---- reading long sums and products inside calls ---------------------------------------------------
+
+TEN_THOUSAND = [f"sin({i} * x)" if i % 2 else f"cos({i} * x) * y" for i in range(1, 10_001)]
+
+
+def ten_thousand_terms() -> list[Node]:
+    x, y = md.vector("x", "n"), md.vector("y", "n")
+    return [(md.sin(i * x) if i % 2 else md.cos(i * x) * y).node for i in range(1, 10_001)]
+
+
+def test_a_ten_thousand_term_sum_reads_as_the_argument_of_a_function():
+    x, y, a = (md.vector("x", "n").node, md.vector("y", "n").node, md.matrix("A", "n", "n").node)
+    total = ops.add(*ten_thousand_terms())
+    declared = {"x": ("n",), "y": ("n",), "A": ("n", "n")}
+    long = " + ".join(TEN_THOUSAND)
+    assert read(f"sum(tanh({long}))", declared) is ops.sum_(ops.tanh(total))
+    assert read(f"exp(A @ ({long}))", declared) is ops.exp(ops.matmul(a, total))
+    assert read(f"norm2(tanh(A @ sin({long}) + y)) ** 2", declared) is \
+        ops.power(ops.norm2(ops.tanh(ops.add(ops.matmul(a, ops.sin(total)), y))), ops.const(2.0))
+    assert read(f"sum(outer(x, {long}), axis=0)", declared) is ops.sum_(ops.outer(x, total), axis=0)
+    assert read(f"-(A @ ({long})).sum()", declared) is ops.neg(ops.sum_(ops.matmul(a, total)))
+
+
+def test_a_ten_thousand_factor_product_reads_as_the_argument_of_a_function():
+    x = md.vector("x", "n")
+    factors = [md.sin(i * x).node for i in range(1, 10_001)]
+    text = "exp(" + " * ".join(f"sin({i} * x)" for i in range(1, 10_001)) + ")"
+    assert read(text, {"x": ("n",)}) is ops.exp(ops.mul(*factors))
+
+
+@pytest.mark.parametrize("wrong, message, culprit", [("2 * q * x", "unknown variable 'q'", "q"),
+                                                     ("A @ s", "@ needs a vector or matrix on both sides", "A @ s")])
+@pytest.mark.parametrize("newline", [" ", "\n    "], ids=["one line", "many lines"])
+def test_an_error_in_a_long_sum_inside_a_call_points_at_its_place(wrong, message, culprit, newline):
+    terms = list(TEN_THOUSAND)
+    terms[5000] = wrong
+    before = "sum(tanh(" + " +".join(term + (newline if i % 10 == 9 else " ") for i, term in enumerate(terms[:5000])) + \
+        "+ "
+    text = before + " + ".join(terms[5000:]) + "))"
+    error = read(text, {"x": ("n",), "y": ("n",), "A": ("n", "n"), "s": ()})
+    assert isinstance(error, str) and message in error, error
+    at = len(before) + wrong.index(culprit)  # the carets under the culprit, on its line
+    carets = error.split("\n")[-1]
+    assert carets.index("^") - 4 == at - (text.rfind("\n", 0, at) + 1)
+    assert carets.count("^") == len(culprit)
+
+
+@pytest.mark.parametrize("text", [
+    "sum(tanh(S))", "exp(S)", "sum(S, axis=0)", "x @ tanh(S)", "-(S).T", "sum((S) ** 2)", "sum(tanh(S)) + s * sum(exp(S))",
+    "sum(maximum(S, x))", "sum(tanh(A @ (sin(S) + x) * (P)))", "(S).sum()", "sum(" + "tanh(" * 30 + "S" + ")" * 31,
+    "where(x > 0, S, x)", "norm2(x) ** sum(sin(S))", "sum(tanh(S + 'α'))", "sum(tanh(S + q))", "sum(tanh(S + A @ s))"],
+    ids=lambda text: text if len(text) < 50 else "sum(tanh(tanh(... 30 deep (S))))")
+def test_a_long_sum_or_product_inside_calls_reads_as_python_reads_it(text):
+    """S, a sum of 3,000 terms (some of them on lines of their own), and P, a product of 3,000 factors: past
+    what Python's parser builds."""
+    product = " * ".join(["(1 + s)", "s", "2", "sin(s)"] * 750)
+    text = text.replace("S", long_sum(3000, 2, newlines=True)).replace("P", product)
+    with pytest.raises(RecursionError):
+        ast.parse(text, mode="eval")
+    node = read(text, DECLARED)
+    assert node == read(text, DECLARED, whole=True)  # the node, or the message and caret of Python's own tree
+
+
+def test_reading_a_long_sum_inside_calls_takes_time_linear_in_its_terms():
+    def parse(k, name):
+        text = "sum(tanh(x{0} @ A{0} + ".format(name) + " - ".join(f"sin({i} * x{name})" for i in range(1, k + 1)) + "))"
+        return lambda: md.parse(text, {f"x{name}": ("n",), f"A{name}": ("n", "n")})
+
+    assert_linear(best_times(parse, (3000, 6000)), "reading sums inside calls")
