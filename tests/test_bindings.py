@@ -108,6 +108,22 @@ def test_softmax_is_p():
     assert d.bound_latex.startswith(r"\begin{aligned} P &= ")
 
 
+def test_attention_names_p_and_its_cotangent_dp():
+    """Attention's backward pass as the papers write it: P = softmax(S), dP = dO Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P))."""
+    shapes = "Q: n×d, K: m×d, V: m×p"
+    by_q = ml(md.vjp, "softmax(Q @ K.T / sqrt(d), axis=1) @ V", "Q", shapes, cotangent="G")
+    assert by_q.bound_text == ("P = softmax(Q @ K.T / sqrt(d), axis=1)\ndP = G @ V.T\n"
+                               "P * (dP - sum(dP * P, axis=1, keepdims=True)) @ K / sqrt(d)")
+    assert by_q.bound_unicode.split("\n")[1] == "dP = G Vᵀ" and r"\mathrm{d}P &= " in by_q.bound_latex
+    by_k = ml(md.vjp, "softmax(Q @ K.T / sqrt(d), axis=1) @ V", "K", shapes, cotangent="G")
+    assert names(by_k) == ["P", "dP"] and by_k.bound_text.endswith(".T @ Q / sqrt(d)")
+    for answer in (by_q, by_k):
+        reads_back(answer)
+    # softmax cross-entropy repeats nothing: its answer is one line, X.T @ (P ⊙ rowsum(Y) − Y)
+    ce = ml(md.derivative, "-sum(Y * log_softmax(X @ W, axis=1))", "W", "X: n×p, W: p×k, Y: n×k")
+    assert not ce.bindings.lines and ce.text == "X.T @ (softmax(X @ W, axis=1) * sum(Y, axis=1, keepdims=True) - Y)"
+
+
 def test_residual_inside_a_norm_is_r():
     d = md.derivative("norm2(X @ w - y)", "w", "X: m×n, w: n, y: m")
     assert d.bound_text == "r = X @ w - y\nr @ X / norm2(r)"

@@ -14,12 +14,12 @@ leaf, a leaf transposed, a number, a negated leaf, an elementwise product of two
 transpose counting as one quantity (the other spelt `Z.T`); the lines come in dependency order. Names
 follow the node's role: Z for a pre-activation (a product an elementwise function or a softmax is
 applied to), A for the activation of one, P for a softmax, r (R for a matrix) for a residual (a
-difference inside a norm or a square), μ for a mean, σ² for a variance (plus ε), σ for a standard
-deviation sqrt(var + ε), x̂ for a normalised input (x − μ)/σ; anything else T1, T2, .... A standardized
-x̂ is named wherever it is written, and a quotient by a power of σ = sqrt(var(x) + ε) is written through
-it where that reads back (x̂ ⊙ mean(g ⊙ x̂) for (x − μ) ⊙ mean(g ⊙ (x − μ)) / σ², as the normalisation
-papers write it). A role shared by several nodes numbers them (Z1, Z2, ...); no name is a variable's, a
-dimension's or a function's of the language.
+difference inside a norm or a square), dP for the cotangent a softmax is pulled back with, μ for a mean,
+σ² for a variance (plus ε), σ for a standard deviation sqrt(var + ε), x̂ for a normalised input (x −
+μ)/σ; anything else T1, T2, .... A standardized x̂ is named wherever it is written, and a quotient by a
+power of σ = sqrt(var(x) + ε) is written through it where that reads back (x̂ ⊙ mean(g ⊙ x̂) for (x − μ)
+⊙ mean(g ⊙ (x − μ)) / σ², as the normalisation papers write it). A role shared by several nodes numbers
+them (Z1, Z2, ...); no name is a variable's, a dimension's or a function's of the language.
 
 Each line's right-hand side is the printer's own display (`printing._Displayer`), built bottom-up over
 the topological order with the named nodes as leaves, so that the size of what is printed is linear in
@@ -517,7 +517,7 @@ def _variable_names(order: list[Node]) -> set[str]:
 _SPELLINGS = {
     "Z": ("Z", "Z", "Z"), "A": ("A", "A", "A"), "P": ("P", "P", "P"), "r": ("r", "r", "r"),
     "R": ("R", "R", "R"), "mu": ("mu", "μ", r"\mu"), "sigma": ("sigma", "σ", r"\sigma"),
-    "sigma2": ("sigma2", "σ²", r"\sigma^{2}"),
+    "sigma2": ("sigma2", "σ²", r"\sigma^{2}"), "dP": ("dP", "dP", r"\mathrm{d}P"),
 }
 
 
@@ -589,6 +589,8 @@ def _role(node: Node, parents) -> tuple | None:
     centred = _normalised(node)
     if centred is not None:
         return _hat(centred)
+    if any(_reaches_softmax(p, node, parents) for p in parents.get(node, ())):
+        return _SPELLINGS["dP"]
     if _is_difference(node) and any(_is_loss(p, node) for p in parents.get(node, ())):
         return _SPELLINGS["R" if node.ndim == 2 else "r"]
     if _is_product(node) and any(_applies_elementwise(p, node) for p in parents.get(node, ())):
@@ -636,6 +638,13 @@ def _applies_elementwise(parent: Node, arg: Node | None) -> bool:
     if arg is None or not parent.args or parent.args[0] is not arg:
         return False
     return parent.op in _SOFTMAXES or (OPS[parent.op].elementwise and len(parent.args) == 1)
+
+
+def _reaches_softmax(parent: Node, node: Node, parents) -> bool:
+    """Whether `node` is the cotangent dP a softmax P is pulled back with, P ⊙ (dP − sum(dP ⊙ P, axis)): it
+    is multiplied by the softmax inside a sum (the attention papers' dP = dO Vᵀ)."""
+    return parent.op == "mul" and len(parent.args) == 2 and any(a.op == "softmax" for a in parent.args) \
+        and node.op != "softmax" and any(q.op == "sum" for q in parents.get(parent, ()))
 
 
 def _is_loss(parent: Node, node: Node) -> bool:
