@@ -277,23 +277,30 @@ def test_parse_block_points_at_the_line():
 LAYER_NORM = "sum(G * (x - mean(x, axis=1, keepdims=True)) / sqrt(var(x, axis=1, keepdims=True) + 1e-5))"
 
 
+PAGE_LAYER_NORM = ("gamma * (x - mean(x, axis=1, keepdims=True)) / sqrt(var(x, axis=1, keepdims=True) + 1e-5) "
+                   "+ beta")
+
+
 def test_the_page_shows_a_layer_norm_with_sigma(web_server, browser):
-    """The page writes the answer with its bindings (σ = ..., the answer last), rendered by KaTeX; the
-    screenshot is docs/page-bindings.png."""
+    """The page writes layer norm's backprop rule with its bindings (σ = ..., x̂ = ..., the answer last, as
+    Ba et al. write it), rendered by KaTeX; the screenshot is docs/page-bindings.png."""
     from selenium.webdriver.common.by import By
 
-    ml(md.derivative, LAYER_NORM, "x", "x: m×n, G: m×n")
+    shapes = "x: m×n, gamma: n, beta: n"
+    expected = ml(md.vjp, PAGE_LAYER_NORM, "x", shapes, cotangent="G")
+    assert expected.prefers_bound and names(expected) == ["sigma", "x_hat"]
     browser.matdiff_url = web_server.url
-    fill(browser, LAYER_NORM, "x: m×n, G: m×n", "x")
+    fill(browser, PAGE_LAYER_NORM, shapes, "x", derive=False)
+    browser.find_element(By.ID, "vjp").click()  # the backprop rule, upstream gradient G
+    browser.find_element(By.ID, "derive").click()
     text = browser.find_element(By.ID, "derivative-text")
     wait_for(browser, lambda d: text.text.startswith("sigma = sqrt(var(x, axis=1, keepdims=True)"))
-    expected = md.derivative(LAYER_NORM, "x", "x: m×n, G: m×n")
     assert text.text == expected.bound_text
     assert browser.find_element(By.ID, "derivative-unicode").text == expected.bound_unicode
     math = browser.find_element(By.ID, "derivative-math")
     if KATEX_VENDORED:
         assert math.find_elements(By.CSS_SELECTOR, ".katex .katex-html")
-        assert not math.find_elements(By.CSS_SELECTOR, ".katex-error") and "σ" in math.text
+        assert not math.find_elements(By.CSS_SELECTOR, ".katex-error") and "σ" in math.text and "γ⊙G" in math.text
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     size = browser.get_window_size()
     browser.set_window_size(size["width"], 1000)

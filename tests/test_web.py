@@ -411,7 +411,8 @@ def wait_for(driver, condition, seconds: float = 30):
     return WebDriverWait(driver, seconds).until(condition)
 
 
-def fill(driver, expression: str, where: str, wrt: str) -> None:
+def fill(driver, expression: str, where: str, wrt: str, derive: bool = True) -> None:
+    """The form filled in; the Derive button pressed unless `derive` is False (to tick more first)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -425,7 +426,8 @@ def fill(driver, expression: str, where: str, wrt: str) -> None:
     choice = driver.find_element(By.ID, "wrt")
     wait_for(driver, lambda d: wrt in [o.get_attribute("value") for o in Select(choice).options])
     Select(choice).select_by_value(wrt)
-    driver.find_element(By.ID, "derive").click()
+    if derive:
+        driver.find_element(By.ID, "derive").click()
 
 
 def server_url(driver) -> str:
