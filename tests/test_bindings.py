@@ -332,6 +332,7 @@ def test_bound_latex_renders_in_katex():
     try:
         answers += [md.derivative(LAYER_NORM, "x", "x: m×n, G: m×n"),
                     md.derivative("sum(V * softmax(Q @ K.T, axis=1))", "Q", "Q: n×d, K: n×d, V: n×n"),
+                    md.vjp("softmax(Q @ K.T / sqrt(d), axis=1) @ V", "Q", "Q: n×d, K: m×d, V: m×p", cotangent="G"),
                     md.vjp("gamma * (x - mean(x)) / sqrt(var(x) + eps) + beta", "x",
                            "x: n, gamma: n, beta: n, eps: scalar", cotangent="g")]
         answers += [md.vjp(f"gamma * (X - mean(X, axis={a}, keepdims=True)) / sqrt(var(X, axis={a}, keepdims=True) "
