@@ -122,7 +122,7 @@ STRUCTURE = [  # expression, text the NumPy code must contain, text it must not 
     ("inv(P) @ b", "np.linalg.solve(P, b)", "np.linalg.inv"),
     ("b @ inv(P)", "np.linalg.solve(P.T, b)", "np.linalg.inv"),
     ("A @ outer(d, a) @ Q", "np.outer(A @ d, Q.T @ a)", "@ np.outer"),
-    ("W.T @ diag(exp(c)) @ W", "np.sqrt(np.exp(c))", "np.diag"),  # c ≥ 0: the syrk form
+    ("W.T @ diag(exp(c)) @ W", "_gram(W, np.exp(c))", "np.diag"),  # c ≥ 0: the syrk form where it pays
     ("W.T @ diag(c) @ W", "W.T @ (c[:, None] * W)", "np.diag"),  # sign unknown: one product
     ("norm2(A) ** 2", "np.vdot(A, A)", "np.linalg.norm"),
 ]
@@ -158,9 +158,35 @@ def test_shared_subexpressions_are_computed_once():
 
 def test_logistic_hessian_is_a_gram_product_without_diag():
     source = codegen("sum(softplus(X @ w)) - y @ X @ w", ["w"], "X: n×p, w: p, y: n", hessian=True)
-    assert "np.diag" not in source and ".T @ t" in source  # (X ⊙ √c)ᵀ(X ⊙ √c): BLAS syrk
+    assert "np.diag" not in source and "_gram(X, " in source  # (X ⊙ √c)ᵀ(X ⊙ √c), BLAS syrk, where it pays
+    fn = compile_code("sum(softplus(X @ w)) - y @ X @ w", ["w"], "X: n×p, w: p, y: n", hessian=True, gradients=False)
+    rng = np.random.default_rng(0)
+    for n, p in [(5, 3), (64, 256), (300, 100)]:  # Xᵀ(c ⊙ X), then syrk for the bigger two
+        x, w, y = rng.normal(size=(n, p)), rng.normal(size=p) / np.sqrt(p), rng.uniform(size=n)
+        s = 1 / (1 + np.exp(-x @ w))
+        assert np.allclose(fn(x, w, y)[1], x.T @ (x * (s * (1 - s))[:, None]), rtol=1e-12, atol=1e-12)
     jax_source = codegen("sum(softplus(X @ w)) - y @ X @ w", ["w"], "X: n×p, w: p, y: n", "jax", True)
     assert "[:, None] * X" in jax_source and "jnp.diag" not in jax_source
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_factor_outputs_share_is_applied_once(backend):
+    if backend != "numpy":
+        pytest.importorskip(backend)
+    text, shapes = "norm2(tanh(X @ W1 + b1) @ W2 + b2 - Y) ** 2", "X: n×d, W1: d×h, b1: h, W2: h×k, b2: k, Y: n×k"
+    wrt = ["W1", "b1", "W2", "b2"]
+    body = codegen(text, wrt, shapes, backend).split('"""')[2]
+    # g = 2 r once, as backpropagation by hand: not 2 * (X.T @ ...), 2 * ....sum(...) for each gradient
+    assert body.count("2.0 *") == 1 and "grad_W2 = t0.T @ t2" in body.replace("torch.", "").replace("jnp.", "")
+    expression = md.parse(text, shapes)
+    rng = np.random.default_rng(1)
+    values = random_point(expression, {"n": 5, "d": 3, "h": 4, "k": 2}, rng)
+    found = run(compile_code(text, wrt, shapes, backend), backend, values, {})
+    for w, got in zip(wrt, found[1:]):
+        assert np.allclose(got, md.derivative(expression, w).evaluate(values), rtol=1e-10, atol=1e-12)
+    # where the shared term is bigger than the outputs (r n×m, the gradients n×k and m×k) each keeps its factor
+    body = codegen("norm2(M - U @ V.T) ** 2", ["U", "V"], "M: n×m, U: n×k, V: m×k").split('"""')[2]
+    assert "grad_U = -2.0 * (t0 @ V)" in body and "grad_V = -2.0 * (t0.T @ U)" in body
 
 
 def test_symmetric_hessian_computes_the_kronecker_product_once():
@@ -212,6 +238,34 @@ def test_shapes_are_bound_and_checked():
         fn(x, np.ones(4), y)
     with pytest.raises(AssertionError, match="X must be 2-D"):
         fn(np.ones(5), w, y)
+    with pytest.raises(AssertionError, match=r"y has shape \(4,\), expected n"):
+        fn(x, w, np.ones(4))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shape_checks_cost_one_line_or_are_left_out(backend):
+    if backend != "numpy":
+        pytest.importorskip(backend)
+    text, shapes = "norm2(tanh(X @ W1 + b1) @ W2 - Y) ** 2 + lam * sum(b1)", "X: n×d, W1: d×h, b1: h, W2: h×k, Y: n×k, lam: scalar"
+    checked = codegen(text, ["W1"], shapes, backend)
+    # every shape unpacked at once, the asserts only where the dimensions disagree
+    assert "(n, d), (d_W1, h), (h_b1,), (h_W2, k), (n_Y, k_Y) = (X.shape, W1.shape" in checked
+    assert checked.index("if not agree:") < checked.index("assert ")
+    unchecked = codegen(text, ["W1"], shapes, backend, check_shapes=False)
+    assert "assert" not in unchecked and "agree" not in unchecked
+    rng = np.random.default_rng(0)
+    values = dict(X=rng.normal(size=(5, 3)), W1=rng.normal(size=(3, 4)), b1=rng.normal(size=4),
+                  W2=rng.normal(size=(4, 2)), Y=rng.normal(size=(5, 2)), lam=np.float64(0.5))
+    with_check, without = (compile_code(text, ["W1"], shapes, backend, check_shapes=c) for c in (True, False))
+    for a, b in zip(run(with_check, backend, values, {}), run(without, backend, values, {})):
+        assert np.allclose(a, b)
+    if backend == "numpy":
+        for name, bad in [("Y", np.ones((5, 3))), ("b1", np.ones(3)), ("W2", np.ones(4)), ("lam", np.ones(2))]:
+            with pytest.raises(AssertionError, match=f"{name} (has shape|must be)"):
+                with_check(**dict(values, **{name: bad}))
+    # a dimension the code reads (a reshape, ones(n)) is still bound without the check
+    source = codegen("sum(X) * n", ["X"], "X: n×m", backend, check_shapes=False)
+    assert "n, m = X.shape" in source
 
 
 @pytest.mark.parametrize("bad", ["__import__", "os.system", "np", "import", "print", "x; import os", "é"])

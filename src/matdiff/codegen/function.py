@@ -18,6 +18,7 @@ from ..dims import DimProduct, Shape, format_shape
 from ..errors import DeclarationError, NotSupportedError, UnknownNameError
 from ..expr import Node, free_variables, topological
 from .backends import BACKENDS, HELPERS
+from . import scalars
 from .lowering import Lowering, code_of
 from .terms import Names, Term, check_name, is_expensive, is_trivial, is_view, to_ast
 
@@ -141,8 +142,77 @@ def _uses(outputs: Sequence[Output]) -> dict[Node, int]:
     return counts
 
 
-def _shape_checks(low: Lowering, plan: Plan, dims: dict[str, str]) -> list[ast.stmt]:
-    """Bind each dimension from the first argument that has it; check every argument's shape."""
+def _shape_checks(low: Lowering, plan: Plan, dims: dict[str, str], names: Names, check: bool,
+                  used: set[str]) -> list[ast.stmt]:
+    """Bind each dimension from the first argument that has it, and check every argument's shape.
+
+    The check costs a call next to nothing: every shape is unpacked in one statement and the dimensions
+    compared as integers, `agree = d_w == d and n_y == n`; only when that fails do the asserts below it
+    run, one per argument, to say which argument is wrong and how. Without the check (`check=False`)
+    only the dimensions the body uses (`used`, local names) are read off the arguments."""
+    detailed = _detailed_checks(low, plan, dims)
+    if not check:
+        return _bindings(low, plan, dims, used)
+    targets: list[ast.expr] = []  # (n, d), (d_w,), ... = X.shape, w.shape, ...
+    shapes: list[ast.expr] = []
+    tests: list[ast.expr] = []  # np.ndim(lam) == 0
+    seen_as: dict[Any, list[str]] = {}  # a dimension -> the names its other occurrences are unpacked to
+    bound: set[str] = set()
+    for arg, shape in plan.arguments:
+        if shape is None:  # a function, g or grad_g
+            continue
+        x = low.name(arg)
+        if not shape:
+            tests.append(_compare(to_ast(low.spell("scalar_ndim", x), {}), ast.Constant(0)))
+            continue
+        axes: list[ast.expr] = []
+        for i, d in enumerate(shape):
+            if isinstance(d, str) and d not in bound:
+                bound.add(d)
+                axes.append(ast.Name(dims[d], ast.Store()))
+                continue
+            seen = names.fresh(f"{dims[d]}_{arg}" if isinstance(d, str) else f"{arg}_{i}")
+            axes.append(ast.Name(seen, ast.Store()))
+            seen_as.setdefault(d, []).append(seen)
+        targets.append(ast.Tuple(axes, ast.Store()))
+        shapes.append(to_ast(low.spell("shape", x), {}))
+    for d, occurrences in seen_as.items():  # h_b1 == h_W2 == h
+        tests.append(ast.Compare(ast.Name(occurrences[0]), [ast.Eq()] * len(occurrences),
+                                 [ast.Name(o) for o in occurrences[1:]] + [to_ast(low.dim(d), {})]))
+    agree = names.fresh("agree")
+    verdict = ast.BoolOp(ast.And(), tests) if len(tests) > 1 else tests[0] if tests else ast.Constant(True)
+    otherwise = ast.If(ast.UnaryOp(ast.Not(), ast.Name(agree)), detailed, [])
+    if not targets:  # scalars only
+        return [ast.If(ast.UnaryOp(ast.Not(), verdict), detailed, [])] if tests else []
+    unpack = ast.Assign([targets[0] if len(targets) == 1 else ast.Tuple(targets, ast.Store())],
+                        shapes[0] if len(shapes) == 1 else ast.Tuple(shapes))
+    if not tests:  # one argument binds every dimension: its number of axes is all there is to check
+        return [ast.Try([unpack], [ast.ExceptHandler(ast.Name("ValueError"), None, detailed)], [], [])]
+    return [ast.Try([unpack, ast.Assign([ast.Name(agree, ast.Store())], verdict)],
+                    [ast.ExceptHandler(ast.Name("ValueError"), None,  # an argument has another number of axes
+                                       [ast.Assign([ast.Name(agree, ast.Store())], ast.Constant(False))])], [], []),
+            otherwise]
+
+
+def _bindings(low: Lowering, plan: Plan, dims: dict[str, str], used: set[str]) -> list[ast.stmt]:
+    """The dimensions the body uses, each read off the first argument that has it, with no check."""
+    body: list[ast.stmt] = []
+    bound: set[str] = set()
+    for arg, shape in plan.arguments:
+        wanted = {i: d for i, d in enumerate(shape or ()) if isinstance(d, str) and d not in bound and dims[d] in used}
+        bound |= set(wanted.values())
+        x = to_ast(low.spell("shape", low.name(arg)), {})
+        if len(wanted) == len(shape or ()) == len(set(wanted.values())) and wanted:  # n, d = X.shape
+            body.append(ast.Assign([ast.Tuple([ast.Name(dims[d], ast.Store()) for d in shape], ast.Store())], x))
+            continue
+        firsts = {d: i for i, d in reversed(wanted.items())}
+        body.extend(ast.Assign([ast.Name(dims[d], ast.Store())], ast.Subscript(x, ast.Constant(i)))
+                    for d, i in sorted(firsts.items(), key=lambda item: item[1]))
+    return body
+
+
+def _detailed_checks(low: Lowering, plan: Plan, dims: dict[str, str]) -> list[ast.stmt]:
+    """One assert per argument, naming it and its expected shape, binding each dimension on the way."""
     body: list[ast.stmt] = []
     bound: set[str] = set()
     for arg, shape in plan.arguments:
@@ -214,7 +284,7 @@ def _docstring(plan: Plan) -> str:
 MAX_DEPTH = 48
 
 
-def emit(plan: Plan, dims: dict[str, str]) -> tuple[str, set[str]]:
+def emit(plan: Plan, dims: dict[str, str], check_shapes: bool = True) -> tuple[str, set[str]]:
     like = next((a for a, s in plan.arguments if s), plan.arguments[0][0] if plan.arguments else None)
     low = Lowering(plan.backend, dims, like, _uses(plan.outputs))
     trivial: dict[Term, bool] = {}  # is_trivial's answers, shared by all the terms of this function
@@ -227,7 +297,7 @@ def emit(plan: Plan, dims: dict[str, str]) -> tuple[str, set[str]]:
         if out.node.ndim == 0 and is_trivial(code, trivial) and (code.kind != "Name" or not free_variables(out.node)):
             code = low.spell("array", code, ndim=0)  # a number or a dimension becomes an array of the backend
         results.append(code)
-    checks = _shape_checks(low, plan, dims)
+    results = scalars.fold(low, results)  # 2 * (X.T @ t), 2 * t.sum(axis=0): the 2 once, on what they share
 
     # which terms get a temporary: those used twice (and not trivial), and expensive ones used inside others
     inner_uses: dict[Term, int] = {}
@@ -273,6 +343,8 @@ def emit(plan: Plan, dims: dict[str, str]) -> tuple[str, set[str]]:
         body.append(ast.Assign([ast.Name(out.name, ast.Store())], value))
         temporaries.setdefault(code, out.name)  # an output equal to an earlier one reuses its name
     body.append(ast.Return(ast.Tuple([ast.Name(o.name) for o in plan.outputs])))
+    used = {n.id for statement in body for n in ast.walk(statement) if isinstance(n, ast.Name)}
+    checks = _shape_checks(low, plan, dims, names, check_shapes, used)
 
     args = ast.arguments(posonlyargs=[], args=[ast.arg(a) for a, _ in plan.arguments], vararg=None,
                          kwonlyargs=[ast.arg(d) for d in plan.keyword_dims], kw_defaults=[None] * len(plan.keyword_dims),

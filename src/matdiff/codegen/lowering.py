@@ -114,6 +114,7 @@ class Lowering:
                     self.modules_used.add(t.id)
                 if t.id in HELPERS:
                     self.helpers_used.add(t.id)
+                    self.modules_used |= _modules_of(HELPERS[t.id].get(self.backend, ""), self.backend)
                 return self.name(t.id)
             if isinstance(t, ast.Constant):
                 return self.make("Constant", t.value)
@@ -194,3 +195,9 @@ class Lowering:
 def _key(value: Any) -> Any:
     # 1, 1.0 and True are equal as dictionary keys but print differently
     return (type(value).__name__, repr(value)) if isinstance(value, (int, float, bool, str)) else value
+
+
+def _modules_of(source: str, backend: str) -> set[str]:
+    """The backend's modules a helper's source uses (`np` in `np.sqrt`), which the namespace must hold."""
+    names = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)} if source else set()
+    return names & {alias for alias, _ in MODULES[backend]}

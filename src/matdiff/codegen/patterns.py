@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from ..expr import Node
 from ..ops import OPS, matmul_chain, split_coefficient, transpose
-from .backends import GRAM_BY_SQUARE_ROOT
 
 if TYPE_CHECKING:
     from .lowering import Lowering
@@ -176,9 +175,9 @@ def _apply_right(low: "Lowering", x: "Term", f: Node) -> "Term":
 
 
 def _gram(low: "Lowering", x: Node, c: Node) -> "Term":
-    """Xᵀ diag(c) X, symmetric: (X ⊙ √c)ᵀ(X ⊙ √c) where c ≥ 0 and the backend has syrk, else Xᵀ(c ⊙ X)."""
+    """Xᵀ diag(c) X, symmetric: where c ≥ 0 the backend's `gram` (NumPy: (X ⊙ √c)ᵀ(X ⊙ √c), BLAS syrk, where
+    X is big enough for it to pay), else Xᵀ(c ⊙ X)."""
     xt = low.term(x)
-    if GRAM_BY_SQUARE_ROOT[low.backend] and nonnegative(c):
-        scaled = low.binary("*", xt, low.spell("column", low.spell("sqrt", low.term(c), ndim=1)), 2)
-        return low.binary("@", low.transposed(scaled), scaled, 2)
+    if nonnegative(c):
+        return low.spell("gram", xt, low.term(c), ndim=2)
     return low.binary("@", low.term(transpose(x)), low.spell("scale_rows", low.term(c), xt, ndim=2), 2)
