@@ -601,15 +601,23 @@ register(Op("variance", numpy_reduction(np.var), text="var", unicode="var", late
             names=("var",), call=Call(variance, literals=(AXIS, KEEPDIMS)), index=INDEXED_WHOLE,
             pullback=_pull_var, differential=_d_moment, words=Words("variance, 2 (X − mean(X)) / N"),
             identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
-            code=Code(numpy="np.var(x, axis=axis, keepdims=keep)", jax="jnp.var(x, axis=axis, keepdims=keep)",
-                      torch="torch.var(x, dim=axis, correction=0, keepdim=keep)", placeholders="x axis keep",
+            # x − mean(x) is written as its own term, so that the centred array a backward pass also uses
+            # (layer norm's) is computed once; np.var would centre it again, and allocate it twice more
+            code=Code(numpy="np.mean((x - np.mean(x, axis=axis, keepdims=True)) ** 2, axis=axis, keepdims=keep)",
+                      jax="jnp.var(x, axis=axis, keepdims=keep)",
+                      torch="torch.mean((x - torch.mean(x, dim=axis, keepdim=True)) ** 2, dim=axis, keepdim=keep)",
+                      placeholders="x axis keep",
                       lower=lower_reduction, bounds=within(0.0, math.inf))))
 register(Op("std", numpy_reduction(np.std), text="std", unicode="std", latex=latex_reduction(r"\operatorname{std}"),
             names=("std",), call=Call(std, literals=(AXIS, KEEPDIMS)), index=INDEXED_WHOLE,
             pullback=_pull_std, differential=_d_moment, words=Words("standard deviation, (X − mean(X)) / (N std(X))"),
             identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
-            code=Code(numpy="np.std(x, axis=axis, keepdims=keep)", jax="jnp.std(x, axis=axis, keepdims=keep)",
-                      torch="torch.std(x, dim=axis, correction=0, keepdim=keep)", placeholders="x axis keep",
+            code=Code(numpy="np.sqrt(np.mean((x - np.mean(x, axis=axis, keepdims=True)) ** 2, axis=axis, "
+                            "keepdims=keep))",
+                      jax="jnp.std(x, axis=axis, keepdims=keep)",
+                      torch="torch.sqrt(torch.mean((x - torch.mean(x, dim=axis, keepdim=True)) ** 2, dim=axis, "
+                            "keepdim=keep))",
+                      placeholders="x axis keep",
                       lower=lower_reduction, bounds=within(0.0, math.inf))))
 
 
@@ -676,11 +684,17 @@ def _through_deviation(numerator: Node, v: Node, k: float) -> Node:
     return top if k == 0 else A.div(top, A.power(v, A.const(k)))
 
 
+_OVER_DEVIATION = {"off": False}  # set while the sum is built without this identity, to compare
+
+
 def _over_deviation(terms: list[Node]) -> list[Node] | None:
     """a / σ + b / σ³ = (a + b / σ²) / σ for σ = sqrt(var(X) + ε): quotients by powers of a variance are
     written over the standard deviation, as the normalisation papers write their backward pass (layer
     norm's (γ ⊙ g − mean(γ ⊙ g) − x̂ ⊙ mean(γ ⊙ g ⊙ x̂)) / σ, the deviations x − mean(x) left over
-    divided by σ as x̂), where that is no longer than the terms."""
+    divided by σ as x̂), where that is no longer than the sum the other rewrites make (a Jacobian whose
+    terms share diag(γ) keeps it taken out over σ³)."""
+    if _OVER_DEVIATION["off"]:
+        return None
     groups: dict[Node, list[tuple[int, float, Node, float]]] = {}
     for i, t in enumerate(terms):
         c, body = A.split_coefficient(t)
@@ -695,9 +709,15 @@ def _over_deviation(terms: list[Node]) -> list[Node] | None:
         inner = A.add(*(A.scale(c, _through_deviation(numerator, base, k - 0.5)) for _, c, numerator, k in members))
         combined = A.div(inner, A.power(base, A.const(0.5)))
         used = {i for i, *_ in members}
-        if A.written_size(combined) > sum(A.written_size(terms[i]) for i in used):
-            continue
-        return [t for i, t in enumerate(terms) if i not in used] + [combined]
+        rewritten = [t for i, t in enumerate(terms) if i not in used] + [combined]
+        _OVER_DEVIATION["off"] = True
+        try:
+            otherwise = A.add(*terms)
+        finally:
+            _OVER_DEVIATION["off"] = False
+        if A.written_size(A.add(*rewritten)) > A.written_size(otherwise):
+            return [otherwise]
+        return rewritten
     return None
 
 
