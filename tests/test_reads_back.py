@@ -82,6 +82,14 @@ def test_a_chain_mixing_kron_and_sums_reads_back(text, declarations):
             assert md.parse(result.text, result.variables).node is result.node, result.text
 
 
+def test_the_jacobian_of_a_row_times_an_outer_product_of_a_softmax_is_one_flat_chain():
+    # (xᵀA ⊗ I)(diag(s) ⊗ x)ᵀ merged into the product x xᵀ A diag(s), which stood in the chain as one factor
+    where = {"x": ("n",), "A": ("n", "n"), "y": ("n",)}
+    d = md.derivative("(x @ A) @ outer(softmax(y), x)", "y", where)
+    assert d.text == "outer(x, x) @ A @ diag(softmax(y)) @ (eye(n) - softmax(y))"
+    assert md.parse(d.text, d.variables).node is d.node
+
+
 # ---- the differential check -----------------------------------------------------------------------------
 
 

@@ -282,6 +282,9 @@ def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tup
     if _is_gram_form(stack):  # vᵀ Bᵀ B v = ‖B v‖²
         half = len(stack) // 2
         return power(norm2(matmul_chain(stack[half:])), const(2.0)), None
+    if any(f.op == "matmul" for f in stack):  # a merge gave a product, (A ⊗ I)(Dᵀ ⊗ xᵀ) = A Dᵀ ⊗ xᵀ: its factors
+        # join the chain, which is flat however it was grouped (the text reads back as this node)
+        return _built_chain([g for f in stack for g in chain_factors(f)], shape, ())
     product = make("matmul", tuple(stack), (), shape)
     return product, (_ChainFacts(settled=True, krons=krons) if looked_at else None)
 
