@@ -165,6 +165,14 @@ def test_layer_norm_backward_pass_is_the_papers():
     reads_back(d)
     assert md.check("sum(g * (gamma * (x - mean(x)) / sqrt(var(x) + 1e-3) + beta))", ["x", "gamma"],
                     "x: n, gamma: n, beta: n, g: n", use_jax=False).ok
+    # over σ only where no longer than otherwise: the Jacobian keeps diag(γ) taken out, over σ³
+    jacobian = ml(md.derivative, "gamma * (x - mean(x)) / sqrt(var(x) + 1e-5) + beta", "x",
+                  "x: n, gamma: n, beta: n")
+    assert jacobian.text == ("diag(gamma) @ ((var(x) + 1e-05) * (eye(n) - 1 / n) - outer(x - mean(x), x - mean(x)) / n) "
+                             "/ (var(x) + 1e-05) ** 1.5")
+    standardization = ml(md.derivative, "(x - mean(x)) / sqrt(var(x) + 1e-5)", "x", "x: n")  # shorter over σ
+    assert standardization.text == ("(eye(n) - 1 / n - outer(x - mean(x), x - mean(x)) / (n * (var(x) + 1e-05))) "
+                                    "/ sqrt(var(x) + 1e-05)")
 
 
 def test_row_wise_layer_norm_names_its_standardized_rows():

@@ -80,7 +80,7 @@ class Bound:
     def render(self, node: Node, form: str) -> str:
         """Any expression in "text", "unicode" or "latex", the named parts written by their names: how a
         derivation's steps say what the answer's bindings name. (Math to read, not a block to parse.)"""
-        node, _ = _standardized(node)
+        node, _ = _standardized(node, named=self.leaves)  # x̂ where the bindings name it
         displayer = _Displayer()
         for named, (shown, shown_t) in self.leaves.items():
             displayer.memo[named] = shown
@@ -190,20 +190,21 @@ def _bind(root: Node, reserved, context: Node | None) -> Bound:
 # ---- standardized inputs: (x − mean(x)) / σ written x̂ ----------------------------------------------
 
 
-def _standardized(root: Node) -> tuple[Node, frozenset]:
+def _standardized(root: Node, named=None) -> tuple[Node, frozenset]:
     """`root` with the quotients by powers of σ = sqrt(var(x) + ε) that have x − mean(x) among their factors
     written through the standardized x̂ = (x − mean(x)) / σ, as the normalisation papers write them:
     (x − mean x) ⊙ g / σ is x̂ ⊙ g, (x − mean x) ⊙ mean(a ⊙ (x − mean x)) / σ² is x̂ ⊙ mean(a ⊙ x̂), each x − mean x
     taking one σ (one inside a mean or a sum along axes σ is constant on). Returns the rewritten root and the
-    x̂ nodes it uses. The nodes built are a display's, made without the constructors (which merge the
-    quotients back into one); each is kept only where the constructors read it back as the node it stands
-    for, so that `parse_block` of the bound text gives `root` again."""
+    x̂ nodes it uses (only those in `named`, where that is given). The nodes built are a display's, made
+    without the constructors (which merge the quotients back into one); each is kept only where the
+    constructors read it back as the node it stands for, so that `parse_block` of the bound text gives
+    `root` again."""
     order = topological(root)
     found = {}  # variance v -> (x − mean(x), x̂)
     for node in order:
         if is_variance(node):
             pair = _standardization(node)
-            if pair is not None:
+            if pair is not None and (named is None or pair[1] in named):
                 found[node] = pair
     if not found:
         return root, frozenset()
