@@ -592,6 +592,17 @@ def test_an_array_of_zeros_or_ones_of_order_three_reads_back(text, printed):
     assert md.parse(e.text, ARRAYS).node is e.node
 
 
+def test_a_derivative_of_order_seven_reads_back():
+    # a softmax sums to 1 along its axis: sin(1) whatever V or W, whose derivative is zeros of order 5 by V
+    # (p×n×m) and of order 7 by W (n×m×p×q); ones and zeros took at most 6 dimensions
+    d = md.derivative("sin(sum(softmax(V, axis=0), axis=0))", "V", ARRAYS)
+    assert d.text == "zeros(n, m, p, n, m)"
+    assert md.parse(d.text, d.variables).node is d.node
+    d = md.derivative("sin(sum(softmax(W, axis=0), axis=0))", "W", {"W": "n m p q"})
+    assert d.text == "zeros(m, p, q, n, m, p, q)"
+    assert md.parse(d.text, d.variables).node is d.node
+
+
 @pytest.mark.parametrize("text, wrt", [
     ("sum(V * C, axis=1)", "C"),  # diag(V): diag needs a vector or a matrix, but V is a scalar
     ("sum(V + C, axis=1)", "C"),  # diag(ones(p, n, m)): ... is a scalar

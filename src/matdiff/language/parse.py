@@ -602,7 +602,7 @@ class _Builder:
             args = list(args[0].elts)
         dims = [self._dimension(a) for a in args]
         if len(dims) not in call.dims:
-            counts = call.dims  # 1 to 6 for ones and zeros of any order, 1 or 2 for eye
+            counts = call.dims  # 1 to 32 for ones and zeros of any order, 1 or 2 for eye
             spelled = f"{counts[0]} to {counts[-1]}" if len(counts) > 2 else " or ".join(map(str, counts))
             raise self.fail(ParseError, f"{name} takes {spelled} dimension(s), "
                                         f"got {len(dims)}", node)

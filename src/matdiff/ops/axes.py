@@ -22,6 +22,7 @@ from ..expr import Node, make
 from .registry import INDEX_ROUTE, Absent, Call, Code, Literal, Op, SpelledIdentity, Words, register
 from . import algebra as A
 from .algebra.broadcasting import _describe
+from .algebra.leaves import ORDERS
 
 
 def _shape_words(x: Node) -> str:
@@ -250,7 +251,7 @@ def _lower_reshape(low, node: Node):
 
 register(Op("reshape", lambda node, args, sizes: np.reshape(args[0], _sizes(node, sizes)),
             text="reshape", unicode="reshape", latex=r"\operatorname{reshape}",
-            names=("reshape",), call=Call(reshape, arrays=1, dims=(1, 2, 3, 4, 5, 6), shape=True),
+            names=("reshape",), call=Call(reshape, arrays=1, dims=ORDERS, shape=True),
             pullback=lambda node, g, needed: [(node.args[0], reshape(g, node.args[0].shape))],
             differential=lambda node, d: reshape(d[0], node.shape),
             vec_jacobian=INDEX_ROUTE,

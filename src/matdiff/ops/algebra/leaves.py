@@ -65,6 +65,9 @@ def commutation(m: Dim, n: Dim) -> Node:
 
 ONE = const(1.0)
 ZERO = const(0.0)
+# how many dimensions ones(...), zeros(...) and reshape(X, (...)) take: those of any array NumPy makes (32
+# axes, 64 since NumPy 2), so that a derivative's zeros(n, m, p, n, m, p, q), an array of order 7, reads back
+ORDERS = tuple(range(1, 33))
 
 
 def is_const(node: Node, value: float | None = None) -> bool:
@@ -113,7 +116,7 @@ register(Op("eye", **LEAF_RULES, evaluate=lambda node, args, sizes: np.eye(dim_v
 register(Op("ones", **LEAF_RULES, evaluate=lambda node, args, sizes: np.ones(tuple(dim_value(d, sizes) for d in node.shape)),
             text="ones", unicode=lambda a: "𝟙" + (a.subscript(0) if len(a) == 1 else f"({a.joined()})"),
             latex=lambda a: rf"\mathbf{{1}}_{{{a.joined()}}}",
-            names=("ones",), call=Call(ones, arrays=0, dims=(1, 2, 3, 4, 5, 6), shape=True),
+            names=("ones",), call=Call(ones, arrays=0, dims=ORDERS, shape=True),
             index=lambda ix, node, idx: ix.number(1.0),
             code=Code(numpy="np.ones(shape)", jax="jnp.ones(shape)",
                       torch="torch.ones(shape, dtype=like.dtype, device=like.device)", placeholders="shape like",
@@ -121,7 +124,7 @@ register(Op("ones", **LEAF_RULES, evaluate=lambda node, args, sizes: np.ones(tup
 register(Op("zeros", **LEAF_RULES, evaluate=lambda node, args, sizes: np.zeros(tuple(dim_value(d, sizes) for d in node.shape)),
             text="zeros", unicode=lambda a: "0" + (a.subscript(0) if len(a) == 1 else f"({a.joined()})"),
             latex=lambda a: rf"\mathbf{{0}}_{{{a.joined()}}}",
-            names=("zeros",), call=Call(zeros, arrays=0, dims=(1, 2, 3, 4, 5, 6), shape=True),
+            names=("zeros",), call=Call(zeros, arrays=0, dims=ORDERS, shape=True),
             index=lambda ix, node, idx: ix.number(0.0),
             code=Code(numpy="np.zeros(shape)", jax="jnp.zeros(shape)",
                       torch="torch.zeros(shape, dtype=like.dtype, device=like.device)", placeholders="shape like",
