@@ -60,6 +60,55 @@ def test_memory_stays_flat_over_ten_thousand_distinct_derivations():
     assert _bytes_kept_per_derivation(500, 10_000) < 20
 
 
+def _compile_many(first: int, last: int) -> None:
+    for k in range(first, last):  # each call differs in its numbers, so each writes new source
+        md.compile(f"sum(tanh(X @ W) * {1 + k * 0.001})", "W", "X: n×p, W: p×k")
+
+
+def _generated_files() -> set[str]:
+    import linecache
+
+    return {name for name in linecache.cache if name.startswith("<matdiff-")}
+
+
+# The page's numeric check compiles a function per request: its source stayed in linecache and its file
+# name in Python's interned names, about 2,900 bytes per function here, so the checking processes of
+# `matdiff serve` grew by some 3.5 MB per 1,000 requests (#17, benchmarks/page_soak.py)
+def test_memory_stays_flat_over_many_compiled_functions_dropped():
+    import gc
+    import tracemalloc
+
+    _compile_many(0, 30)
+    gc.collect()
+    files = _generated_files()
+    tracemalloc.start()
+    try:
+        _compile_many(30, 60)
+        gc.collect()
+        early = tracemalloc.get_traced_memory()[0]
+        _compile_many(60, 150)
+        gc.collect()
+        late = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert (late - early) / 90 < 1000, f"{(late - early) / 90:.0f} bytes kept per function"  # now about 200
+    assert _generated_files() <= files, "the source of a dropped function is kept"
+
+
+def test_a_compiled_function_shows_its_source_in_tracebacks_while_it_lives():
+    import gc
+    import linecache
+
+    f = md.compile("sum(tanh(X @ W))", "W", "X: n×p, W: p×k")
+    gc.collect()
+    code = f.__code__
+    assert linecache.getline(code.co_filename, code.co_firstlineno).startswith("def f(")
+    name = code.co_filename
+    del f, code
+    gc.collect()
+    assert name not in linecache.cache
+
+
 def _mixed_by_differences(f: str, first: str, second: str, where: str, values: dict, h: float = 1e-6):
     """∂²f/∂first∂second as a full tensor: central differences of matdiff's gradient by `first`."""
     import numpy as np

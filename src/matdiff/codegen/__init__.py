@@ -55,6 +55,7 @@ from __future__ import annotations
 import builtins
 import itertools
 import linecache
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -89,6 +90,16 @@ def codegen(expr: "str | Expression", wrt: "str | Sequence[str]" = (), shapes: A
 
 
 _counter = itertools.count()
+# Python keeps every file name it has compiled (interned, about 60 bytes each), and `linecache` the
+# lines registered under it: a process that compiles a function per request, as the page's numeric
+# check does, grew by both (about 2 kB a check, #17). So the lines go when the function goes, and its
+# number is given to the next function compiled.
+_free_numbers: list[int] = []
+
+
+def _forget_file(filename: str, number: int) -> None:
+    linecache.cache.pop(filename, None)
+    _free_numbers.append(number)
 
 
 def compile(expr: "str | Expression", wrt: "str | Sequence[str]" = (), shapes: Any = None,  # noqa: A001
@@ -105,12 +116,17 @@ def compile(expr: "str | Expression", wrt: "str | Sequence[str]" = (), shapes: A
     for alias, module in MODULES[backend]:
         if alias in modules:
             namespace[alias] = _import(module)
-    filename = f"<matdiff-{backend}-{next(_counter)}>"
-    code = builtins.compile(source, filename, "exec")
+    try:
+        number = _free_numbers.pop()  # atomic: another thread may take the last one
+    except IndexError:
+        number = next(_counter)
+    filename = f"<matdiff-{backend}-{number}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show it
+    code = builtins.compile(source, filename, "exec")
     exec(code, namespace)  # noqa: S102 - our own source, built from checked names and repr'd numbers
     function = namespace[plan.name]
     function.source = source
+    weakref.finalize(function, _forget_file, filename, number)  # its lines while it lives, for tracebacks
     return function
 
 
