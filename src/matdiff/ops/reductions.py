@@ -532,7 +532,7 @@ register(Op("mean", numpy_reduction(np.mean), text="mean", unicode="mean", latex
             vec_identity=SpelledIdentity("mean(X, axis=0) = (I ⊗ 𝟙ᵀ) vec X / n", "mean(X, axis=0) = kron(eye(m), "
                                          "ones(n)) @ vec(X) / n", r"\tfrac{1}{n}\mathbf{1}^\top X = \tfrac{1}{n}"
                                          r"(I \otimes \mathbf{1}^\top)\operatorname{vec}X"),
-            code=Code(numpy="np.mean(x, axis=axis, keepdims=keep)", jax="jnp.mean(x, axis=axis, keepdims=keep)",
+            code=Code(numpy="x.mean(axis=axis, keepdims=keep)", jax="jnp.mean(x, axis=axis, keepdims=keep)",
                       torch="torch.mean(x, dim=axis, keepdim=keep)", placeholders="x axis keep", lower=lower_reduction)))
 
 
@@ -603,7 +603,7 @@ register(Op("variance", numpy_reduction(np.var), text="var", unicode="var", late
             identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
             # x − mean(x) is written as its own term, so that the centred array a backward pass also uses
             # (layer norm's) is computed once; np.var would centre it again, and allocate it twice more
-            code=Code(numpy="np.mean((x - np.mean(x, axis=axis, keepdims=True)) ** 2, axis=axis, keepdims=keep)",
+            code=Code(numpy="((x - x.mean(axis=axis, keepdims=True)) ** 2).mean(axis=axis, keepdims=keep)",
                       jax="jnp.var(x, axis=axis, keepdims=keep)",
                       torch="torch.mean((x - torch.mean(x, dim=axis, keepdim=True)) ** 2, dim=axis, keepdim=keep)",
                       placeholders="x axis keep",
@@ -612,8 +612,7 @@ register(Op("std", numpy_reduction(np.std), text="std", unicode="std", latex=lat
             names=("std",), call=Call(std, literals=(AXIS, KEEPDIMS)), index=INDEXED_WHOLE,
             pullback=_pull_std, differential=_d_moment, words=Words("standard deviation, (X − mean(X)) / (N std(X))"),
             identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
-            code=Code(numpy="np.sqrt(np.mean((x - np.mean(x, axis=axis, keepdims=True)) ** 2, axis=axis, "
-                            "keepdims=keep))",
+            code=Code(numpy="np.sqrt(((x - x.mean(axis=axis, keepdims=True)) ** 2).mean(axis=axis, keepdims=keep))",
                       jax="jnp.std(x, axis=axis, keepdims=keep)",
                       torch="torch.sqrt(torch.mean((x - torch.mean(x, dim=axis, keepdim=True)) ** 2, dim=axis, "
                             "keepdim=keep))",
@@ -789,7 +788,7 @@ for _op, _numpy_fn, _torch in (("max", np.max, "amax"), ("min", np.min, "amin"))
                 index=INDEXED_WHOLE, pullback=_pull_extreme, differential=_d_extreme,
                 words=Words(f"{_op}imum along the axes (the gradient goes where it is taken, X == {_op}(X))"),
                 identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
-                code=Code(numpy=f"np.{_op}(x, axis=axis, keepdims=keep)", jax=f"jnp.{_op}(x, axis=axis, keepdims=keep)",
+                code=Code(numpy=f"x.{_op}(axis=axis, keepdims=keep)", jax=f"jnp.{_op}(x, axis=axis, keepdims=keep)",
                           torch=f"torch.{_torch}(x, dim=axis, keepdim=keep)", placeholders="x axis keep",
                           lower=lower_reduction, bounds=lambda node, bounds_of: bounds_of(node.args[0]))))
 
