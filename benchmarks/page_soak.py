@@ -2,14 +2,17 @@
 
     python benchmarks/page_soak.py               # 10,000 requests
     python benchmarks/page_soak.py --quick       # 1,000 requests
+    python benchmarks/page_soak.py --requests 3000 --by-process    # each process's megabytes at each sample
 
 Starts `matdiff serve` on a free port and sends a mix of requests one after another: derivatives of the
 seed examples and of many different expressions (new variables and shapes each time, so interning and
 caches keep seeing new nodes), VJPs, Hessians, bad input (shape errors, unknown names) and LaTeX. It
 samples the resident memory (RSS) of the server and its workers after every 10% of the requests and
 prints the samples, the growth from the first sample after warm-up to the last, and the slope per 1,000
-requests. A process whose memory is bounded levels off; a leak grows linearly. It prints; it never fails
-on a figure.
+requests, in all and by kind of process: the server, the derivations' workers (each forks a child per
+request; a child alive at a sample counts with its worker) and the numeric check's workers, so that a
+growth points at the process that holds it. A process whose memory is bounded levels off; a leak grows
+linearly. It prints; it never fails on a figure.
 """
 from __future__ import annotations
 
@@ -84,21 +87,55 @@ def payloads(count: int, rng: random.Random):
                "where": f"X: n×p, {name}: p×k", "wrt": name}
 
 
-def memory(process: psutil.Process) -> float:
-    """Resident megabytes of the server and every process it started."""
-    total = 0
-    for p in [process] + process.children(recursive=True):
+KINDS = ("server", "derivations", "checks")
+
+
+def kind_of(process: psutil.Process, server: psutil.Process) -> str:
+    """Which of KINDS a process is: the server, or a worker of one role (or a derivation's forked child)."""
+    if process.pid == server.pid:
+        return "server"
+    for p in [process] + process.parents():
+        if p.pid == server.pid:
+            break
         try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
+            command = p.cmdline()
+        except psutil.Error:
+            continue
+        if "matdiff.web.worker" in command:
+            return command[-1] if command[-1] in KINDS else "derivations"
+    return "derivations"
+
+
+def resident(server: psutil.Process) -> list[tuple[str, int, float]]:
+    """(kind, pid, resident megabytes) of the server and every process it started."""
+    found = []
+    for p in [server] + server.children(recursive=True):
+        try:
+            found.append((kind_of(p, server), p.pid, p.memory_info().rss / 2 ** 20))
+        except psutil.Error:  # a derivation's child that has just finished
             pass
-    return total / 2 ** 20
+    return found
+
+
+def memory(processes: list[tuple[str, int, float]]) -> dict[str, float]:
+    """Resident megabytes in all ("total") and by kind."""
+    by_kind = dict.fromkeys(KINDS, 0.0)
+    for kind, _, megabytes in processes:
+        by_kind[kind] += megabytes
+    return {"total": sum(by_kind.values()), **by_kind}
+
+
+def slope(samples: list[tuple[int, dict[str, float]]], key: str) -> tuple[float, float, float]:
+    """The first figure after warm-up, the last, and the growth per 1,000 requests between them."""
+    (k0, m0), (k1, m1) = samples[1], samples[-1]  # the first sample starts the workers
+    return m0[key], m1[key], (m1[key] - m0[key]) / max(1, k1 - k0) * 1000
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--requests", type=int, default=None)
+    parser.add_argument("--requests", type=int, default=None, help="how many (default 10,000; --quick 1,000)")
+    parser.add_argument("--by-process", action="store_true", help="print each process's figure at each sample")
     args = parser.parse_args(argv)
     count = args.requests or (1000 if args.quick else 10000)
     server, url = start_server()
@@ -111,17 +148,23 @@ def main(argv=None) -> int:
             status = request(url, payload)
             statuses[status] = statuses.get(status, 0) + 1
             if k % max(1, count // 10) == 0:
-                samples.append((k, memory(watched)))
-                print(f"  {k:6d} requests  {samples[-1][1]:8.1f} MB  ({time.perf_counter() - start:6.1f} s)",
-                      flush=True)
+                processes = resident(watched)
+                samples.append((k, memory(processes)))
+                figures = "  ".join(f"{kind} {samples[-1][1][kind]:7.1f}" for kind in KINDS)
+                print(f"  {k:6d} requests  {samples[-1][1]['total']:8.1f} MB  ({figures})  "
+                      f"({time.perf_counter() - start:6.1f} s)", flush=True)
+                if args.by_process:
+                    print("          " + "  ".join(f"{kind[:5]} {pid} {mb:.1f}" for kind, pid, mb in sorted(processes)))
     finally:
         server.terminate()
         server.wait(timeout=30)
     print(f"statuses: {dict(sorted(statuses.items()))}")
     if len(samples) >= 3:
-        (k0, m0), (k1, m1) = samples[1], samples[-1]  # after warm-up: the first sample starts the workers
-        slope = (m1 - m0) / max(1, k1 - k0) * 1000
-        print(f"memory from request {k0} to {k1}: {m0:.1f} MB -> {m1:.1f} MB, {slope:+.2f} MB per 1,000 requests")
+        k0, k1 = samples[1][0], samples[-1][0]
+        print(f"memory from request {k0} to {k1}:")
+        for key in ("total", *KINDS):
+            m0, m1, per_1000 = slope(samples, key)
+            print(f"  {key:12s} {m0:8.1f} MB -> {m1:8.1f} MB, {per_1000:+.2f} MB per 1,000 requests")
     return 0
 
 
