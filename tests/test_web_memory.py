@@ -36,31 +36,3 @@ def test_numeric_checks_leave_no_generated_source_behind():
         assert derive.check(_request(k))["ok"]
     gc.collect()
     assert _generated_files() <= before
-
-
-def _bytes_kept_per_check(request: dict, warm: int, measured: int) -> float:
-    import tracemalloc
-
-    for _ in range(warm):
-        derive.check(request)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        early = tracemalloc.get_traced_memory()[0]
-        for _ in range(measured):
-            assert derive.check(request)["ok"]
-        gc.collect()
-        late = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
-    return (late - early) / measured
-
-
-# jnp.einsum makes a new jit each call in JAX's op-by-op mode, and each left an entry in JAX's caches:
-# the same request, checked again and again, kept about 7 kB a check (traced here; 14 kB resident).
-# The check now runs JAX's reference with jit off: about 2 kB a check remain, JAX's own (not yet found)
-def test_an_einsum_checked_again_and_again_leaves_no_jit_behind():
-    request = {"expression": "0.5 * sum((T - einsum('ir,jr,kr->ijk', A, B, C)) ** 2)",
-               "where": "T: n×m×p, A: n×r, B: m×r, C: p×r", "wrt": "A"}
-    kept = _bytes_kept_per_check(request, 5, 40)
-    assert kept < 4500, f"{kept:.0f} bytes kept per check"

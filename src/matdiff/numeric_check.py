@@ -340,11 +340,7 @@ def _jax_row(expression: Expression, names: list[str], name: str, point, full: n
             transform = jax.grad if scalar else jax.jacfwd
         else:
             method, transform = "jax.hessian", jax.hessian
-        # op by op: jnp.einsum makes a new jit each call, and each left an entry in JAX's caches (4,096 of
-        # them, about 14 kB each), so a process that checks a derivative per request grew by 1.2 MB per
-        # 1,000 requests of benchmarks/page_soak.py (#17); the same numbers, about 1.5 times the time
-        with jax.disable_jit():
-            reference = np.asarray(transform(fn, argnums=index)(*args))
+        reference = np.asarray(transform(fn, argnums=index)(*args))
     reference = _symmetric_part(reference, sides)
     tolerance = TOLERANCES["jax"][order - 1]
     scale = max(float(np.max(np.abs(reference))) if reference.size else 0.0, 1e-12)
