@@ -8,14 +8,14 @@ a point within a step of a kink is no witness, and a random one is drawn again.
 """
 from __future__ import annotations
 
-import sys
+import importlib
 
 import numpy as np
 import pytest
 
 import matdiff as md
 
-check_module = sys.modules["matdiff.numeric_check"]
+check_module = importlib.import_module("matdiff.numeric_check")
 
 PIECEWISE_LINEAR = [
     ("sum(relu(X @ w))", "w", "X: n×d, w: d"),
