@@ -18,7 +18,7 @@ from ..dims import DimProduct, Shape, format_shape
 from ..errors import DeclarationError, NotSupportedError, UnknownNameError
 from ..expr import Node, free_variables, topological
 from .backends import BACKENDS, HELPERS
-from . import scalars
+from . import products, scalars
 from .lowering import Lowering, code_of
 from .terms import Names, Term, check_name, is_expensive, is_trivial, is_view, to_ast
 
@@ -299,6 +299,7 @@ def emit(plan: Plan, dims: dict[str, str], check_shapes: bool = True) -> tuple[s
             code = low.spell("array", code, ndim=0)  # a number or a dimension becomes an array of the backend
         results.append(code)
     results = scalars.fold(low, results)  # 2 * (X.T @ t), 2 * t.sum(axis=0): the 2 once, on what they share
+    results = products.regroup(low, results)  # t0 * m / t1 as t0 * (m / t1); a shared t0 / t2 formed alike
 
     # which terms get a temporary: those used twice (and not trivial), and expensive ones used inside others
     inner_uses: dict[Term, int] = {}

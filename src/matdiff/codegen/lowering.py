@@ -43,6 +43,7 @@ class Lowering:
         self.uses = uses  # how often each node is an argument, over everything generated
         self._interned: dict[tuple, Term] = {}
         self._lowered: dict[Node, Term] = {}
+        self.shapes: dict[Term, Shape | None] = {}  # the shape of each node's term (None: two disagree)
         self._transposes: list[Node] = []  # see term()
         self.modules_used: set[str] = set()
         self.helpers_used: set[str] = set()
@@ -188,6 +189,7 @@ class Lowering:
             found = self.spell(node.op, *(self.as_array(a) for a in node.args), ndim=node.ndim)
         if found.ndim is None:
             found.ndim = node.ndim
+        self.shapes[found] = node.shape if self.shapes.get(found, node.shape) == node.shape else None
         self._lowered[node] = found
         return found
 
