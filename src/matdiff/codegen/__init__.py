@@ -38,7 +38,9 @@ Three steps, each in its own module:
    materialising it (`patterns.py`): diag(v) @ M is `v[:, None] * M`, kron(P, Q) @ vec(V) is
    vec(Q V Pᵀ), the commutation matrix is a reshape, Xᵀ diag(c) X is a symmetric Gram product. What
    differs between the backends beyond an operation's spelling is in `backends.py`.
-2. *Sharing* (`function.py`, `scalars.py`). A factor several outputs share, 2 * (X.T @ r) and
+2. *Sharing* (`function.py`, `scalars.py`, `products.py`). Elementwise products are regrouped to make
+   the fewest passes over the data: a product already computed is reused inside a longer one, a pair of
+   factors several products share is computed once, small factors meet before the big array. A factor several outputs share, 2 * (X.T @ r) and
    2 * r.sum(axis=0), moves onto what they share, `t = 2.0 * r`, where that scales fewer entries. Terms
    are interned, so equal code is one object: every Term used more than once, and every factorisation or
    Kronecker product, is computed once into a temporary `t0 = ...`; a sum of thousands of terms (or a
