@@ -409,3 +409,25 @@ def test_a_transposed_product_inside_a_product_is_printed_whole():
     values["G"] = np.random.default_rng(3).normal(size=(3, 3))
     np.testing.assert_allclose(rule.evaluate(values), _differences("(eye(n) * exp(X)).T", "X", where, values,
                                                                    cotangent=values["G"]), atol=1e-6)
+
+
+# ---- arrays of order 3 in operations of vectors and matrices (found by tests/fuzz.py --seed 0) -------------
+
+
+def test_kron_of_an_array_of_order_three_is_a_shape_error_that_names_it():
+    with pytest.raises(md.ShapeError, match="kron takes vectors and matrices, but A has 3 axes"):
+        md.derivative("kron(A, X)", "X", {"A": ("k", "p", "p"), "X": ("m", "n")})
+
+
+@pytest.mark.parametrize("text, where", [
+    ("diag(vec(3 * X ** 2))", {"X": ("n", "m", "q")}),
+    ("2 * outer(vec(X.T), vec(A.T))", {"A": ("m", "n"), "X": ("n", "m", "n")}),
+    ("sum(vec(X) * vec(X) * vec(B))", {"X": ("n", "m", "q"), "B": ("n", "m", "q")}),
+    ("X ** 3", "X: n × m × k"),
+])
+def test_vec_of_an_array_of_order_three_differentiates_and_its_answer_again(text, where):
+    """vec stacks an array of any order column-major (the first axis fastest); its pullback is the C-order
+    reshape to the reversed shape with its axes reversed, and its index form has one index per axis."""
+    d = md.derivative(text, "X", where)
+    assert md.check(text, "X", where).ok
+    md.derivative(d.text, "X", where)  # the printed answer (3 * diag(vec(X ** 2)) for X ** 3) derives too

@@ -601,13 +601,11 @@ register(Op("variance", numpy_reduction(np.var), text="var", unicode="var", late
             names=("var",), call=Call(variance, literals=(AXIS, KEEPDIMS)), index=INDEXED_WHOLE,
             pullback=_pull_var, differential=_d_moment, words=Words("variance, 2 (X − mean(X)) / N"),
             identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
-            # x − mean(x) is written as its own term, so that the centred array a backward pass also uses
-            # (layer norm's) is computed once; np.var would centre it again, and allocate it twice more
+            # x − mean(x) its own term: a backward pass (layer norm's) that centres x too computes it once
             code=Code(numpy="((x - x.mean(axis=axis, keepdims=True)) ** 2).mean(axis=axis, keepdims=keep)",
                       jax="jnp.var(x, axis=axis, keepdims=keep)",
                       torch="torch.mean((x - torch.mean(x, dim=axis, keepdim=True)) ** 2, dim=axis, keepdim=keep)",
-                      placeholders="x axis keep",
-                      lower=lower_reduction, bounds=within(0.0, math.inf))))
+                      placeholders="x axis keep", lower=lower_reduction, bounds=within(0.0, math.inf))))
 register(Op("std", numpy_reduction(np.std), text="std", unicode="std", latex=latex_reduction(r"\operatorname{std}"),
             names=("std",), call=Call(std, literals=(AXIS, KEEPDIMS)), index=INDEXED_WHOLE,
             pullback=_pull_std, differential=_d_moment, words=Words("standard deviation, (X − mean(X)) / (N std(X))"),
@@ -616,8 +614,7 @@ register(Op("std", numpy_reduction(np.std), text="std", unicode="std", latex=lat
                       jax="jnp.std(x, axis=axis, keepdims=keep)",
                       torch="torch.sqrt(torch.mean((x - torch.mean(x, dim=axis, keepdim=True)) ** 2, dim=axis, "
                             "keepdim=keep))",
-                      placeholders="x axis keep",
-                      lower=lower_reduction, bounds=within(0.0, math.inf))))
+                      placeholders="x axis keep", lower=lower_reduction, bounds=within(0.0, math.inf))))
 
 
 def is_variance(node: Node) -> bool:

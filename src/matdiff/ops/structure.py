@@ -231,6 +231,11 @@ def kron_shape(a: Node, b: Node):
 def kron(a: Node, b: Node) -> Node:
     if not a.shape or not b.shape:
         return A.mul(a, b)
+    for x in (a, b):  # its rules, vec identities and code are those of vectors and matrices
+        if x.ndim > 2:
+            raise ShapeError(f"kron({_describe(a)}, {_describe(b)}): kron takes vectors and matrices, but "
+                             f"{_describe(x)} has {x.ndim} axes (einsum writes a product of arrays of any order)",
+                             (a, b), culprit=x)
     scalars_a, a2 = A.split_scalars(a)
     scalars_b, b2 = A.split_scalars(b)
     if scalars_a or scalars_b:
@@ -405,13 +410,22 @@ def _index_vec(ix, node: Node, idx: tuple):
     (x,) = node.args
     if not ix.has_dx(node):
         return None
-    a, b = ix.fresh(x.shape[0]), ix.fresh(x.shape[1])
-    return ix.summing(ix.product(ix.indexed(x, (a, b)), ix.delta(idx[0], (b, a))), [a, b])
+    axes = [ix.fresh(d) for d in x.shape]  # vec of an array of any order: the first axis varies fastest
+    return ix.summing(ix.product(ix.indexed(x, tuple(axes)), ix.delta(idx[0], tuple(reversed(axes)))), axes)
+
+
+def _pull_vec(node: Node, g: Node, needed) -> list:
+    (x,) = node.args
+    if x.ndim <= 2:
+        return [(x, unvec(g, *x.shape))]
+    from .axes import permute, reshape  # axes.py builds on this module
+    # the inverse of a column-major flatten: a C-order reshape to the reversed shape, its axes reversed
+    return [(x, permute(reshape(g, tuple(reversed(x.shape))), tuple(reversed(range(x.ndim)))))]
 
 
 register(Op("vec", lambda node, args, sizes: np.reshape(args[0], -1, order="F"), text="vec", unicode="vec",
             latex=r"\operatorname{vec}", names=("vec",), call=Call(vec), index=_index_vec,
-            pullback=lambda node, g, needed: [(node.args[0], unvec(g, *node.args[0].shape))],
+            pullback=_pull_vec,
             differential=lambda node, d: vec(d[0]),
             vec_jacobian=lambda node, jacobians: jacobians[0],
             words=Words("vec (column-major stacking)"),
