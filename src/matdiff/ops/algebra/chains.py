@@ -211,6 +211,7 @@ def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tup
     krons = 0  # Kronecker factors on the stack
     numbers: list[Node] = []  # scalar factors that merges gave
     looked_at = True  # every neighbour on the stack has been looked at as it stands
+    nested = False  # a product stands on the stack as one factor (a merge gave it): flattened below
     pending = iter(runs)
     run = next(pending, None)
     i = 0
@@ -237,9 +238,11 @@ def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tup
                 if merged.op != "eye":
                     stack.append(merged)
                     krons += merged.op == "kron"
+                    nested = nested or merged.op == "matmul"
                 continue
         stack.append(f)
         krons += f.op == "kron"
+        nested = nested or f.op == "matmul"
         while run is not None and run.stop <= i:
             run = next(pending, None)
         if run is not None and run.start < i:  # f is in a settled run: the rest of it follows
@@ -282,7 +285,7 @@ def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tup
     if _is_gram_form(stack):  # vᵀ Bᵀ B v = ‖B v‖²
         half = len(stack) // 2
         return power(norm2(matmul_chain(stack[half:])), const(2.0)), None
-    if any(f.op == "matmul" for f in stack):  # a merge gave a product, (A ⊗ I)(Dᵀ ⊗ xᵀ) = A Dᵀ ⊗ xᵀ: its factors
+    if nested:  # a merge gave a product, (A ⊗ I)(Dᵀ ⊗ xᵀ) = A Dᵀ ⊗ xᵀ: its factors
         # join the chain, which is flat however it was grouped (the text reads back as this node)
         return _built_chain([g for f in stack for g in chain_factors(f)], shape, ())
     product = make("matmul", tuple(stack), (), shape)
