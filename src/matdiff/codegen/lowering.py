@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..dims import Dim, Shape
@@ -55,6 +55,29 @@ class Lowering:
         if term is None:
             term = self._interned[key] = Term(kind, value, tuple(args), ndim)
         return term
+
+    def rebuilt(self, roots: Sequence[Term], substitute: Callable[[Term], tuple[Term, bool]]) -> list[Term]:
+        """The roots with terms replaced, rebuilt bottom-up through `make` (so equal code stays one term),
+        without recursion. `substitute(t)` gives (what stands for t, final): a final one as it is, another
+        with its operands rebuilt in turn (the passes after lowering, `scalars.py` and `products.py`)."""
+        done: dict[int, Term] = {}
+        for root in roots:
+            stack = [root]
+            while stack:
+                t = stack[-1]
+                if id(t) in done:
+                    stack.pop()
+                    continue
+                source, final = substitute(t)
+                pending = [] if final else [a for a in source.args if id(a) not in done]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                args = source.args if final else tuple(done[id(a)] for a in source.args)
+                same = all(a is b for a, b in zip(args, source.args))
+                done[id(t)] = source if same else self.make(source.kind, source.value, args, source.ndim)
+                stack.pop()
+        return [done[id(t)] for t in roots]
 
     def name(self, identifier: str, ndim: int | None = None) -> Term:
         return self.make("Name", identifier, (), ndim)

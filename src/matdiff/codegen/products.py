@@ -214,28 +214,12 @@ def _build(low: "Lowering", f: Factor, built: dict[tuple, Term], computed: dict[
 
 
 def _replace(low: "Lowering", results: Sequence[Term], mapping: dict[int, Term]) -> list[Term]:
-    """The outputs with each product in `mapping` rewritten (its factors rewritten too, rebuilt through the
-    lowering, so equal code stays one term)."""
-    done: dict[int, Term] = {}
-    for result in results:
-        stack = [result]
-        while stack:  # post-order, without recursion
-            t = stack[-1]
-            if id(t) in done:
-                stack.pop()
-                continue
-            source = t
-            while id(source) in mapping:  # a product may be, whole, another product computed anyway
-                source = mapping[id(source)]
-            pending = [a for a in source.args if id(a) not in done]
-            if pending:
-                stack.extend(pending)
-                continue
-            args = tuple(done[id(a)] for a in source.args)
-            same = all(a is b for a, b in zip(args, source.args))
-            done[id(t)] = source if same else low.make(source.kind, source.value, args, source.ndim)
-            stack.pop()
-    return [done[id(t)] for t in results]
+    """The outputs with each product in `mapping` rewritten (its factors rewritten too)."""
+    def substitute(t: Term) -> tuple[Term, bool]:
+        while id(t) in mapping:  # a product may be, whole, another product computed anyway
+            t = mapping[id(t)]
+        return t, False
+    return low.rebuilt(results, substitute)
 
 
 # ---- shapes and their entries ----

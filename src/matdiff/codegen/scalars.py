@@ -144,23 +144,5 @@ def _linear_call(term: Term) -> bool:
 
 
 def _replace(low: "Lowering", term: Term, r: Term, scaled: Term) -> Term:
-    """`term` with `scaled` in place of `r` (rebuilt through the lowering, so equal code stays one term)."""
-    done: dict[int, Term] = {}
-    stack = [term]
-    while stack:  # post-order, without recursion
-        t = stack[-1]
-        if id(t) in done:
-            stack.pop()
-            continue
-        if t is r:
-            done[id(t)] = scaled
-            stack.pop()
-            continue
-        pending = [a for a in t.args if id(a) not in done]
-        if pending:
-            stack.extend(pending)
-            continue
-        args = tuple(done[id(a)] for a in t.args)
-        done[id(t)] = t if all(a is b for a, b in zip(args, t.args)) else low.make(t.kind, t.value, args, t.ndim)
-        stack.pop()
-    return done[id(term)]
+    """`term` with `scaled` in place of `r`."""
+    return low.rebuilt([term], lambda t: (scaled, True) if t is r else (t, False))[0]
