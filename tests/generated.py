@@ -1,6 +1,6 @@
 """Calling a function matdiff generated, in any backend, from NumPy values; its results back as NumPy arrays.
 
-Shared by the tests that run generated code (tests/test_reductions.py, tests/test_linalg2.py, ...): the
+Shared by the tests that run generated code (test_codegen.py, test_reductions.py, test_linalg2.py): the
 function's positional parameters are looked up in `values`, its keyword-only ones (dimensions the
 arguments cannot tell) in `sizes`; JAX gets float64 and, unless `jit=False`, `jax.jit`; torch gets tensors.
 A backend that is not installed skips the test.

@@ -25,6 +25,7 @@ from matdiff.numeric_check import random_point
 from matdiff.codegen import PATTERNS, codegen, compile as compile_code
 from matdiff.ops import OPS
 from matdiff.ops.registry import Code
+from generated import call as run, jax_x64 as _jax
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -53,27 +54,6 @@ def reference(case_id: str):
     derivative, out_ndim = corpus.reference_for(case, values, sizes)
     value = corpus.evaluate(case["f"], dict(values, **sizes))
     return values, sizes, derivative, out_ndim, value
-
-
-def _jax():
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)  # the finite differences are float64
-    return jax
-
-
-def run(fn, backend: str, values: dict, sizes: dict | None = None, jit: bool = True):
-    """Call a generated function with NumPy values converted for its backend; NumPy results back."""
-    parameters = inspect.signature(fn).parameters
-    positional = [values[p] for p, v in parameters.items() if v.kind == v.POSITIONAL_OR_KEYWORD]
-    keywords = {p: sizes[p] for p, v in parameters.items() if v.kind == v.KEYWORD_ONLY}
-    if backend == "jax":
-        jax = _jax()
-        call = jax.jit(fn, static_argnames=tuple(keywords)) if jit else fn
-        return [np.asarray(r) for r in call(*[jax.numpy.asarray(a) for a in positional], **keywords)]
-    if backend == "torch":
-        torch = pytest.importorskip("torch")
-        return [r.cpu().numpy() for r in fn(*[torch.as_tensor(a) for a in positional], **keywords)]
-    return [np.asarray(r) for r in fn(*positional, **keywords)]
 
 
 # ---- the corpus, in every backend ---------------------------------------------------------------------
