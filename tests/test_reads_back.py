@@ -67,6 +67,15 @@ def test_a_transposed_sum_whose_order_would_not_come_back_is_written_transposed(
     assert md.parse("B.T + t", VECTORS_AND_SUMS).text == "t + B.T"
 
 
+def test_a_sum_whose_turned_terms_would_change_order_is_not_written_turned():
+    # the VJP of a transposed sum of chains (tests/fuzz.py --seed 0, input 54107): its transposed leaf
+    # ((X @ X @ G).T / A).T, written first inside (…).T, went last when read back
+    where = {"A": ("n", "n"), "X": ("n", "n")}
+    d = md.vjp("(A @ X @ X @ X + X / A @ X @ X + X @ X @ A @ X + X @ X @ X @ A).T", "X", where, cotangent="G")
+    assert d.text.startswith("(X @ X @ G).T / A + ")
+    assert md.parse(d.text, d.variables).node is d.node
+
+
 @pytest.mark.parametrize("text, declarations", [
     # printed -(y_2 + t) @ (B_2_2m + t) @ kron(y_2, x_m), which read as ... @ (t + B_2_2m) @ ...
     ("(-(y_2 + t)) @ ((B_2_2m + t) @ kron(y_2, x_m))", {"y_2": (2,), "t": (), "B_2_2m": (2, "2*m"), "x_m": ("m",)}),

@@ -227,8 +227,10 @@ class _Displayer:
         if op == "add":
             built = self._add(args, transposed=False)
             if node.ndim == 2 and _transposes_termwise(args):
-                flipped = _t(self._add(args, transposed=True))  # reads back as transpose(transpose(node))
-                if transpose(transpose(node)) is node and (flipped.cost < built.cost or not _in_sum_order(node)):
+                # reads back as transpose(transpose(node)) when the terms, turned, keep their order in a sum
+                flipped = _t(self._add(args, transposed=True))
+                if transpose(transpose(node)) is node and _in_sum_order(transpose(node)) and \
+                        (flipped.cost < built.cost or not _in_sum_order(node)):
                     built = flipped
             return built
         if op == "mul":
