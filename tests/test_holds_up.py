@@ -109,6 +109,20 @@ def test_a_compiled_function_shows_its_source_in_tracebacks_while_it_lives():
     assert name not in linecache.cache
 
 
+def test_an_objective_for_scipy_keeps_its_source_no_longer_than_itself():
+    import gc
+
+    files = _generated_files()
+    import numpy as np
+
+    data = {"X": np.ones((3, 2)), "y": np.ones(3)}
+    objective = md.objective("sum(softplus(X @ w)) - y @ X @ w", "w", "X: n×p, w: p, y: n", data)
+    assert len(_generated_files() - files) == 1  # its class's methods show their lines in tracebacks
+    del objective
+    gc.collect()
+    assert _generated_files() <= files
+
+
 def _mixed_by_differences(f: str, first: str, second: str, where: str, values: dict, h: float = 1e-6):
     """∂²f/∂first∂second as a full tensor: central differences of matdiff's gradient by `first`."""
     import numpy as np

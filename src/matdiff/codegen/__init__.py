@@ -118,18 +118,28 @@ def compile(expr: "str | Expression", wrt: "str | Sequence[str]" = (), shapes: A
     for alias, module in MODULES[backend]:
         if alias in modules:
             namespace[alias] = _import(module)
+    function = execute(source, namespace, backend, plan.name)
+    function.source = source
+    return function
+
+
+def execute(source: str, namespace: dict[str, Any], label: str, keep: str) -> Any:
+    """`namespace[keep]` once our own generated source (checked names, repr'd numbers, never user text) has run
+    in `namespace`; tracebacks show its lines for as long as that object lives, and no longer."""
     try:
         number = _free_numbers.pop()  # atomic: another thread may take the last one
     except IndexError:
         number = next(_counter)
-    filename = f"<matdiff-{backend}-{number}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show it
-    code = builtins.compile(source, filename, "exec")
-    exec(code, namespace)  # noqa: S102 - our own source, built from checked names and repr'd numbers
-    function = namespace[plan.name]
-    function.source = source
-    weakref.finalize(function, _forget_file, filename, number)  # its lines while it lives, for tracebacks
-    return function
+    filename = f"<matdiff-{label}-{number}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    try:
+        exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102 - see the docstring
+        kept = namespace[keep]
+    except BaseException:
+        _forget_file(filename, number)
+        raise
+    weakref.finalize(kept, _forget_file, filename, number)
+    return kept
 
 
 def _import(module: str):

@@ -51,7 +51,7 @@ def source(expr: "str | Expression", wrt: "str | Sequence[str]", where: Any = No
 
 
 def _function(text: str, backend: str, name: str) -> Callable:
-    function = run(text, backend)[name]
+    function = run(text, backend, name)
     function.source = text
     return function
 
@@ -92,7 +92,7 @@ def objective(expr: "str | Expression", wrt: "str | Sequence[str]", where: Any =
     """
     expression, names = prepared(expr, wrt, where)
     text = objective_source(expression, names, "Objective", hessian)
-    cls = run(text, "numpy")["Objective"]
+    cls = run(text, "numpy", "Objective")
     cls.source = text
     data = dict(data or {})
     for key in data:

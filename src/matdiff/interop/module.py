@@ -8,14 +8,12 @@ the assembly; what each function computes is code generation's, what surrounds i
 from __future__ import annotations
 
 import ast
-import builtins
-import itertools
-import linecache
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..api import Expression, parse, parse_block
+from ..codegen import execute
 from ..codegen.backends import MODULES
 from ..codegen.function import Output, Plan, emit, make_plan
 from ..codegen.terms import Names
@@ -144,18 +142,12 @@ def module_source(backend: str, parts: Sequence[Generated], tail: str, doc: str,
     return "\n\n\n".join([header + "\n" + "\n".join(imports)] + definitions + [tail.strip("\n")]) + "\n"
 
 
-_counter = itertools.count()
-
-
-def run(source: str, backend: str) -> dict[str, Any]:
-    """The namespace left by executing our own generated source (checked names, repr'd numbers, no user code)."""
-    filename = f"<matdiff-interop-{backend}-{next(_counter)}>"
-    code = builtins.compile(source, filename, "exec")
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show it
+def run(source: str, backend: str, keep: str) -> Any:
+    """`keep` from the namespace our own generated source leaves (`codegen.execute`: its lines shown in
+    tracebacks while `keep` lives)."""
     namespace: dict[str, Any] = {"__name__": f"matdiff_generated_{backend}"}
     try:
-        exec(code, namespace)  # noqa: S102 - our own source, built from checked names and repr'd numbers
+        return execute(source, namespace, f"interop-{backend}", keep)
     except ImportError as exc:
         raise MatdiffError(f"the generated code needs {exc.name or 'a module'}, which is not installed ({exc})") \
             from None
-    return namespace
