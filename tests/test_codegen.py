@@ -9,6 +9,7 @@ shape checks, the names that must be refused, JAX under `jit` and sharding, PyTo
 from __future__ import annotations
 
 import functools
+import math
 import importlib.util
 import inspect
 import os
@@ -89,7 +90,9 @@ STRUCTURE = [  # expression, text the NumPy code must contain, text it must not 
     ("u @ kron(A, B)", "u.reshape(n, q)", "np.kron"),
     ("kron(A, B) @ M", "oe.contract(", "np.kron"),
     ("N @ kron(A, B)", "oe.contract(", "np.kron"),
-    ("kron(A, B) @ vec(X.T)", "multi_dot([B, X.T, A.T])", "np.kron"),  # the engine forms vec(B X^T A^T)
+    ("kron(A, B) @ vec(X.T)", "_chain3(B, X.T, A.T)", "np.kron"),  # the engine forms vec(B X^T A^T)
+    ("A @ X @ B.T", "_chain3(A, X, B.T)", "multi_dot"),  # A @ (X @ B.T) here: 64 multiplications, not 90
+    ("Q @ A.T @ P @ C", "np.linalg.multi_dot([Q, A.T, P, C])", "_chain3"),  # four or more: multi_dot's order
     ("commutation(p, r) @ vec(X)", "X.reshape(-1)", "np.eye"),
     ("commutation(p, r) @ M", ".transpose(1, 0, 2)", "np.eye"),
     ("N @ commutation(n, q)", ".transpose(0, 2, 1)", "np.eye"),
@@ -147,6 +150,41 @@ def test_logistic_hessian_is_a_gram_product_without_diag():
         assert np.allclose(fn(x, w, y)[1], x.T @ (x * (s * (1 - s))[:, None]), rtol=1e-12, atol=1e-12)
     jax_source = codegen("sum(softplus(X @ w)) - y @ X @ w", ["w"], "X: n×p, w: p, y: n", "jax", True)
     assert "[:, None] * X" in jax_source and "jnp.diag" not in jax_source
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gelu_and_its_derivative_share_one_normal_cdf(backend):
+    # gelu(u) = u Φ(u), gelu'(u) = Φ(u) + u φ(u) (Hendrycks & Gimpel): Φ computed once, by scipy's ndtr; PyTorch has
+    # its own gelu, and g ⊙ gelu'(u) in one call, gelu_backward
+    if backend != "numpy":
+        pytest.importorskip(backend)
+    text, shapes = "norm2(gelu(X @ W1) @ W2 - Y) ** 2", "X: n×d, W1: d×h, W2: h×k, Y: n×k"
+    body = codegen(text, ["W1", "W2"], shapes, backend).split('"""')[2]
+    if backend == "torch":
+        assert "torch.ops.aten.gelu_backward(" in body and "erf" not in body and "ndtr" not in body
+    else:  # NumPy: scipy's ndtr; JAX: ½(1 + erf(u/√2)), XLA's ndtr being slower
+        assert body.count("ndtr(" if backend == "numpy" else "erf(") == 1
+    rng = np.random.default_rng(3)
+    X, W1, W2, Y = rng.normal(size=(7, 4)), rng.normal(size=(4, 5)), rng.normal(size=(5, 2)), rng.normal(size=(7, 2))
+    z = X @ W1
+    cdf = 0.5 * (1 + np.vectorize(math.erf)(z / math.sqrt(2)))
+    r = (z * cdf) @ W2 - Y
+    by_hand = [np.sum(r * r), X.T @ ((2 * r @ W2.T) * (cdf + z * np.exp(-z * z / 2) / math.sqrt(2 * math.pi))),
+               (z * cdf).T @ (2 * r)]
+    found = run(compile_code(text, ["W1", "W2"], shapes, backend), backend, dict(X=X, W1=W1, W2=W2, Y=Y))
+    for got, want in zip(found, by_hand):
+        assert np.allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_sigmoid_code_keeps_its_relative_accuracy_far_below_zero():
+    # ½(1 + tanh(x/2)), four passes, loses every digit of σ(-20) ≈ 2e-9 but the first eight; scipy's expit, one, none
+    fn = compile_code("sum(sigmoid(x) * silu(x))", "x", "x: n")
+    assert "scipy.special.expit(x)" in fn.source and "tanh" not in fn.source
+    x = np.random.default_rng(0).normal(scale=8.0, size=5000)
+    s = np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+    value, gradient = fn(x)
+    assert np.isclose(value, np.sum(s * x * s), rtol=1e-13)
+    assert np.allclose(gradient, s * (1 - s) * x * s + s * s * (1 + x * (1 - s)), rtol=1e-12, atol=1e-300)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

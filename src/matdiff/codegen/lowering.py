@@ -47,6 +47,16 @@ class Lowering:
         self._transposes: list[Node] = []  # see term()
         self.modules_used: set[str] = set()
         self.helpers_used: set[str] = set()
+        # f'(u) wherever f(u) is computed too and f's entry has cheaper code for f' (`Code.derivative`)
+        self._derivatives: dict[Node, tuple[Code, Node]] = {}
+        self._pullbacks: dict[Node, tuple[Code, Node]] = {}  # and g ⊙ f'(u) in one call (`Code.pullback`)
+        for node in uses:
+            code = OPS[node.op].code
+            if not isinstance(code, Code):
+                continue
+            for cheaper, table in ((code.derivative, self._derivatives), (code.pullback, self._pullbacks)):
+                if cheaper is not None and getattr(cheaper, backend):
+                    table[OPS[node.op].derivative(node.args[0])] = (cheaper, node.args[0])
 
     # ---- building blocks ----
     def make(self, kind: str, value: Any, args: Sequence[Term] = (), ndim: int | None = None) -> Term:
@@ -109,6 +119,8 @@ class Lowering:
         """c1 * t1 + c2 * t2 - ..., the first term keeping its sign."""
         out: Term | None = None
         for c, code in terms:
+            if code.kind == "Constant" and type(code.value) in (int, float) and abs(c) != 1.0:  # 0.5 * 1.0 is 0.5
+                c, code = math.copysign(1.0, c), self.num(abs(c) * code.value)
             if out is None:
                 out = code if c == 1.0 else self.negate(code) if c == -1.0 else self.binary("*", self.num(c), code, ndim)
                 continue
@@ -187,6 +199,17 @@ class Lowering:
             return self.spell("array", code, ndim=0)
         return code
 
+    def has_pullback(self, factor: Node) -> bool:
+        """Whether `factor` is an f'(u) whose entry spells g ⊙ f'(u) in one call (`Code.pullback`)."""
+        return factor in self._pullbacks
+
+    def pullback(self, g: Term, factor: Node) -> Term:
+        """g ⊙ f'(u) in one call, `factor` being f'(u) (see `has_pullback`)."""
+        code, u = self._pullbacks[factor]
+        g_name, u_name = code.placeholders.split()
+        return self._from_template(template(getattr(code, self.backend)), {g_name: g, u_name: self.as_array(u)},
+                                   factor.ndim)
+
     def product(self, node: Node) -> Term:
         """A product F1 @ ... @ Fk, written without forming structured factors where avoidable (`patterns.py`)."""
         return patterns.product(self, node)
@@ -206,7 +229,12 @@ class Lowering:
             if flipped is not node and flipped in self._lowered:
                 found = self._lowered[node] = self.transposed(self._lowered[flipped])
                 return found
-        if code.lower is not None:
+        cheaper = self._derivatives.get(node)
+        if cheaper is not None:
+            derivative, u = cheaper
+            found = self._from_template(template(getattr(derivative, self.backend)),
+                                        {derivative.placeholders: self.as_array(u)}, node.ndim)
+        elif code.lower is not None:
             found = code.lower(self, node)
         else:  # one backend function of the arguments
             found = self.spell(node.op, *(self.as_array(a) for a in node.args), ndim=node.ndim)

@@ -46,7 +46,7 @@ def product(low: "Lowering", node: Node) -> "Term":
     """F1 @ ... @ Fk without forming diag, outer, kron or commutation matrices where avoidable.
 
     A vector at an end is multiplied in first (matrix-vector products only); a chain of matrices
-    is left to `multi_dot`, which picks the cheapest order for the sizes at hand.
+    is left to `multi_dot` (three: `chain3`), which picks the cheapest order for the sizes at hand.
     """
     factors = list(node.args)
     for i, f in enumerate(factors):  # L @ outer(a, b) @ R = outer(L @ a, Rᵀ @ b)
@@ -90,6 +90,8 @@ def product(low: "Lowering", node: Node) -> "Term":
         return codes[0]
     if len(codes) == 2:
         return low.binary("@", codes[0], codes[1], 2)
+    if len(codes) == 3:
+        return low.spell("chain3", *codes, ndim=2)
     return low.spell("multi_dot", low.make("List", None, codes), ndim=2)
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 NOMINAL = 1000
 # Calls linear in each array operand (their degree in a term is the sum of their operands'), by the last
 # part of their dotted name; a method call x.sum(...) or x.reshape(...) is linear in x
-MULTILINEAR = frozenset({"vdot", "outer", "einsum", "contract", "multi_dot", "trace", "dot", "matmul"})
+MULTILINEAR = frozenset({"vdot", "outer", "einsum", "contract", "multi_dot", "trace", "dot", "matmul", "_chain3"})
 LINEAR_METHODS = frozenset({"sum", "reshape", "transpose", "T", "permute"})
 
 
@@ -136,6 +136,8 @@ def _degree(term: Term, r: Term, known: dict[int, int | None]) -> int | None:
 def _linear_call(term: Term) -> bool:
     """np.vdot(x, y), np.einsum('...', x, y), x.sum(axis=0): linear in each array operand."""
     func = term.args[0]
+    if func.kind == "Name":  # a helper of the generated source (_chain3)
+        return func.value in MULTILINEAR
     if func.kind != "Attribute":
         return False
     if func.value in MULTILINEAR:

@@ -74,6 +74,10 @@ class Code:
     parameters are dimensions (eye(n)), which the generated function must have names for.
     `function_argument(node)`: the name of a function the generated function takes as an argument
     to compute this node (a declared function g: `g`, its derivative `grad_g`).
+    `derivative`: for an elementwise f, the code of f'(x) from the code of x, where that is cheaper than
+    the code of the derivative's own expression (gelu'(u) = Φ(u) + u φ(u) through scipy's ndtr, the Φ
+    that the code of gelu computes too: equal code is computed once). `pullback`: the code of g ⊙ f'(x)
+    in one call, placeholders "g x" (PyTorch's gelu_backward), for a product with f'(x) as a factor.
     """
 
     numpy: str | None = None
@@ -85,6 +89,8 @@ class Code:
     reuse_transpose: bool = False
     dimension_params: bool = False
     function_argument: Callable[[Node], str] | None = None
+    derivative: "Code | None" = None
+    pullback: "Code | None" = None
 
     @classmethod
     def named(cls, name: str, **fields: Any) -> "Code":

@@ -149,9 +149,15 @@ def _lower_mul(low, node: Node):
     negative = factors[0].op == "const" and factors[0].params[0] == -1.0
     if negative:  # -1 * X * Y is -(X * Y)
         factors = factors[1:]
-    out = low.term(factors[0])
-    for f in factors[1:]:
+    # a factor f'(u) whose function has a fused g ⊙ f'(u) (PyTorch's gelu_backward) takes the rest as g
+    fused = next((f for f in factors if f.shape == node.shape and low.has_pullback(f)), None) if len(factors) > 1 \
+        else None
+    rest = [f for f in factors if f is not fused]
+    out = low.term(rest[0])
+    for f in rest[1:]:
         out = low.binary("*", out, low.term(f), node.ndim)
+    if fused is not None:
+        out = low.pullback(out, fused)
     return low.negate(out) if negative else out
 
 
