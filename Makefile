@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORPUS ?= ../shared/corpus/check.py
+TEST_WORKERS ?= auto
 # KaTeX for the page of `matdiff serve`, pinned in package.json, served from here (never a CDN)
 KATEX_DIR := src/matdiff/web/static/vendor/katex
 KATEX := $(KATEX_DIR)/katex.min.js
@@ -40,8 +41,10 @@ demo: setup
 serve: setup
 	$(VENV)/bin/matdiff serve
 
+# the suite on every core (pytest-xdist, a file per worker), then the tests that measure time or memory alone
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not alone"
+	$(PY) -m pytest -m alone
 	@if [ -f $(CORPUS) ]; then $(PY) $(CORPUS) && $(PY) $(CORPUS) $(dir $(CORPUS))next/ml2.toml \
 		&& $(PY) $(CORPUS) $(dir $(CORPUS))next/tensors.toml; \
 	else echo "corpus skipped: $(CORPUS) is not here (the corpus tests were skipped too)"; fi

@@ -17,6 +17,9 @@ import pytest
 import matdiff as md
 from matdiff.codegen.function import MAX_DEPTH
 
+# `make test` runs this module alone, after the others: it measures how time grows
+pytestmark = pytest.mark.alone
+
 
 def wide_sum(k: int, name: str = "x") -> md.Symbolic:
     """1 * sum(sin(x * 1)) + 2 * sum(sin(x * 2)) + ... + k * sum(sin(x * k)): nothing merges or cancels."""

@@ -10,6 +10,9 @@ import pytest
 import fuzz
 import matdiff as md
 
+# `make test` runs this module alone, after the others: it bounds the time of each call
+pytestmark = pytest.mark.alone
+
 
 def test_two_thousand_fuzzed_inputs_hold_up():
     # 3 s of CPU time, not the 1 s of `make fuzz`: a machine busy with the whole suite slows even CPU time (caches);

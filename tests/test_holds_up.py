@@ -7,6 +7,9 @@ import pytest
 
 import matdiff as md
 
+# `make test` runs this module alone, after the others: it measures time and memory
+pytestmark = pytest.mark.alone
+
 WHERE = "x: n, A: n×n, a: scalar, h: n, X: n×n, u: n"
 
 

@@ -25,6 +25,9 @@ from matdiff.codegen.lowering import Lowering
 from matdiff.expr import Node
 from matdiff.language.printing import to_latex, to_text, to_unicode
 
+# `make test` runs this module alone, after the others: it measures how time grows
+pytestmark = pytest.mark.alone
+
 
 def best_times(work: Callable[[int, str], Callable[[], object]], sizes: tuple[int, int]) -> dict[int, float]:
     """The least processor time of `work(size, fresh_name)()` over three runs of each size, alternating.

@@ -17,6 +17,9 @@ import matdiff as md
 from matdiff import ops
 from matdiff.ops.algebra import sums
 
+# `make test` runs this module alone, after the others: it measures how time grows
+pytestmark = pytest.mark.alone
+
 # Calls per term or layer may differ between two sizes by a little (fixed costs spread thinner, a
 # rewrite that fires at one size only); a quadratic step multiplies them by the ratio of the sizes (4).
 FLAT = 1.5

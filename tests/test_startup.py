@@ -18,6 +18,9 @@ import pytest
 
 import matdiff
 
+# `make test` runs this module alone, after the others: it measures start-up time
+pytestmark = pytest.mark.alone
+
 CALL = ("x @ A @ x", "x", "x: n, A: n×n")
 LIBRARY_CALL = [sys.executable, "-c", "import matdiff as md; print(md.derivative(%r, %r, %r).text)" % CALL]
 ARGUMENTS = ["diff", CALL[0], "--wrt", CALL[1], "-w", CALL[2]]

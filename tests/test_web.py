@@ -31,6 +31,9 @@ from matdiff.report import Report, report_json
 from matdiff.web.derive import MAX_TEXT
 from matdiff.web.server import MAX_REQUEST_BYTES, PageServer, is_loopback
 
+# `make test` runs this module alone, after the others: its servers' time limits need the cores to themselves
+pytestmark = pytest.mark.alone
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 SEED = {"expression": "W @ X", "where": "W: m×q, X: q×n", "wrt": "W"}

@@ -22,6 +22,9 @@ from matdiff.web.derive import FIELDS, SYNTAXES
 
 from test_web import KATEX_VENDORED, browser, post, server, wait_for  # noqa: F401  the page's harness
 
+# `make test` runs this module alone, after the others: its servers' time limits need the cores to themselves
+pytestmark = pytest.mark.alone
+
 SEEDS = Path(os.environ.get("MATDIFF_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus" /
                             "check.py")).parent / "latex" / "seeds.toml"
 QUESTIONS = tomllib.loads(SEEDS.read_text()).get("question", []) if SEEDS.is_file() else []

@@ -20,7 +20,12 @@ import statistics
 import threading
 import time
 
+import pytest
+
 from matdiff.web.server import PageServer
+
+# `make test` runs this module alone, after the others: it measures response times under load with every core busy
+pytestmark = pytest.mark.alone
 
 CLIENTS = 8
 SLOW_SHARE = 0.1

@@ -13,6 +13,9 @@ import pytest
 
 from matdiff.web import derive
 
+# `make test` runs this module alone, after the others: it measures the page's memory
+pytestmark = pytest.mark.alone
+
 pytest.importorskip("jax")
 
 

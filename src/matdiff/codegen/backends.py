@@ -69,7 +69,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "scalar_ndim": ("x", "np.ndim(x)", "jnp.ndim(x)", "x.ndim"),
 }
 
-# Helper functions a backend's spelling may call, written into the generated source above the function
+# Helper functions a backend's spelling may call, written into the generated source below the function
 # (only where used).
 #
 # _gram: Xᵀ diag(c) X as (X ⊙ √c)ᵀ(X ⊙ √c) is BLAS syrk, half the multiplications of Xᵀ(c ⊙ X), but it takes a pass of

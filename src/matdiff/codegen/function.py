@@ -355,6 +355,6 @@ def emit(plan: Plan, dims: dict[str, str], check_shapes: bool = True) -> tuple[s
     function = ast.FunctionDef(name=plan.name, args=args, body=[doc] + checks + body, decorator_list=[],
                                returns=None, type_comment=None)
     helpers = [ast.parse(HELPERS[h][plan.backend]).body[0] for h in sorted(low.helpers_used)]
-    module = ast.Module(helpers + [function], [])
+    module = ast.Module([function] + helpers, [])  # the function first, as a reader looks for it; helpers below
     ast.fix_missing_locations(module)
     return ast.unparse(module) + "\n", low.modules_used
