@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -247,34 +248,42 @@ def bound_table(ks: list[int]) -> None:
 
 # ---- the whole way for a deep network: derive, print with bindings, generate code ------------------
 
+LAYERS_PER_CELL = 256  # a shallow network is built and timed again until this many layers are measured
+
+
 def end_to_end_table(ks: list[int]) -> None:
     """Per layer, in CPU time: derive, print the bound forms, generate NumPy code; for the gradient by W1
     and the Hessian by x, up to the deepest k. The last line compares the deepest k with k = 8 (#18: flat
-    within 1.5×)."""
+    within 1.5×). A network shallower than LAYERS_PER_CELL is measured again on fresh networks until that
+    many layers are (median per layer): one run of 8 layers takes a few milliseconds, where one pause of
+    the garbage collector or the machine moves the ratio by half."""
     print("\nnetwork sum(tanh(W_k @ ... tanh(W1 @ x))): derived, printed (bound text, Unicode, LaTeX) and made "
-          "code, CPU ms per layer (a fresh expression each, one run)")
+          f"code, CPU ms per layer (fresh expressions; the median of {LAYERS_PER_CELL} // k runs)")
     head = (f"{'k':>5} {'what':>12} {'derive/k':>9} {'print/k':>8} {'bound chars/k':>14} {'code/k':>8} "
             f"{'code chars/k':>13}")
     print(head)
     print("-" * len(head))
     rows: dict[tuple[int, str], dict] = {}
+    network(AsNodes(), 4, f"n{next(_fresh)}")  # the first call loads what is lazy: not measured
     for k in ks:
-        node, shapes = network(AsNodes(), k, f"n{next(_fresh)}")
-        expression = md.Expression(node, md.parse_declarations(shapes))
         for what, wrt, order in (("gradient W1", "W1", 1), ("Hessian x", "x", 2)):
-            cells: dict = {}
+            runs: list[dict] = []
             try:
-                derived, d = once(lambda: md.derivative(expression, wrt, order=order), time.process_time)
-                printed, forms = once(lambda: (d.bound_text, d.bound_unicode, d.bound_latex), time.process_time)
-                coded, source = once(lambda: md.codegen(expression, [wrt], hessian=order == 2),
-                                     time.process_time)
-                cells = dict(derive=derived / k, print=printed / k, chars=len(forms[0]) / k, code=coded / k,
-                             code_chars=len(source) / k)
-                rows[k, what] = cells
-                print(f"{k:>5} {what:>12} {cells['derive'] * 1e3:>9.2f} {cells['print'] * 1e3:>8.2f} "
-                      f"{cells['chars']:>14.0f} {cells['code'] * 1e3:>8.2f} {cells['code_chars']:>13.0f}", flush=True)
+                for _ in range(max(1, LAYERS_PER_CELL // k)):
+                    node, shapes = network(AsNodes(), k, f"n{next(_fresh)}")
+                    expression = md.Expression(node, md.parse_declarations(shapes))
+                    derived, d = once(lambda: md.derivative(expression, wrt, order=order), time.process_time)
+                    printed, forms = once(lambda: (d.bound_text, d.bound_unicode, d.bound_latex), time.process_time)
+                    coded, source = once(lambda: md.codegen(expression, [wrt], hessian=order == 2),
+                                         time.process_time)
+                    runs.append(dict(derive=derived / k, print=printed / k, chars=len(forms[0]) / k, code=coded / k,
+                                     code_chars=len(source) / k))
             except (RecursionError, md.MatdiffError) as exc:  # a benchmark reports a failure, it does not stop
                 print(f"{k:>5} {what:>12}  {type(exc).__name__}: {str(exc).splitlines()[0][:60]}", flush=True)
+                continue
+            cells = rows[k, what] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+            print(f"{k:>5} {what:>12} {cells['derive'] * 1e3:>9.2f} {cells['print'] * 1e3:>8.2f} "
+                  f"{cells['chars']:>14.0f} {cells['code'] * 1e3:>8.2f} {cells['code_chars']:>13.0f}", flush=True)
     first, last = min(ks), max(ks)
     for what in ("gradient W1", "Hessian x"):
         if (first, what) in rows and (last, what) in rows:
