@@ -215,14 +215,15 @@ gelu = elementwise("gelu", _gelu,
                                  mul(const(1.0 / math.sqrt(2.0 * math.pi)), u, exp(mul(const(-0.5), power(u, const(2.0)))))),
                    _gelu_scalar, r"\operatorname{gelu}",
                    # u Φ(u), the Φ(u) of its derivative computed once for both: NumPy by scipy's ndtr (one pass where
-                   # ½(1 + erf(u/√2)) is four), XLA through erf (its ndtr is slower: the GELU MLP's gradient at n = 256
-                   # 0.72x jax.grad with it); PyTorch by its own gelu, and g ⊙ gelu'(u) by its gelu_backward
+                   # ½(1 + erf(u/√2)) is four); XLA as ½ erfc(-u/√2), whose expansion computes exp(-u²/2), the one
+                   # φ(u) needs (XLA merges them; with erf or ndtr the GELU MLP's gradient at n = 256 took 1.2x and
+                   # 1.4x as long); PyTorch by its own gelu, and g ⊙ gelu'(u) by its gelu_backward
                    code=Code(numpy="x * scipy.special.ndtr(x)",
-                             jax="x * (0.5 * (1.0 + jax.scipy.special.erf(x * 0.7071067811865476)))",
+                             jax="x * (0.5 * jax.scipy.special.erfc(x * -0.7071067811865476))",
                              torch="torch.nn.functional.gelu(x)",
                              derivative=Code(numpy="scipy.special.ndtr(x) + 0.3989422804014327 * x * np.exp(-0.5 * x * x)",
-                                             jax="0.5 * (1.0 + jax.scipy.special.erf(x * 0.7071067811865476)) + "
-                                                 "0.3989422804014327 * x * jnp.exp(-0.5 * x * x)",
+                                             jax="0.5 * jax.scipy.special.erfc(x * -0.7071067811865476) + "
+                                                 "0.3989422804014327 * x * jnp.exp(-jnp.square(x * -0.7071067811865476))",
                                              torch="torch.special.ndtr(x) + 0.3989422804014327 * x * torch.exp(-0.5 * x * x)"),
                              pullback=Code(torch="torch.ops.aten.gelu_backward(g, x)", placeholders="g x")))
 # SiLU / swish, u σ(u); silu'(u) = σ(u) (1 + u (1 - σ(u)))
