@@ -98,3 +98,16 @@ def test_layer_norm_backpropagation_matches_evaluation_in_every_backend(backend)
     expected = [e.evaluate(values)] + [md.vjp(e, v, cotangent="G").evaluate(values) for v in ("X", "gamma", "beta")]
     for a, b in zip(got, expected):
         np.testing.assert_allclose(np.asarray(a), b, rtol=1e-9, atol=1e-9)
+
+
+def test_pytorch_adds_a_product_of_arrays_in_one_call():
+    """x + y ⊙ z and x - y ⊙ z as torch.addcmul (a temporary fewer); NumPy and JAX write them as they are,
+    and a number never takes x's place (addcmul takes tensors only)."""
+    pytest.importorskip("torch")
+    shapes = "X: n×d, gamma: d, beta: d"
+    torch_source = body(md.codegen(LAYER_NORM, ["X", "gamma", "beta"], shapes, "torch", cotangent="G"))
+    assert "value = torch.addcmul(beta, gamma, t3)" in torch_source and "value=-1.0)" in torch_source
+    assert "addcmul" not in body(md.codegen(LAYER_NORM, ["X", "gamma", "beta"], shapes, cotangent="G"))
+    assert "torch.addcmul(Z, X, Y)" in body(md.codegen("sum(Z + X * Y)", [], "X: n×d, Y: n×d, Z: n×d", "torch",
+                                                          gradients=False))
+    assert "1.0 + X * Y" in body(md.codegen("sum(1 + X * Y)", [], "X: n×d, Y: n×d", "torch", gradients=False))

@@ -300,6 +300,7 @@ def emit(plan: Plan, dims: dict[str, str], check_shapes: bool = True) -> tuple[s
         results.append(code)
     results = scalars.fold(low, results)  # 2 * (X.T @ t), 2 * t.sum(axis=0): the 2 once, on what they share
     results = products.regroup(low, results)  # t0 * m / t1 as t0 * (m / t1); a shared t0 / t2 formed alike
+    results = products.multiply_add(low, results)  # x + y * z in one call where the backend has one
 
     # which terms get a temporary: those used twice (and not trivial), and expensive ones used inside others
     inner_uses: dict[Term, int] = {}

@@ -12,6 +12,9 @@ grouping makes fewer passes:
   (t0 n×d, m and t1 n×1) is `t0 * (m / t1)`, one pass over n×d where it was two.
 A product is rewritten only where that is cheaper; otherwise it stays as written.
 
+Then `multiply_add` writes x ± y ⊙ z (x, y, z arrays, y ⊙ z used nowhere else) as the backend's one call where
+it has one (`add_product` of `backends.PATTERNS`: PyTorch's addcmul), a temporary fewer.
+
 Entries are counted as in `scalars.py`, every dimension symbol of one size `NOMINAL`; a term's shape is
 its node's (the lowering records them), or broadcasting's. This module owns that rewrite of the outputs'
 terms, after lowering and before the temporaries are chosen (`function.emit`); it knows terms, no
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..dims import DimProduct, Shape
+from .backends import spelling
 from .scalars import NOMINAL
 from .terms import Term, is_view
 
@@ -96,6 +100,28 @@ def regroup(low: "Lowering", results: Sequence[Term]) -> list[Term]:
         if term is not root:  # grouped as written: its first pair is shared now, it stays
             mapping[id(root)] = term
     return _replace(low, results, mapping)
+
+
+def multiply_add(low: "Lowering", results: Sequence[Term]) -> list[Term]:
+    """The outputs, with x + y * z, y * z + x and x - y * z of arrays as one call where the backend has one."""
+    if spelling("add_product", low.backend)[1] == "x + y * z":
+        return list(results)
+    uses, _ = _uses(results)
+
+    def fusible(t: Term) -> bool:
+        return t.kind == "BinOp" and t.value == "*" and uses.get(id(t), 0) == 1 and \
+            all((a.ndim or 0) >= 1 for a in t.args)
+
+    def substitute(t: Term) -> tuple[Term, bool]:
+        if t.kind == "BinOp" and t.value in ("+", "-") and all((a.ndim or 0) >= 1 for a in t.args):
+            x, y = t.args  # arrays both (addcmul takes no number for x)
+            if fusible(y):
+                return low.spell("add_product" if t.value == "+" else "sub_product", x, *y.args, ndim=t.ndim), False
+            if t.value == "+" and fusible(x):
+                return low.spell("add_product", y, *x.args, ndim=t.ndim), False
+        return t, False
+
+    return low.rebuilt(results, substitute)
 
 
 def _uses(results: Sequence[Term]) -> tuple[dict[int, int], list[Term]]:
