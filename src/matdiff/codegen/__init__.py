@@ -3,9 +3,6 @@
     >>> import matdiff as md
     >>> print(md.codegen("sum(softplus(X @ w)) - y @ X @ w", ["w"], "X: n×p, w: p, y: n", hessian=True))
     ... # doctest: +SKIP
-    def _gram(x, c):
-        ... (x.T @ (c[:, None] * x), by BLAS syrk on x * sqrt(c)[:, None] where x is big enough for it to pay)
-
     def f(X, w, y):
         '''value, grad_w, hess_w = f(X, w, y)
         ... (the formulas, as matdiff prints them, and the shapes)
@@ -19,16 +16,20 @@
             assert X.ndim == 2, f'X must be 2-D (n×p), got {X.ndim}-D'
             ... (an assert per argument, naming it and the shape expected)
         t0 = X @ w
-        t1 = 0.5 * (1.0 + np.tanh(0.5 * t0))
+        t1 = scipy.special.expit(t0)
         value = np.logaddexp(0.0, t0).sum() - y @ t0
         grad_w = X.T @ (t1 - y)
         hess_w = _gram(X, t1 * (1.0 - t1))
         return (value, grad_w, hess_w)
 
+    def _gram(x, c):
+        ... (x.T @ (c[:, None] * x), by BLAS syrk on x * sqrt(c)[:, None] where x is big enough for it to pay)
+
 `codegen` returns the source of `f(<variables>) -> (value, gradients...[, Hessians...])`; `compile`
-runs that source in a fresh namespace holding only the backend's modules and returns `f`. The shape check
-at the top unpacks every shape in one line and compares integers (a fraction of a microsecond); the asserts
-that say which argument is wrong run only when that fails. `check_shapes=False` leaves it out.
+runs that source in a fresh namespace holding only the backend's modules and returns `f`. Helpers the code
+calls are written below it. The shape check at the top unpacks every shape in one line and compares integers
+(a fraction of a microsecond); the asserts that say which argument is wrong run only when that fails.
+`check_shapes=False` leaves it out.
 
 Three steps, each in its own module:
 1. *Lowering* (`lowering.py`). Every operation of the expression DAG becomes a Python expression (a
@@ -40,8 +41,10 @@ Three steps, each in its own module:
    differs between the backends beyond an operation's spelling is in `backends.py`.
 2. *Sharing* (`function.py`, `scalars.py`, `products.py`). Elementwise products are regrouped to make
    the fewest passes over the data: a product already computed is reused inside a longer one, a pair of
-   factors several products share is computed once, small factors meet before the big array. A factor several outputs share, 2 * (X.T @ r) and
-   2 * r.sum(axis=0), moves onto what they share, `t = 2.0 * r`, where that scales fewer entries. Terms
+   factors several products share is computed once, small factors meet before the big array, and x + y * z
+   of arrays is one call where the backend has one (PyTorch's addcmul). A factor several outputs share,
+   2 * (X.T @ r) and 2 * r.sum(axis=0), moves onto what they share, `t = 2.0 * r`, where that scales fewer
+   entries. Terms
    are interned, so equal code is one object: every Term used more than once, and every factorisation or
    Kronecker product, is computed once into a temporary `t0 = ...`; a sum of thousands of terms (or a
    chain as deep) is written as partial sums, `MAX_DEPTH` terms a line.
