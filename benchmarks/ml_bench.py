@@ -24,7 +24,8 @@ against hand-written NumPy before anything is timed:
   `jax.jvp(jax.grad(f))`, alternating; and matdiff's NumPy code against the same JAX;
 - matdiff's generated PyTorch code against torch autograd (eager: the forward pass, then
   `torch.autograd.grad`, twice for an HVP), alternating; for layer norm also against the fused
-  `torch.nn.functional.layer_norm`, and (not --quick) against `torch.compile` of the autograd function.
+  `torch.nn.functional.layer_norm`, and (not --quick) against `torch.compile` of the autograd function
+  (not for the HVPs: a compiled graph has no double backward).
 Everything is float64 with one thread per framework (`run_all.py` pins them; see codegen_bench.py for
 the timing method, which this benchmark shares). Ratios are peer time / matdiff time: above 1 matdiff is
 faster. Goals (#18) are printed, never asserted; `benchmarks/results.json` gets the section "ml_bench".
@@ -281,7 +282,7 @@ def contestants(w: Workload, values: dict, jax, torch, compiled: bool) -> dict[s
         _agree("matdiff torch", [np.asarray(t) for t in gen_t(*targs)], reference)
         out["matdiff torch"] = lambda: gen_t(*targs)
         peers = {"torch autograd": w.torch_f(torch), **{name: make(torch) for name, make in w.fused.items()}}
-        if compiled:
+        if compiled and w.quantity != "hvp":  # torch.compile's graphs have no double backward (create_graph=True)
             peers["torch compile"] = torch.compile(w.torch_f(torch))
         for name, f in peers.items():
             run = _autograd(w, f, tvalues, values, direction, torch)
