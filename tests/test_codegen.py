@@ -176,6 +176,23 @@ def test_gelu_and_its_derivative_share_one_normal_cdf(backend):
         assert np.allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+def test_pytorch_softmax_over_one_axis_is_its_fused_kernel_and_over_several_the_formula():
+    # torch.softmax over 2000×2000 takes 6.9 ms where exp(x - logsumexp(x)) took 48.7 ms; it takes one dim only
+    torch = pytest.importorskip("torch")
+    one = compile_code("sum(softmax(X, axis=1) * Y) + sum(log_softmax(X, axis=0) * Y)", [], "X: n×m, Y: n×m",
+                       backend="torch", gradients=False)
+    assert "torch.softmax(X, dim=1)" in one.source and "torch.log_softmax(X, dim=0)" in one.source
+    both = compile_code("sum(softmax(X, axis=None) * Y)", [], "X: n×m, Y: n×m", backend="torch", gradients=False)
+    assert "torch.logsumexp(X, dim=(0, 1), keepdim=True)" in both.source
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    for fn, want in ((one, np.sum(np.exp(x) / np.exp(x).sum(1, keepdims=True) * y)
+                      + np.sum((x - np.log(np.exp(x).sum(0, keepdims=True))) * y)),
+                     (both, np.sum(np.exp(x) / np.exp(x).sum() * y))):
+        (value,) = fn(torch.from_numpy(x), torch.from_numpy(y))
+        assert np.isclose(float(value), want, rtol=1e-12)
+
+
 def test_sigmoid_code_keeps_its_relative_accuracy_far_below_zero():
     # ½(1 + tanh(x/2)), four passes, loses every digit of σ(-20) ≈ 2e-9 but the first eight; scipy's expit, one, none
     fn = compile_code("sum(sigmoid(x) * silu(x))", "x", "x: n")

@@ -115,6 +115,17 @@ register(Op("logsumexp", numpy_reduction(_numpy_logsumexp), text="logsumexp", un
                       jax="jax.nn.logsumexp(x, axis=axis, keepdims=keep)",
                       torch="torch.logsumexp(x, dim=axis, keepdim=keep)", placeholders="x axis keep",
                       lower=lower_reduction)))
+def _lower_over_one_axis(low, node: Node):
+    """The backend's softmax or log_softmax of one axis (PyTorch's take one dim: one fused kernel where
+    exp(x − logsumexp(x)) makes four passes, and computes exp twice); over several axes, that formula."""
+    if len(axes_of(node)) == 1:
+        return lower_reduction(low, node)
+    from .elementwise import exp  # elementwise imports this module
+    x, axis = node.args[0], node.params[0]
+    shifted = A.sub(x, logsumexp(x, axis, keepdims=True))
+    return low.term(shifted if node.op == "log_softmax" else exp(shifted))
+
+
 register(Op("softmax", lambda node, args, sizes: _numpy_softmax(args[0], node.params[0]), text="softmax",
             unicode="softmax", latex=latex_reduction(r"\operatorname{softmax}"), pullback=_pull_softmax, differential=_d_softmax,
             words=Words("softmax"), identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
@@ -122,8 +133,8 @@ register(Op("softmax", lambda node, args, sizes: _numpy_softmax(args[0], node.pa
             code=Code(numpy="np.exp(x - x.max(axis=axis, keepdims=True)) "
                             "/ np.exp(x - x.max(axis=axis, keepdims=True)).sum(axis=axis, keepdims=True)",
                       jax="jax.nn.softmax(x, axis=axis)",
-                      torch="torch.exp(x - torch.logsumexp(x, dim=axis, keepdim=True))", placeholders="x axis",
-                      lower=lower_reduction, bounds=within(0.0, 1.0))))
+                      torch="torch.softmax(x, dim=axis)", placeholders="x axis",
+                      lower=_lower_over_one_axis, bounds=within(0.0, 1.0))))
 register(Op("log_softmax", lambda node, args, sizes: args[0] - _numpy_logsumexp(args[0], node.params[0], True),
             text="log_softmax", unicode="log_softmax", latex=latex_reduction(r"\log\operatorname{softmax}"),
             pullback=_pull_log_softmax, differential=_d_log_softmax,
@@ -132,7 +143,7 @@ register(Op("log_softmax", lambda node, args, sizes: args[0] - _numpy_logsumexp(
             code=Code(numpy="x - x.max(axis=axis, keepdims=True) "
                             "- np.log(np.exp(x - x.max(axis=axis, keepdims=True)).sum(axis=axis, keepdims=True))",
                       jax="jax.nn.log_softmax(x, axis=axis)",
-                      torch="x - torch.logsumexp(x, dim=axis, keepdim=True)", placeholders="x axis",
-                      lower=lower_reduction, bounds=within(-math.inf, 0.0))))
+                      torch="torch.log_softmax(x, dim=axis)", placeholders="x axis",
+                      lower=_lower_over_one_axis, bounds=within(-math.inf, 0.0))))
 
 REDUCTIONS["logsumexp"] = logsumexp
