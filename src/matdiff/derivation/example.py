@@ -216,7 +216,8 @@ def _degenerate(values: Mapping[str, np.ndarray], specs: Mapping[str, VarSpec]) 
 
 
 def _comparisons(f, x, answer, vjp_answer, cotangent, names, symmetric) -> list[tuple]:
-    """What the example compares with central differences: (label, formula, objective, arrangement, convention)."""
+    """What the example compares with central differences: (label, formula, objective, arrangement, convention,
+    name), the name shown for the answer only."""
     xn = x.params[0]
     objective = Objective(f)
     if not f.shape:
