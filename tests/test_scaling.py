@@ -15,7 +15,7 @@ import pytest
 
 import matdiff as md
 from matdiff import ops
-from matdiff.ops.algebra import sums
+from matdiff.ops.algebra import chains, sums
 
 # `make test` runs this module alone, after the others: it measures how time grows
 pytestmark = pytest.mark.alone
@@ -182,6 +182,51 @@ def test_a_network_deeper_than_the_recursion_limit_derives():
     f, x = network(depth, "d")
     assert md.grad(f, x).size > depth
     assert md.grad(f, md.matrix("W1", "d", "d")).size > depth
+
+
+def test_a_hessian_by_the_first_layer_deeper_than_the_recursion_limit():
+    """The Hessian by W1 pushes transposes through chains of sums as deep as the network: they are built
+    bottom-up, the parts first, not one call inside another (RecursionError at 128 layers)."""
+    limit = sys.getrecursionlimit()
+    depth = 400
+    f, x = network(depth, "h")
+    sys.setrecursionlimit(300)  # below the depth: a recursion on it fails here, at a modest size
+    try:
+        d = md.derivative(f, md.matrix("W1", "h", "h"), order=2)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert d.size > depth
+
+
+def test_a_chain_turned_around_from_the_chain_it_extends_is_turned_factor_by_factor():
+    """`chain_transpose` reads only the factors a chain adds to a shorter one whose transpose it reuses, as
+    a deep network's Jacobians D_k W_k ⋯ D_1 W_1 (x ⊗ I) are built: the result is the node the factors
+    transposed one by one give."""
+    x = md.vector("x", "t").node
+    built = [ops.kron(x, ops.diag(ops.tanh(x)))]
+    for i in range(1, 13):
+        W = md.matrix(f"W{i}", "t", "t").node
+        layer = (ops.diag(ops.exp(ops.matmul(W, x))), W, ops.transpose(W))[i % 3]
+        built.append(ops.matmul(layer, built[-1]) if i % 2 else ops.matmul(ops.matmul(layer, W), built[-1]))
+    extended = 0
+    for chain in built[1:]:
+        extended += chains.extended_chain(chain) is not None
+        by_factors = chains.matmul_chain([ops.transpose(f) for f in reversed(chain.args)])
+        assert chains.chain_transpose(chain) is by_factors
+        assert ops.transpose(by_factors) is chain
+    assert extended >= 10
+
+
+def test_bound_forms_of_a_network_hessian_are_printed_in_linear_work():
+    """Writing the Hessian by W1 with bindings asks whether a sum reads back turned around only where the
+    turned spelling is the shorter: asked of every sum, it transposed the whole graph below each one."""
+    def prints(k):
+        f, x = network(k, f"b_{k}")
+        d = md.derivative(f, md.matrix("W1", f"b_{k}", f"b_{k}"), order=2)
+        d.bound_text, d.bound_unicode, d.bound_latex
+
+    per_small, per_large = per_unit(prints, 16, 64)
+    assert per_large < FLAT * per_small, f"calls per layer: {per_small:.0f} at k=16, {per_large:.0f} at k=64"
 
 
 def test_code_for_a_network_hessian_is_linear_work_per_layer():

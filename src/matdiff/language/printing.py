@@ -229,8 +229,9 @@ class _Displayer:
             if node.ndim == 2 and _transposes_termwise(args):
                 # reads back as transpose(transpose(node)) when the terms, turned, keep their order in a sum
                 flipped = _t(self._add(args, transposed=True))
-                if transpose(transpose(node)) is node and _in_sum_order(transpose(node)) and \
-                        (flipped.cost < built.cost or not _in_sum_order(node)):
+                # the cheap tests first: turning a deep sum around builds its transposed terms
+                if (flipped.cost < built.cost or not _in_sum_order(node)) and \
+                        transpose(transpose(node)) is node and _in_sum_order(transpose(node)):
                     built = flipped
             return built
         if op == "mul":

@@ -8,6 +8,7 @@ Every rewrite is an identity that holds for all sizes; `tests/test_simplify.py` 
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -64,12 +65,12 @@ def matmul(a: Node, b: Node) -> Node:
     else:
         turns = _turns_kept(a, b)
         if _is_settled(a):
-            runs.append(_Run(0, len(left), _facts_of(a).krons))
+            runs.append(_Run(0, len(left), _facts_of(a).krons, a))
     right = chain_factors(b)
     if len(right) > 1 and right[0].ndim != 2:
         right = (b,)
     elif _is_settled(b):
-        runs.append(_Run(len(left), len(left) + len(right), _facts_of(b).krons))
+        runs.append(_Run(len(left), len(left) + len(right), _facts_of(b).krons, b))
     product = _chain(list(left) + list(right), shape, runs, turns)
     return mul(*scalars, product) if scalars else product
 
@@ -174,7 +175,7 @@ def matmul_chain(factors: Sequence[Node]) -> Node:
             matmul_shape(left, right)  # the same shape errors as pairwise
         for f in factors:
             if _is_settled(f):
-                runs.append(_Run(len(flat), len(flat) + len(f.args), _facts_of(f).krons))
+                runs.append(_Run(len(flat), len(flat) + len(f.args), _facts_of(f).krons, f))
             flat.extend(chain_factors(f))
         return _chain(flat, (factors[0].shape[0], factors[-1].shape[1]), runs)
     out = factors[0]
@@ -184,11 +185,12 @@ def matmul_chain(factors: Sequence[Node]) -> Node:
 
 
 class _Run(NamedTuple):
-    """factors[start:stop] of a product being built: the factors of a settled chain, `krons` of them
-    Kronecker products."""
+    """factors[start:stop] of a product being built: the factors of `chain`, a settled chain, `krons` of
+    them Kronecker products."""
     start: int
     stop: int
     krons: int
+    chain: Node
 
 
 def _chain(factors: list[Node], shape: Shape, runs: Sequence[_Run] = (), turns: bool | None = None) -> Node:
@@ -201,7 +203,46 @@ def _chain(factors: list[Node], shape: Shape, runs: Sequence[_Run] = (), turns: 
         if turns is not None and len(product.args) == len(factors):  # nothing merged, nor dropped
             facts = facts._replace(turns=turns)
         product.cached("chain", lambda _: facts)
+    if runs and product.op == "matmul":
+        _remember_longest_run(product, runs)
     return product
+
+
+def _remember_longest_run(product: Node, runs: Sequence[_Run]) -> None:
+    """Note on `product` the longest settled chain it holds as it stands, and where, so that its transpose
+    can be built from that chain's (`chain_transpose`); and the chain that one holds, in case the first
+    was a step of the construction that is gone (D W J built as D @ (W @ J)). Held weakly: a chain built a
+    factor at a time would otherwise keep every shorter chain alive."""
+    run = max(runs, key=lambda r: r.stop - r.start)
+    # strictly shorter: a product that is the run itself (an identity dropped) would note itself
+    if 2 < len(run.chain.args) < len(product.args) and product.args[run.start:run.stop] == run.chain.args:
+        inner = run.chain._cache.get("extends", ())[:1]
+        product.cached("extends", lambda _: ((weakref.ref(run.chain), run.start),
+                                             *((chain, run.start + start) for chain, start in inner)))
+
+
+def extended_chain(chain: Node) -> tuple[Node, int] | None:
+    """(a chain whose factors `chain` holds from position start on, start), where `_chain` noted one that
+    is still alive."""
+    for reference, start in chain._cache.get("extends", ()):
+        run = reference()
+        if run is not None:
+            return run, start
+    return None
+
+
+def chain_transpose(chain: Node) -> Node:
+    """(F₁ ⋯ Fₖ)ᵀ = Fₖᵀ ⋯ F₁ᵀ. Where the chain holds a shorter chain R (`extended_chain`), Rᵀ stands for
+    R's factors, a settled run that is not read again: a chain built a factor at a time, as a deep network's
+    Jacobians are, is turned around in the time of its new factors, not of all of them."""
+    known = extended_chain(chain)
+    factors = chain.args
+    if known is None:
+        return matmul_chain([transpose(f) for f in reversed(factors)])
+    run, start = known
+    stop = start + len(run.args)
+    return matmul_chain([*(transpose(f) for f in reversed(factors[stop:])), transpose(run),
+                         *(transpose(f) for f in reversed(factors[:start]))])
 
 
 def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tuple[Node, "_ChainFacts | None"]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...expr import Node, make
+from ...expr import Node, make, topological
 from ..registry import Absent, Code, Op, SpelledIdentity, Words, register
 
 # ---- symmetry -------------------------------------------------------------------------------
@@ -79,7 +79,36 @@ def transpose(a: Node) -> Node:
         return a
     if a.ndim > 2:  # NumPy's .T of an array of order ≥ 3 reverses all its axes
         return permute(a, tuple(reversed(range(a.ndim))))
-    return a.cached_node("transpose", _transposed)  # pushed through chains and sums once per node, not at every use
+    found = _known_transpose(a)
+    if found is not None:  # pushed through chains and sums once per node, not at every use
+        return found
+    # Built bottom-up, the parts' transposes first: pushed down a deep network's chains and sums one call
+    # inside another, transposing would recurse as deep as the expression. `held` keeps the parts' weakly
+    # memoised transposes alive until the whole is built.
+    held = [node.cached_node("transpose", _transposed) for node in topological(a, _parts_to_transpose)]
+    return held[-1]
+
+
+def _known_transpose(a: Node) -> Node | None:
+    reference = a._cache.get("transpose")
+    return reference() if reference is not None else None
+
+
+def _parts_to_transpose(a: Node) -> tuple[Node, ...]:
+    """The 2-D arguments whose transposes `_transposed(a)` asks for, when a's own is not known yet."""
+    if _known_transpose(a) is not None:
+        return ()
+    op = a.op
+    if op == "matmul":
+        known = extended_chain(a)  # its transpose is built from that chain's: its factors are not asked for
+        if known is not None:
+            run, start = known
+            return (run, *a.args[:start], *a.args[start + len(run.args):])
+    if op in ("matmul", "mul", "kron") or (op == "add" and all(t.ndim != 1 for t in a.args)):
+        return tuple(t for t in a.args if t.ndim == 2)
+    if op == "div" and a.args[0].ndim == 2:
+        return a.args[:1]
+    return ()
 
 
 def _transposed(a: Node) -> Node:
@@ -89,7 +118,7 @@ def _transposed(a: Node) -> Node:
     if is_symmetric(a):
         return a
     if op == "matmul":
-        return matmul_chain([transpose(f) for f in reversed(a.args)])
+        return chain_transpose(a)
     if op == "add" and all(t.ndim != 1 for t in a.args):  # a row-broadcast vector has no transpose term
         terms = tuple(transpose(t) for t in a.args)
         summed = add(*terms)
@@ -143,6 +172,6 @@ register(Op("transpose", lambda node, args, sizes: np.transpose(args[0]), text="
 from .leaves import commutation, ones, zeros  # noqa: E402
 from .sums import add  # noqa: E402
 from .products import div, mul, split_divisor, split_scalars  # noqa: E402
-from .chains import matmul, matmul_chain  # noqa: E402
+from .chains import chain_transpose, extended_chain, matmul  # noqa: E402
 from ..structure import kron, outer  # noqa: E402
 from ..axes import permute  # noqa: E402
