@@ -360,7 +360,7 @@ def test_explain_uses_the_answers_names():
     answer = md.derivative(LAYER_NORM, "x", "x: m×n, G: m×n")
     text = explained.unicode
     assert f"Answer: ∂φ/∂x = {answer.bound_unicode.split(chr(10))[-1]}" in text
-    assert "        where σ = sqrt(var(x, axis=1, keepdims=True) + 1e−05)" in text
+    assert "        where σ = sqrt(var(x, axis=1, keepdims=True) + 10⁻⁵)" in text
     chain_rule = text.split("1. Chain rule")[1].split("\n2. ")[0]
     # the steps write the same parts by the same names: σ, σ² (var + ε) and x̂
     assert "∂φ/∂(σ) = −sum(G ⊙ x̂, axis=1, keepdims=True) / σ" in chain_rule and "∂φ/∂(σ²)" in chain_rule

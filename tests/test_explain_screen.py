@@ -96,13 +96,13 @@ def test_the_start_is_in_the_chain_rules_title_and_a_sum_of_contributions_is_one
 
 def test_every_printed_chain_and_differential_line_is_a_claim_of_a_step():
     d = md.explain(*LAYER_NORM)
-    style = d.style_for("unicode")  # σ = sqrt(var(X, …) + 1e−05), as the answer names it
+    style = d.style_for("unicode")  # σ = sqrt(var(X, …) + 10⁻⁵), as the answer names it
     claims = {step.claim.render(style) for step in d.steps}
     chain = d.unicode.split("\n1. Chain rule")[1].split("\n2. ")[0]
     printed = re.findall(r"^      (∂φ/∂.*?)   \[", chain, flags=re.M)
     printed += re.findall(r"(?:, so |: )(∂φ/∂.*?)   \[", chain)
     assert len(printed) == len(chain_entries(d.chain_rule)) - 1 and set(printed) <= claims
-    assert len(d.chain_rule) - len(chain_entries(d.chain_rule)) == 2  # U + β and U + 1e−05 folded
+    assert len(d.chain_rule) - len(chain_entries(d.chain_rule)) == 2  # U + β and U + 10⁻⁵ folded
     route = d.unicode.split("\n2. Differential route")[1].split("\n3. ")[0]
     printed = re.findall(r"^   (?:dφ|  ) = (.*?)   \[", route, flags=re.M)
     assert len(printed) == len([e for e in differential_entries(d.differential_route)

@@ -60,6 +60,21 @@ def test_names_as_a_person_writes_them():
     assert "(W₁)ₖₗ" in d.index.unicode  # W₁ indexed: never W₁ₖₗ
 
 
+def test_a_number_with_an_exponent_is_a_power_of_ten():
+    shapes = "x: n, X: n×n"
+    layer_norm = md.parse("x / sqrt(var(x) + 1e-5)", shapes)
+    assert layer_norm.text == "x / sqrt(var(x) + 1e-05)"  # the language as Python writes the number
+    assert layer_norm.unicode == "x / sqrt(var(x) + 10⁻⁵)"
+    assert layer_norm.latex.endswith(r"+ 10^{-5}}}")
+    assert md.parse("2.5e-7 * x", shapes).unicode == "2.5 · 10⁻⁷ x"
+    assert md.parse("1e20 * x", shapes).latex == "10^{20} x"
+    assert md.parse("x - 1e-5", shapes).unicode == "x − 10⁻⁵"
+    # a product as the base of a power, or a divisor, keeps its parentheses
+    assert md.parse("x ** 2.5e-7", shapes).unicode == "x^(2.5 · 10⁻⁷)"
+    assert md.parse("x / 2.5e-7", shapes).unicode == "x / (2.5 · 10⁻⁷)"
+    assert md.parse("x ** 1e-5", shapes).latex == "{x}^{10^{-5}}"
+
+
 def test_sqrt_is_written_with_its_radical():
     assert md.parse("sqrt(x @ x)", "x: n").latex == r"\sqrt{{x}^\top x}"
     d = md.derivative("sqrt(x @ inv(S) @ x)", "x", "x: n, S: n×n spd")

@@ -371,6 +371,25 @@ def _format_number(value: float) -> str:
     return repr(value)
 
 
+def _scientific(value: float) -> tuple[str, str] | None:
+    """(mantissa, exponent) of a number Python writes with an exponent (1e-05: ("1", "-5")), else None."""
+    written = _format_number(value)
+    if "e" not in written:
+        return None
+    mantissa, exponent = written.split("e")
+    return mantissa, str(int(exponent))
+
+
+def _math_precedence(d: Disp) -> int:
+    """As `_precedence`, for the math renderers, which write 1e-05 as the power 10⁻⁵ and 2.5e-05 as the
+    product 2.5 · 10⁻⁵."""
+    if d.kind == "num":
+        scientific = _scientific(d.value)
+        if scientific is not None:
+            return PRODUCT if scientific[0] not in ("1", "-1") else (POW if d.value > 0 else UNARY)
+    return _precedence(d)
+
+
 def _separated(parts: list, separator: str = ", ") -> list:
     """The parts with `separator` between each two."""
     out: list = []
@@ -402,9 +421,12 @@ class _TextRenderer:
                 continue
             d, minimum = part
             inner = self._parts(d)
-            if _precedence(d) < minimum:
+            if self.precedence(d) < minimum:
                 inner = [self.opening, *inner, self.closing]
             stack.extend(reversed(inner))
+
+    def precedence(self, d: Disp) -> int:
+        return _precedence(d)
 
     def _starts_with(self, d: Disp, minimum: int, prefix: str) -> bool:
         """Does the text of d, written at `minimum`, start with `prefix`? Read from its first pieces alone."""
@@ -499,6 +521,9 @@ class _MathRenderer(_TextRenderer):
     hadamard = dot = ""
     tight: str | None = "("  # a factor in parentheses follows the one before without a space: Xᵀ(X w − y)
 
+    def precedence(self, d: Disp) -> int:
+        return _math_precedence(d)
+
     def _raised(self, part, exponent: int) -> list:
         raise NotImplementedError
 
@@ -569,6 +594,12 @@ class _UnicodeRenderer(_MathRenderer):
         if kind == "name":
             return [unicode_name(d.value)]
         if kind == "num":
+            scientific = _scientific(d.value)
+            if scientific is not None:  # 1e-05 as 10⁻⁵, 2.5e-05 as 2.5 · 10⁻⁵
+                mantissa, exponent = scientific
+                power = "10" + exponent.translate(_SUPERSCRIPT)
+                lead = {"1": "", "-1": "−"}.get(mantissa, mantissa.replace("-", "−") + " · ")
+                return [lead + power]
             return [_format_number(d.value).replace("-", "−")]
         if kind == "call":
             return self._call(d)
@@ -626,6 +657,11 @@ class _LatexRenderer(_MathRenderer):
         if kind == "name":
             return [latex_name(d.value)]
         if kind == "num":
+            scientific = _scientific(d.value)
+            if scientific is not None:  # 1e-05 as 10^{-5}, 2.5e-05 as 2.5 \cdot 10^{-5}
+                mantissa, exponent = scientific
+                lead = {"1": "", "-1": "-"}.get(mantissa, mantissa + r" \cdot ")
+                return [f"{lead}10^{{{exponent}}}"]
             return [_format_number(d.value)]
         if kind == "call":
             return self._call(d)
