@@ -263,7 +263,9 @@ def _minimize_all(objective, x0):
     from scipy.optimize import minimize
     runs = {"Newton-CG": dict(hessp=objective.hessp, options={"xtol": 1e-10}),
             "trust-exact": dict(hess=objective.hess, options={"gtol": 1e-8}),
-            "L-BFGS-B": dict(options={"gtol": 1e-8, "ftol": 1e-15})}
+            # ftol: a relative reduction of f the line search can still see in float64; at 1e-15, a few
+            # rounding errors of f, SciPy 1.17 stops at the optimum with "ABNORMAL" (a failed line search)
+            "L-BFGS-B": dict(options={"gtol": 1e-8, "ftol": 1e-13})}
     results = {}
     for method, extra in runs.items():
         result = minimize(objective.fun, x0, jac=objective.jac, method=method, **extra)
