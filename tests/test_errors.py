@@ -290,7 +290,14 @@ def test_a_cotangent_of_the_wrong_shape_is_refused():
         md.vjp("W @ X", "W", "W: m×q, X: q×n, G: n×m", cotangent="G")
 
 
-# ---- fuzzing: nothing but MatdiffError, and quickly ----------------------------------------------
+
+def test_a_cotangent_named_as_a_variable_of_f_is_refused():
+    """Fuzz input 10084 (seed 7): the cotangent A beside the spd variable A of f printed two different
+    things as A, and the answer read back as another expression."""
+    shapes = {"A": ("n", "n", "spd"), "B": ("n", "n", "spd"), "t": ("pos",)}
+    with pytest.raises(md.DeclarationError, match="'A' is a variable of f.*such as 'G'"):
+        md.vjp("-inv(A + t * B) @ B @ inv(A + t * B)", "t", shapes, cotangent="A")
+    assert md.vjp("2 * x", "x", "x: n, G: n").text == "2 * G"  # declared beside f, unused by it: the cotangent ----------------------------------------------
 
 FUZZ_SHAPES = "X: n×m, A: n×n, S: n×n spd, x: n, y: m, s: scalar"
 WRT = st.sampled_from(["X", "A", "S", "x", "y", "s", "Z", "", "n"])

@@ -390,6 +390,12 @@ def vjp(expr: "str | Expression", wrt: str, shapes: Any = None, cotangent: str =
     if any(cotangent in dim_symbols(spec.shape) for spec in variables.values()):
         raise DeclarationError(f"the cotangent {cotangent!r} has the name of a dimension; call it something else, "
                                "such as 'G'")
+    if any(v.op == "var" and v.params[0] == cotangent for v in topological(node)):
+        # the upstream gradient is a quantity of its own: sharing a name with one of f's variables, the answer
+        # would print two different things alike (and read back as another expression)
+        free = next((name for name in ("G", "dF", "G_f") if name not in variables), "G_upstream")
+        raise DeclarationError(f"the cotangent {cotangent!r} is a variable of f; the upstream gradient ∂φ/∂f needs "
+                               f"a name of its own, such as {free!r}")
     if cotangent in variables and variables[cotangent].shape != node.shape:
         raise DeclarationError(f"{cotangent} is declared {format_shape(variables[cotangent].shape)}, but as the "
                                f"upstream gradient it must have the function's shape {format_shape(node.shape)}")
