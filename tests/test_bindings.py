@@ -289,34 +289,59 @@ PAGE_LAYER_NORM = ("gamma * (x - mean(x, axis=1, keepdims=True)) / sqrt(var(x, a
                    "+ beta")
 
 
-def test_the_page_shows_a_layer_norm_with_sigma(web_server, browser):
-    """The page writes layer norm's backprop rule with its bindings (σ = ..., x̂ = ..., the answer last, as
-    Ba et al. write it), rendered by KaTeX; the screenshot is docs/page-bindings.png."""
+def _shown_on_the_page(browser, url: str, expression: str, shapes: str, wrt: str, expected: md.Expression,
+                      screenshot: str):
+    """The page's backprop rule (upstream gradient G) of `expression` by `wrt`: its text and Unicode are the
+    bound forms of `expected`, its math is rendered by KaTeX; the form's last lines and the answer are
+    saved to tests/artifacts/`screenshot` (docs/ holds a copy). The math element is returned."""
     from selenium.webdriver.common.by import By
 
-    shapes = "x: m×n, gamma: n, beta: n"
-    expected = ml(md.vjp, PAGE_LAYER_NORM, "x", shapes, cotangent="G")
-    assert expected.prefers_bound and names(expected) == ["sigma", "x_hat"]
-    browser.matdiff_url = web_server.url
-    fill(browser, PAGE_LAYER_NORM, shapes, "x", derive=False)
-    browser.find_element(By.ID, "vjp").click()  # the backprop rule, upstream gradient G
+    browser.matdiff_url = url
+    fill(browser, expression, shapes, wrt, derive=False)
+    browser.find_element(By.ID, "vjp").click()
     browser.find_element(By.ID, "derive").click()
     text = browser.find_element(By.ID, "derivative-text")
-    wait_for(browser, lambda d: text.text.startswith("sigma = sqrt(var(x, axis=1, keepdims=True)"))
+    first_line = expected.bound_text.split("\n")[0]
+    wait_for(browser, lambda d: text.text.startswith(first_line))
     assert text.text == expected.bound_text
     assert browser.find_element(By.ID, "derivative-unicode").text == expected.bound_unicode
     math = browser.find_element(By.ID, "derivative-math")
     if KATEX_VENDORED:
         assert math.find_elements(By.CSS_SELECTOR, ".katex .katex-html")
-        assert not math.find_elements(By.CSS_SELECTOR, ".katex-error") and "σ" in math.text and "γ⊙G" in math.text
+        assert not math.find_elements(By.CSS_SELECTOR, ".katex-error")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     size = browser.get_window_size()
     browser.set_window_size(size["width"], 1000)
-    try:  # the form's last lines, then the answer: docs/page-bindings.png is a copy
+    try:
         browser.execute_script("document.getElementById('derive').scrollIntoView()")
-        assert browser.save_screenshot(str(ARTIFACTS / "page-bindings.png"))
+        assert browser.save_screenshot(str(ARTIFACTS / screenshot))
     finally:
         browser.set_window_size(size["width"], size["height"])
+    return math
+
+
+def test_the_page_shows_a_layer_norm_with_sigma(web_server, browser):
+    """The page writes layer norm's backprop rule with its bindings (σ = ..., x̂ = ..., the answer last, as
+    Ba et al. write it), rendered by KaTeX; the screenshot is docs/page-bindings.png."""
+    shapes = "x: m×n, gamma: n, beta: n"
+    expected = ml(md.vjp, PAGE_LAYER_NORM, "x", shapes, cotangent="G")
+    assert expected.prefers_bound and names(expected) == ["sigma", "x_hat"]
+    math = _shown_on_the_page(browser, web_server.url, PAGE_LAYER_NORM, shapes, "x", expected, "page-bindings.png")
+    if KATEX_VENDORED:
+        shown = math.text.replace("\n", "")  # KaTeX lays out a superscript on a line of its own
+        assert "σ" in shown and "γ⊙G" in shown and "10−5" in shown  # ε as a power of ten
+
+
+def test_the_page_shows_attention_with_p_and_dp(web_server, browser):
+    """Attention's backward pass by Q as the papers write it: P = softmax(Q Kᵀ / √d), dP = G Vᵀ, and the
+    answer P ⊙ (dP − rowsum(dP ⊙ P)) K / √d; the screenshot is docs/page-attention.png."""
+    attention = "softmax(Q @ K.T / sqrt(d), axis=1) @ V"
+    shapes = "Q: n×d, K: m×d, V: m×p"
+    expected = ml(md.vjp, attention, "Q", shapes, cotangent="G")
+    assert expected.prefers_bound and names(expected) == ["P", "dP"]
+    math = _shown_on_the_page(browser, web_server.url, attention, shapes, "Q", expected, "page-attention.png")
+    if KATEX_VENDORED:
+        assert "dP" in math.text.replace("\n", "") and "softmax" in math.text
 
 
 def test_generated_code_shows_the_bound_form_in_its_docstring():
