@@ -380,6 +380,22 @@ def test_bound_latex_renders_in_katex():
     assert not failures, [(strings[f["index"]][:200], f["message"]) for f in failures[:5]]
 
 
+def test_explaining_attention_names_p_and_dp_as_its_backprop_rule_does():
+    """A matrix function is explained by its Jacobian and its backprop rule: the steps (the chain rule's,
+    which are the backprop rule's) write P and dP, as the page's answer does; the Jacobian keeps its own names."""
+    attention = "softmax(Q @ K.T / sqrt(d), axis=1) @ V"
+    shapes = "Q: n×d, K: m×d, V: m×p"
+    explained = ml(md.explain, attention, "Q", shapes, example=False)
+    rule = md.vjp(attention, "Q", shapes, cotangent="G")
+    text = explained.unicode
+    assert f"∂φ/∂Q = {rule.bound_unicode.split(chr(10))[-1]}\n        where P = softmax(Q Kᵀ / sqrt(d), axis=1)\n" \
+           "              dP = G Vᵀ" in text
+    chain_rule = text.split("1. Chain rule")[1].split("\n2. ")[0]
+    assert "∂φ/∂P = dP" in chain_rule and "∂φ/∂(Q Kᵀ / sqrt(d)) = P ⊙ (dP − sum(dP ⊙ P" in chain_rule
+    assert "where T₁ = " in text  # the Jacobian in vec form, by its own bindings
+    assert r"\mathrm{d}P &= " in explained.markdown
+
+
 def test_explain_uses_the_answers_names():
     explained = ml(md.explain, LAYER_NORM, "x", "x: m×n, G: m×n", example=False)
     answer = md.derivative(LAYER_NORM, "x", "x: m×n, G: m×n")
@@ -388,7 +404,8 @@ def test_explain_uses_the_answers_names():
     assert "        where σ = sqrt(var(x, axis=1, keepdims=True) + 10⁻⁵)" in text
     chain_rule = text.split("1. Chain rule")[1].split("\n2. ")[0]
     # the steps write the same parts by the same names: σ, σ² (var + ε) and x̂
-    assert "∂φ/∂(σ) = −sum(G ⊙ x̂, axis=1, keepdims=True) / σ" in chain_rule and "∂φ/∂(σ²)" in chain_rule
+    assert "∂φ/∂σ = −sum(G ⊙ x̂, axis=1, keepdims=True) / σ" in chain_rule and "∂φ/∂σ²" in chain_rule
+    assert "dphi/d(sigma ** 2)" in explained.text  # a name written with a space is put in parentheses
     assert r"\text{where}\quad \sigma &= " in explained.markdown and r"\text{where}\quad \sigma &= " in explained.latex
     plain = md.explain("tr(A @ X @ B)", "X", "A: n×p, X: p×q, B: q×n", example=False)
     assert "where" not in plain.unicode.split("\n")[2]  # nothing repeated: the answer alone

@@ -156,10 +156,8 @@ class Derivation:
         a, x = self.answer, math_name(self.wrt)
         what = derivative_label(self.explained, self.by, self.names) if self.explained.shape else \
             Math(f"∂φ/∂{x.unicode}", f"dphi/d{x.text}", rf"\partial\varphi/\partial {x.latex}")
-        lines = [f"{what.in_style(style)} = {style.expr(a.node)}   [{a.shape_text}; {style.words(a.layout)}]"]
-        if a.prefers_bound:  # the answer written with its bindings: where σ = ..., T₁ = ...
-            lines += [f"{style.words('where') if i == 0 else '     '} {name} = {rhs}"
-                      for i, (name, rhs) in enumerate(a.bindings.rows(style.name))]
+        lines = [f"{what.in_style(style)} = {self._own(a, style)}   [{a.shape_text}; {style.words(a.layout)}]"]
+        lines += self._where(a, style)
         chosen = self.chosen_layout
         if chosen is not None and chosen.expression is not a.node:  # the layout asked for, next to the answer
             lines.append(f"{style.words(f'in {self.layout} layout (chosen): ')}{style.expr(chosen.expression)}")
@@ -167,8 +165,36 @@ class Derivation:
             g = math_name(self.cotangent.params[0]).in_style(style)
             phi = f"{style.phi} = {g} {style.frob} {self.names['f'].in_style(style)}"
             what = "Hessian-vector product" if self.order == 2 else "backprop rule"
-            lines.append(f"{what} ({phi}): {style.gradient(style.phi, x.in_style(style))} = {style.expr(self.vjp.node)}")
+            lines.append(f"{what} ({phi}): {style.gradient(style.phi, x.in_style(style))} = "
+                         f"{self._own(self.vjp, style)}")
+            lines += self._where(self.vjp, style, given=a)
         return lines
+
+    @staticmethod
+    def _where(answer: Expression, style: Style, given: Expression | None = None) -> list[str]:
+        """The bindings `answer` is shown with, as lines under it: where σ = ..., T₁ = ...; less those the
+        answer `given` above it showed already (layer norm's σ under its Jacobian and its backprop rule)."""
+        if not answer.prefers_bound:
+            return []
+        shown = set(given.bindings.rows(style.name)) if given is not None and given.prefers_bound else set()
+        rows = [row for row in answer.bindings.rows(style.name) if row not in shown]
+        return [f"{style.words('where') if i == 0 else '     '} {name} = {rhs}" for i, (name, rhs) in enumerate(rows)]
+
+    def _own(self, answer: Expression, style: Style) -> str:
+        """`answer` written with the names of its own bindings where it is shown with them (`style.expr`
+        writes those of `naming`, which the steps use)."""
+        if answer is self.naming or not answer.prefers_bound:
+            return style.expr(answer.node)
+        return _bar(answer.bindings.render(answer.node, style.name), style)
+
+    @property
+    def naming(self) -> Expression | None:
+        """The answer whose bindings name what every step writes (σ, P, dP, T₁): the backprop rule's where it
+        is shown with bindings, as its steps are the chain rule's (attention's P and dP, not the T₁ and T₂ of
+        its Jacobian in vec form); else the answer's; None where neither is shown with bindings."""
+        if self.vjp is not None and self.vjp.prefers_bound:
+            return self.vjp
+        return self.answer if self.answer.prefers_bound else None
 
     @property
     def chosen_layout(self) -> Step | None:
@@ -180,11 +206,12 @@ class Derivation:
         name (σ, P, T₁) are written by those names in every step, where the answer is shown with its bindings
         (that form is the shorter)."""
         style = STYLES[name]
-        if not self.answer.prefers_bound:
+        if self.naming is None:
             return style
         named = copy.copy(style)
-        bound = self.answer.bindings
+        bound = self.naming.bindings
         named.expr = lambda node: _bar(bound.render(node, name), style)
+        named.named = frozenset(bound.leaves)
         return named
 
     def render(self, style_name: str = "unicode") -> str:
@@ -318,9 +345,9 @@ class Derivation:
         if self.vjp is not None:
             g = math_name(self.cotangent.params[0]).latex
             what = "Hessian-vector product" if self.order == 2 else "Backprop rule"
+            rule = self._answer_latex(rf"\frac{{\partial\varphi}}{{\partial {x}}}", style, expression=self.vjp)
             out.append(f"**{what}** (upstream gradient ${g} = \\partial\\varphi/\\partial "
-                       f"{self.names['f'].latex}$):\n\n$$\\frac{{\\partial\\varphi}}{{\\partial {x}}} = "
-                       f"{self.vjp.latex}$$")
+                       f"{self.names['f'].latex}$):\n\n$${rule}$$")
         number = 0
         for section in self.sections:
             steps = self.section(section)
@@ -384,12 +411,14 @@ class Derivation:
     def _repr_markdown_(self) -> str:
         return self.markdown
 
-    def _answer_latex(self, what: str, style: Style, answer: str | None = None) -> str:
-        """`what = the answer` in LaTeX; with its bindings, an aligned block: the answer, then where Z = ..."""
-        a = self.answer
+    def _answer_latex(self, what: str, style: Style, answer: str | None = None,
+                      expression: Expression | None = None) -> str:
+        """`what = the answer` (or `expression`) in LaTeX; with its bindings, an aligned block: the answer,
+        then where Z = ..."""
+        a = self.answer if expression is None else expression
         if not a.prefers_bound:
-            return f"{what} = {a.latex if answer is None else answer}"
-        rows = [f"{what} &= {style.expr(a.node) if answer is None else answer}"]
+            return f"{what} = {style.expr(a.node) if answer is None else answer}"
+        rows = [f"{what} &= {self._own(a, style) if answer is None else answer}"]
         where = r"\text{where}\quad "
         rows += [f"{where if i == 0 else ''}{name} &= {rhs}"
                  for i, (name, rhs) in enumerate(a.bindings.rows("latex"))]

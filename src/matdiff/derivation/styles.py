@@ -27,6 +27,7 @@ class Style:
     phi = "φ"
     frob = ":"
     gbar = ("Ḡ", "ḡ")
+    named: frozenset = frozenset()  # the nodes `expr` writes by a name of the answer's bindings
 
     def expr(self, node: Node) -> str:
         return _bar(to_unicode(node), self)
@@ -127,11 +128,26 @@ def wrap_sum(node: Node, text: str) -> str:
 
 
 def as_denominator(node: Node, style: Style) -> str:
-    """An expression as the denominator of ∂φ/∂(…): bare when it is a name or a call."""
+    """An expression as the denominator of ∂φ/∂(…): bare when it is a name (a variable, or a part the
+    answer's bindings name, written without a space: P, σ, σ²) or one call, f(…) whose parenthesis closes
+    at the end."""
     text = style.expr(node)
-    if node.op == "var" or (text.endswith(")") and text[:1].isalpha() and text.count("(") == 1):
+    if node.op == "var" or (node in style.named and " " not in text) or _one_call(text):
         return text
     return f"({text})"
+
+
+def _one_call(text: str) -> bool:
+    """`name(...)` as a whole: softmax(Q Kᵀ, axis=1), not sqrt(d) Q or f(x) / g(x)."""
+    opening = text.find("(")
+    if opening <= 0 or not text[:opening].isalpha() or not text.endswith(")"):
+        return False
+    depth = 0
+    for position, c in enumerate(text[opening:], start=opening):
+        depth += (c == "(") - (c == ")")
+        if depth == 0:
+            return position == len(text) - 1
+    return False
 
 
 # Parts of a rendered sentence: words (str) and math (a Node, or a `Math` with one spelling per style).
