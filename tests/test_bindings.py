@@ -392,6 +392,7 @@ def test_explaining_attention_names_p_and_dp_as_its_backprop_rule_does():
            "              dP = G Vᵀ" in text
     chain_rule = text.split("1. Chain rule")[1].split("\n2. ")[0]
     assert "∂φ/∂P = dP" in chain_rule and "∂φ/∂(Q Kᵀ / sqrt(d)) = P ⊙ (dP − sum(dP ⊙ P" in chain_rule
+    assert "division by U in Q Kᵀ / U: Ḡ ↦ Ḡ / U" in chain_rule  # a long divisor by its placeholder
     assert "where T₁ = " in text  # the Jacobian in vec form, by its own bindings
     assert r"\mathrm{d}P &= " in explained.markdown
 

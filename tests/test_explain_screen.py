@@ -85,7 +85,7 @@ def test_an_identity_step_shares_the_line_of_the_step_that_continues_from_it():
 def test_the_start_is_in_the_chain_rules_title_and_a_sum_of_contributions_is_one_line():
     d = md.explain(*LAYER_NORM)
     assert "1. Chain rule (reverse mode, outermost operation first), starting from the upstream gradient " \
-           "G = ∂φ/∂D (φ = G : D)\n   1. addition U + β: Ḡ ↦ Ḡ, then division by the other factor U / V" in d.unicode
+           "G = ∂φ/∂D (φ = G : D)\n   1. addition U + β: Ḡ ↦ Ḡ, then division by V in U / V" in d.unicode
     assert "   10. sum of the 3 contributions to X: ∂φ/∂X = " in d.unicode
     # Ḡ ↦ Ḡ to the variable itself continues nowhere: its rule and the gradient it passes on, one line
     assert "   6. addition X + U: Ḡ ↦ Ḡ, so ∂φ/∂X (through X − mean(X, axis=1, keepdims=True)) = γ ⊙ G / σ" \

@@ -16,12 +16,15 @@ from .steps import PLACEHOLDERS, Step, is_short, rule_pattern, symmetric_words, 
 from .styles import STYLES, Math, as_denominator, render_parts
 
 
-def rule_words(node: Node, slot: int, fused: bool) -> list:
+def rule_words(node: Node, slot: int, fused: bool, taken: set = frozenset()) -> list:
     """The chain rule of `node` for its argument in `slot`, in words and math, as its entry words it: an
-    operand named there is shown where it is short, and called "the other factor" where it is long."""
+    operand named there is shown where it is short; where it is long, by its placeholder in the rule's form
+    (division by U, the form Q Kᵀ / U shown after it), or as "the other factor" where the words name the
+    operands and no form is shown (a product's)."""
     words = OPS[node.op].words
     parts = words.of(node, slot, fused) if words else [node.op]
-    return [p if not isinstance(p, Node) or is_short(p) else "the other factor" for p in parts]
+    stand_ins = {} if words is not None and words.names_operands else rule_pattern(node, is_short, taken)[1]
+    return [p if not isinstance(p, Node) or is_short(p) else stand_ins.get(p, "the other factor") for p in parts]
 
 
 def chain_rule_steps(objective: Objective, x: Node, names: dict, taken: set, symmetric: str,
@@ -81,7 +84,7 @@ def chain_rule_steps(objective: Objective, x: Node, names: dict, taken: set, sym
                               contributions=count))
             continue
         _, node, slot, path, argument, cotangent, fused = record
-        words = rule_words(node, slot if slot is not None else (path[0][1] if path else 0), fused)
+        words = rule_words(node, slot if slot is not None else (path[0][1] if path else 0), fused, taken)
         mapping = _mapping(node, slot, path, fused, taken)
         partial = contributions.get(argument, 0) > 1
         claim = CotangentClaim(objective, argument, cotangent, names, path if partial else ())

@@ -82,10 +82,17 @@ class Step:
         if self.mapping:
             g, out, pattern = self.mapping
             if pattern is not None:
-                text += " " + as_math(style.expr(pattern), style)
+                text += self._joint + as_math(style.expr(pattern), style)
             text += (": " if style.name != "latex" else r"\colon\ ") + \
                 f"{as_math(style.expr(g), style)} {style.maps} {as_math(style.expr(out), style)}"
         return text
+
+    @property
+    def _joint(self) -> str:
+        """Between the words and the rule's form: " in " where the words name a placeholder of the form
+        (division by U in Q Kᵀ / U), else a space (elementwise tanh tanh(U))."""
+        named = any(isinstance(p, Node) and p.op == "var" and p.params[0] in PLACEHOLDERS for p in self.rule_parts)
+        return " in " if named else " "
 
     def rule_markdown(self) -> str:
         """The rule as Markdown: words as they are, math in $…$."""
@@ -94,7 +101,7 @@ class Step:
             g, out_node, pattern = self.mapping
             style = STYLES["latex"]
             if pattern is not None:
-                out.append(f" ${style.expr(pattern)}$")
+                out.append(f"{self._joint}${style.expr(pattern)}$")
             out.append(f": ${style.expr(g)} \\mapsto {style.expr(out_node)}$")
         return "".join(out)
 
