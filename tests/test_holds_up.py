@@ -448,3 +448,21 @@ def test_vec_of_an_array_of_order_three_differentiates_and_its_answer_again(text
     d = md.derivative(text, "X", where)
     assert md.check(text, "X", where).ok
     md.derivative(d.text, "X", where)  # the printed answer (3 * diag(vec(X ** 2)) for X ** 3) derives too
+
+
+def test_transposes_held_while_bindings_are_chosen_are_let_go_after():
+    """The printer holds every transpose it asks for while it chooses an answer's bindings (the memo of a
+    transpose is weak, and a deep answer's would be built again at each display); once done, they go."""
+    import gc
+    import weakref
+
+    from matdiff.ops import matmul, transpose
+    from matdiff.ops.algebra.transposition import holding_transposes
+
+    A, B = md.matrix("A_held", "n_held", "n_held").node, md.matrix("B_held", "n_held", "n_held").node
+    with holding_transposes():
+        turned = weakref.ref(transpose(matmul(A, B)))
+        gc.collect()
+        assert turned() is not None  # held: asked again, it is not built again
+    gc.collect()
+    assert turned() is None

@@ -37,6 +37,7 @@ from ..dims import dim_symbols
 from ..expr import Node, make, topological
 from ..ops import OPS, const, div, is_symmetric, matmul, mean, mul, power, sqrt, sum_, transpose
 from ..ops.algebra.chains import subchain
+from ..ops.algebra.transposition import holding_transposes
 from ..ops.reductions import deviation_inside, is_variance, keeps, standardization
 from .printing import Disp, _bin, _chain, _Displayer, _LatexRenderer, _num, _plain, _t, _TextRenderer, _UnicodeRenderer
 
@@ -145,12 +146,15 @@ def bind(root: Node, reserved=frozenset(), context: Node | None = None) -> Bound
 
 
 def _bind(root: Node, reserved, context: Node | None) -> Bound:
+    # The transposes the printer asks for are held while the bindings are chosen: the constructors memoise
+    # them only weakly, and a deep answer's would be built again at each display.
+    with holding_transposes():
+        return _bound(root, reserved, context)
+
+
+def _bound(root: Node, reserved, context: Node | None) -> Bound:
     root, standardized = _standardized(root)
-    # The transposes the printer asks for (of a sum's terms), built bottom-up and held while the bindings
-    # are chosen: the constructors memoise them only weakly, and built top-down again at each display, a
-    # deep chain's transposes would be rebuilt again and again.
     base = topological(root)
-    held = [transpose(term) for node in base if node.op == "add" and node.ndim == 2 for term in node.args]
     split = _shared_runs(base)
     order = _order(root, split)
 
@@ -183,7 +187,6 @@ def _bind(root: Node, reserved, context: Node | None) -> Bound:
             break
         named = [node for node in named if node not in once]
     _choose_names([node for node, _ in lines], labels, reserved | _variable_names(order), order, context)
-    del held
     return Bound(tuple((labels[node], shown) for node, shown in lines), answer, leaves)
 
 

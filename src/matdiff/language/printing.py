@@ -226,11 +226,11 @@ class _Displayer:
             return self.best_t(args[0])
         if op == "add":
             built = self._add(args, transposed=False)
-            if node.ndim == 2 and _transposes_termwise(args):
+            if node.ndim == 2:
                 # reads back as transpose(transpose(node)) when the terms, turned, keep their order in a sum
                 flipped = _t(self._add(args, transposed=True))
                 # the cheap tests first: turning a deep sum around builds its transposed terms
-                if (flipped.cost < built.cost or not _in_sum_order(node)) and \
+                if (flipped.cost < built.cost or not _in_sum_order(node)) and _transposes_termwise(args) and \
                         transpose(transpose(node)) is node and _in_sum_order(transpose(node)):
                     built = flipped
             return built
@@ -274,8 +274,11 @@ class _Displayer:
         wrapped = _t(self.best(node))
         if op == "matmul":
             return _smaller(wrapped, _chain("matmul", [self.best_t(f) for f in reversed(args)]))
-        if op == "add" and _transposes_termwise(args) and _in_sum_order(transpose(node)):
-            return _smaller(wrapped, self._add(args, transposed=True))
+        if op == "add":  # the cheap test first: turning a deep sum around builds its transposed terms
+            spelled = self._add(args, transposed=True)
+            if spelled.cost < wrapped.cost and _transposes_termwise(args) and _in_sum_order(transpose(node)):
+                return spelled
+            return wrapped
         if op == "mul" and all(a.ndim != 1 for a in args) and sum(a.ndim == 2 for a in args) > 1 and \
                 sum(map(transposes_in, args)) < sum(transposes_in(transpose(a)) for a in args):
             # (A ⊙ B)ᵀ as Aᵀ ⊙ Bᵀ reads back as this node only when that spelling has more transposes, and

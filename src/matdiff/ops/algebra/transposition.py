@@ -7,6 +7,9 @@ its own transpose. Transposing twice gives the very node back (a chain turns its
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import numpy as np
 
 from ...expr import Node, make, topological
@@ -80,13 +83,36 @@ def transpose(a: Node) -> Node:
     if a.ndim > 2:  # NumPy's .T of an array of order ≥ 3 reverses all its axes
         return permute(a, tuple(reversed(range(a.ndim))))
     found = _known_transpose(a)
+    holding = _HOLDING.get()
     if found is not None:  # pushed through chains and sums once per node, not at every use
+        if holding is not None:
+            holding.append(found)
         return found
     # Built bottom-up, the parts' transposes first: pushed down a deep network's chains and sums one call
     # inside another, transposing would recurse as deep as the expression. `held` keeps the parts' weakly
     # memoised transposes alive until the whole is built.
     held = [node.cached_node("transpose", _transposed) for node in topological(a, _parts_to_transpose)]
+    if holding is not None:
+        holding.extend(held)
     return held[-1]
+
+
+# The transposes made while `holding_transposes` is in effect, kept alive until it ends.
+_HOLDING: ContextVar[list | None] = ContextVar("matdiff_holding_transposes", default=None)
+
+
+@contextmanager
+def holding_transposes():
+    """Keep every transpose asked for alive until the block ends. The memo of a node's transpose is weak
+    (it must not keep the node alive), so a caller that asks for the same transposes again and again, as
+    the printer does while it chooses a deep answer's bindings, would otherwise build them anew each time;
+    holding all of them, it builds each once, and only those it asks for."""
+    outer = _HOLDING.get()
+    token = _HOLDING.set([] if outer is None else outer)
+    try:
+        yield
+    finally:
+        _HOLDING.reset(token)
 
 
 def _known_transpose(a: Node) -> Node | None:
