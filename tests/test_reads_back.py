@@ -99,6 +99,18 @@ def test_the_jacobian_of_a_row_times_an_outer_product_of_a_softmax_is_one_flat_c
     assert md.parse(d.text, d.variables).node is d.node
 
 
+def test_a_stack_of_products_with_a_symmetric_matrix_is_one_node_either_way_round():
+    """Fuzz input 24727 (seed 23): G @ (B @ B.T)ᵀ was einsum('ijl,kl->ijk', G, B Bᵀ), printed G @ (B @ B.T) as
+    the matrix is symmetric, which read back as einsum('ijl,lk->ijk', ...): a symmetric operand's indices are
+    now taken in the orientation that writes fewer permutations."""
+    where = {"B": ("m", "p"), "X": ("n", "m", "m")}
+    d = md.vjp("2 * X @ B @ B.T", "X", where, cotangent="G")
+    assert d.text == "2 * G @ (B @ B.T)"
+    assert md.parse(d.text, d.variables).node is d.node
+    turned = md.parse("einsum('ijl,kl->ijk', G, B @ B.T)", {**where, "G": ("n", "m", "m")})
+    assert turned.node is md.parse("G @ (B @ B.T)", {**where, "G": ("n", "m", "m")}).node
+
+
 # ---- the differential check -----------------------------------------------------------------------------
 
 

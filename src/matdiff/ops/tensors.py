@@ -269,15 +269,40 @@ def _canonical(inputs: list[list], output: list, operands: list[Node], dims: dic
     letters are i, j, k, ... in order of appearance."""
     if any(x.op == "zeros" for x in operands):
         return A.zeros(tuple(dims[c] for c in output))
+    # A symmetric matrix reads the same either way round, C[k,l] = C[l,k]: of the orientations, the contraction
+    # written with the fewest permuted operands, then the first subscripts, so that G @ (B @ B.T) and its
+    # transposed spelling are one node
+    built = min((_oriented(variant, output, operands, dims) for variant in _orientations(inputs, operands)),
+                key=_written_key)
+    return _as_written(built) if len(operands) == 2 and built.op == "einsum" else built
+
+
+def _oriented(inputs: list[list], output: list, operands: list[Node], dims: dict) -> Node:
     if len(operands) == 2:  # a stack of products is kept in the order it is written in with fewer permutations
         built = _lettered(inputs, output, operands, dims)
         if built.op == "einsum":
             swapped = _lettered(inputs[::-1], output, operands[::-1], dims)
             if _permutations_written(swapped) < _permutations_written(built):
                 built = swapped
-            return _as_written(built)
         return built
     return _lettered(inputs, output, operands, dims)
+
+
+def _orientations(inputs: list[list], operands: list[Node]):
+    """The subscripts as given, and with each symmetric matrix operand's two indices swapped (up to three
+    such operands: eight variants)."""
+    turnable = [i for i, (labels, x) in enumerate(zip(inputs, operands))
+                if len(labels) == 2 and labels[0] != labels[1] and A.is_symmetric(x)][:3]
+    for mask in range(2 ** len(turnable)):
+        yield [labels[::-1] if i in turnable and mask >> turnable.index(i) & 1 else labels
+               for i, labels in enumerate(inputs)]
+
+
+def _written_key(node: Node) -> tuple:
+    """Which of equal contractions to keep: a matrix operation, else fewer permuted operands, first subscripts."""
+    if node.op != "einsum":
+        return (0, 0.0, "")
+    return (1, _permutations_written(node), node.params[0])
 
 
 def _as_written(node: Node) -> Node:
