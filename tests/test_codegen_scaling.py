@@ -111,3 +111,32 @@ def test_four_times_the_terms_cost_less_than_eight_times_the_time_and_four_times
             size[k] = len(source)
     assert best[800] < 8 * best[200], f"200 terms: {best[200]:.2f} s, 800 terms: {best[800]:.2f} s"
     assert size[800] < 4.5 * size[200], f"200 terms: {size[200]} characters, 800 terms: {size[800]}"
+
+
+def network(k: int, n: str) -> tuple[md.Symbolic, md.Symbolic]:
+    """sum(tanh(W_k @ ... tanh(W_1 @ x))) and W1."""
+    x = md.vector("x", n)
+    h = x
+    for i in range(1, k + 1):
+        h = md.tanh(md.matrix(f"W{i}", n, n) @ h)
+    return md.sum(h), md.matrix("W1", n, n)
+
+
+def test_a_deep_networks_hessian_by_its_first_layer_shares_the_products_below_each_layer():
+    """Each layer's term of the Hessian by W1 holds the product of every layer below (W7 D6 W6 ⋯ D1 (x ⊗ I),
+    W6 D5 ⋯): computed one by one they cost time and source in the square of the depth. The products that
+    end alike are computed from their shared part, once: source per layer flat, values as evaluated."""
+    per_layer = {}
+    for k in (8, 32):
+        f, W1 = network(k, f"s{k}")
+        source = md.codegen(f, ["W1"], hessian=True)
+        per_layer[k] = len(source.split('"""')[2]) / k  # the code, not its docstring
+    assert per_layer[32] < 1.3 * per_layer[8], per_layer
+    assert "multi_dot" not in source  # each product is one factor times a shared one
+    f, W1 = network(5, "v")
+    function = md.compile(f, ["W1"], hessian=True)
+    rng = np.random.default_rng(0)
+    values = {name: rng.normal(size=(3, 3)) / 2 for name in ("W1", "W2", "W3", "W4", "W5")} | {"x": rng.normal(size=3)}
+    _, _, hessian = function(**values)
+    full = md.derivative(f, "W1", order=2).evaluate(values)  # ∂²f/∂W1[i,j]∂W1[k,l]: vec(W1) is column-major
+    np.testing.assert_allclose(hessian, full.reshape((9, 9), order="F"), rtol=1e-9, atol=1e-12)

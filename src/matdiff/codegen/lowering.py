@@ -45,6 +45,7 @@ class Lowering:
         self._lowered: dict[Node, Term] = {}
         self.shapes: dict[Term, Shape | None] = {}  # the shape of each node's term (None: two disagree)
         self._transposes: list[Node] = []  # see term()
+        self.splits: dict[Node, tuple[Node, ...]] = {}  # a product -> its parts, where it shares a run (emit)
         self.modules_used: set[str] = set()
         self.helpers_used: set[str] = set()
         # f'(u) wherever f(u) is computed too and f's entry has cheaper code for f' (`Code.derivative`)

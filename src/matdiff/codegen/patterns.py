@@ -48,7 +48,7 @@ def product(low: "Lowering", node: Node) -> "Term":
     A vector at an end is multiplied in first (matrix-vector products only); a chain of matrices
     is left to `multi_dot` (three: `chain3`), which picks the cheapest order for the sizes at hand.
     """
-    factors = list(node.args)
+    factors = list(low.splits.get(node, node.args))  # a run it shares with another product: one factor
     for i, f in enumerate(factors):  # L @ outer(a, b) @ R = outer(L @ a, Rᵀ @ b)
         if f.op == "outer":
             left = matmul_chain(factors[:i] + [f.args[0]])

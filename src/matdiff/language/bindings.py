@@ -155,7 +155,7 @@ def _bind(root: Node, reserved, context: Node | None) -> Bound:
 def _bound(root: Node, reserved, context: Node | None) -> Bound:
     root, standardized = _standardized(root)
     base = topological(root)
-    split = _shared_runs(base)
+    split = shared_runs(base)
     order = _order(root, split)
 
     def parts(node: Node) -> tuple[Node, ...]:
@@ -331,12 +331,13 @@ def _order(root: Node, split: dict[Node, tuple[Node, ...]]) -> list[Node]:
     return topological(root, lambda node: split.get(node, node.args))
 
 
-def _shared_runs(order: list[Node]) -> dict[Node, tuple[Node, ...]]:
+def shared_runs(order: list[Node], reads_back: bool = True) -> dict[Node, tuple[Node, ...]]:
     """Long products that end alike, split where they part: the Hessian of a deep network has products
     W7 @ D6 @ W6 @ ... @ D1 and W6 @ D5 @ ... @ D1, each one node with all its factors; written out they
     grow with the square of the depth. A run of factors that two products end with (or begin with) is a
     product of its own, so W7 @ D6 @ S6 with S6 = W6 @ D5 @ ... @ D1 (named, as it is used twice).
-    product -> its parts, each split only where the constructors read the parts back as the product."""
+    product -> its parts; with `reads_back`, split only where the constructors read the parts back as the
+    product (a text must; code, which computes the same product in another grouping, need not)."""
     chains = [node for node in order if node.op == "matmul" and len(node.args) >= 3]
     split: dict[Node, tuple[Node, ...]] = {}
     for from_right in (True, False):
@@ -351,7 +352,7 @@ def _shared_runs(order: list[Node]) -> dict[Node, tuple[Node, ...]]:
                 else:
                     run = subchain(chain, 0, length)
                     pieces = (run, *node.args[length:])
-                if _product(pieces) is not node:
+                if reads_back and _product(pieces) is not node:
                     break
                 split[node] = pieces
                 node = run
