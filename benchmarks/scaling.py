@@ -253,7 +253,7 @@ LAYERS_PER_CELL = 256  # a shallow network is built and timed again until this m
 
 def end_to_end_table(ks: list[int]) -> None:
     """Per layer, in CPU time: derive, print the bound forms, generate NumPy code; for the gradient by W1
-    and the Hessian by x, up to the deepest k. The last line compares the deepest k with k = 8 (#18: flat
+    and the Hessians by x and by W1, up to the deepest k. The last line compares the deepest k with k = 8 (#18: flat
     within 1.5×). A network shallower than LAYERS_PER_CELL is measured again on fresh networks until that
     many layers are (median per layer): one run of 8 layers takes a few milliseconds, where one pause of
     the garbage collector or the machine moves the ratio by half."""
@@ -266,7 +266,7 @@ def end_to_end_table(ks: list[int]) -> None:
     rows: dict[tuple[int, str], dict] = {}
     network(AsNodes(), 4, f"n{next(_fresh)}")  # the first call loads what is lazy: not measured
     for k in ks:
-        for what, wrt, order in (("gradient W1", "W1", 1), ("Hessian x", "x", 2)):
+        for what, wrt, order in (("gradient W1", "W1", 1), ("Hessian x", "x", 2), ("Hessian W1", "W1", 2)):
             runs: list[dict] = []
             try:
                 for _ in range(max(1, LAYERS_PER_CELL // k)):
@@ -285,7 +285,7 @@ def end_to_end_table(ks: list[int]) -> None:
             print(f"{k:>5} {what:>12} {cells['derive'] * 1e3:>9.2f} {cells['print'] * 1e3:>8.2f} "
                   f"{cells['chars']:>14.0f} {cells['code'] * 1e3:>8.2f} {cells['code_chars']:>13.0f}", flush=True)
     first, last = min(ks), max(ks)
-    for what in ("gradient W1", "Hessian x"):
+    for what in ("gradient W1", "Hessian x", "Hessian W1"):
         if (first, what) in rows and (last, what) in rows:
             a, b = rows[first, what], rows[last, what]
             growth = ", ".join(f"{key} ×{b[key] / a[key]:.2f}" for key in ("derive", "print", "code"))
