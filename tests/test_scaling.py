@@ -145,6 +145,12 @@ def network(k: int, n: str) -> tuple[md.Symbolic, md.Symbolic]:
     return md.sum(h), x
 
 
+def network_by_w1(k: int, n: str) -> tuple[md.Symbolic, md.Symbolic]:
+    """sum(tanh(W_k @ ... tanh(W_1 @ x))) and W1: each layer's term of the Hessian holds every layer below."""
+    f, _ = network(k, n)
+    return f, md.matrix("W1", n, n)
+
+
 def traces(k: int, n: str) -> tuple[md.Symbolic, md.Symbolic]:
     """tr(A1 @ X) + tr(X @ B2 @ X) + tr(X.T @ C3 @ X) + tr(P4 @ X @ Q4 @ X.T) + ... (k terms) and X."""
     X = md.matrix("X", n, n)
@@ -166,10 +172,12 @@ def traces(k: int, n: str) -> tuple[md.Symbolic, md.Symbolic]:
     (network, 2, 16, 128, 1.2),
     (traces, 1, 32, 128, FLAT),
     (traces, 2, 16, 128, FLAT),
-], ids=["network gradient", "network Hessian", "traces gradient", "traces Hessian"])
+    # a chain extended by a factor is not read again whole for its Kronecker rules, nor turned around whole
+    (network_by_w1, 2, 16, 128, 1.2),
+], ids=["network gradient", "network Hessian", "traces gradient", "traces Hessian", "network Hessian by W1"])
 def test_derivation_work_per_layer_is_flat(family, order, small, large, within):
     def derive(k):
-        f, x = family(k, f"n{order}_{k}")  # a fresh dimension: no node of it interned yet
+        f, x = family(k, f"n{family.__name__}{order}_{k}")  # a fresh dimension: no node of it interned yet
         md.derivative(f, x.node.params[0], order=order)
 
     per_small, per_large = per_unit(derive, small, large)

@@ -253,6 +253,10 @@ def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tup
     numbers: list[Node] = []  # scalar factors that merges gave
     looked_at = True  # every neighbour on the stack has been looked at as it stands
     nested = False  # a product stands on the stack as one factor (a merge gave it): flattened below
+    # The places s where stack[s - 1] @ stack[s] was not inside one settled run: the only neighbours a rule of
+    # the whole chain (Kronecker products distributed, column sums) can apply to, so that a long chain with a
+    # Kronecker factor, extended by a factor, is not read again whole.
+    seams: list[int] = []
     pending = iter(runs)
     run = next(pending, None)
     i = 0
@@ -273,14 +277,18 @@ def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tup
                         break
                     krons -= stack.pop().op == "kron"
                     merged = below
+                while seams and seams[-1] >= len(stack):
+                    seams.pop()
                 if merged.op == "mul":  # s * F from a merge, (aᵀ ⊗ P)(b ⊗ Q) = (aᵀb) PQ: the number leads the chain
                     found, merged = split_scalars(merged)
                     numbers.extend(found)
                 if merged.op != "eye":
+                    seams.append(len(stack))
                     stack.append(merged)
                     krons += merged.op == "kron"
                     nested = nested or merged.op == "matmul"
                 continue
+        seams.append(len(stack))
         stack.append(f)
         krons += f.op == "kron"
         nested = nested or f.op == "matmul"
@@ -296,7 +304,7 @@ def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tup
     if not stack:
         return eye(shape[0]), None
     has_kron = krons > 0
-    for i in range(len(stack) - 1 if has_kron else 0):
+    for i in (s - 1 for s in seams if s >= 1) if has_kron else ():
         distributed = _distribute_kron(stack[i], stack[i + 1])
         if distributed is not None:
             return (matmul_chain([*stack[:i], distributed, *stack[i + 2:]]) if len(stack) > 2 else distributed), None
@@ -314,12 +322,14 @@ def _built_chain(factors: list[Node], shape: Shape, runs: Sequence[_Run]) -> tup
         if sum(f.op == "transpose" for f in flipped) < sum(f.op == "transpose" for f in stack) \
                 and not any(f.op == "matmul" for f in flipped):
             stack = flipped
+            seams = list(range(len(stack)))
             looked_at = False
     if len(stack) == 1:
         return stack[0], None
     if len(stack) == 2 and stack[0].ndim == stack[1].ndim == 1 and any(f.op == "ones" for f in stack):
         return sum_(stack[1] if stack[0].op == "ones" else stack[0]), None  # vᵀ 1 is the sum of v
-    for i in range(len(stack) - 2 if has_kron else 0):
+    triples = sorted({i for s in seams for i in (s - 2, s - 1) if 0 <= i <= len(stack) - 3}) if has_kron else ()
+    for i in triples:  # each holding a seam
         summed = _column_sums(*stack[i:i + 3])
         if summed is not None:
             return matmul_chain([*stack[:i], summed, *stack[i + 3:]]), None
