@@ -31,12 +31,13 @@ from __future__ import annotations
 import functools
 import keyword
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..dims import dim_symbols
 from ..expr import Node, make, topological
 from ..ops import OPS, const, div, is_symmetric, matmul, mean, mul, power, sqrt, sum_, transpose
-from ..ops.algebra.chains import subchain
+from ..ops.algebra.chains import note_run, subchain
 from ..ops.algebra.transposition import holding_transposes
 from ..ops.reductions import deviation_inside, is_variance, keeps, standardization
 from .printing import Disp, _bin, _chain, _Displayer, _LatexRenderer, _num, _plain, _t, _TextRenderer, _UnicodeRenderer
@@ -355,20 +356,35 @@ def shared_runs(order: list[Node], reads_back: bool = True) -> dict[Node, tuple[
                 if reads_back and _product(pieces) is not node:
                     break
                 split[node] = pieces
+                note_run(node, run, len(node.args) - length if from_right else 0)  # its transpose from the run's
                 node = run
     return split
 
 
-def _common_runs(chains: list[Node], from_right: bool) -> dict[Node, list[int]]:
+def _common_runs(chains: list[Node], from_right: bool) -> dict[Node, Iterator[int]]:
     """For each product, the lengths (longest first, shorter than the product) of the runs of factors at
-    its right end (or left end) that another product also ends with: a trie of the factors."""
+    its right end (or left end) that another product also ends with: a trie of the factors, walked from
+    that end. A product whose walk begins as a shorter one's did (all but a few factors at the far end,
+    `_REUSED`) takes that one's path, found by its factors as a tuple, and walks on from there: a deep
+    network's products, each holding all the layers below, are then read a few factors each, not whole."""
     children: dict[tuple[int, Node], int] = {}
     fanout: Counter = Counter()
     ends: Counter = Counter()
-    paths = {}
-    for chain in chains:
-        place, path = 0, []
-        for factor in (reversed(chain.args) if from_right else chain.args):
+    paths: dict[Node, list[int]] = {}
+    begun: dict[tuple, list[int]] = {}  # the first factors of a walk -> the trie places they lead through
+    first = Counter(c.args[-1 if from_right else 0] for c in chains)
+    for chain in sorted(chains, key=lambda c: len(c.args)):
+        if first[chain.args[-1 if from_right else 0]] < 2:  # the only product that ends (begins) so: none shares
+            continue
+        walk = chain.args[::-1] if from_right else chain.args
+        path: list[int] = []
+        for dropped in range(_REUSED):  # the longest beginning a shorter walk had
+            known = begun.get(walk[:len(walk) - dropped]) if dropped < len(walk) else None
+            if known is not None:
+                path = list(known)
+                break
+        place = path[-1] if path else 0
+        for factor in walk[len(path):]:
             step = children.get((place, factor))
             if step is None:
                 step = children[(place, factor)] = len(children) + 1
@@ -377,13 +393,20 @@ def _common_runs(chains: list[Node], from_right: bool) -> dict[Node, list[int]]:
             path.append(place)
         ends[place] += 1
         paths[chain] = path
-    runs = {}
-    for chain, path in paths.items():
-        shared = [i + 1 for i, place in enumerate(path[:-1])
-                  if i >= 1 and (fanout[place] >= 2 or ends[place] >= 1)]
-        if shared:
-            runs[chain] = shared[::-1]
-    return runs
+        for dropped in range(min(_REUSED, len(walk))):
+            begun.setdefault(walk[:len(walk) - dropped], path[:len(walk) - dropped])
+    return {chain: _shared_lengths(paths[chain], fanout, ends) for chain in chains if chain in paths}
+
+
+_REUSED = 4  # how many factors at its far end a product may have beyond a beginning walked before
+
+
+def _shared_lengths(path: list[int], fanout: Counter, ends: Counter) -> Iterator[int]:
+    """The lengths of the runs another product shares, longest first, read from the end only as far as asked."""
+    for i in range(len(path) - 2, 0, -1):
+        place = path[i]
+        if fanout[place] >= 2 or ends[place] >= 1:
+            yield i + 1
 
 
 def _product(pieces) -> Node:

@@ -221,6 +221,15 @@ def _remember_longest_run(product: Node, runs: Sequence[_Run]) -> None:
                                              *((chain, run.start + start) for chain, start in inner)))
 
 
+def note_run(chain: Node, run: Node, start: int) -> None:
+    """Note that `chain` holds the factors of the shorter chain `run` from position `start` on, as `_chain`
+    notes a run it read: a caller that splits long chains where they share runs (the printer's bindings,
+    code generation) and holds the runs while it works lets their transposes be built from the runs'."""
+    stop = start + len(run.args)
+    if run.op == "matmul" and 2 < len(run.args) < len(chain.args) and chain.args[start:stop] == run.args:
+        chain._cache["extends"] = ((weakref.ref(run), start), *chain._cache.get("extends", ())[:1])
+
+
 def extended_chain(chain: Node) -> tuple[Node, int] | None:
     """(a chain whose factors `chain` holds from position start on, start), where `_chain` noted one that
     is still alive."""
