@@ -410,8 +410,10 @@ def browser(tmp_path_factory):
 
 
 def wait_for(driver, condition, seconds: float = 30):
+    """Until `condition(driver)` holds; an element the page replaced meanwhile (stale) is asked for again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(driver, seconds).until(condition)
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def fill(driver, expression: str, where: str, wrt: str, derive: bool = True) -> None:
@@ -426,9 +428,9 @@ def fill(driver, expression: str, where: str, wrt: str, derive: bool = True) -> 
     box = driver.find_element(By.ID, "where")
     box.clear()
     box.send_keys(where)
-    choice = driver.find_element(By.ID, "wrt")
-    wait_for(driver, lambda d: wrt in [o.get_attribute("value") for o in Select(choice).options])
-    Select(choice).select_by_value(wrt)
+    # the page rebuilds the variable list as the declarations change: found again at each look
+    wait_for(driver, lambda d: wrt in [o.get_attribute("value") for o in Select(d.find_element(By.ID, "wrt")).options])
+    Select(driver.find_element(By.ID, "wrt")).select_by_value(wrt)
     if derive:
         driver.find_element(By.ID, "derive").click()
 

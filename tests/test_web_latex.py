@@ -196,6 +196,13 @@ def type_into(driver, element_id: str, text: str) -> None:
 
 
 @needs_seeds
+def choices(driver) -> list:
+    """The options of the page's variable list, found afresh."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    return Select(driver.find_element(By.ID, "wrt")).options
+
+
 def test_the_page_answers_a_seed_question_pasted_in_latex(server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -210,8 +217,9 @@ def test_the_page_answers_a_seed_question_pasted_in_latex(server, browser):
         wait_for(browser, lambda d: preview.is_displayed())
         assert preview.find_elements(By.CSS_SELECTOR, ".katex .katex-html")
         assert not preview.find_elements(By.CSS_SELECTOR, ".katex-error")
-    wrt = Select(browser.find_element(By.ID, "wrt"))  # the question names W: no need to choose it
-    wait_for(browser, lambda d: seed["wrt"] in [o.get_attribute("value") for o in wrt.options])
+    # the question names W: no need to choose it (the page rebuilds the list: found again at each look)
+    wait_for(browser, lambda d: seed["wrt"] in [o.get_attribute("value") for o in choices(d)])
+    wrt = Select(browser.find_element(By.ID, "wrt"))
     assert wrt.first_selected_option.text == "as the question asks"
     browser.find_element(By.ID, "derive").click()
 
@@ -229,9 +237,8 @@ def test_the_page_answers_a_seed_question_pasted_in_latex(server, browser):
     assert Select(browser.find_element(By.ID, "syntax")).first_selected_option.get_attribute("value") == "latex"
     type_into(browser, "where", LEAST_SQUARES_WHERE)
     type_into(browser, "expression", r"\|XW - Y")
-    wrt = Select(browser.find_element(By.ID, "wrt"))
-    wait_for(browser, lambda d: [o.get_attribute("value") for o in wrt.options] == ["X", "W", "Y"])
-    wrt.select_by_value("W")
+    wait_for(browser, lambda d: [o.get_attribute("value") for o in choices(d)] == ["X", "W", "Y"])
+    Select(browser.find_element(By.ID, "wrt")).select_by_value("W")
     browser.find_element(By.ID, "derive").click()
     error = browser.find_element(By.ID, "error")  # the caret under the LaTeX, as for the language
     wait_for(browser, lambda d: error.is_displayed())
