@@ -292,9 +292,8 @@ def emit(plan: Plan, dims: dict[str, str], check_shapes: bool = True) -> tuple[s
     # Products that end (or begin) alike are computed from their shared run, once: a deep network's Hessian
     # has a product per layer, each with all the factors below it (W7 D6 W6 ⋯ D1, W6 D5 ⋯ D1), which
     # multiplied out one by one cost time and code in the square of the depth.
-    everything = topological(plan.outputs[0].node) if len(plan.outputs) == 1 else \
-        [n for out in plan.outputs for n in topological(out.node)]
-    low.splits = shared_runs(list(dict.fromkeys(everything)), reads_back=False)
+    everything = dict.fromkeys(node for out in plan.outputs for node in topological(out.node))
+    low.splits = shared_runs(list(everything), reads_back=False)
     trivial: dict[Term, bool] = {}  # is_trivial's answers, shared by all the terms of this function
     for out in plan.outputs:  # lower in topological order: rules find their arguments already lowered
         for node in topological(out.node, lambda n: low.splits.get(n, n.args)):

@@ -38,7 +38,7 @@ from ..dims import dim_symbols
 from ..expr import Node, make, topological
 from ..ops import OPS, const, div, is_symmetric, matmul, mean, mul, power, sqrt, sum_, transpose
 from ..ops.algebra.chains import note_run, subchain
-from ..ops.algebra.transposition import holding_transposes
+from ..ops.algebra.transposition import holding_transposes, known_transpose
 from ..ops.reductions import deviation_inside, is_variance, keeps, standardization
 from .printing import Disp, _bin, _chain, _Displayer, _LatexRenderer, _num, _plain, _t, _TextRenderer, _UnicodeRenderer
 
@@ -450,8 +450,7 @@ def _built_transpose(node: Node) -> Node | None:
     here: transposing every long product of a deep Hessian would cost more than printing it."""
     if node.op == "transpose":
         return node.args[0]
-    reference = node._cache.get("transpose")  # Node.cached_node's weak memo, as `ops.transpose` keeps it
-    found = reference() if reference is not None else None
+    found = known_transpose(node)
     return found if found is not node else None
 
 

@@ -209,25 +209,25 @@ def _chain(factors: list[Node], shape: Shape, runs: Sequence[_Run] = (), turns: 
 
 
 def _remember_longest_run(product: Node, runs: Sequence[_Run]) -> None:
-    """Note on `product` the longest settled chain it holds as it stands, and where, so that its transpose
-    can be built from that chain's (`chain_transpose`); and the chain that one holds, in case the first
-    was a step of the construction that is gone (D W J built as D @ (W @ J)). Held weakly: a chain built a
-    factor at a time would otherwise keep every shorter chain alive."""
-    run = max(runs, key=lambda r: r.stop - r.start)
-    # strictly shorter: a product that is the run itself (an identity dropped) would note itself
-    if 2 < len(run.chain.args) < len(product.args) and product.args[run.start:run.stop] == run.chain.args:
-        inner = run.chain._cache.get("extends", ())[:1]
-        product.cached("extends", lambda _: ((weakref.ref(run.chain), run.start),
-                                             *((chain, run.start + start) for chain, start in inner)))
+    """Note on `product` the longest settled chain it holds as it stands (`note_run`), unless it was built
+    before and noted then."""
+    if "extends" not in product._cache:
+        run = max(runs, key=lambda r: r.stop - r.start)
+        note_run(product, run.chain, run.start)
 
 
 def note_run(chain: Node, run: Node, start: int) -> None:
-    """Note that `chain` holds the factors of the shorter chain `run` from position `start` on, as `_chain`
-    notes a run it read: a caller that splits long chains where they share runs (the printer's bindings,
-    code generation) and holds the runs while it works lets their transposes be built from the runs'."""
+    """Note that `chain` holds the factors of the shorter chain `run` from position `start` on, so that its
+    transpose can be built from the run's (`chain_transpose`); and the chain the run holds, in case the run
+    was a step of a construction that is gone (D W J built as D @ (W @ J)). Held weakly: a chain built a
+    factor at a time would otherwise keep every shorter chain alive. `_chain` notes the runs it reads; a
+    caller that splits long chains where they share runs (the printer's bindings, code generation) notes
+    them too, and holds the runs while it works."""
     stop = start + len(run.args)
+    # strictly shorter: a product that is the run itself (an identity dropped) would note itself
     if run.op == "matmul" and 2 < len(run.args) < len(chain.args) and chain.args[start:stop] == run.args:
-        chain._cache["extends"] = ((weakref.ref(run), start), *chain._cache.get("extends", ())[:1])
+        inner = ((reference, start + at) for reference, at in run._cache.get("extends", ())[:1])
+        chain._cache["extends"] = ((weakref.ref(run), start), *inner)
 
 
 def extended_chain(chain: Node) -> tuple[Node, int] | None:

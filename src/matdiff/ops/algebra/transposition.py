@@ -82,7 +82,7 @@ def transpose(a: Node) -> Node:
         return a
     if a.ndim > 2:  # NumPy's .T of an array of order ≥ 3 reverses all its axes
         return permute(a, tuple(reversed(range(a.ndim))))
-    found = _known_transpose(a)
+    found = known_transpose(a)
     holding = _HOLDING.get()
     if found is not None:  # pushed through chains and sums once per node, not at every use
         if holding is not None:
@@ -115,14 +115,15 @@ def holding_transposes():
         _HOLDING.reset(token)
 
 
-def _known_transpose(a: Node) -> Node | None:
+def known_transpose(a: Node) -> Node | None:
+    """The transpose of `a` if it was built already and is alive (the weak memo `transpose` keeps), else None."""
     reference = a._cache.get("transpose")
     return reference() if reference is not None else None
 
 
 def _parts_to_transpose(a: Node) -> tuple[Node, ...]:
     """The 2-D arguments whose transposes `_transposed(a)` asks for, when a's own is not known yet."""
-    if _known_transpose(a) is not None:
+    if known_transpose(a) is not None:
         return ()
     op = a.op
     if op == "matmul":
