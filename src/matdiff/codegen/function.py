@@ -18,6 +18,7 @@ from ..dims import DimProduct, Shape, format_shape
 from ..errors import DeclarationError, NotSupportedError, UnknownNameError
 from ..expr import Node, free_variables, topological
 from ..language.bindings import shared_runs
+from ..ops.algebra.transposition import holding_transposes
 from .backends import BACKENDS, HELPERS
 from . import products, scalars
 from .lowering import Lowering, code_of
@@ -287,6 +288,13 @@ MAX_DEPTH = 48
 
 
 def emit(plan: Plan, dims: dict[str, str], check_shapes: bool = True) -> tuple[str, set[str]]:
+    """The source of the plan's function and the backend modules it uses. Lowered holding every transpose
+    it asks for (`Lowering.term` reuses the code of a node's transpose)."""
+    with holding_transposes():
+        return _emit(plan, dims, check_shapes)
+
+
+def _emit(plan: Plan, dims: dict[str, str], check_shapes: bool) -> tuple[str, set[str]]:
     like = next((a for a, s in plan.arguments if s), plan.arguments[0][0] if plan.arguments else None)
     low = Lowering(plan.backend, dims, like, _uses(plan.outputs))
     # Products that end (or begin) alike are computed from their shared run, once: a deep network's Hessian

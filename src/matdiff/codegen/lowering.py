@@ -44,7 +44,6 @@ class Lowering:
         self._interned: dict[tuple, Term] = {}
         self._lowered: dict[Node, Term] = {}
         self.shapes: dict[Term, Shape | None] = {}  # the shape of each node's term (None: two disagree)
-        self._transposes: list[Node] = []  # see term()
         self.splits: dict[Node, tuple[Node, ...]] = {}  # a product -> its parts, where it shares a run (emit)
         self.modules_used: set[str] = set()
         self.helpers_used: set[str] = set()
@@ -223,10 +222,10 @@ class Lowering:
             return found
         code = code_of(node.op)
         if node.ndim == 2 and code.reuse_transpose:
-            flipped = transpose(node)  # Mᵀ - V Uᵀ is (M - U Vᵀ)ᵀ: reuse the code of the transpose
-            # held while lowering: a node's transpose is memoised weakly, and the parent's is built from it,
-            # so letting it go would rebuild every transpose below at each level (quadratic, and deep)
-            self._transposes.append(flipped)
+            # Mᵀ - V Uᵀ is (M - U Vᵀ)ᵀ: reuse the code of the transpose. `function.emit` lowers holding the
+            # transposes it asks for: a node's is memoised weakly, and the parent's is built from it, so letting
+            # it go would rebuild every transpose below at each level (quadratic, and deep)
+            flipped = transpose(node)
             if flipped is not node and flipped in self._lowered:
                 found = self._lowered[node] = self.transposed(self._lowered[flipped])
                 return found
