@@ -466,3 +466,65 @@ def test_transposes_held_while_bindings_are_chosen_are_let_go_after():
         assert turned() is not None  # held: asked again, it is not built again
     gc.collect()
     assert turned() is None
+
+
+def test_the_cyclic_collector_is_paused_while_a_graph_is_built_and_resumed_as_it_was_found(monkeypatch):
+    """A derivation, its bindings and its code pause Python's cyclic collector (a deep Hessian's flat products
+    hold the square of the depth in references, read at each full collection) and leave it as they found it:
+    running, or stopped by the caller; after an error too; nested, the outermost block resumes it."""
+    import gc
+    import threading
+
+    from matdiff.expr import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner block leaves it to the outer one
+    assert gc.isenabled()
+
+    # the derivation, the choice of bindings and the lowering to code each run with it paused
+    from importlib import import_module
+    running = {}
+    for module, name in (("matdiff.api", "derive_once"), ("matdiff.language.bindings", "_bound"),
+                         ("matdiff.codegen.function", "_emit")):
+        module = import_module(module)  # matdiff.codegen.function is also a function's name
+        def watched(*args, _inner=getattr(module, name), _name=name, **kwargs):
+            running[_name] = gc.isenabled()
+            return _inner(*args, **kwargs)
+        monkeypatch.setattr(module, name, watched)
+    f, where = "sum(tanh(W2 @ tanh(W1 @ x)))", "x: n, W1: n×n, W2: n×n"
+    md.derivative(f, "W1", where, order=2).bound_text
+    md.codegen(f, ["W1"], where, hessian=True)
+    assert running == {"derive_once": False, "_bound": False, "_emit": False}
+    assert gc.isenabled()
+
+    with pytest.raises(md.MatdiffError):
+        md.derivative("x @ y", "x", "x: n, y: m")
+    assert gc.isenabled()
+
+    gc.disable()  # stopped by the caller: stays stopped
+    try:
+        md.derivative("x @ A @ x", "x", "x: n, A: n×n")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+    # two threads in blocks at once: the collector runs again only once both have left
+    inside, leave = threading.Barrier(2), threading.Event()
+
+    def block():
+        with collector_paused():
+            inside.wait()
+            leave.wait()
+
+    other = threading.Thread(target=block)
+    other.start()
+    with collector_paused():
+        inside.wait()
+    assert not gc.isenabled()  # the other thread is still inside
+    leave.set()
+    other.join()
+    assert gc.isenabled()

@@ -24,7 +24,7 @@ from .calculus.arrays import full_array
 from .dims import VarSpec, dim_symbols, format_shape, parse_declarations, size_of
 from .errors import DeclarationError, MatdiffError, NotSupportedError, ShapeError, UnknownNameError, close_matches
 from .evaluate import evaluate as _evaluate
-from .expr import Node, node_count, topological
+from .expr import Node, collector_paused, node_count, topological
 from .language import parse as _parse
 from .language import parse_matrixcalculus as _parse_matrixcalculus
 from .language.latex import parse_latex as _parse_latex
@@ -323,6 +323,7 @@ def derive_once(f: Node, x: Node, symmetric: str = "sym") -> Node:
 _GROWTH_BUDGET, _SIZE_BUDGET = 32, 1500
 
 
+@collector_paused()
 def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any = None, order: int = 1,
                symmetric: str = "sym", *, syntax: str = "matdiff") -> Derivative:
     """The derivative of `expr` by `wrt`, of the given order, in compact matrix notation.
@@ -379,6 +380,7 @@ def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any
     return Derivative(result, variables, node, tuple(x.params[0] for x in xs), kind, layout, base=base, by=xs[-1])
 
 
+@collector_paused()
 def vjp(expr: "str | Expression", wrt: str, shapes: Any = None, cotangent: str = "G",
         symmetric: str = "none", *, syntax: str = "matdiff") -> Derivative:
     """The backpropagation rule: ∂φ/∂wrt for an upstream gradient `cotangent` = ∂φ/∂f (f's shape)."""
@@ -440,6 +442,7 @@ def hessian(expr: "str | Expression", wrt: str, shapes: Any = None) -> Derivativ
     return derivative(expr, wrt, shapes, order=2)
 
 
+@collector_paused()
 def hvp(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any = None,
         direction: "str | Sequence[str] | None" = None, symmetric: str = "sym", *,
         syntax: str = "matdiff") -> "Derivative | Gradients":

@@ -9,14 +9,16 @@ the generated function; what an operation's code is, it leaves to the lowering.
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from ..api import Expression, derivative, parse, vjp
 from ..dims import DimProduct, Shape, format_shape
 from ..errors import DeclarationError, NotSupportedError, UnknownNameError
-from ..expr import Node, free_variables, topological
+from ..expr import Node, collector_paused, free_variables, topological
 from ..language.bindings import shared_runs
 from ..ops.algebra.transposition import holding_transposes
 from .backends import BACKENDS, HELPERS
@@ -131,17 +133,15 @@ def _symbols(dims) -> list[str]:
 
 
 def _uses(outputs: Sequence[Output]) -> dict[Node, int]:
-    counts: dict[Node, int] = {}
+    """node -> how many times it is used: as an argument of a distinct node, or as an output. Counted at C
+    speed (`Counter.update`): a deep network's Hessian has a flat product per layer over every layer below."""
+    counts: Counter = Counter(out.node for out in outputs)
     seen: set[Node] = set()
     for out in outputs:
-        counts[out.node] = counts.get(out.node, 0) + 1
-        for node in topological(out.node):
-            if node in seen:
-                continue
-            seen.add(node)
-            for a in node.args:
-                counts[a] = counts.get(a, 0) + 1
-    return counts
+        fresh = [node for node in topological(out.node) if node not in seen]
+        seen.update(fresh)
+        counts.update(chain.from_iterable(node.args for node in fresh))
+    return dict(counts)
 
 
 def _shape_checks(low: Lowering, plan: Plan, dims: dict[str, str], names: Names, check: bool,
@@ -290,7 +290,7 @@ MAX_DEPTH = 48
 def emit(plan: Plan, dims: dict[str, str], check_shapes: bool = True) -> tuple[str, set[str]]:
     """The source of the plan's function and the backend modules it uses. Lowered holding every transpose
     it asks for (`Lowering.term` reuses the code of a node's transpose)."""
-    with holding_transposes():
+    with holding_transposes(), collector_paused():
         return _emit(plan, dims, check_shapes)
 
 

@@ -35,9 +35,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..dims import dim_symbols
-from ..expr import Node, make, topological
+from ..expr import Node, collector_paused, make, topological
 from ..ops import OPS, const, div, is_symmetric, matmul, mean, mul, power, sqrt, sum_, transpose
-from ..ops.algebra.chains import note_run, subchain
+from ..ops.algebra.chains import extended_chain, note_run, subchain
 from ..ops.algebra.transposition import holding_transposes, known_transpose
 from ..ops.reductions import deviation_inside, is_variance, keeps, standardization
 from .printing import Disp, _bin, _chain, _Displayer, _LatexRenderer, _num, _plain, _t, _TextRenderer, _UnicodeRenderer
@@ -49,6 +49,7 @@ _SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"
 _SOFTMAXES = ("softmax", "log_softmax", "logsumexp")
 _LOSSES = ("norm2", "norm1", "square", "abs")
 _ACTIVATIONS = ("tanh", "sigmoid", "relu", "gelu", "silu", "softplus")  # A = g(Z) is a layer's output
+_ROLE_PARENTS = frozenset({"mul", "sum", "pow", "power", *_LOSSES, *_SOFTMAXES})  # and functions elementwise
 
 
 @dataclass
@@ -118,7 +119,7 @@ def written_size(root: Node) -> int:
     lower bound on the length of its one-line text, found without printing it."""
     size: dict[Node, int] = {}
     for node in topological(root):
-        size[node] = 1 + sum(size[arg] for arg in node.args)
+        size[node] = 1 + sum(map(size.__getitem__, node.args))
     return size[root]
 
 
@@ -149,7 +150,7 @@ def bind(root: Node, reserved=frozenset(), context: Node | None = None) -> Bound
 def _bind(root: Node, reserved, context: Node | None) -> Bound:
     # The transposes the printer asks for are held while the bindings are chosen: the constructors memoise
     # them only weakly, and a deep answer's would be built again at each display.
-    with holding_transposes():
+    with holding_transposes(), collector_paused():
         return _bound(root, reserved, context)
 
 
@@ -364,9 +365,11 @@ def shared_runs(order: list[Node], reads_back: bool = True) -> dict[Node, tuple[
 def _common_runs(chains: list[Node], from_right: bool) -> dict[Node, Iterator[int]]:
     """For each product, the lengths (longest first, shorter than the product) of the runs of factors at
     its right end (or left end) that another product also ends with: a trie of the factors, walked from
-    that end. A product whose walk begins as a shorter one's did (all but a few factors at the far end,
-    `_REUSED`) takes that one's path, found by its factors as a tuple, and walks on from there: a deep
-    network's products, each holding all the layers below, are then read a few factors each, not whole."""
+    that end. A product whose walk begins as a shorter one's did takes that one's path and walks on from
+    there: a deep network's products, each holding all the layers below, are then read a few factors each,
+    not whole. The shorter product is the one the constructors noted it extends (`extended_chain`), else
+    one whose walk was all but a few factors at the far end of this one's (`_REUSED`), found by its factors
+    as a tuple."""
     children: dict[tuple[int, Node], int] = {}
     fanout: Counter = Counter()
     ends: Counter = Counter()
@@ -376,15 +379,20 @@ def _common_runs(chains: list[Node], from_right: bool) -> dict[Node, Iterator[in
     for chain in sorted(chains, key=lambda c: len(c.args)):
         if first[chain.args[-1 if from_right else 0]] < 2:  # the only product that ends (begins) so: none shares
             continue
-        walk = chain.args[::-1] if from_right else chain.args
-        path: list[int] = []
-        for dropped in range(_REUSED):  # the longest beginning a shorter walk had
-            known = begun.get(walk[:len(walk) - dropped]) if dropped < len(walk) else None
-            if known is not None:
-                path = list(known)
-                break
+        extended = _walked_run(chain, paths, from_right)
+        if extended is not None:
+            path, rest = extended
+        else:
+            walk = chain.args[::-1] if from_right else chain.args
+            path = []
+            for dropped in range(_REUSED):  # the longest beginning a shorter walk had
+                known = begun.get(walk[:len(walk) - dropped]) if dropped < len(walk) else None
+                if known is not None:
+                    path = list(known)
+                    break
+            rest = walk[len(path):]
         place = path[-1] if path else 0
-        for factor in walk[len(path):]:
+        for factor in rest:
             step = children.get((place, factor))
             if step is None:
                 step = children[(place, factor)] = len(children) + 1
@@ -393,9 +401,23 @@ def _common_runs(chains: list[Node], from_right: bool) -> dict[Node, Iterator[in
             path.append(place)
         ends[place] += 1
         paths[chain] = path
-        for dropped in range(min(_REUSED, len(walk))):
-            begun.setdefault(walk[:len(walk) - dropped], path[:len(walk) - dropped])
+        if extended is None:
+            for dropped in range(min(_REUSED, len(walk))):
+                begun.setdefault(walk[:len(walk) - dropped], path[:len(walk) - dropped])
     return {chain: _shared_lengths(paths[chain], fanout, ends) for chain in chains if chain in paths}
+
+
+def _walked_run(chain: Node, paths: dict[Node, list[int]], from_right: bool) -> tuple[list[int], tuple] | None:
+    """(the path of the shorter product `chain` ends (begins) with, as the constructors noted it, and the
+    factors of `chain` beyond it in walking order), where that product's walk was made."""
+    known = extended_chain(chain)
+    if known is None:
+        return None
+    run, start = known
+    stop = start + len(run.args)
+    if run not in paths or (stop != len(chain.args) if from_right else start != 0):
+        return None
+    return list(paths[run]), (chain.args[:start][::-1] if from_right else chain.args[stop:])
 
 
 _REUSED = 4  # how many factors at its far end a product may have beyond a beginning walked before
@@ -591,15 +613,23 @@ def _function_names() -> set[str]:
 
 
 def _parents(order: list[Node], context: Node | None) -> dict[Node, list[Node]]:
+    """node -> the nodes that use it, among those a role is read from (`_role`): a product, a sum, a power, a
+    loss, a softmax or a function applied elementwise. The others, a deep Hessian's long `@` chains above all,
+    are passed over: a chain's factors are no role's evidence, and reading them cost the square of the depth."""
     parents: dict[Node, list[Node]] = defaultdict(list)
     seen = set()
     for node in order + (topological(context) if context is not None else []):
-        if node in seen:
+        if node in seen or not _tells_a_role(node):
             continue
         seen.add(node)
         for arg in node.args:
             parents[arg].append(node)
     return parents
+
+
+def _tells_a_role(parent: Node) -> bool:
+    op = parent.op
+    return op in _ROLE_PARENTS or (len(parent.args) == 1 and OPS[op].elementwise)
 
 
 def _role(node: Node, parents) -> tuple | None:

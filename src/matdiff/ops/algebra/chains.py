@@ -9,6 +9,7 @@ Every rewrite is an identity that holds for all sizes; `tests/test_simplify.py` 
 from __future__ import annotations
 
 import weakref
+from operator import attrgetter
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -16,6 +17,8 @@ from ...dims import Shape
 from ...errors import ShapeError
 from ...expr import Node, make
 from ..registry import Absent, Code, Op, SpelledIdentity, Words, register
+
+_op_of = attrgetter("op")
 
 # ---- matrix products --------------------------------------------------------------------------
 
@@ -157,7 +160,9 @@ def subchain(chain: Node, start: int, stop: int) -> Node:
         part = make("matmul", factors, (), (factors[0].shape[0], factors[-1].shape[1]))
         if _is_settled(chain):  # so is a run of its matrices
             facts = _facts_of(chain)
-            krons = facts.krons and _kron_count(factors)
+            # counted on the shorter side: a shared run is most of its chain (a deep Hessian's W7 D6 ⋯ D1)
+            krons = facts.krons and (_kron_count(factors) if 2 * (stop - start) <= len(chain.args) else
+                                     facts.krons - _kron_count(chain.args[:start]) - _kron_count(chain.args[stop:]))
             part.cached("chain", lambda _: _ChainFacts(settled=True, krons=krons, turns=facts.turns or None))
         return part
     return matmul_chain(factors)
@@ -380,7 +385,7 @@ def _is_settled(node: Node) -> bool:
 
 
 def _kron_count(factors: Sequence[Node]) -> int:
-    return sum(f.op == "kron" for f in factors)
+    return list(map(_op_of, factors)).count("kron")
 
 
 def _may_merge(x: Node, y: Node) -> bool:
