@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from ..dims import dim_symbols
 from ..expr import Node, collector_paused, make, topological
 from ..ops import OPS, const, div, is_symmetric, matmul, mean, mul, power, sqrt, sum_, transpose
-from ..ops.algebra.chains import extended_chain, note_run, subchain
+from ..ops.algebra.chains import note_run, subchain
 from ..ops.algebra.transposition import holding_transposes, known_transpose
 from ..ops.reductions import deviation_inside, is_variance, keeps, standardization
 from .printing import Disp, _bin, _chain, _Displayer, _LatexRenderer, _num, _plain, _t, _TextRenderer, _UnicodeRenderer
@@ -365,32 +365,26 @@ def shared_runs(order: list[Node], reads_back: bool = True) -> dict[Node, tuple[
 def _common_runs(chains: list[Node], from_right: bool) -> dict[Node, Iterator[int]]:
     """For each product, the lengths (longest first, shorter than the product) of the runs of factors at
     its right end (or left end) that another product also ends with: a trie of the factors, walked from
-    that end. A product whose walk begins as a shorter one's did takes that one's path and walks on from
-    there: a deep network's products, each holding all the layers below, are then read a few factors each,
-    not whole. The shorter product is the one the constructors noted it extends (`extended_chain`), else
-    one whose walk was all but a few factors at the far end of this one's (`_REUSED`), found by its factors
-    as a tuple."""
+    that end. A product whose walk begins as a shorter one's did (all but a few factors at the far end,
+    `_REUSED`) takes that one's path, found by its factors as a tuple, and walks on from there: a deep
+    network's products, each holding all the layers below, are then read a few factors each, not whole."""
     children: dict[tuple[int, Node], int] = {}
     fanout: Counter = Counter()
     ends: Counter = Counter()
     paths: dict[Node, list[int]] = {}
-    begun: dict[tuple, list[int]] = {}  # the first factors of a walk -> the trie places they lead through
+    begun: dict[tuple, tuple[list[int], int]] = {}  # a walk's first factors -> (a path through them, their count)
     first = Counter(c.args[-1 if from_right else 0] for c in chains)
     for chain in sorted(chains, key=lambda c: len(c.args)):
         if first[chain.args[-1 if from_right else 0]] < 2:  # the only product that ends (begins) so: none shares
             continue
-        extended = _walked_run(chain, paths, from_right)
-        if extended is not None:
-            path, rest = extended
-        else:
-            walk = chain.args[::-1] if from_right else chain.args
-            path = []
-            for dropped in range(_REUSED):  # the longest beginning a shorter walk had
-                known = begun.get(walk[:len(walk) - dropped]) if dropped < len(walk) else None
-                if known is not None:
-                    path = list(known)
-                    break
-            rest = walk[len(path):]
+        walk = chain.args[::-1] if from_right else chain.args
+        path: list[int] = []
+        for dropped in range(_REUSED):  # the longest beginning a shorter walk had
+            known = begun.get(walk[:len(walk) - dropped]) if dropped < len(walk) else None
+            if known is not None:
+                path = known[0][:known[1]]
+                break
+        rest = walk[len(path):]
         place = path[-1] if path else 0
         for factor in rest:
             step = children.get((place, factor))
@@ -401,23 +395,9 @@ def _common_runs(chains: list[Node], from_right: bool) -> dict[Node, Iterator[in
             path.append(place)
         ends[place] += 1
         paths[chain] = path
-        if extended is None:
-            for dropped in range(min(_REUSED, len(walk))):
-                begun.setdefault(walk[:len(walk) - dropped], path[:len(walk) - dropped])
+        for dropped in range(min(_REUSED, len(walk))):  # the path by reference: copied only where taken
+            begun.setdefault(walk[:len(walk) - dropped], (path, len(walk) - dropped))
     return {chain: _shared_lengths(paths[chain], fanout, ends) for chain in chains if chain in paths}
-
-
-def _walked_run(chain: Node, paths: dict[Node, list[int]], from_right: bool) -> tuple[list[int], tuple] | None:
-    """(the path of the shorter product `chain` ends (begins) with, as the constructors noted it, and the
-    factors of `chain` beyond it in walking order), where that product's walk was made."""
-    known = extended_chain(chain)
-    if known is None:
-        return None
-    run, start = known
-    stop = start + len(run.args)
-    if run not in paths or (stop != len(chain.args) if from_right else start != 0):
-        return None
-    return list(paths[run]), (chain.args[:start][::-1] if from_right else chain.args[stop:])
 
 
 _REUSED = 4  # how many factors at its far end a product may have beyond a beginning walked before
