@@ -472,3 +472,24 @@ def test_check_with_given_values_and_without_jax():
     x = np.array([1.0, 2.0, 3.0])
     report = md.check("x @ x", "x", "x: n", values={"x": x}, use_jax=False)
     assert report.ok and report.sizes == {"n": 3} and len(report.rows) == 1
+
+
+def test_a_vjp_computes_its_value_after_the_backward_pass_and_returns_it_first():
+    # computed first, f would be one more large array alive through the whole backward pass
+    text = "gamma * (X - mean(X, axis=1, keepdims=True)) / sqrt(var(X, axis=1, keepdims=True) + 1e-5) + beta"
+    shapes = "X: n×d, gamma: d, beta: d"
+    fn = compile_code(text, ["X", "gamma", "beta"], shapes, cotangent="G")
+    body = fn.source.split('"""')[2]
+    assert body.index("value =") > max(body.index(f"vjp_{w} =") for w in ("X", "gamma", "beta"))
+    assert "return (value, vjp_X, vjp_gamma, vjp_beta)" in body
+    expression = md.parse(text, shapes)
+    rng = np.random.default_rng(3)
+    values = random_point(expression, {"n": 4, "d": 5}, rng)
+    G = rng.normal(size=(4, 5))
+    value, *pulled = fn(values["X"], values["gamma"], values["beta"], G)
+    assert np.allclose(value, expression.evaluate(values), rtol=1e-12)
+    for w, got in zip(("X", "gamma", "beta"), pulled):
+        assert np.allclose(got, md.vjp(expression, w).evaluate({**values, "G": G}), rtol=1e-10, atol=1e-12)
+    # a scalar f, or one equal to another output, keeps its place
+    assert compile_code("x @ A @ x", ["x"], "x: n, A: n×n").source.split('"""')[2].index("value =") < \
+        compile_code("x @ A @ x", ["x"], "x: n, A: n×n").source.split('"""')[2].index("grad_x =")
