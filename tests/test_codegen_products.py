@@ -111,3 +111,43 @@ def test_pytorch_adds_a_product_of_arrays_in_one_call():
     assert "torch.addcmul(Z, X, Y)" in body(md.codegen("sum(Z + X * Y)", [], "X: n×d, Y: n×d, Z: n×d", "torch",
                                                           gradients=False))
     assert "1.0 + X * Y" in body(md.codegen("sum(1 + X * Y)", [], "X: n×d, Y: n×d", "torch", gradients=False))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax", "torch"])
+def test_a_softmax_written_by_its_template_is_regrouped_too(backend):
+    # softmax(Z) ⊙ sum(Y) in softmax cross-entropy's gradient: the template's exp(z) / exp(z).sum(...) has no
+    # node of its own, yet its shapes are known (an elementwise call keeps its array's, a reduction with
+    # keepdims its axis as 1), so the two columns are divided first: one pass over n×k, where there were two
+    text, shapes = "-sum(Y * log_softmax(X @ W, axis=1))", "X: n×d, W: d×k, Y: n×k"
+    if backend == "numpy":
+        source = body(md.codegen(text, ["W"], shapes))
+        assert "t2 * (Y.sum(axis=1, keepdims=True) / t3)" in source, source
+    else:
+        pytest.importorskip(backend)
+    from generated import call as run
+    e = md.parse(text, shapes)
+    rng = np.random.default_rng(4)
+    values = {"X": rng.normal(size=(6, 3)), "W": rng.normal(size=(3, 4)), "Y": rng.uniform(size=(6, 4))}
+    value, grad = run(md.compile(e, ["W"], backend=backend), backend, values, {})
+    np.testing.assert_allclose(value, e.evaluate(values), rtol=1e-12)
+    np.testing.assert_allclose(grad, md.gradient(e, "W").evaluate(values), rtol=1e-10, atol=1e-12)
+
+
+def test_the_shape_of_a_call_is_known_only_where_the_call_says_it():
+    from matdiff.codegen.lowering import Lowering
+    from matdiff.codegen.products import _shape
+
+    low = Lowering("numpy", {}, None, {})
+    x = low.name("x", 2)
+    low.shapes[x] = ("n", "k")
+    shapes: dict = {}
+    np_ = low.name("np")
+    exp = low.make("Call", (1, ()), (low.make("Attribute", "exp", (np_,)), x), 2)
+    kept = low.make("Call", (0, ("axis", "keepdims")), (low.make("Attribute", "sum", (x,)), low.num(1),
+                                                         low.make("Constant", True)), 2)
+    dropped = low.make("Call", (0, ("axis",)), (low.make("Attribute", "sum", (x,)), low.num(1)), 1)
+    maximum = low.make("Call", (2, ()), (low.make("Attribute", "maximum", (np_,)), x, low.num(0)), 2)
+    assert _shape(exp, low, shapes) == ("n", "k")
+    assert _shape(kept, low, shapes) == ("n", 1)
+    assert _shape(dropped, low, shapes) is None  # not a shape this module needs: unknown, as before
+    assert _shape(maximum, low, shapes) is None

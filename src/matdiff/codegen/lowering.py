@@ -10,6 +10,7 @@ inverse factors) are in `patterns.py`, the backends' spellings of those patterns
 from __future__ import annotations
 
 import ast
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,6 +32,33 @@ def code_of(op: str) -> Code:
         why = f": {code.reason}" if getattr(code, "reason", "") else ""
         raise NotSupportedError(f"code generation for {op} is not available{why}")
     return code
+
+
+def _dotted(t: Term) -> str | None:
+    """`np.exp` of a function's term, or None where it is not a name or an attribute of one."""
+    if t.kind == "Name":
+        return t.value
+    if t.kind == "Attribute":
+        inner = _dotted(t.args[0])
+        return None if inner is None else f"{inner}.{t.value}"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _elementwise_functions(backend: str) -> frozenset[str]:
+    """The backend's functions that entries spell an elementwise operation of one array with, `f(x)`."""
+    found = set()
+    for op in OPS.values():
+        code = op.code
+        spelt = getattr(code, backend, None) if op.elementwise and isinstance(code, Code) else None
+        if not spelt or not code.placeholders:
+            continue
+        tree = ast.parse(spelt, mode="eval").body
+        first = code.placeholders.split()[0]
+        if isinstance(tree, ast.Call) and not tree.keywords and len(tree.args) == 1 \
+                and isinstance(tree.args[0], ast.Name) and tree.args[0].id == first:
+            found.add(ast.unparse(tree.func))
+    return frozenset(found)
 
 
 class Lowering:
@@ -88,6 +116,16 @@ class Lowering:
                 done[id(t)] = source if same else self.make(source.kind, source.value, args, source.ndim)
                 stack.pop()
         return [done[id(t)] for t in roots]
+
+    def elementwise_call(self, t: Term) -> bool:
+        """Is `t` one of the backend's elementwise functions applied to one array (`np.exp(x)`), as an entry
+        spells one: its value has the shape of x."""
+        return t.kind == "Call" and t.value == (1, ()) and _dotted(t.args[0]) in _elementwise_functions(self.backend)
+
+    def is_module(self, t: Term) -> bool:
+        """Is `t` a backend module or a name inside one (`np`, `scipy.special`), not an array?"""
+        dotted = _dotted(t)
+        return dotted is not None and dotted.split(".")[0] in dict(MODULES[self.backend])
 
     def name(self, identifier: str, ndim: int | None = None) -> Term:
         return self.make("Name", identifier, (), ndim)

@@ -262,6 +262,8 @@ def _shape(t: Term, low: "Lowering", shapes: dict[int, Shape | None]) -> Shape |
         found = None if left is None or right is None else _broadcast(left, right)
     elif found is None and t.kind == "UnaryOp":
         found = _shape(t.args[0], low, shapes)
+    elif found is None and t.kind == "Call":
+        found = _call_shape(t, low, shapes)
     elif found is None and is_view(t):
         inner = _shape(t.args[0], low, shapes)
         if inner is not None and t.kind == "Attribute":
@@ -271,6 +273,32 @@ def _shape(t: Term, low: "Lowering", shapes: dict[int, Shape | None]) -> Shape |
             found = tuple(next(axes) if i.kind == "Slice" else 1 for i in t.args[1].args)
     shapes[id(t)] = found
     return found
+
+
+def _call_shape(t: Term, low: "Lowering", shapes: dict[int, Shape | None]) -> Shape | None:
+    """The shape of a call a template wrote inside an operation's code (a softmax's `np.exp(z)` and
+    `z.sum(axis=1, keepdims=True)`), which has no node of its own: an elementwise function's is its array's,
+    a reduction's that keeps its axis is the array's with that axis 1. Else unknown."""
+    if low.elementwise_call(t):
+        return _shape(t.args[1], low, shapes)
+    positional, keywords = t.value
+    function, *operands = t.args
+    named = dict(zip(keywords, operands[positional:]))
+    keep = named.get("keepdims", named.get("keepdim"))
+    axis = named.get("axis", named.get("dim"))
+    if keep is None or keep.kind != "Constant" or keep.value is not True or axis is None \
+            or axis.kind != "Constant" or type(axis.value) is not int:
+        return None
+    if function.kind == "Attribute" and not low.is_module(function.args[0]):
+        array = function.args[0]  # x.sum(axis=1, keepdims=True)
+    elif positional:
+        array = operands[0]  # torch.sum(x, dim=1, keepdim=True)
+    else:
+        return None
+    inner = _shape(array, low, shapes)
+    if inner is None or not -len(inner) <= axis.value < len(inner):
+        return None
+    return tuple(1 if i == axis.value % len(inner) else d for i, d in enumerate(inner))
 
 
 def _broadcast(*shapes: Shape) -> Shape:
