@@ -253,3 +253,19 @@ def test_code_for_a_hessian_deeper_than_the_recursion_limit():
     f, x = network(sys.getrecursionlimit() // 2 + 100, "e")
     source = md.codegen(f, ["x"], hessian=True)
     assert "hess_x" in source
+
+
+def test_a_long_product_is_interned_as_one_node_however_it_is_built():
+    """A product of many factors is keyed by its factors with their hash kept (`expr._LongArguments`): built
+    again, factor by factor or at once, it is the same node; another order of its factors is another node."""
+    from matdiff import ops
+    from matdiff.expr import _LONG
+
+    factors = [md.matrix(f"L{i}", "n_long", "n_long").node for i in range(2 * _LONG)]
+    at_once = ops.matmul_chain(factors)
+    one_by_one = factors[0]
+    for f in factors[1:]:
+        one_by_one = ops.matmul(one_by_one, f)
+    assert at_once is one_by_one and len(at_once.args) == 2 * _LONG
+    assert ops.matmul_chain(factors[::-1]) is not at_once
+    assert ops.matmul_chain(factors[:-1]) is not at_once and ops.matmul_chain(factors[:-1]).args == tuple(factors[:-1])

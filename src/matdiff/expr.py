@@ -88,10 +88,30 @@ _INTERN: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionar
 _serial = 0
 
 
+class _LongArguments:
+    """A long argument tuple as part of an interning key, its hash computed once: the table hashes a key
+    when it is looked up, stored and dropped, and a deep Hessian's flat products have thousands of factors."""
+
+    __slots__ = ("args", "hash")
+
+    def __init__(self, args: tuple) -> None:
+        self.args = args
+        self.hash = hash(args)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is _LongArguments and self.hash == other.hash and self.args == other.args
+
+
+_LONG = 64  # arguments from which a key holds them as _LongArguments
+
+
 def make(op: str, args: tuple[Node, ...], params: tuple, shape: Shape) -> Node:
     """The unique node for (op, args, params); `shape` is stored on first creation."""
     global _serial
-    key = (op, args, params)
+    key = (op, args if len(args) < _LONG else _LongArguments(args), params)
     node = _INTERN.get(key)
     if node is not None:
         return node
