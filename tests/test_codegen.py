@@ -495,3 +495,17 @@ def test_a_vjp_computes_its_value_after_the_backward_pass_and_returns_it_first()
     # a scalar f, or one equal to another output, keeps its place
     assert compile_code("x @ A @ x", ["x"], "x: n, A: n×n").source.split('"""')[2].index("value =") < \
         compile_code("x @ A @ x", ["x"], "x: n, A: n×n").source.split('"""')[2].index("grad_x =")
+
+
+@pytest.mark.parametrize("n", [7, 1000, 1001, 1200])
+def test_the_jax_hessian_of_a_quadratic_form_is_a_plus_a_transpose_at_tiled_and_plain_sizes(n):
+    # under XLA a + a.T is summed over square tiles where n has a good tile size (1000, 1200: 40) and plainly
+    # otherwise (7; 1001 has none): the same sums, so exactly NumPy's
+    pytest.importorskip("jax")
+    fn = compile_code("x @ A @ x", ["x"], "x: n, A: n×n", backend="jax", hessian=True)
+    assert "_plus_transpose(A)" in fn.source
+    rng = np.random.default_rng(n)
+    A, x = rng.normal(size=(n, n)), rng.normal(size=n)
+    value, gradient, hessian = run(fn, "jax", {"x": x, "A": A})
+    assert np.array_equal(np.asarray(hessian), A + A.T)
+    assert np.allclose(gradient, (A + A.T) @ x, rtol=1e-12) and np.isclose(value, x @ A @ x, rtol=1e-12)
