@@ -13,9 +13,9 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import filterfalse
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from .dims import Shape

@@ -384,9 +384,8 @@ def _common_runs(chains: list[Node], from_right: bool) -> dict[Node, Iterator[in
             if known is not None:
                 path = known[0][:known[1]]
                 break
-        rest = walk[len(path):]
         place = path[-1] if path else 0
-        for factor in rest:
+        for factor in walk[len(path):]:
             step = children.get((place, factor))
             if step is None:
                 step = children[(place, factor)] = len(children) + 1

@@ -9,8 +9,8 @@ Every rewrite is an identity that holds for all sizes; `tests/test_simplify.py` 
 from __future__ import annotations
 
 import weakref
-from operator import attrgetter
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import NamedTuple
 
 from ...dims import Shape
