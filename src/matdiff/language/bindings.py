@@ -155,8 +155,10 @@ def _bind(root: Node, reserved, context: Node | None) -> Bound:
 
 
 def _bound(root: Node, reserved, context: Node | None) -> Bound:
-    root, standardized = _standardized(root)
     base = topological(root)
+    rewritten, standardized = _standardized(root, order=base)
+    if rewritten is not root:  # x̂ written in: the graph to bind is another one
+        root, base = rewritten, topological(rewritten)
     split = shared_runs(base)
     order = _order(root, split)
 
@@ -195,7 +197,7 @@ def _bound(root: Node, reserved, context: Node | None) -> Bound:
 # ---- standardized inputs: (x − mean(x)) / σ written x̂ ----------------------------------------------
 
 
-def _standardized(root: Node, named=None) -> tuple[Node, frozenset]:
+def _standardized(root: Node, named=None, order: list[Node] | None = None) -> tuple[Node, frozenset]:
     """`root` with the quotients by powers of σ = sqrt(var(x) + ε) that have x − mean(x) among their factors
     written through the standardized x̂ = (x − mean(x)) / σ, as the normalisation papers write them:
     (x − mean x) ⊙ g / σ is x̂ ⊙ g, (x − mean x) ⊙ mean(a ⊙ (x − mean x)) / σ² is x̂ ⊙ mean(a ⊙ x̂), each x − mean x
@@ -203,8 +205,8 @@ def _standardized(root: Node, named=None) -> tuple[Node, frozenset]:
     x̂ nodes it uses (only those in `named`, where that is given). The nodes built are a display's, made
     without the constructors (which merge the quotients back into one); each is kept only where the
     constructors read it back as the node it stands for, so that `parse_block` of the bound text gives
-    `root` again."""
-    order = topological(root)
+    `root` again. `order`: `topological(root)`, where the caller has it."""
+    order = topological(root) if order is None else order
     found = {}  # variance v -> (x − mean(x), x̂)
     for node in order:
         if is_variance(node):
@@ -379,7 +381,10 @@ def _common_runs(chains: list[Node], from_right: bool) -> dict[Node, Iterator[in
             continue
         walk = chain.args[::-1] if from_right else chain.args
         path: list[int] = []
-        for dropped in range(_REUSED):  # the longest beginning a shorter walk had
+        # a beginning a shorter walk had, the shortest first: any known one gives the same path (the factors past
+        # it are walked through places that exist), and where products differ by a few factors, as a deep
+        # network's do by a layer, the shortest is the one known, so the longer ones are not sliced and hashed
+        for dropped in range(_REUSED - 1, -1, -1):
             known = begun.get(walk[:len(walk) - dropped]) if dropped < len(walk) else None
             if known is not None:
                 path = known[0][:known[1]]
