@@ -24,8 +24,8 @@ from .calculus.arrays import full_array
 from .dims import VarSpec, dim_symbols, format_shape, parse_declarations, size_of
 from .errors import DeclarationError, MatdiffError, NotSupportedError, ShapeError, UnknownNameError, close_matches
 from .evaluate import evaluate as _evaluate
-from .expr import Node, collector_paused, node_count, topological
-from .ops.algebra.transposition import holding_transposes
+from .expr import Node, node_count, topological
+from .ops.algebra.transposition import graph_work
 from .language import parse as _parse
 from .language import parse_matrixcalculus as _parse_matrixcalculus
 from .language.latex import parse_latex as _parse_latex
@@ -324,12 +324,11 @@ def derive_once(f: Node, x: Node, symmetric: str = "sym") -> Node:
 _GROWTH_BUDGET, _SIZE_BUDGET = 32, 1500
 
 
-# A derivation runs with the cyclic collector paused (`expr.collector_paused`) and holding every transpose it
-# builds (`holding_transposes`): the memo of a transpose is weak, and a vec form of a long chain asks for the
-# transposes of its runs again and again (a Jacobian by C of a 150-factor chain with C in it 40 times: 5.9 s
-# rebuilding them, 1.3 s holding them). Both end with the call.
-@collector_paused()
-@holding_transposes()
+# A derivation is graph work (`graph_work`): the cyclic collector paused and every transpose it builds held.
+# The memo of a transpose is weak, and a vec form of a long chain asks for the transposes of its runs again
+# and again (a Jacobian by C of a 150-factor chain with C in it 40 times: 5.9 s rebuilding them, 1.3 s holding
+# them). Both end with the call.
+@graph_work()
 def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any = None, order: int = 1,
                symmetric: str = "sym", *, syntax: str = "matdiff") -> Derivative:
     """The derivative of `expr` by `wrt`, of the given order, in compact matrix notation.
@@ -386,8 +385,7 @@ def derivative(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any
     return Derivative(result, variables, node, tuple(x.params[0] for x in xs), kind, layout, base=base, by=xs[-1])
 
 
-@collector_paused()
-@holding_transposes()
+@graph_work()
 def vjp(expr: "str | Expression", wrt: str, shapes: Any = None, cotangent: str = "G",
         symmetric: str = "none", *, syntax: str = "matdiff") -> Derivative:
     """The backpropagation rule: ∂φ/∂wrt for an upstream gradient `cotangent` = ∂φ/∂f (f's shape)."""
@@ -449,8 +447,7 @@ def hessian(expr: "str | Expression", wrt: str, shapes: Any = None) -> Derivativ
     return derivative(expr, wrt, shapes, order=2)
 
 
-@collector_paused()
-@holding_transposes()
+@graph_work()
 def hvp(expr: "str | Expression", wrt: "str | Sequence[str]", shapes: Any = None,
         direction: "str | Sequence[str] | None" = None, symmetric: str = "sym", *,
         syntax: str = "matdiff") -> "Derivative | Gradients":

@@ -18,9 +18,9 @@ from typing import Any
 from ..api import Expression, derivative, parse, vjp
 from ..dims import DimProduct, Shape, format_shape
 from ..errors import DeclarationError, NotSupportedError, UnknownNameError
-from ..expr import Node, collector_paused, free_variables, topological
+from ..expr import Node, free_variables, topological
 from ..language.bindings import shared_runs
-from ..ops.algebra.transposition import holding_transposes
+from ..ops.algebra.transposition import graph_work
 from .backends import BACKENDS, HELPERS
 from . import products, scalars
 from .lowering import Lowering, code_of
@@ -290,7 +290,7 @@ MAX_DEPTH = 48
 def emit(plan: Plan, dims: dict[str, str], check_shapes: bool = True) -> tuple[str, set[str]]:
     """The source of the plan's function and the backend modules it uses. Lowered holding every transpose
     it asks for (`Lowering.term` reuses the code of a node's transpose)."""
-    with holding_transposes(), collector_paused():
+    with graph_work():
         return _emit(plan, dims, check_shapes)
 
 

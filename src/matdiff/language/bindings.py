@@ -35,10 +35,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..dims import dim_symbols
-from ..expr import Node, collector_paused, make, topological
+from ..expr import Node, make, topological
 from ..ops import OPS, const, div, is_symmetric, matmul, mean, mul, power, sqrt, sum_, transpose
 from ..ops.algebra.chains import note_run, subchain
-from ..ops.algebra.transposition import holding_transposes, known_transpose
+from ..ops.algebra.transposition import graph_work, known_transpose
 from ..ops.reductions import deviation_inside, is_variance, keeps, standardization
 from .printing import Disp, _bin, _chain, _Displayer, _LatexRenderer, _num, _plain, _t, _TextRenderer, _UnicodeRenderer
 
@@ -150,7 +150,7 @@ def bind(root: Node, reserved=frozenset(), context: Node | None = None) -> Bound
 def _bind(root: Node, reserved, context: Node | None) -> Bound:
     # The transposes the printer asks for are held while the bindings are chosen: the constructors memoise
     # them only weakly, and a deep answer's would be built again at each display.
-    with holding_transposes(), collector_paused():
+    with graph_work():
         return _bound(root, reserved, context)
 
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..dims import DimProduct
-from ..expr import Node, collector_paused, spell_with, topological
+from ..expr import Node, spell_with, topological
 from ..ops import OPS, add, is_symmetric, matmul, matmul_chain, mul, split_coefficient, transpose
 from ..ops.algebra import transposes_in
-from ..ops.algebra.transposition import holding_transposes
+from ..ops.algebra.transposition import graph_work
 from ..ops.tensors import as_batched_matmul
 from .names import latex_name, unicode_name
 
@@ -328,9 +328,9 @@ class _Displayer:
 
 
 def display(node: Node) -> Disp:
-    # holding the transposes it asks for (their memo is weak: a long chain's, asked for at each run of it that
-    # is printed, was built again each time), with the cyclic collector paused (`expr.collector_paused`)
-    with holding_transposes(), collector_paused():
+    # graph work: the transposes it asks for held (their memo is weak: a long chain's, asked for at each run of
+    # it that is printed, was built again each time), the cyclic collector paused
+    with graph_work():
         displayer = _Displayer()
         for n in topological(node):  # bottom-up, so that deep expressions never recurse deeply
             displayer.best(n)

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 
 import numpy as np
 
-from ...expr import Node, make, topological
+from ...expr import Node, collector_paused, make, topological
 from ..registry import Absent, Code, Op, SpelledIdentity, Words, register
 
 # ---- symmetry -------------------------------------------------------------------------------
@@ -113,6 +113,14 @@ def holding_transposes():
         yield
     finally:
         _HOLDING.reset(token)
+
+
+@contextmanager
+def graph_work():
+    """A block that builds or reads a whole graph (a derivation, a display, the bindings, generated code): every
+    transpose it asks for held (`holding_transposes`) and the cyclic collector paused (`expr.collector_paused`)."""
+    with holding_transposes(), collector_paused():
+        yield
 
 
 def known_transpose(a: Node) -> Node | None:
