@@ -343,7 +343,8 @@ def test_unknown_backend_and_variable():
 
 def test_every_spelling_parses_in_every_backend():
     for what, entry in PATTERNS.items():
-        for text in entry[1:]:
+        assert any(entry[1:]), what
+        for text in filter(None, entry[1:]):  # "": the backend has no kernel for it (layer norm's, outside PyTorch)
             compile(text, what, "eval")
     for name, op in OPS.items():
         for backend in BACKENDS:

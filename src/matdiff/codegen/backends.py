@@ -67,6 +67,14 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "commute_columns": ("x m n", "x.reshape(-1, m, n).transpose(0, 2, 1).reshape(-1, m * n)",  # X @ K(m, n)
                         "x.reshape(-1, m, n).transpose(0, 2, 1).reshape(-1, m * n)",
                         "x.reshape(-1, m, n).permute(0, 2, 1).reshape(-1, m * n)"),
+    # layer norm's passes, x̂ = (X − mean X) / sqrt(var X + ε) over X's trailing axes, as PyTorch's own kernels
+    # (`patterns.standardizations`): one call gives x̂, mean X and 1 / σ, one the pullback h ↦ ∂x̂ᵀ h. NumPy and
+    # XLA have none ("": the lowering writes the expression as it is)
+    "standardize": ("x shape eps", "", "", "torch.native_layer_norm(x, shape, None, None, eps)"),
+    "standardized_value": ("kernel", "", "", "kernel[0]"),
+    "standardized_pullback": ("h x shape kernel", "", "",
+                              "torch.ops.aten.native_layer_norm_backward(h, x, shape, kernel[1], kernel[2], None, None, "
+                              "[True, False, False])[0]"),
     # the arguments' shapes, for the checks at the top of the function
     "ndim": ("x", "x.ndim"),
     "shape": ("x", "x.shape"),

@@ -22,7 +22,7 @@ from ..expr import Node, free_variables, topological
 from ..language.bindings import shared_runs
 from ..ops.algebra.transposition import graph_work
 from .backends import BACKENDS, HELPERS
-from . import products, scalars
+from . import patterns, products, scalars
 from .lowering import Lowering, code_of
 from .terms import Names, Term, check_name, is_expensive, is_trivial, is_view, to_ast
 
@@ -315,6 +315,7 @@ def _emit(plan: Plan, dims: dict[str, str], check_shapes: bool) -> tuple[str, se
     results = scalars.fold(low, results)  # 2 * (X.T @ t), 2 * t.sum(axis=0): the 2 once, on what they share
     results = products.regroup(low, results)  # t0 * m / t1 as t0 * (m / t1); a shared t0 / t2 formed alike
     results = products.multiply_add(low, results)  # x + y * z in one call where the backend has one
+    results = patterns.standardized_values(low, results)  # layer norm's x̂ from the backend's kernel where it has one
 
     # which terms get a temporary: those used twice (and not trivial), and expensive ones used inside others
     inner_uses: dict[Term, int] = {}

@@ -85,6 +85,9 @@ class Lowering:
             for cheaper, table in ((code.derivative, self._derivatives), (code.pullback, self._pullbacks)):
                 if cheaper is not None and getattr(cheaper, backend):
                     table[OPS[node.op].derivative(node.args[0])] = (cheaper, node.args[0])
+        # layer norm's x̂ and its pullback, where the backend has kernels for them (`patterns.standardizations`)
+        self.standardized = patterns.standardizations(backend, uses)
+        self._standardized_pullbacks = patterns.standardized_pullbacks(self.standardized, uses)
 
     # ---- building blocks ----
     def make(self, kind: str, value: Any, args: Sequence[Term] = (), ndim: int | None = None) -> Term:
@@ -248,6 +251,10 @@ class Lowering:
         return self._from_template(template(getattr(code, self.backend)), {g_name: g, u_name: self.as_array(u)},
                                    factor.ndim)
 
+    def lowered(self, node: Node) -> Term | None:
+        """The code of a node already lowered, or None."""
+        return self._lowered.get(node)
+
     def product(self, node: Node) -> Term:
         """A product F1 @ ... @ Fk, written without forming structured factors where avoidable (`patterns.py`)."""
         return patterns.product(self, node)
@@ -268,7 +275,10 @@ class Lowering:
                 found = self._lowered[node] = self.transposed(self._lowered[flipped])
                 return found
         cheaper = self._derivatives.get(node)
-        if cheaper is not None:
+        fused = self._standardized_pullbacks.get(node)
+        if fused is not None:
+            found = patterns.standardized_pullback(self, *fused)
+        elif cheaper is not None:
             derivative, u = cheaper
             found = self._from_template(template(getattr(derivative, self.backend)),
                                         {derivative.placeholders: self.as_array(u)}, node.ndim)

@@ -4,7 +4,8 @@ A matrix product is where structure pays most, so the lowering of a chain F1 @ .
 `@` in its entry calls `Lowering.product`) is planned here: diag(v) @ M is `v[:, None] * M`,
 kron(P, Q) @ vec(V) is vec(Q V Pᵀ) (an opt_einsum contraction for a matrix operand), the commutation
 matrix is a reshape, M @ outer(a, b) @ N is outer(M a, Nᵀ b), inv(A) @ x is a solve, and Xᵀ diag(c) X
-is a symmetric Gram product. These are patterns over several operations, so this module recognises
+is a symmetric Gram product, and layer norm's x̂ = (X − mean X) / σ and its pullback are the backend's
+own kernels where it has them (`standardizations`). These are patterns over several operations, so this module recognises
 operations by name: it is code generation's own knowledge, the way an optimiser knows the algebra.
 The patterns' spellings are in `backends.PATTERNS`.
 
@@ -14,10 +15,15 @@ decides whether the Gram product may take square roots of its weights.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..calculus import pullback
 from ..expr import Node
-from ..ops import OPS, matmul_chain, split_coefficient, transpose
+from ..ops import OPS, const, div, matmul_chain, mul, split_coefficient, transpose
+from ..ops.reductions import axes_of, keeps, standardization
+from .backends import spelling
 
 if TYPE_CHECKING:
     from .lowering import Lowering
@@ -183,3 +189,137 @@ def _gram(low: "Lowering", x: Node, c: Node) -> "Term":
     if nonnegative(c):
         return low.spell("gram", xt, low.term(c), ndim=2)
     return low.binary("@", low.term(transpose(x)), low.spell("scale_rows", low.term(c), xt, ndim=2), 2)
+
+
+# ---- layer norm: x̂ and its pullback as the backend's kernels -------------------------------------------
+
+@dataclass
+class Standardized:
+    """x̂ = (X − mean X) / σ with σ = sqrt(var X + ε) over X's last `axes` axes, as layer norm standardizes:
+    PyTorch's `native_layer_norm` gives x̂, mean X and 1 / σ in one call (`kernel`, once lowered), and its
+    `native_layer_norm_backward` the pullback h ↦ (h − mean h − x̂ ⊙ mean(h ⊙ x̂)) / σ in another."""
+
+    x: Node
+    deviation: Node  # X − mean X
+    sigma: Node
+    hat: Node
+    axes: int
+    epsilon: float
+    kernel: "Term | None" = None
+
+
+def standardizations(backend: str, nodes: Iterable[Node]) -> dict[Node, Standardized]:
+    """The standardizations over trailing axes whose σ is among `nodes` (keyed by σ), for a backend with the
+    kernels; none for another."""
+    if not spelling("standardize", backend)[1]:
+        return {}
+    found: dict[Node, Standardized] = {}
+    for v in nodes:
+        pair = standardization(v) if v.op in ("variance", "add") else None
+        if pair is None:
+            continue
+        moment, epsilon = v, 0.0
+        if v.op == "add":
+            moment = next(t for t in v.args if t.op == "variance")
+            rest = [t for t in v.args if t is not moment]
+            if not all(t.op == "const" for t in rest):  # ε a scalar argument: the kernel takes a number
+                continue
+            epsilon = float(sum(t.params[0] for t in rest))
+        x, axes = moment.args[0], axes_of(moment)
+        if not axes or axes != tuple(range(x.ndim - len(axes), x.ndim)):  # layer norm's, not batch norm's
+            continue
+        deviation, sigma = pair
+        found[sigma] = Standardized(x, deviation, sigma, div(deviation, sigma), len(axes), epsilon)
+    return found
+
+
+def standardized_pullbacks(found: dict[Node, Standardized], nodes: Iterable[Node]) -> dict[Node, tuple[Standardized, Node]]:
+    """The nodes among `nodes` that are the pullback of a standardization's x̂ of some h, with that h.
+
+    The derivative writes it (h − mean h − (X − mean X) ⊙ mean(h ⊙ (X − mean X)) / σ²) / σ; which factor order
+    its products take depends on the expression it came from. So h is read off the mean in the sum, the
+    pullback of x̂ built from it, and the two compared up to the order of the terms of a sum and the factors
+    of an elementwise product."""
+    fused: dict[Node, tuple[Standardized, Node]] = {}
+    if not found:
+        return fused
+    for node in nodes:
+        if node.op != "div" or node.args[1] not in found or node.args[0].op != "add":
+            continue
+        s = found[node.args[1]]
+        for term in node.args[0].args:
+            c, body = split_coefficient(term)
+            if body.op != "mean" or body.args[0].shape != s.x.shape:
+                continue
+            h = body.args[0] if c == -1.0 else mul(const(-c), body.args[0])
+            if _alike(pullback(s.hat, s.x, h), node):
+                fused[node] = (s, h)
+                break
+    return fused
+
+
+def _alike(a: Node, b: Node, budget: list[int] | None = None) -> bool:
+    """a and b the same up to the order of a sum's terms and an elementwise product's factors. Where the two
+    differ below more than a few dozen nodes the answer is False (then nothing is fused: the expression is
+    written as it is), which keeps the recursion shallow."""
+    if a is b:
+        return True
+    budget = [64] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0 or a.op != b.op or a.params != b.params or a.shape != b.shape or len(a.args) != len(b.args):
+        return False
+    if a.op not in ("add", "mul"):
+        return all(_alike(x, y, budget) for x, y in zip(a.args, b.args))
+    rest = list(b.args)
+    for x in a.args:
+        j = next((j for j, y in enumerate(rest) if _alike(x, y, budget)), None)
+        if j is None:
+            return False
+        del rest[j]
+    return True
+
+
+def _kernel(low: "Lowering", s: Standardized) -> "Term":
+    if s.kernel is None:
+        s.kernel = low.spell("standardize", low.term(s.x), low.shape(s.x.shape[s.x.ndim - s.axes:]), low.num(s.epsilon))
+    return s.kernel
+
+
+def standardized_pullback(low: "Lowering", s: Standardized, h: Node) -> "Term":
+    """The pullback of x̂ of h in the backend's kernel (see `standardized_pullbacks`)."""
+    return low.spell("standardized_pullback", low.term(h), low.term(s.x),
+                     low.shape(s.x.shape[s.x.ndim - s.axes:]), _kernel(low, s), ndim=s.x.ndim)
+
+
+def standardized_values(low: "Lowering", results: Sequence["Term"]) -> list["Term"]:
+    """The outputs with each x̂ written (X − mean X) / σ taken from the kernel instead, where the kernel is
+    called anyway (for a pullback) or where that leaves X − mean X and σ computed for nothing else."""
+    results = list(results)
+    for s in low.standardized.values():
+        deviation, sigma = low.lowered(s.deviation), low.lowered(s.sigma)
+        if deviation is None or sigma is None:
+            continue
+        called = s.kernel is not None
+
+        def substitute(t: "Term") -> "tuple[Term, bool]":
+            if t.kind == "BinOp" and t.value == "/" and t.args[0] is deviation and t.args[1] is sigma:
+                return low.spell("standardized_value", _kernel(low, s), ndim=s.x.ndim), True
+            return t, False
+
+        rewritten = low.rebuilt(results, substitute)
+        if rewritten != results and (called or not _reaches(rewritten, {id(deviation), id(sigma)})):
+            results = rewritten
+    return results
+
+
+def _reaches(roots: Sequence["Term"], targets: set[int]) -> bool:
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        t = stack.pop()
+        if id(t) in targets:
+            return True
+        if id(t) not in seen:
+            seen.add(id(t))
+            stack.extend(t.args)
+    return False

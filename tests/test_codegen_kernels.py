@@ -1,0 +1,107 @@
+"""Layer norm in generated PyTorch code is PyTorch's own kernels (`codegen/patterns.py`, standardizations):
+x̂ = (X − mean X) / sqrt(var X + ε) over X's trailing axes is one `native_layer_norm` call, and its
+pullback h ↦ (h − mean h − x̂ ⊙ mean(h ⊙ x̂)) / σ one `native_layer_norm_backward`, wherever a derivative
+passes through it. Each function is checked against central differences of the expression and against
+matdiff's evaluation of its derivative; where the kernels do not standardize the same way, nothing changes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matdiff as md
+from generated import call
+
+LAYER_NORM = "gamma * (X - mean(X, axis=1, keepdims=True)) / sqrt(var(X, axis=1, keepdims=True) + 1e-5) + beta"
+SIZES = {"n": 5, "d": 4, "m": 3, "b": 2}
+
+
+def body(source: str) -> str:
+    return source.split('"""')[-1]
+
+
+def values_for(e, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {v: rng.normal(size=tuple(SIZES[d] for d in var.shape)) for v, var in e.variables.items()}
+
+
+def central_difference(e, values: dict, wrt: str, weights: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """∂/∂wrt of sum(weights ⊙ f), entry by entry, by central differences of the expression's value."""
+    grad = np.zeros_like(values[wrt])
+    for i in np.ndindex(grad.shape):
+        plus, minus = dict(values), dict(values)
+        plus[wrt] = values[wrt].copy()
+        minus[wrt] = values[wrt].copy()
+        plus[wrt][i] += h
+        minus[wrt][i] -= h
+        grad[i] = (np.sum(weights * e.evaluate(plus)) - np.sum(weights * e.evaluate(minus))) / (2 * h)
+    return grad
+
+
+def check(text: str, wrt: list[str], shapes: str, cotangent: bool = False) -> str:
+    """The generated PyTorch function's value and derivatives against the expression's evaluation, central
+    differences and matdiff's evaluation of each derivative; its statements returned."""
+    pytest.importorskip("torch")
+    e = md.parse(text, shapes)
+    values = values_for(e)
+    value = e.evaluate(values)
+    weights = np.random.default_rng(1).normal(size=np.shape(value)) if cotangent else np.ones_like(value)
+    if cotangent:
+        values["G"] = weights
+    f = md.compile(e, wrt, backend="torch", cotangent="G" if cotangent else None)
+    got_value, *got = call(f, "torch", values)
+    np.testing.assert_allclose(got_value, value, rtol=1e-12, atol=1e-12)
+    for v, derivative in zip(wrt, got):
+        symbolic = (md.vjp(e, v, cotangent="G") if cotangent else md.gradient(e, v)).evaluate(values)
+        np.testing.assert_allclose(derivative, symbolic, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(derivative, central_difference(e, values, v, weights), rtol=1e-6, atol=1e-7)
+    return body(f.source)
+
+
+def test_layer_norm_backpropagation_is_two_kernel_calls():
+    source = check(LAYER_NORM, ["X", "gamma", "beta"], "X: n×d, gamma: d, beta: d", cotangent=True)
+    assert source.count("torch.native_layer_norm(X, (d,), None, None, 1e-05)") == 1
+    assert source.count("native_layer_norm_backward(gamma * G, X, (d,)") == 1
+    assert "sqrt" not in source and "mean" not in source  # μ, σ and x̂ come from the kernel
+
+
+@pytest.mark.parametrize("text, wrt, shapes", [
+    # inside a network: the standardized input is X @ W, the cotangent 1 - tanh² (a node, not an argument)
+    ("sum(tanh((X @ W - mean(X @ W, axis=1, keepdims=True)) / sqrt(var(X @ W, axis=1, keepdims=True) + 1e-5)))",
+     ["W"], "X: n×m, W: m×d"),
+    # the last axis of a 3-D array, negated
+    ("-sum(C * (X - mean(X, axis=-1, keepdims=True)) / sqrt(var(X, axis=-1, keepdims=True) + 0.001))",
+     ["X"], "X: b×n×d, C: b×n×d"),
+    # the last two axes at once
+    ("sum(C * (X - mean(X, axis=(1, 2), keepdims=True)) / sqrt(var(X, axis=(1, 2), keepdims=True) + 0.001))",
+     ["X"], "X: b×n×d, C: b×n×d"),
+    ("sum(C * (x - mean(x)) / sqrt(var(x) + 0.001))", ["x"], "x: d, C: d"),  # a vector, its only axis
+    ("sum(C * (X - mean(X, axis=1, keepdims=True)) / sqrt(var(X, axis=1, keepdims=True)))", ["X"], "X: n×d, C: n×d"),
+    # a residual connection: the kernel's pullback is one term of the gradient
+    ("sum(X + (X - mean(X, axis=1, keepdims=True)) / sqrt(var(X, axis=1, keepdims=True) + 1e-5) * C)",
+     ["X"], "X: n×d, C: n×d"),
+    ("sum(2 * C * (X - mean(X, axis=1, keepdims=True)) / sqrt(var(X, axis=1, keepdims=True) + 1e-5))",
+     ["X"], "X: n×d, C: n×d"),
+])
+def test_a_derivative_through_a_standardization_over_trailing_axes_calls_the_kernels(text, wrt, shapes):
+    source = check(text, wrt, shapes)
+    assert "torch.native_layer_norm(" in source and "native_layer_norm_backward(" in source
+
+
+@pytest.mark.parametrize("text, shapes", [
+    # over the first axis (batch norm's): the kernel normalizes trailing axes only
+    ("sum(C * (X - mean(X, axis=0, keepdims=True)) / sqrt(var(X, axis=0, keepdims=True) + 1e-5))", "X: n×d, C: n×d"),
+    # ε an argument: the kernel takes a number
+    ("sum(C * (X - mean(X, axis=1, keepdims=True)) / sqrt(var(X, axis=1, keepdims=True) + e))",
+     "X: n×d, C: n×d, e: scalar"),
+    # σ squared: no standardization
+    ("sum(C * (X - mean(X, axis=1, keepdims=True)) / (var(X, axis=1, keepdims=True) + 1e-5))", "X: n×d, C: n×d"),
+])
+def test_other_normalizations_are_written_as_they_are(text, shapes):
+    source = check(text, ["X"], shapes)
+    assert "native_layer_norm" not in source
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_backends_without_the_kernels_write_the_expression(backend):
+    source = body(md.codegen(LAYER_NORM, ["X", "gamma", "beta"], "X: n×d, gamma: d, beta: d", backend, cotangent="G"))
+    assert "native_layer_norm" not in source and "sqrt" in source
