@@ -58,10 +58,35 @@ def check(text: str, wrt: list[str], shapes: str, cotangent: bool = False) -> st
 
 
 def test_layer_norm_backpropagation_is_two_kernel_calls():
+    """γ ⊙ x̂ + β, its VJPs by X, γ and β: the forward kernel, given γ and β, gives the value, μ and 1/σ; the
+    backward one, given G and γ, gives the three VJPs (by γ sum(x̂ ⊙ G), by β sum(G), over the rows)."""
     source = check(LAYER_NORM, ["X", "gamma", "beta"], "X: n×d, gamma: d, beta: d", cotangent=True)
-    assert source.count("torch.native_layer_norm(X, (d,), None, None, 1e-05)") == 1
-    assert source.count("native_layer_norm_backward(gamma * G, X, (d,)") == 1
-    assert "sqrt" not in source and "mean" not in source  # μ, σ and x̂ come from the kernel
+    assert "t0 = torch.native_layer_norm(X, (d,), gamma, beta, 1e-05)" in source
+    assert "t1 = torch.ops.aten.native_layer_norm_backward(G, X, (d,), t0[1], t0[2], gamma, beta, [True, True, True])" \
+        in source
+    assert "vjp_X = t1[0]" in source and "vjp_gamma = t1[1]" in source and "vjp_beta = t1[2]" in source
+    assert "value = t0[0]" in source
+    assert "sqrt" not in source and "mean" not in source and "sum" not in source
+
+
+def test_the_vjp_by_x_alone_passes_the_weight_and_asks_for_nothing_more():
+    source = check(LAYER_NORM, ["X"], "X: n×d, gamma: d, beta: d", cotangent=True)
+    assert "native_layer_norm_backward(G, X, (d,), t0[1], t0[2], gamma, None, [True, False, False])[0]" in source
+
+
+def test_without_a_pullback_x_hat_comes_from_the_kernel_where_nothing_else_needs_its_parts():
+    source = check(LAYER_NORM, ["gamma"], "X: n×d, gamma: d, beta: d", cotangent=True)
+    assert "t0 = torch.native_layer_norm(X, (d,), None, None, 1e-05)[0]" in source
+    assert "value = torch.addcmul(beta, gamma, t0)" in source and "backward" not in source
+
+
+def test_a_layer_norm_layer_in_a_network():
+    """tanh(γ ⊙ x̂ + β) with x̂ standardizing X W: the kernels take X W, the cotangent 1 - tanh² and γ; β's
+    gradient, n - sum(tanh²) as the derivative simplifies it, is written as it is."""
+    source = check("sum(tanh(gamma * (X @ W - mean(X @ W, axis=1, keepdims=True)) / sqrt(var(X @ W, axis=1, "
+                   "keepdims=True) + 1e-5) + beta))", ["W", "gamma", "beta"], "X: n×m, W: m×d, gamma: d, beta: d")
+    assert "torch.native_layer_norm(t0, (d,), gamma, beta, 1e-05)" in source
+    assert "grad_gamma = t4[1]" in source and "grad_W = X.T @ t4[0]" in source
 
 
 @pytest.mark.parametrize("text, wrt, shapes", [

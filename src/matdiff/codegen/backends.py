@@ -68,13 +68,13 @@ PATTERNS: dict[str, tuple[str, ...]] = {
                         "x.reshape(-1, m, n).transpose(0, 2, 1).reshape(-1, m * n)",
                         "x.reshape(-1, m, n).permute(0, 2, 1).reshape(-1, m * n)"),
     # layer norm's passes, x̂ = (X − mean X) / sqrt(var X + ε) over X's trailing axes, as PyTorch's own kernels
-    # (`patterns.standardizations`): one call gives x̂, mean X and 1 / σ, one the pullback h ↦ ∂x̂ᵀ h. NumPy and
-    # XLA have none ("": the lowering writes the expression as it is)
-    "standardize": ("x shape eps", "", "", "torch.native_layer_norm(x, shape, None, None, eps)"),
+    # (`patterns.kernels`): one call gives x̂ (or γ ⊙ x̂ + β), mean X and 1 / σ, one the pullback of x̂ of γ ⊙ g
+    # and the gradients of γ and β. NumPy and XLA have none ("": the lowering writes the expression as it is)
+    "standardize": ("x shape weight bias eps", "", "", "torch.native_layer_norm(x, shape, weight, bias, eps)"),
     "standardized_value": ("kernel", "", "", "kernel[0]"),
-    "standardized_pullback": ("h x shape kernel", "", "",
-                              "torch.ops.aten.native_layer_norm_backward(h, x, shape, kernel[1], kernel[2], None, None, "
-                              "[True, False, False])[0]"),
+    "standardized_pullback": ("g x shape kernel weight bias mask", "", "",
+                              "torch.ops.aten.native_layer_norm_backward(g, x, shape, kernel[1], kernel[2], weight, bias, "
+                              "mask)"),
     # the arguments' shapes, for the checks at the top of the function
     "ndim": ("x", "x.ndim"),
     "shape": ("x", "x.shape"),

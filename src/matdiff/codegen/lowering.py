@@ -85,9 +85,10 @@ class Lowering:
             for cheaper, table in ((code.derivative, self._derivatives), (code.pullback, self._pullbacks)):
                 if cheaper is not None and getattr(cheaper, backend):
                     table[OPS[node.op].derivative(node.args[0])] = (cheaper, node.args[0])
-        # layer norm's x̂ and its pullback, where the backend has kernels for them (`patterns.standardizations`)
+        # nodes a kernel of the backend computes (layer norm's x̂ and pullback, `patterns.kernels`), each with
+        # the rule writing its code
         self.standardized = patterns.standardizations(backend, uses)
-        self._standardized_pullbacks = patterns.standardized_pullbacks(self.standardized, uses)
+        self._kernels = patterns.kernels(self.standardized, uses)
 
     # ---- building blocks ----
     def make(self, kind: str, value: Any, args: Sequence[Term] = (), ndim: int | None = None) -> Term:
@@ -275,9 +276,9 @@ class Lowering:
                 found = self._lowered[node] = self.transposed(self._lowered[flipped])
                 return found
         cheaper = self._derivatives.get(node)
-        fused = self._standardized_pullbacks.get(node)
-        if fused is not None:
-            found = patterns.standardized_pullback(self, *fused)
+        kernel = self._kernels.get(node)
+        if kernel is not None:
+            found = kernel(self)
         elif cheaper is not None:
             derivative, u = cheaper
             found = self._from_template(template(getattr(derivative, self.backend)),

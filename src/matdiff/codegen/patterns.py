@@ -14,14 +14,15 @@ decides whether the Gram product may take square roots of its weights.
 """
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..calculus import pullback
 from ..expr import Node
-from ..ops import OPS, const, div, matmul_chain, mul, split_coefficient, transpose
+from ..ops import OPS, const, div, matmul_chain, mul, split_coefficient, sum_, transpose
 from ..ops.reductions import axes_of, keeps, standardization
 from .backends import spelling
 
@@ -193,11 +194,12 @@ def _gram(low: "Lowering", x: Node, c: Node) -> "Term":
 
 # ---- layer norm: x̂ and its pullback as the backend's kernels -------------------------------------------
 
-@dataclass
+@dataclass(eq=False)  # one per σ, a key by identity
 class Standardized:
     """x̂ = (X − mean X) / σ with σ = sqrt(var X + ε) over X's last `axes` axes, as layer norm standardizes:
     PyTorch's `native_layer_norm` gives x̂, mean X and 1 / σ in one call (`kernel`, once lowered), and its
-    `native_layer_norm_backward` the pullback h ↦ (h − mean h − x̂ ⊙ mean(h ⊙ x̂)) / σ in another."""
+    `native_layer_norm_backward` the pullback h ↦ (h − mean h − x̂ ⊙ mean(h ⊙ x̂)) / σ in another
+    (`StandardizedPullback`)."""
 
     x: Node
     deviation: Node  # X − mean X
@@ -206,9 +208,12 @@ class Standardized:
     axes: int
     epsilon: float
     kernel: "Term | None" = None
+    pulled_back: bool = False  # the backward kernel is called: the forward one is, whatever else is written
+    weight: Node | None = None  # γ and β where the forward kernel computes γ ⊙ x̂ + β instead of x̂ (`kernels`)
+    bias: Node | None = None
 
 
-def standardizations(backend: str, nodes: Iterable[Node]) -> dict[Node, Standardized]:
+def standardizations(backend: str, nodes: Collection[Node]) -> dict[Node, Standardized]:
     """The standardizations over trailing axes whose σ is among `nodes` (keyed by σ), for a backend with the
     kernels; none for another."""
     if not spelling("standardize", backend)[1]:
@@ -216,7 +221,7 @@ def standardizations(backend: str, nodes: Iterable[Node]) -> dict[Node, Standard
     found: dict[Node, Standardized] = {}
     for v in nodes:
         pair = standardization(v) if v.op in ("variance", "add") else None
-        if pair is None:
+        if pair is None or pair[1] not in nodes:  # var(X) of sqrt(var(X) + ε): a σ no node divides by
             continue
         moment, epsilon = v, 0.0
         if v.op == "add":
@@ -233,16 +238,118 @@ def standardizations(backend: str, nodes: Iterable[Node]) -> dict[Node, Standard
     return found
 
 
-def standardized_pullbacks(found: dict[Node, Standardized], nodes: Iterable[Node]) -> dict[Node, tuple[Standardized, Node]]:
-    """The nodes among `nodes` that are the pullback of a standardization's x̂ of some h, with that h.
+def kernels(found: dict[Node, Standardized], uses: dict[Node, int]) -> dict[Node, Callable[["Lowering"], "Term"]]:
+    """The nodes among `uses` that the backend's kernels compute, each with the rule writing its code:
+    - the pullbacks of the standardizations `found` and their weights' gradients (`standardized_pullbacks`);
+    - where the forward kernel is called for them anyway, x̂ and a ⊙ (X − mean X) / σ, which is a ⊙ x̂;
+    - γ ⊙ x̂ + β (γ and β of the normalized axes' shape) where x̂ is used for nothing else: the forward kernel
+      takes γ and β, and the backward one then gives β's gradient too, the sum of g over the other axes."""
+    if not found:
+        return {}
+    rules: dict[Node, Callable[["Lowering"], "Term"]] = {}
+    pulled = standardized_pullbacks(found, uses)
+    for node, (call, output) in pulled.items():
+        rules[node] = functools.partial(standardized_pullback, call=call, output=output)
+        call.standardized.pulled_back = True
+    products: dict[Standardized, list[Node]] = {}
+    for node in uses:
+        s = found.get(node.args[1]) if node.op == "div" else None
+        if s is None or not s.pulled_back:
+            continue
+        numerator = node.args[0]
+        if numerator is s.deviation:
+            factor = None
+        elif numerator.op == "mul" and numerator.args.count(s.deviation) == 1:
+            factor = mul(*(a for a in numerator.args if a is not s.deviation))
+        else:
+            continue
+        rules[node] = functools.partial(_standardized_times, s=s, factor=factor)
+        products.setdefault(s, []).append(node)
+    # a ⊙ x̂ needed by a node the backward kernel computes only (sum(x̂ ⊙ g), γ's gradient) is needed by nothing
+    needed = {p: False for ps in products.values() for p in ps}
+    for node in uses:
+        if node not in pulled:
+            for a in node.args:
+                if a in needed:
+                    needed[a] = True
+    for node in uses:
+        affine = _affine(node, found, products, needed, uses)
+        if affine is not None:
+            for product in products[affine]:  # the kernel's output is γ ⊙ x̂ + β now, not x̂: written as they are
+                del rules[product]
+            rules[node] = functools.partial(_standardized_affine, s=affine)
+    calls = {id(call): call for call, _ in pulled.values()}.values()
+    sums = [node for node in uses if node.op == "sum"]
+    for call in calls:  # β's gradient, sum(g) over the other axes
+        s = call.standardized
+        leading = tuple(range(s.x.ndim - s.axes))
+        if s.bias is None or not leading:
+            continue
+        gradient = sum_(call.cotangent, leading)
+        match = next((n for n in sums if n.shape == gradient.shape and _alike(gradient, n)), None)
+        if match is not None and match not in rules:
+            call.bias_gradient = match
+            rules[match] = functools.partial(standardized_pullback, call=call, output=2)
+    return rules
 
-    The derivative writes it (h − mean h − (X − mean X) ⊙ mean(h ⊙ (X − mean X)) / σ²) / σ; which factor order
-    its products take depends on the expression it came from. So h is read off the mean in the sum, the
-    pullback of x̂ built from it, and the two compared up to the order of the terms of a sum and the factors
-    of an elementwise product."""
-    fused: dict[Node, tuple[Standardized, Node]] = {}
+
+def _affine(node: Node, found: dict[Node, Standardized], products: dict[Standardized, list[Node]],
+            needed: dict[Node, bool], uses: dict[Node, int]) -> Standardized | None:
+    """The standardization where `node` is γ ⊙ x̂ + β, its γ and β recorded; None where it is not, or another
+    a ⊙ x̂ is needed too (the affine kernel's output is not x̂)."""
+    if node.op != "add" or len(node.args) != 2:
+        return None
+    for product, bias in (node.args, node.args[::-1]):
+        s = found.get(product.args[1]) if product.op == "div" else None
+        if s is None or product not in products.get(s, ()) or uses.get(product) != 1 or s.bias is not None \
+                or any(needed[p] for p in products[s] if p is not product):
+            continue
+        normalized = s.x.shape[s.x.ndim - s.axes:]
+        numerator = product.args[0]
+        weight = None if numerator is s.deviation else mul(*(a for a in numerator.args if a is not s.deviation))
+        if bias.shape == normalized and (weight is None or weight.shape == normalized):
+            s.weight, s.bias = weight, bias
+            return s
+    return None
+
+
+def _standardized_times(low: "Lowering", *, s: Standardized, factor: Node | None) -> "Term":
+    """a ⊙ x̂ (or x̂ alone), x̂ from the forward kernel."""
+    hat = low.spell("standardized_value", _kernel(low, s), ndim=s.x.ndim)
+    return hat if factor is None else low.binary("*", low.term(factor), hat, max(factor.ndim, s.x.ndim))
+
+
+def _standardized_affine(low: "Lowering", *, s: Standardized) -> "Term":
+    """γ ⊙ x̂ + β, the output of the forward kernel given γ and β."""
+    return low.spell("standardized_value", _kernel(low, s), ndim=s.x.ndim)
+
+
+@dataclass
+class StandardizedPullback:
+    """One call of the backward kernel: the pullback of x̂ of h = weight ⊙ g (weight of the normalized axes'
+    shape, or None and h = g), and, where the derivative has it too, the weight's gradient sum(x̂ ⊙ g) over
+    the other axes, which the call gives beside it (as layer norm's dγ)."""
+
+    standardized: Standardized
+    cotangent: Node  # g
+    weight: Node | None
+    weight_gradient: Node | None = None
+    bias_gradient: Node | None = None
+
+
+def standardized_pullbacks(found: dict[Node, Standardized], nodes: Iterable[Node]
+                           ) -> dict[Node, tuple[StandardizedPullback, int]]:
+    """The nodes among `nodes` that a backward kernel's call gives: each as (the call, which of its outputs).
+
+    The derivative writes the pullback of x̂ (h − mean h − (X − mean X) ⊙ mean(h ⊙ (X − mean X)) / σ²) / σ;
+    which factor order its products take depends on the expression it came from. So h is read off the mean
+    in the sum, the pullback of x̂ built from it, and the two compared up to the order of the terms of a sum
+    and the factors of an elementwise product. A weight's gradient is found the same way, built from x̂ and g."""
+    fused: dict[Node, tuple[StandardizedPullback, int]] = {}
     if not found:
         return fused
+    nodes = list(nodes)
+    calls: list[StandardizedPullback] = []
     for node in nodes:
         if node.op != "div" or node.args[1] not in found or node.args[0].op != "add":
             continue
@@ -253,9 +360,35 @@ def standardized_pullbacks(found: dict[Node, Standardized], nodes: Iterable[Node
                 continue
             h = body.args[0] if c == -1.0 else mul(const(-c), body.args[0])
             if _alike(pullback(s.hat, s.x, h), node):
-                fused[node] = (s, h)
+                calls.append(_weighed(s, h))
+                fused[node] = (calls[-1], 0)
                 break
+    sums = [node for node in nodes if node.op == "sum"]
+    for call in calls:
+        s = call.standardized
+        leading = tuple(range(s.x.ndim - s.axes))
+        if call.weight is None or not leading:
+            continue
+        gradient = sum_(mul(s.hat, call.cotangent), leading)
+        match = next((n for n in sums if n.shape == gradient.shape and _alike(gradient, n)), None)
+        if match is not None and match not in fused:
+            call.weight_gradient = match
+            fused[match] = (call, 1)
     return fused
+
+
+def _weighed(s: Standardized, h: Node) -> StandardizedPullback:
+    """h as weight ⊙ g, the weight a factor of the normalized axes' shape (the kernel multiplies it in), or
+    as g alone."""
+    normalized = s.x.shape[s.x.ndim - s.axes:]
+    factors = list(h.args) if h.op == "mul" else [h]
+    weights = [i for i, f in enumerate(factors) if f.shape == normalized]
+    if len(weights) == 1 and len(factors) > 1:
+        weight = factors.pop(weights[0])
+        g = mul(*factors)
+        if g.shape == s.x.shape:
+            return StandardizedPullback(s, g, weight)
+    return StandardizedPullback(s, h, None)
 
 
 def _alike(a: Node, b: Node, budget: list[int] | None = None) -> bool:
@@ -281,14 +414,25 @@ def _alike(a: Node, b: Node, budget: list[int] | None = None) -> bool:
 
 def _kernel(low: "Lowering", s: Standardized) -> "Term":
     if s.kernel is None:
-        s.kernel = low.spell("standardize", low.term(s.x), low.shape(s.x.shape[s.x.ndim - s.axes:]), low.num(s.epsilon))
+        s.kernel = low.spell("standardize", low.term(s.x), low.shape(s.x.shape[s.x.ndim - s.axes:]),
+                             _optional(low, s.weight), _optional(low, s.bias), low.num(s.epsilon))
     return s.kernel
 
 
-def standardized_pullback(low: "Lowering", s: Standardized, h: Node) -> "Term":
-    """The pullback of x̂ of h in the backend's kernel (see `standardized_pullbacks`)."""
-    return low.spell("standardized_pullback", low.term(h), low.term(s.x),
-                     low.shape(s.x.shape[s.x.ndim - s.axes:]), _kernel(low, s), ndim=s.x.ndim)
+def _optional(low: "Lowering", node: Node | None) -> "Term":
+    return low.make("Constant", None) if node is None else low.term(node)
+
+
+def standardized_pullback(low: "Lowering", *, call: StandardizedPullback, output: int) -> "Term":
+    """An output of a backward kernel's call (see `standardized_pullbacks`): 0 the pullback of x̂, 1 the
+    weight's gradient, 2 the bias's."""
+    s = call.standardized
+    flags = (True, call.weight_gradient is not None, call.bias_gradient is not None)
+    mask = low.make("List", None, [low.make("Constant", flag) for flag in flags])
+    code = low.spell("standardized_pullback", low.term(call.cotangent), low.term(s.x),
+                     low.shape(s.x.shape[s.x.ndim - s.axes:]), _kernel(low, s), _optional(low, call.weight),
+                     _optional(low, s.bias if flags[2] else None), mask)
+    return low.make("Subscript", None, (code, low.num(output)), s.x.ndim if output == 0 else s.axes)
 
 
 def standardized_values(low: "Lowering", results: Sequence["Term"]) -> list["Term"]:
@@ -296,6 +440,8 @@ def standardized_values(low: "Lowering", results: Sequence["Term"]) -> list["Ter
     called anyway (for a pullback) or where that leaves X − mean X and σ computed for nothing else."""
     results = list(results)
     for s in low.standardized.values():
+        if s.weight is not None or s.bias is not None:  # the kernel gives γ ⊙ x̂ + β, not x̂
+            continue
         deviation, sigma = low.lowered(s.deviation), low.lowered(s.sigma)
         if deviation is None or sigma is None:
             continue
