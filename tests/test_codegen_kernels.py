@@ -1,8 +1,9 @@
-"""Layer norm in generated PyTorch code is PyTorch's own kernels (`codegen/patterns.py`, standardizations):
-x̂ = (X − mean X) / sqrt(var X + ε) over X's trailing axes is one `native_layer_norm` call, and its
-pullback h ↦ (h − mean h − x̂ ⊙ mean(h ⊙ x̂)) / σ one `native_layer_norm_backward`, wherever a derivative
-passes through it. Each function is checked against central differences of the expression and against
-matdiff's evaluation of its derivative; where the kernels do not standardize the same way, nothing changes."""
+"""Softmax and layer norm in generated PyTorch code are PyTorch's own kernels (`codegen/patterns.py`, kernels):
+softmax's pullback P ⊙ (g − sum(g ⊙ P)) is one `_softmax_backward_data`; x̂ = (X − mean X) / sqrt(var X + ε)
+over X's trailing axes is one `native_layer_norm` call, and its pullback h ↦ (h − mean h − x̂ ⊙ mean(h ⊙ x̂)) / σ
+one `native_layer_norm_backward`, wherever a derivative passes through them. Each function is checked against
+central differences of the expression and against matdiff's evaluation of its derivative; where the kernels
+do not compute the same thing, nothing changes."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,7 @@ import matdiff as md
 from generated import call
 
 LAYER_NORM = "gamma * (X - mean(X, axis=1, keepdims=True)) / sqrt(var(X, axis=1, keepdims=True) + 1e-5) + beta"
-SIZES = {"n": 5, "d": 4, "m": 3, "b": 2}
+SIZES = {"n": 5, "d": 4, "m": 3, "b": 2, "e": 3}
 
 
 def body(source: str) -> str:
@@ -130,3 +131,31 @@ def test_other_normalizations_are_written_as_they_are(text, shapes):
 def test_backends_without_the_kernels_write_the_expression(backend):
     source = body(md.codegen(LAYER_NORM, ["X", "gamma", "beta"], "X: n×d, gamma: d, beta: d", backend, cotangent="G"))
     assert "native_layer_norm" not in source and "sqrt" in source
+
+
+def test_attention_backpropagation_calls_the_softmax_kernel():
+    source = check("softmax(c * Q @ K.T, axis=1) @ V", ["Q", "K", "V"], "Q: n×e, K: n×e, V: n×e, c: scalar",
+                   cotangent=True)
+    assert "torch._softmax_backward_data(G @ V.T, t0, 1, t0.dtype)" in source
+    assert "torch.sum" not in source  # sum(g ⊙ P) is the kernel's
+
+
+@pytest.mark.parametrize("text, wrt, shapes", [
+    ("sum(C * softmax(x))", ["x"], "x: n, C: n"),
+    ("sum(C * softmax(X, axis=0))", ["X"], "X: n×d, C: n×d"),
+    ("sum(C * softmax(X @ W, axis=-1))", ["W"], "X: b×n×m, W: m×d, C: b×n×d"),
+    ("sum(tanh(softmax(X, axis=1) + softmax(X, axis=0)))", ["X"], "X: n×d"),  # two softmaxes, a cotangent each
+])
+def test_a_derivative_through_a_softmax_along_one_axis_calls_the_kernel(text, wrt, shapes):
+    assert "_softmax_backward_data(" in check(text, wrt, shapes)
+
+
+def test_a_softmax_over_two_axes_is_written_as_it_is():
+    assert "_softmax_backward_data" not in check("sum(C * softmax(X, axis=(0, 1)))", ["X"], "X: n×d, C: n×d")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_backends_without_a_softmax_kernel_write_the_expression(backend):
+    source = body(md.codegen("softmax(c * Q @ K.T, axis=1) @ V", ["Q", "K", "V"], "Q: n×e, K: n×e, V: n×e, c: scalar",
+                             backend, cotangent="G"))
+    assert "_softmax_backward_data" not in source

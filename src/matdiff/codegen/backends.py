@@ -75,6 +75,8 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "standardized_pullback": ("g x shape kernel weight bias mask", "", "",
                               "torch.ops.aten.native_layer_norm_backward(g, x, shape, kernel[1], kernel[2], weight, bias, "
                               "mask)"),
+    # softmax's pullback P ⊙ (g − sum(g ⊙ P)) along an axis in one pass, where the backend has a kernel for it
+    "softmax_pullback": ("g p axis", "", "", "torch._softmax_backward_data(g, p, axis, p.dtype)"),
     # the arguments' shapes, for the checks at the top of the function
     "ndim": ("x", "x.ndim"),
     "shape": ("x", "x.shape"),

@@ -85,10 +85,10 @@ class Lowering:
             for cheaper, table in ((code.derivative, self._derivatives), (code.pullback, self._pullbacks)):
                 if cheaper is not None and getattr(cheaper, backend):
                     table[OPS[node.op].derivative(node.args[0])] = (cheaper, node.args[0])
-        # nodes a kernel of the backend computes (layer norm's x̂ and pullback, `patterns.kernels`), each with
-        # the rule writing its code
+        # nodes a kernel of the backend computes (layer norm's x̂ and pullback, softmax's pullback: `patterns.kernels`),
+        # each with the rule writing its code
         self.standardized = patterns.standardizations(backend, uses)
-        self._kernels = patterns.kernels(self.standardized, uses)
+        self._kernels = patterns.kernels(backend, self.standardized, uses)
 
     # ---- building blocks ----
     def make(self, kind: str, value: Any, args: Sequence[Term] = (), ndim: int | None = None) -> Term:

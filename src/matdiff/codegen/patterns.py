@@ -4,8 +4,8 @@ A matrix product is where structure pays most, so the lowering of a chain F1 @ .
 `@` in its entry calls `Lowering.product`) is planned here: diag(v) @ M is `v[:, None] * M`,
 kron(P, Q) @ vec(V) is vec(Q V Pᵀ) (an opt_einsum contraction for a matrix operand), the commutation
 matrix is a reshape, M @ outer(a, b) @ N is outer(M a, Nᵀ b), inv(A) @ x is a solve, and Xᵀ diag(c) X
-is a symmetric Gram product, and layer norm's x̂ = (X − mean X) / σ and its pullback are the backend's
-own kernels where it has them (`standardizations`). These are patterns over several operations, so this module recognises
+is a symmetric Gram product, and softmax's pullback, layer norm's x̂ = (X − mean X) / σ and its
+pullback are the backend's own kernels where it has them (`kernels`). These are patterns over several operations, so this module recognises
 operations by name: it is code generation's own knowledge, the way an optimiser knows the algebra.
 The patterns' spellings are in `backends.PATTERNS`.
 
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..calculus import pullback
 from ..expr import Node
-from ..ops import OPS, const, div, matmul_chain, mul, split_coefficient, sum_, transpose
+from ..ops import OPS, add, const, div, matmul_chain, mul, split_coefficient, sum_, transpose
 from ..ops.reductions import axes_of, keeps, standardization
 from .backends import spelling
 
@@ -192,7 +192,7 @@ def _gram(low: "Lowering", x: Node, c: Node) -> "Term":
     return low.binary("@", low.term(transpose(x)), low.spell("scale_rows", low.term(c), xt, ndim=2), 2)
 
 
-# ---- layer norm: x̂ and its pullback as the backend's kernels -------------------------------------------
+# ---- the backend's kernels: softmax's pullback, layer norm's x̂ and its pullback ----------------------
 
 @dataclass(eq=False)  # one per σ, a key by identity
 class Standardized:
@@ -238,15 +238,17 @@ def standardizations(backend: str, nodes: Collection[Node]) -> dict[Node, Standa
     return found
 
 
-def kernels(found: dict[Node, Standardized], uses: dict[Node, int]) -> dict[Node, Callable[["Lowering"], "Term"]]:
+def kernels(backend: str, found: dict[Node, Standardized], uses: dict[Node, int]
+            ) -> dict[Node, Callable[["Lowering"], "Term"]]:
     """The nodes among `uses` that the backend's kernels compute, each with the rule writing its code:
+    - softmax's pullbacks P ⊙ (g − sum(g ⊙ P)) (`softmax_pullbacks`);
     - the pullbacks of the standardizations `found` and their weights' gradients (`standardized_pullbacks`);
     - where the forward kernel is called for them anyway, x̂ and a ⊙ (X − mean X) / σ, which is a ⊙ x̂;
     - γ ⊙ x̂ + β (γ and β of the normalized axes' shape) where x̂ is used for nothing else: the forward kernel
       takes γ and β, and the backward one then gives β's gradient too, the sum of g over the other axes."""
+    rules: dict[Node, Callable[["Lowering"], "Term"]] = softmax_pullbacks(backend, uses)
     if not found:
-        return {}
-    rules: dict[Node, Callable[["Lowering"], "Term"]] = {}
+        return rules
     pulled = standardized_pullbacks(found, uses)
     for node, (call, output) in pulled.items():
         rules[node] = functools.partial(standardized_pullback, call=call, output=output)
@@ -322,6 +324,36 @@ def _standardized_times(low: "Lowering", *, s: Standardized, factor: Node | None
 def _standardized_affine(low: "Lowering", *, s: Standardized) -> "Term":
     """γ ⊙ x̂ + β, the output of the forward kernel given γ and β."""
     return low.spell("standardized_value", _kernel(low, s), ndim=s.x.ndim)
+
+
+def softmax_pullbacks(backend: str, uses: Collection[Node]) -> dict[Node, Callable[["Lowering"], "Term"]]:
+    """The nodes among `uses` that are softmax's pullback of some g, P ⊙ (g − sum(g ⊙ P)) for P = softmax(Z)
+    along one axis, where the backend has a kernel for it (PyTorch's `_softmax_backward_data`: one pass over
+    P and g where the expression takes four). g is the sum's terms but the one holding P, and the pullback
+    built from it is compared with the node as the standardizations' are."""
+    rules: dict[Node, Callable[["Lowering"], "Term"]] = {}
+    if not spelling("softmax_pullback", backend)[1]:
+        return rules
+    for node in uses:
+        if node.op != "mul" or len(node.args) != 2:
+            continue
+        for p, rest in (node.args, node.args[::-1]):
+            if p.op != "softmax" or rest.op != "add" or p.shape != node.shape or len(axes_of(p)) != 1:
+                continue
+            g = add(*(t for t in rest.args if not _holds(split_coefficient(t)[1], p)))
+            if g.shape == p.shape and _alike(pullback(p, p.args[0], g), node):
+                rules[node] = functools.partial(_softmax_pullback, g=g, p=p)
+                break
+    return rules
+
+
+def _holds(term: Node, p: Node) -> bool:
+    """Whether `term` has P as an argument or as an argument's argument: the sum(g ⊙ P) of softmax's pullback."""
+    return any(a is p or p in a.args for a in term.args)
+
+
+def _softmax_pullback(low: "Lowering", *, g: Node, p: Node) -> "Term":
+    return low.spell("softmax_pullback", low.term(g), low.term(p), low.num(axes_of(p)[0]), ndim=p.ndim)
 
 
 @dataclass
