@@ -13,7 +13,7 @@ import matdiff as md
 from generated import call
 
 LAYER_NORM = "gamma * (X - mean(X, axis=1, keepdims=True)) / sqrt(var(X, axis=1, keepdims=True) + 1e-5) + beta"
-SIZES = {"n": 5, "d": 4, "m": 3, "b": 2, "e": 3}
+SIZES = {"n": 5, "d": 4, "m": 3, "b": 2, "e": 3, "k": 3}
 
 
 def body(source: str) -> str:
@@ -140,6 +140,21 @@ def test_attention_backpropagation_calls_the_softmax_kernel():
     assert "torch.sum" not in source  # sum(g ⊙ P) is the kernel's
 
 
+def test_softmax_cross_entropy_calls_the_log_softmax_kernel():
+    """softmax(Z) ⊙ sum(Y) − Y is log-softmax's pullback of −Y: one pass from the forward pass's log-softmax."""
+    source = check("-sum(Y * log_softmax(X @ W, axis=1))", ["W"], "X: n×d, W: d×k, Y: n×k")
+    assert "t0 = torch.log_softmax(X @ W, dim=1)" in source
+    assert "grad_W = X.T @ torch._log_softmax_backward_data(-Y, t0, 1, t0.dtype)" in source
+
+
+@pytest.mark.parametrize("text, wrt, shapes", [
+    ("sum(C * log_softmax(x))", ["x"], "x: n, C: n"),
+    ("sum(tanh(log_softmax(X, axis=0)))", ["X"], "X: n×d"),
+])
+def test_a_derivative_through_a_log_softmax_along_one_axis_calls_the_kernel(text, wrt, shapes):
+    assert "_log_softmax_backward_data(" in check(text, wrt, shapes)
+
+
 @pytest.mark.parametrize("text, wrt, shapes", [
     ("sum(C * softmax(x))", ["x"], "x: n, C: n"),
     ("sum(C * softmax(X, axis=0))", ["X"], "X: n×d, C: n×d"),
@@ -152,6 +167,11 @@ def test_a_derivative_through_a_softmax_along_one_axis_calls_the_kernel(text, wr
 
 def test_a_softmax_over_two_axes_is_written_as_it_is():
     assert "_softmax_backward_data" not in check("sum(C * softmax(X, axis=(0, 1)))", ["X"], "X: n×d, C: n×d")
+    assert "backward" not in check("sum(C * log_softmax(X, axis=(0, 1)))", ["X"], "X: n×d, C: n×d")
+
+
+def test_cross_entropy_through_logsumexp_has_no_log_softmax_to_pull_back_through():
+    assert "backward" not in check("sum(logsumexp(X @ W, axis=1)) - sum(Y * (X @ W))", ["W"], "X: n×d, W: d×k, Y: n×k")
 
 
 @pytest.mark.parametrize("backend", ["numpy", "jax"])

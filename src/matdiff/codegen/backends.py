@@ -75,8 +75,10 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     "standardized_pullback": ("g x shape kernel weight bias mask", "", "",
                               "torch.ops.aten.native_layer_norm_backward(g, x, shape, kernel[1], kernel[2], weight, bias, "
                               "mask)"),
-    # softmax's pullback P ⊙ (g − sum(g ⊙ P)) along an axis in one pass, where the backend has a kernel for it
+    # softmax's pullback P ⊙ (g − sum(g ⊙ P)) along an axis in one pass, and log-softmax's g − exp(L) ⊙ sum(g) from its
+    # value L, where the backend has a kernel for them
     "softmax_pullback": ("g p axis", "", "", "torch._softmax_backward_data(g, p, axis, p.dtype)"),
+    "log_softmax_pullback": ("g l axis", "", "", "torch._log_softmax_backward_data(g, l, axis, l.dtype)"),
     # the arguments' shapes, for the checks at the top of the function
     "ndim": ("x", "x.ndim"),
     "shape": ("x", "x.shape"),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..calculus import pullback
 from ..expr import Node
-from ..ops import OPS, add, const, div, matmul_chain, mul, split_coefficient, sum_, transpose
+from ..ops import OPS, add, const, div, matmul_chain, mul, softmax, split_coefficient, sum_, transpose
 from ..ops.reductions import axes_of, keeps, standardization
 from .backends import spelling
 
@@ -241,7 +241,7 @@ def standardizations(backend: str, nodes: Collection[Node]) -> dict[Node, Standa
 def kernels(backend: str, found: dict[Node, Standardized], uses: dict[Node, int]
             ) -> dict[Node, Callable[["Lowering"], "Term"]]:
     """The nodes among `uses` that the backend's kernels compute, each with the rule writing its code:
-    - softmax's pullbacks P ⊙ (g − sum(g ⊙ P)) (`softmax_pullbacks`);
+    - softmax's and log-softmax's pullbacks (`softmax_pullbacks`);
     - the pullbacks of the standardizations `found` and their weights' gradients (`standardized_pullbacks`);
     - where the forward kernel is called for them anyway, x̂ and a ⊙ (X − mean X) / σ, which is a ⊙ x̂;
     - γ ⊙ x̂ + β (γ and β of the normalized axes' shape) where x̂ is used for nothing else: the forward kernel
@@ -327,23 +327,38 @@ def _standardized_affine(low: "Lowering", *, s: Standardized) -> "Term":
 
 
 def softmax_pullbacks(backend: str, uses: Collection[Node]) -> dict[Node, Callable[["Lowering"], "Term"]]:
-    """The nodes among `uses` that are softmax's pullback of some g, P ⊙ (g − sum(g ⊙ P)) for P = softmax(Z)
-    along one axis, where the backend has a kernel for it (PyTorch's `_softmax_backward_data`: one pass over
-    P and g where the expression takes four). g is the sum's terms but the one holding P, and the pullback
-    built from it is compared with the node as the standardizations' are."""
+    """The nodes among `uses` that are the pullback of some g through a softmax or a log-softmax along one axis,
+    where the backend has a kernel for it (PyTorch's `_softmax_backward_data`, `_log_softmax_backward_data`:
+    one pass over the array and g where the expression takes three or four):
+    - softmax's P ⊙ (g − sum(g ⊙ P)), g the sum's terms but the one holding P;
+    - log-softmax's g − softmax(Z) ⊙ sum(g), g the terms but the one holding softmax(Z) (softmax
+      cross-entropy's gradient softmax(Z) ⊙ sum(Y) − Y is its pullback of −Y).
+    The pullback built from that g is compared with the node, as the standardizations' are."""
     rules: dict[Node, Callable[["Lowering"], "Term"]] = {}
     if not spelling("softmax_pullback", backend)[1]:
         return rules
+    logs = {}  # softmax(Z) -> log_softmax(Z), for the log-softmaxes among the nodes
     for node in uses:
-        if node.op != "mul" or len(node.args) != 2:
-            continue
-        for p, rest in (node.args, node.args[::-1]):
-            if p.op != "softmax" or rest.op != "add" or p.shape != node.shape or len(axes_of(p)) != 1:
-                continue
-            g = add(*(t for t in rest.args if not _holds(split_coefficient(t)[1], p)))
-            if g.shape == p.shape and _alike(pullback(p, p.args[0], g), node):
-                rules[node] = functools.partial(_softmax_pullback, g=g, p=p)
-                break
+        if node.op == "log_softmax" and len(axes_of(node)) == 1:
+            logs[softmax(node.args[0], node.params[0])] = node
+    for node in uses:
+        if node.op == "mul" and len(node.args) == 2:
+            for p, rest in (node.args, node.args[::-1]):
+                if p.op != "softmax" or rest.op != "add" or p.shape != node.shape or len(axes_of(p)) != 1:
+                    continue
+                g = add(*(t for t in rest.args if not _holds(split_coefficient(t)[1], p)))
+                if g.shape == p.shape and _alike(pullback(p, p.args[0], g), node):
+                    rules[node] = functools.partial(_softmax_pullback, what="softmax_pullback", g=g, p=p)
+                    break
+        elif node.op == "add" and logs:
+            for p, log in logs.items():
+                held = [t for t in node.args if _holds(split_coefficient(t)[1], p)]
+                if log.shape != node.shape or len(held) != 1:
+                    continue
+                g = add(*(t for t in node.args if t is not held[0]))
+                if g.shape == log.shape and _alike(pullback(log, log.args[0], g), node):
+                    rules[node] = functools.partial(_softmax_pullback, what="log_softmax_pullback", g=g, p=log)
+                    break
     return rules
 
 
@@ -352,8 +367,8 @@ def _holds(term: Node, p: Node) -> bool:
     return any(a is p or p in a.args for a in term.args)
 
 
-def _softmax_pullback(low: "Lowering", *, g: Node, p: Node) -> "Term":
-    return low.spell("softmax_pullback", low.term(g), low.term(p), low.num(axes_of(p)[0]), ndim=p.ndim)
+def _softmax_pullback(low: "Lowering", *, what: str, g: Node, p: Node) -> "Term":
+    return low.spell(what, low.term(g), low.term(p), low.num(axes_of(p)[0]), ndim=p.ndim)
 
 
 @dataclass
