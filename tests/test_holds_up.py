@@ -556,3 +556,33 @@ def test_a_derivation_and_its_printing_build_each_transpose_once(monkeypatch):
     built.clear()
     d.text, d.unicode, d.latex
     assert max(built.values(), default=1) == 1
+
+
+def test_an_identity_one_thread_sets_aside_is_still_applied_in_another():
+    """Layer norm's backward pass is written over σ by a sum identity, which its rule sets aside while it builds
+    the sum it compares with. That is per thread: a derivation in another thread, meanwhile, gets the answer
+    it gets alone (the flag was one for the whole process)."""
+    import threading
+
+    from matdiff.ops.algebra.sums import identity_left_out, without_identity
+
+    f = "gamma * (X - mean(X, axis=1, keepdims=True)) / sqrt(var(X, axis=1, keepdims=True) + 1e-5) + beta"
+    where = "X: n×d, gamma: d, beta: d"
+    alone = md.vjp(f, "X", where, cotangent="G").text
+    assert "/ sqrt(var(X, axis=1, keepdims=True) + 1e-05)" in alone  # over σ, as the papers write it
+    inside, leave = threading.Barrier(2), threading.Event()
+
+    def aside():
+        with without_identity("over deviation"):
+            inside.wait()
+            leave.wait()
+
+    other = threading.Thread(target=aside)
+    other.start()
+    try:
+        inside.wait()
+        assert not identity_left_out("over deviation")
+        assert md.vjp(f.replace("1e-5", "2e-5"), "X", where, cotangent="G").text == alone.replace("1e-05", "2e-05")
+    finally:
+        leave.set()
+        other.join()

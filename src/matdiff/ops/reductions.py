@@ -27,7 +27,7 @@ from .registry import (INDEXED_WHOLE, NOT_LINEAR, OPS, Call, Code, Literal, Op, 
                        within)
 from . import algebra as A
 from .algebra.broadcasting import _broadcast_pair
-from .algebra.sums import sum_identity
+from .algebra.sums import identity_left_out, sum_identity, without_identity
 
 # ---- axes ---------------------------------------------------------------------------------------
 
@@ -681,7 +681,6 @@ def _through_deviation(numerator: Node, v: Node, k: float) -> Node:
     return top if k == 0 else A.div(top, A.power(v, A.const(k)))
 
 
-_OVER_DEVIATION = {"off": False}  # set while the sum is built without this identity, to compare
 
 
 def _over_deviation(terms: list[Node]) -> list[Node] | None:
@@ -690,7 +689,7 @@ def _over_deviation(terms: list[Node]) -> list[Node] | None:
     norm's (γ ⊙ g − mean(γ ⊙ g) − x̂ ⊙ mean(γ ⊙ g ⊙ x̂)) / σ, the deviations x − mean(x) left over
     divided by σ as x̂), where that is no longer than the sum the other rewrites make (a Jacobian whose
     terms share diag(γ) keeps it taken out over σ³)."""
-    if _OVER_DEVIATION["off"]:
+    if identity_left_out("over deviation"):  # building the sum without it, to compare
         return None
     groups: dict[Node, list[tuple[int, float, Node, float]]] = {}
     for i, t in enumerate(terms):
@@ -707,11 +706,8 @@ def _over_deviation(terms: list[Node]) -> list[Node] | None:
         combined = A.div(inner, A.power(base, A.const(0.5)))
         used = {i for i, *_ in members}
         rewritten = [t for i, t in enumerate(terms) if i not in used] + [combined]
-        _OVER_DEVIATION["off"] = True
-        try:
+        with without_identity("over deviation"):
             otherwise = A.add(*terms)
-        finally:
-            _OVER_DEVIATION["off"] = False
         if A.written_size(A.add(*rewritten)) > A.written_size(otherwise):
             return [otherwise]
         return rewritten

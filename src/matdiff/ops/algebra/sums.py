@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import weakref
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from itertools import compress, count
 from operator import is_not
@@ -100,6 +103,25 @@ def sum_identity(rule) -> None:
     """Declare `rule(terms)`: the like-term-merged terms of a sum rewritten as fewer terms with the same sum,
     or None where no identity applies."""
     _TERM_IDENTITIES.append(rule)
+
+
+# The identities a rule sets aside while it builds the sum it compares its own with (per thread: a derivation
+# in one thread must not change another's answer)
+_LEFT_OUT: ContextVar[frozenset[str]] = ContextVar("matdiff_sum_identities_left_out", default=frozenset())
+
+
+@contextmanager
+def without_identity(name: str) -> Iterator[None]:
+    """Build sums without the named identity (`identity_left_out` tells its rule) until the block ends."""
+    token = _LEFT_OUT.set(_LEFT_OUT.get() | {name})
+    try:
+        yield
+    finally:
+        _LEFT_OUT.reset(token)
+
+
+def identity_left_out(name: str) -> bool:
+    return name in _LEFT_OUT.get()
 
 
 def sub(a: Node, b: Node) -> Node:
