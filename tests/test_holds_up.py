@@ -586,3 +586,31 @@ def test_an_identity_one_thread_sets_aside_is_still_applied_in_another():
     finally:
         leave.set()
         other.join()
+
+
+def test_threads_building_the_same_expressions_at_once_get_one_node_each():
+    """Equal expressions are one node (hash-consing) in every thread: two threads that missed the table for one
+    key at once each made a node (8 threads building 20,000 numbers at once made about 600 such pairs)."""
+    import sys
+    import threading
+
+    from matdiff.expr import make
+
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can: the race, if there is one
+    built: dict[int, list] = {}
+    start = threading.Barrier(8)
+
+    def build(thread: int) -> None:
+        start.wait()
+        built[thread] = [make("const", (), (i + 0.25,), ()) for i in range(20000)]
+
+    threads = [threading.Thread(target=build, args=(t,)) for t in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switching)
+    assert all(len({id(built[t][i]) for t in built}) == 1 for i in range(20000))
