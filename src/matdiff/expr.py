@@ -85,6 +85,7 @@ def spell_with(printer: "Callable[[Node], str]") -> None:
 # here), so a long-running process (the page's workers, a notebook) does not keep every node it ever
 # built. The key holds the arguments strongly, so a live node keeps its subexpressions interned.
 _INTERN: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+_INTERN_REFERENCES = _INTERN.data
 _serial = 0
 
 
@@ -118,7 +119,10 @@ def make(op: str, args: tuple[Node, ...], params: tuple, shape: Shape) -> Node:
     """The unique node for (op, args, params); `shape` is stored on first creation."""
     global _serial
     key = (op, args if len(args) < _LONG else _LongArguments(args), params)
-    node = _INTERN.get(key)
+    # the table's own dictionary of weak references, read at C speed (its `get` is Python, and a derivation
+    # makes hundreds of lookups); a reference found dead, or none, goes the slow way below
+    reference = _INTERN_REFERENCES.get(key)
+    node = reference() if reference is not None else None
     if node is not None:
         return node
     with _creating:

@@ -82,7 +82,8 @@ def mul(*factors: Node) -> Node:
         return zeros(shape)
     rest = []
     for base, found in exponents.items():
-        merged = power(base, const(sum(found)))  # x * x is x ** 2; x * x ** -1 is 1
+        # x * x is x ** 2; x * x ** -1 is 1 (a factor met once as itself is itself: no power to build)
+        merged = base if found == [1.0] else power(base, const(sum(found)))
         if merged.op == "const":
             coefficient *= merged.params[0]
         elif merged.op != "ones":
@@ -94,7 +95,7 @@ def mul(*factors: Node) -> Node:
     if broadcast_shapes("*", args) != shape:
         args.append(ones(shape))
     if len(shape) == 2 and all(f.ndim != 1 for f in args) and sum(f.ndim == 2 for f in args) > 1 and \
-            sum(map(transposes_in, args)) > sum(transposes_in(transpose(f)) for f in args):
+            (inside := sum(map(transposes_in, args))) and inside > sum(transposes_in(transpose(f)) for f in args):
         # (A ⊙ B)ᵀ = Aᵀ ⊙ Bᵀ: of the two spellings keep the one with fewer transposes inside
         return transpose(mul(*(transpose(f) for f in args)))
     if len(args) == 1:
