@@ -179,3 +179,10 @@ def test_backends_without_a_softmax_kernel_write_the_expression(backend):
     source = body(md.codegen("softmax(c * Q @ K.T, axis=1) @ V", ["Q", "K", "V"], "Q: n×e, K: n×e, V: n×e, c: scalar",
                              backend, cotangent="G"))
     assert "_softmax_backward_data" not in source
+
+
+def test_relu_backpropagation_is_one_threshold_pass():
+    """g ⊙ (u > 0) as threshold_backward(g, u, 0), as autograd's relu backward: no 0/1 array made and cast."""
+    source = check("norm2(relu(X @ W1 + b1) @ W2 - Y) ** 2", ["W1", "b1", "W2"],
+                   "X: n×d, W1: d×m, b1: m, W2: m×k, Y: n×k")
+    assert "torch.ops.aten.threshold_backward(t2 @ W2.T, t0, 0.0)" in source and ">" not in source

@@ -93,7 +93,9 @@ def _simplify_relu(u: Node) -> Node | None:
 relu = elementwise("relu", lambda x: np.maximum(x, 0.0), lambda u: compare(">", u, ZERO), lambda x: max(x, 0.0),
                    r"\operatorname{relu}", _simplify_relu,
                    code=Code(numpy="np.maximum(x, 0.0)", jax="jax.nn.relu(x)", torch="torch.relu(x)",
-                             bounds=increasing(lambda x: max(x, 0.0))))
+                             bounds=increasing(lambda x: max(x, 0.0)),
+                             # g ⊙ (u > 0) in one pass, as autograd's relu backward (no 0/1 array made and cast)
+                             pullback=Code(torch="torch.ops.aten.threshold_backward(g, x, 0.0)", placeholders="g x")))
 sign = elementwise("sign", np.sign, lambda u: zeros(u.shape), lambda x: float(np.sign(x)), r"\operatorname{sign}",
                    code=Code.named("sign", bounds=within(-1.0, 1.0)))
 
