@@ -182,7 +182,16 @@ def test_backends_without_a_softmax_kernel_write_the_expression(backend):
 
 
 def test_relu_backpropagation_is_one_threshold_pass():
-    """g ⊙ (u > 0) as threshold_backward(g, u, 0), as autograd's relu backward: no 0/1 array made and cast."""
+    """g ⊙ (u > 0) as threshold_backward(g, u, 0), as autograd's relu backward: no 0/1 array made and cast; the
+    call is linear in g, so the factor 2 the gradients share is still applied once, to the residual."""
     source = check("norm2(relu(X @ W1 + b1) @ W2 - Y) ** 2", ["W1", "b1", "W2"],
                    "X: n×d, W1: d×m, b1: m, W2: m×k, Y: n×k")
-    assert "torch.ops.aten.threshold_backward(t2 @ W2.T, t0, 0.0)" in source and ">" not in source
+    assert "t3 = 2.0 * t2" in source and source.count("2.0 *") == 1
+    assert "torch.ops.aten.threshold_backward(t3 @ W2.T, t0, 0.0)" in source and ">" not in source
+
+
+def test_tanh_backpropagation_is_one_pass_from_the_forward_tanh():
+    """g ⊙ (1 − tanh²u) as tanh_backward(g, tanh u), tanh u being the forward pass's own temporary."""
+    source = check("norm2(tanh(X @ W1) @ W2 - Y) ** 2", ["W1", "W2"], "X: n×d, W1: d×m, W2: m×k, Y: n×k")
+    assert "t0 = torch.tanh(X @ W1)" in source
+    assert "torch.ops.aten.tanh_backward(t1 @ W2.T, t0)" in source and "** 2" not in source

@@ -21,7 +21,7 @@ from ..expr import Node, free_variables
 from ..ops import OPS, transpose
 from ..ops.registry import Code
 from . import patterns
-from .backends import HELPERS, MODULES, spelling
+from .backends import HELPERS, MODULES, PATTERNS, spelling
 from .terms import BINOPS, COMPARES, Term, template
 
 
@@ -59,6 +59,17 @@ def _elementwise_functions(backend: str) -> frozenset[str]:
                 and isinstance(tree.args[0], ast.Name) and tree.args[0].id == first:
             found.add(ast.unparse(tree.func))
     return frozenset(found)
+
+
+@functools.lru_cache(maxsize=None)
+def _pullback_functions(backend: str) -> frozenset[str]:
+    """The backend's functions that spell a pullback g ⊙ f'(u) (an entry's `Code.pullback`) or a kernel's
+    (the `*_pullback` patterns of `backends.PATTERNS`) with g their first argument: linear in g."""
+    templates = [getattr(op.code.pullback, backend) for op in OPS.values()
+                 if isinstance(op.code, Code) and op.code.pullback is not None and getattr(op.code.pullback, backend)]
+    templates += [text for name in PATTERNS if name.endswith("_pullback") and (text := spelling(name, backend)[1])]
+    return frozenset(ast.unparse(tree.func) for tree in (ast.parse(t, mode="eval").body for t in templates)
+                     if isinstance(tree, ast.Call))
 
 
 class Lowering:
@@ -125,6 +136,10 @@ class Lowering:
         """Is `t` one of the backend's elementwise functions applied to one array (`np.exp(x)`), as an entry
         spells one: its value has the shape of x."""
         return t.kind == "Call" and t.value == (1, ()) and _dotted(t.args[0]) in _elementwise_functions(self.backend)
+
+    def pullback_call(self, t: Term) -> bool:
+        """Is `t` a call that pulls back its first argument g (gelu_backward(g, u), a kernel's): linear in g?"""
+        return t.kind == "Call" and _dotted(t.args[0]) in _pullback_functions(self.backend)
 
     def is_module(self, t: Term) -> bool:
         """Is `t` a backend module or a name inside one (`np`, `scipy.special`), not an array?"""

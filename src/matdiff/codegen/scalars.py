@@ -16,7 +16,7 @@ temporaries are chosen (`function.emit`); it knows the terms' kinds, no operatio
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .terms import Term
@@ -45,7 +45,7 @@ def fold(low: "Lowering", results: Sequence[Term]) -> list[Term]:
             continue
         factor = _factor(results[members[0]])
         bodies = [results[i].args[1] for i in members]
-        target = _shared_linear_term(bodies)
+        target = _shared_linear_term(bodies, low.pullback_call)
         if target is None:
             continue
         if NOMINAL ** (target.ndim or 0) * 2 >= sum(NOMINAL ** (results[i].ndim or 0) for i in members):
@@ -72,8 +72,9 @@ def _number(term: Term) -> float | None:
     return None
 
 
-def _shared_linear_term(bodies: Sequence[Term]) -> Term | None:
-    """A term of array values that every body is linear in (one with the fewest axes), or None."""
+def _shared_linear_term(bodies: Sequence[Term], pulls_back: Callable[[Term], bool]) -> Term | None:
+    """A term of array values that every body is linear in (one with the fewest axes), or None. `pulls_back(t)`:
+    t is a call linear in its first argument (a pullback's g) and in no other."""
     candidates = None
     for body in bodies:
         found = set(_subterms(body))
@@ -82,7 +83,7 @@ def _shared_linear_term(bodies: Sequence[Term]) -> Term | None:
     for r in candidates or ():
         if not r.ndim or r.kind in ("Constant", "Slice", "Tuple", "List") or r.kind == "Attribute" and r.value != "T":
             continue
-        if all(_degree(body, r, {}) == 1 for body in bodies):
+        if all(_degree(body, r, {}, pulls_back) == 1 for body in bodies):
             if best is None or r.ndim < best.ndim or r.ndim == best.ndim and _size(r) > _size(best):
                 best = r  # of two with as many axes, the outer one: it takes more of the work before the factor
     return best
@@ -104,13 +105,13 @@ def _size(term: Term) -> int:
     return len(_subterms(term))
 
 
-def _degree(term: Term, r: Term, known: dict[int, int | None]) -> int | None:
+def _degree(term: Term, r: Term, known: dict[int, int | None], pulls_back: Callable[[Term], bool]) -> int | None:
     """The degree of `term` in `r` (0: r not in it, 1: linear), None where it is neither."""
     if term is r:
         return 1
     if id(term) in known:
         return known[id(term)]
-    parts = [_degree(a, r, known) for a in term.args]
+    parts = [_degree(a, r, known, pulls_back) for a in term.args]
     if all(p == 0 for p in parts):
         found: int | None = 0
     elif any(p is None for p in parts):
@@ -123,6 +124,8 @@ def _degree(term: Term, r: Term, known: dict[int, int | None]) -> int | None:
         found = parts[0] if parts[1] == 0 else None
     elif term.kind in ("UnaryOp", "Subscript", "List") or term.kind == "Attribute" and term.value in LINEAR_METHODS:
         found = sum(parts) if term.kind == "List" else parts[0] if term.kind != "Subscript" or parts[1] == 0 else None
+    elif term.kind == "Call" and pulls_back(term):  # g ⊙ f'(u) in one call: linear in g, u left as it is
+        found = parts[1] if parts[0] == 0 and all(p == 0 for p in parts[2:]) else None
     elif term.kind == "Call" and _linear_call(term):
         found = sum(parts[1:]) if parts[0] == 0 else parts[0] if all(p == 0 for p in parts[1:]) else None
     else:

@@ -173,7 +173,10 @@ cos = elementwise("cos", np.cos, lambda u: neg(sin(u)), math.cos, r"\cos",
                   code=Code.named("cos", bounds=within(-1.0, 1.0)))
 tan = elementwise("tan", np.tan, lambda u: div(ONE, power(cos(u), const(2.0))), math.tan, r"\tan")
 tanh = elementwise("tanh", np.tanh, lambda u: sub(ONE, power(tanh(u), const(2.0))), math.tanh, r"\tanh",
-                   code=Code.named("tanh", bounds=increasing(math.tanh)))
+                   # g ⊙ (1 − tanh²u) in one pass from tanh u, which the forward pass computes, as autograd's backward
+                   code=Code.named("tanh", bounds=increasing(math.tanh),
+                                   pullback=Code(torch="torch.ops.aten.tanh_backward(g, torch.tanh(x))",
+                                                 placeholders="g x")))
 sqrt = elementwise("sqrt", np.sqrt, lambda u: div(const(0.5), sqrt(u)), math.sqrt, lambda a: rf"\sqrt{{{a[0]}}}",
                    code=Code.named("sqrt", bounds=increasing(math.sqrt)))
 abs_ = elementwise("abs", np.abs, lambda u: div(u, abs_(u)), abs, r"\operatorname{abs}", _simplify_abs,
