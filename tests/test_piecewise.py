@@ -228,6 +228,11 @@ CODE = [
      "A: n×n, x: n, max_like: n", True),
     ("sum(minimum(r * adv, clip(r, 0.8, 1.2) * adv))", ["r"], "r: n pos, adv: n", False),
     ("sum(gelu(X) + silu(X) + erf(X) + sign(X) * X)", ["X"], "X: n×m", False),
+    # comparisons in arithmetic a boolean array does differently: True + True is True, True - True an error, a
+    # product of boolean matrices a logical one, -True an error (a property test of generated code found it)
+    ("sum((X > Y) + (X > Y)) + sum((X > Y) - (X < Y)) + sum((X > Y) @ (X > Y).T) + sum(-(X < Y) * X)",
+     ["X"], "X: n×m, Y: n×m", False),
+    ("sum(logsumexp(X > Y, axis=0)) + sum(exp(X) * (X > Y) * (Y > 0))", ["X"], "X: n×m, Y: n×m", False),
 ]
 
 
@@ -260,8 +265,12 @@ def test_generated_code_agrees_with_evaluation(f, wrt, shapes, hessian, backend)
 
 
 def test_numpy_code_reads_as_numpy():
+    """A comparison is a 0/1 array of the arguments' floating type; as a factor of a product with floats, its
+    boolean array (as one writes relu's backward pass by hand)."""
     source = md.codegen("norm2(relu(X @ W1) @ W2 - Y) ** 2", ["W1"], MLP)
-    assert "np.maximum(t0, 0.0)" in source and "(t0 > 0.0)" in source
+    assert "np.maximum(t0, 0.0)" in source and "* (t0 > 0.0)" in source and "astype" not in source
+    assert "(X > Y).astype(X.dtype) - (X < Y).astype(X.dtype)" in md.codegen("sum((X > Y) - (X < Y))", ["X"],
+                                                                                 "X: n×m, Y: n×m")
     leaky = md.codegen("where(X > 0, X, 0.01 * X)", ["X"], "X: n×m", cotangent="G")
     assert "np.where(X > 0.0, 1.0, 0.01)" in leaky
 

@@ -278,6 +278,33 @@ def test_each_operation_at_the_root_agrees_with_finite_differences_and_jax(root,
         _hessian_agrees_with_jax(text, values, sizes, wrt, declared)
 
 
+# ---- generated code ---------------------------------------------------------------------------------------
+
+def _backends() -> list[str]:
+    import importlib.util
+    return ["numpy"] + [b for b in ("jax", "torch") if importlib.util.find_spec(b) is not None]
+
+
+@settings(max_examples=examples(30), **SETTINGS)
+@given(drawn=expressions(), choice=st.integers(0, 100), seed=st.integers(0, 3))
+def test_generated_code_agrees_with_the_evaluator_and_finite_differences(drawn, choice, seed):
+    """The function `md.compile` writes, in each backend installed (JAX jitted): its value is the one the
+    checker's own evaluator gives, and its backpropagation rule, for a random upstream gradient G, the one
+    central differences of sum(G ⊙ f) give. Code generation's rewrites (shared runs, regrouped products,
+    a factor moved, PyTorch's kernels for softmax and layer norm) are checked here on expressions nobody
+    chose."""
+    from generated import call
+    text, value, values, sizes, wrt, declared = _case(drawn, choice, seed)
+    weights = np.random.default_rng(seed + 10).normal(size=np.shape(value))
+    expected = _reference(text, wrt, values, sizes, weights)
+    assume(np.all(np.isfinite(expected)))
+    for backend in _backends():
+        function = md.compile(text, [wrt], declared, backend=backend, cotangent="G")
+        got_value, got = call(function, backend, dict(values, G=weights), sizes)
+        _close(got_value, value, 1e-8)
+        _close(got, expected, 2e-5)
+
+
 # ---- the generator draws every operation of the language ------------------------------------------------
 
 # names of the language that are no entry of the table: the constant pi and the derivative of a declared g

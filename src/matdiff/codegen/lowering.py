@@ -271,6 +271,17 @@ class Lowering:
         """The code of a node already lowered, or None."""
         return self._lowered.get(node)
 
+    def factor(self, node: Node) -> Term:
+        """The code of `node` as a factor of a product that has a floating factor too: the entry's `Code.factor`
+        where it has one (a comparison's boolean array), else its code."""
+        code = OPS[node.op].code
+        spelt = code.factor if isinstance(code, Code) else None
+        if spelt is None or not getattr(spelt, self.backend):
+            return self.term(node)
+        operands = [self.term(a) if a.op == "const" else self.as_array(a) for a in node.args]
+        return self._from_template(template(getattr(spelt, self.backend)), dict(zip(spelt.placeholders.split(), operands)),
+                                   node.ndim)
+
     def product(self, node: Node) -> Term:
         """A product F1 @ ... @ Fk, written without forming structured factors where avoidable (`patterns.py`)."""
         return patterns.product(self, node)

@@ -79,9 +79,13 @@ for _symbol, (_name, _numpy_fn, _, _unicode, _latex) in COMPARISONS.items():
                 vec_jacobian=Absent("not linear: its differential is zero almost everywhere"),
                 words=Words("comparison (a 0/1 array, whose derivative is zero almost everywhere)"),
                 identity=NOT_LINEAR, vec_identity=NOT_LINEAR,
-                # NumPy and JAX booleans are 0 and 1 in arithmetic; PyTorch multiplies matrices of one dtype only
-                code=Code(numpy=f"x {_symbol} y", jax=f"x {_symbol} y", torch=f"(x {_symbol} y).to(like.dtype)",
-                          placeholders="x y like", lower=_lower_spelled, bounds=within(0.0, 1.0))))
+                # a 0/1 array of the arguments' floating type: a boolean array is 0 and 1 in a product with floats,
+                # but True + True is True, True - True an error and a product of boolean matrices a logical one (and
+                # PyTorch multiplies matrices of one dtype only); as a factor of a product with floats, the boolean array
+                code=Code(numpy=f"(x {_symbol} y).astype(like.dtype)", jax=f"(x {_symbol} y).astype(like.dtype)",
+                          torch=f"(x {_symbol} y).to(like.dtype)", placeholders="x y like", lower=_lower_spelled,
+                          bounds=within(0.0, 1.0), factor=Code(numpy=f"x {_symbol} y", jax=f"x {_symbol} y",
+                                                               torch=f"x {_symbol} y", placeholders="x y"))))
 
 
 # ---- relu and sign: elementwise functions with an indicator (or zero) as their derivative -------------

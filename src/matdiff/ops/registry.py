@@ -78,6 +78,9 @@ class Code:
     the code of the derivative's own expression (gelu'(u) = Φ(u) + u φ(u) through scipy's ndtr, the Φ
     that the code of gelu computes too: equal code is computed once). `pullback`: the code of g ⊙ f'(x)
     in one call, placeholders "g x" (PyTorch's gelu_backward), for a product with f'(x) as a factor.
+    `factor`: the code of the node as a factor of a product that has a floating factor too, where that is
+    cheaper than its own code (a comparison: the backend's boolean array, which such a product reads as 0 and
+    1, without the pass that makes it a floating array).
     """
 
     numpy: str | None = None
@@ -91,6 +94,7 @@ class Code:
     function_argument: Callable[[Node], str] | None = None
     derivative: "Code | None" = None
     pullback: "Code | None" = None
+    factor: "Code | None" = None
 
     @classmethod
     def named(cls, name: str, **fields: Any) -> "Code":

@@ -154,9 +154,12 @@ def _lower_mul(low, node: Node):
     fused = next((f for f in factors if f.shape == node.shape and low.has_pullback(f)), None) if len(factors) > 1 \
         else None
     rest = [f for f in factors if f is not fused]
-    out = low.term(rest[0])
-    for f in rest[1:]:
-        out = low.binary("*", out, low.term(f), node.ndim)
+    # a comparison is a 0/1 array of floats; beside a floating factor its boolean array does (one pass fewer)
+    floating = fused is not None or any(f.op not in _INDICATORS for f in rest)
+    code = [low.factor(f) if floating and f.op in _INDICATORS else low.term(f) for f in rest]
+    out = code[0]
+    for c in code[1:]:
+        out = low.binary("*", out, c, node.ndim)
     if fused is not None:
         out = low.pullback(out, fused)
     return low.negate(out) if negative else out
