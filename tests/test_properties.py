@@ -305,6 +305,25 @@ def test_generated_code_agrees_with_the_evaluator_and_finite_differences(drawn, 
         _close(got, expected, 2e-5)
 
 
+@settings(max_examples=examples(20), **SETTINGS)
+@given(drawn=expressions(shape=()), choice=st.integers(0, 100), seed=st.integers(0, 3))
+def test_generated_hessians_agree_with_jax(drawn, choice, seed):
+    """The Hessian `md.compile(..., hessian=True)` writes (NumPy), as the full tensor, against JAX's hessian of
+    the same text through the independent JAX evaluator."""
+    from generated import call
+    jax_reference = pytest.importorskip("jax_reference")
+    text, value, values, sizes, wrt, declared = _case(drawn, choice, seed)
+    expected = np.asarray(jax_reference.hessian(text, wrt, values, sizes))
+    assume(np.all(np.isfinite(expected)))
+    got_value, _, hessian = call(md.compile(text, [wrt], declared, hessian=True), "numpy", values, sizes)
+    assume(np.all(np.isfinite(hessian)))  # abs at an exact 0: matdiff says nan, JAX takes 0
+    _close(got_value, value, 1e-8)
+    shape = np.shape(values[wrt])
+    if len(shape) == 2 and hessian.ndim == 2:  # in vec form, column-major: entry (i + j m, k + l m) is H[i, j, k, l]
+        hessian = hessian.reshape(shape[1], shape[0], shape[1], shape[0]).transpose(1, 0, 3, 2)
+    _close(hessian, expected, 1e-6)
+
+
 # ---- the generator draws every operation of the language ------------------------------------------------
 
 # names of the language that are no entry of the table: the constant pi and the derivative of a declared g
