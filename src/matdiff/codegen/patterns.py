@@ -212,6 +212,16 @@ class Standardized:
     weight: Node | None = None  # γ and β where the forward kernel computes γ ⊙ x̂ + β instead of x̂ (`kernels`)
     bias: Node | None = None
 
+    @property
+    def normalized(self) -> tuple:
+        """The shape of the axes standardized over (the kernels' `normalized_shape`)."""
+        return self.x.shape[self.x.ndim - self.axes:]
+
+    @property
+    def leading(self) -> tuple[int, ...]:
+        """The other axes, over which the gradients of γ and β sum."""
+        return tuple(range(self.x.ndim - self.axes))
+
 
 def standardizations(backend: str, nodes: Collection[Node]) -> dict[Node, Standardized]:
     """The standardizations over trailing axes whose σ is among `nodes` (keyed by σ), for a backend with the
@@ -279,16 +289,14 @@ def kernels(backend: str, found: dict[Node, Standardized], uses: dict[Node, int]
         if affine is not None:
             for product in products[affine]:  # the kernel's output is γ ⊙ x̂ + β now, not x̂: written as they are
                 del rules[product]
-            rules[node] = functools.partial(_standardized_affine, s=affine)
+            rules[node] = functools.partial(_kernel_value, s=affine)
     calls = {id(call): call for call, _ in pulled.values()}.values()
     sums = [node for node in uses if node.op == "sum"]
     for call in calls:  # β's gradient, sum(g) over the other axes
         s = call.standardized
-        leading = tuple(range(s.x.ndim - s.axes))
-        if s.bias is None or not leading:
+        if s.bias is None or not s.leading:
             continue
-        gradient = sum_(call.cotangent, leading)
-        match = next((n for n in sums if n.shape == gradient.shape and _alike(gradient, n)), None)
+        match = _alike_among(sums, sum_(call.cotangent, s.leading))
         if match is not None and match not in rules:
             call.bias_gradient = match
             rules[match] = functools.partial(standardized_pullback, call=call, output=2)
@@ -306,10 +314,9 @@ def _affine(node: Node, found: dict[Node, Standardized], products: dict[Standard
         if s is None or product not in products.get(s, ()) or uses.get(product) != 1 or s.bias is not None \
                 or any(needed[p] for p in products[s] if p is not product):
             continue
-        normalized = s.x.shape[s.x.ndim - s.axes:]
         numerator = product.args[0]
         weight = None if numerator is s.deviation else mul(*(a for a in numerator.args if a is not s.deviation))
-        if bias.shape == normalized and (weight is None or weight.shape == normalized):
+        if bias.shape == s.normalized and (weight is None or weight.shape == s.normalized):
             s.weight, s.bias = weight, bias
             return s
     return None
@@ -317,12 +324,12 @@ def _affine(node: Node, found: dict[Node, Standardized], products: dict[Standard
 
 def _standardized_times(low: "Lowering", *, s: Standardized, factor: Node | None) -> "Term":
     """a ⊙ x̂ (or x̂ alone), x̂ from the forward kernel."""
-    hat = low.spell("standardized_value", _kernel(low, s), ndim=s.x.ndim)
+    hat = _kernel_value(low, s=s)
     return hat if factor is None else low.binary("*", low.term(factor), hat, max(factor.ndim, s.x.ndim))
 
 
-def _standardized_affine(low: "Lowering", *, s: Standardized) -> "Term":
-    """γ ⊙ x̂ + β, the output of the forward kernel given γ and β."""
+def _kernel_value(low: "Lowering", *, s: Standardized) -> "Term":
+    """The forward kernel's first output: x̂, or γ ⊙ x̂ + β where it is given γ and β."""
     return low.spell("standardized_value", _kernel(low, s), ndim=s.x.ndim)
 
 
@@ -413,11 +420,9 @@ def standardized_pullbacks(found: dict[Node, Standardized], nodes: Iterable[Node
     sums = [node for node in nodes if node.op == "sum"]
     for call in calls:
         s = call.standardized
-        leading = tuple(range(s.x.ndim - s.axes))
-        if call.weight is None or not leading:
+        if call.weight is None or not s.leading:
             continue
-        gradient = sum_(mul(s.hat, call.cotangent), leading)
-        match = next((n for n in sums if n.shape == gradient.shape and _alike(gradient, n)), None)
+        match = _alike_among(sums, sum_(mul(s.hat, call.cotangent), s.leading))
         if match is not None and match not in fused:
             call.weight_gradient = match
             fused[match] = (call, 1)
@@ -427,9 +432,8 @@ def standardized_pullbacks(found: dict[Node, Standardized], nodes: Iterable[Node
 def _weighed(s: Standardized, h: Node) -> StandardizedPullback:
     """h as weight ⊙ g, the weight a factor of the normalized axes' shape (the kernel multiplies it in), or
     as g alone."""
-    normalized = s.x.shape[s.x.ndim - s.axes:]
     factors = list(h.args) if h.op == "mul" else [h]
-    weights = [i for i, f in enumerate(factors) if f.shape == normalized]
+    weights = [i for i, f in enumerate(factors) if f.shape == s.normalized]
     if len(weights) == 1 and len(factors) > 1:
         weight = factors.pop(weights[0])
         g = mul(*factors)
@@ -459,9 +463,14 @@ def _alike(a: Node, b: Node, budget: list[int] | None = None) -> bool:
     return True
 
 
+def _alike_among(nodes: Sequence[Node], wanted: Node) -> Node | None:
+    """The node among `nodes` alike `wanted` (`_alike`), or None."""
+    return next((n for n in nodes if n.shape == wanted.shape and _alike(wanted, n)), None)
+
+
 def _kernel(low: "Lowering", s: Standardized) -> "Term":
     if s.kernel is None:
-        s.kernel = low.spell("standardize", low.term(s.x), low.shape(s.x.shape[s.x.ndim - s.axes:]),
+        s.kernel = low.spell("standardize", low.term(s.x), low.shape(s.normalized),
                              _optional(low, s.weight), _optional(low, s.bias), low.num(s.epsilon))
     return s.kernel
 
@@ -477,7 +486,7 @@ def standardized_pullback(low: "Lowering", *, call: StandardizedPullback, output
     flags = (True, call.weight_gradient is not None, call.bias_gradient is not None)
     mask = low.make("List", None, [low.make("Constant", flag) for flag in flags])
     code = low.spell("standardized_pullback", low.term(call.cotangent), low.term(s.x),
-                     low.shape(s.x.shape[s.x.ndim - s.axes:]), _kernel(low, s), _optional(low, call.weight),
+                     low.shape(s.normalized), _kernel(low, s), _optional(low, call.weight),
                      _optional(low, s.bias if flags[2] else None), mask)
     return low.make("Subscript", None, (code, low.num(output)), s.x.ndim if output == 0 else s.axes)
 
@@ -496,7 +505,7 @@ def standardized_values(low: "Lowering", results: Sequence["Term"]) -> list["Ter
 
         def substitute(t: "Term") -> "tuple[Term, bool]":
             if t.kind == "BinOp" and t.value == "/" and t.args[0] is deviation and t.args[1] is sigma:
-                return low.spell("standardized_value", _kernel(low, s), ndim=s.x.ndim), True
+                return _kernel_value(low, s=s), True
             return t, False
 
         rewritten = low.rebuilt(results, substitute)
